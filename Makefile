@@ -1,0 +1,130 @@
+# siamese_pg: PGXS build of the extension, plus the pure-C core library, unit
+# tests, fuzzers and benchmarks.
+#
+#   make                  build the core library and the extension module
+#   make install          install the module, SQL scripts and models
+#   make unit             build and run the core unit tests
+#   make unit-valgrind    the same under valgrind (leaks and bad reads fail)
+#   make installcheck     pg_regress tests against a running server (PGHOST/PGPORT)
+#   make tap              TAP tests (PostgreSQL::Test::Cluster); run as a non-root user
+#   make bench            build and run every benchmark (prints figures)
+#   scripts/test          everything above on a scratch cluster (what CI runs)
+
+EXTENSION   = siamese_pg
+EXTVERSION  = 0.1.0
+
+MODULE_big  = siamese_pg
+PG_SRCS     = src/siamese_pg.c $(sort $(wildcard src/pg/*.c) $(wildcard src/hnsw/*.c))
+OBJS        = $(PG_SRCS:.c=.o)
+
+# The install script is assembled from one fragment per area (sql/install/NN_*.sql),
+# so each area owns its own file.
+INSTALL_SQL_PARTS = $(sort $(wildcard sql/install/*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+
+# pg_regress: every sql/*.sql is a test with expected/<name>.out.
+REGRESS      = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+# Models ship in the extension's share directory (read only from there).
+MODEL_FILES = $(wildcard models/*.safetensors models/*.json)
+
+# ---------------------------------------------------------------------------
+# Pure-C core: built with its own strict flags (C11, no PostgreSQL headers)
+# into a static library that the module, unit tests, fuzzers, benchmarks and
+# tools link.
+CORE_SRCS   = $(sort $(wildcard src/core/*.c))
+CORE_OBJS   = $(CORE_SRCS:.c=.o)
+CORE_LIB    = src/core/libsiamese_core.a
+CORE_LIBS   = -lpng -ljpeg -lopenblas -lz -lm
+CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC -fno-strict-aliasing -fwrapv \
+              -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Isrc/core $(CORE_EXTRA_CFLAGS)
+
+PG_CPPFLAGS = -Isrc/core -Isrc/pg -Isrc/hnsw
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
+
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin \
+              $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
+
+# JIT bitcode would require the exact clang PostgreSQL was built with; the
+# extension gains nothing from inlining into JIT-compiled expressions.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Install models next to the extension's SQL scripts: share/extension/siamese_pg/
+MODEL_DIR = $(DESTDIR)$(datadir)/extension/siamese_pg
+
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL_PARTS)
+	cat $^ > $@
+
+src/core/%.o: src/core/%.c $(wildcard src/core/*.h)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(shlib): $(CORE_LIB)
+$(OBJS): $(wildcard src/core/*.h src/pg/*.h src/hnsw/*.h)
+
+install: install-models
+install-models:
+	$(MKDIR_P) '$(MODEL_DIR)'
+	$(if $(MODEL_FILES),$(INSTALL_DATA) $(MODEL_FILES) '$(MODEL_DIR)/')
+
+# ---------------------------------------------------------------------------
+# Unit tests of the core.
+UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
+UNIT_BIN  = test/unit/run_unit
+
+$(UNIT_BIN): $(UNIT_SRCS) test/unit/unit.h $(CORE_LIB)
+	$(CC) $(CORE_CFLAGS) -Itest/unit -o $@ $(UNIT_SRCS) $(CORE_LIB) $(CORE_LIBS)
+
+unit: $(UNIT_BIN)
+	./$(UNIT_BIN)
+
+unit-valgrind: $(UNIT_BIN)
+	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		./$(UNIT_BIN)
+
+# ---------------------------------------------------------------------------
+# Benchmarks: each bench/bench_*.c is a program that prints figures.
+BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
+BENCH_BINS = $(patsubst bench/%.c,bench/bin/%,$(BENCH_SRCS))
+
+bench/bin/%: bench/%.c bench/bench_util.h $(CORE_LIB)
+	@mkdir -p bench/bin
+	$(CC) $(CORE_CFLAGS) -Ibench -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; ./$$b || exit 1; done
+
+# ---------------------------------------------------------------------------
+# libFuzzer harnesses (clang): make fuzz builds test/fuzz/bin/*.
+FUZZ_SRCS = $(sort $(wildcard test/fuzz/fuzz_*.c))
+fuzz: $(CORE_SRCS)
+	@mkdir -p test/fuzz/bin
+	@for f in $(FUZZ_SRCS); do \
+		n=$$(basename $$f .c); \
+		echo "clang -fsanitize=fuzzer,address,undefined $$f"; \
+		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
+			-o test/fuzz/bin/$$n $$f $(CORE_SRCS) $(CORE_LIBS) || exit 1; \
+	done
+
+# TAP tests (test/t/*.pl) use PostgreSQL::Test::Cluster against the installed
+# server binaries.  initdb refuses root, so run this as an unprivileged user
+# (scripts/test does it as postgres) with TAP_TMP pointing at a directory that
+# user can write.
+TAP_TMP ?= $(CURDIR)
+PG_BINDIR := $(shell $(PG_CONFIG) --bindir)
+tap:
+	rm -rf '$(TAP_TMP)/tmp_check' && mkdir -p '$(TAP_TMP)/tmp_check'
+	TESTDIR='$(TAP_TMP)' PATH='$(PG_BINDIR)':"$$PATH" PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
+		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) test/t/*.pl
+
+.PHONY: unit unit-valgrind bench fuzz install-models tap

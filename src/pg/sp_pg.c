@@ -1,0 +1,81 @@
+/*
+ * sp_pg.c: core-to-PostgreSQL bridge (allocator, interrupts, error mapping).
+ */
+#include "sp_pg.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+static void *
+pg_core_alloc(void *user, size_t size)
+{
+	/* Huge + no-OOM: the core checks NULL and reports SP_ERR_NOMEM itself. */
+	return palloc_extended(size == 0 ? 1 : size, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+pg_core_free(void *user, void *ptr)
+{
+	pfree(ptr);
+}
+
+static int
+pg_core_interrupted(void *user)
+{
+	return InterruptPending ? 1 : 0;
+}
+
+const sp_env *
+sp_pg_env(void)
+{
+	static sp_env env;
+
+	env.alloc = pg_core_alloc;
+	env.free = pg_core_free;
+	env.interrupted = pg_core_interrupted;
+	env.user = NULL;
+	env.max_pixels = (uint64_t) siamese_max_image_pixels;
+	return &env;
+}
+
+int
+sp_pg_errcode(sp_status code)
+{
+	switch (code)
+	{
+		case SP_OK:
+			return ERRCODE_SUCCESSFUL_COMPLETION;
+		case SP_ERR_CORRUPT:
+			return ERRCODE_INVALID_BINARY_REPRESENTATION;
+		case SP_ERR_UNSUPPORTED:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case SP_ERR_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case SP_ERR_NOMEM:
+			return ERRCODE_OUT_OF_MEMORY;
+		case SP_ERR_INVALID_ARG:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case SP_ERR_INTERRUPTED:
+			return ERRCODE_QUERY_CANCELED;
+		case SP_ERR_IO:
+			return ERRCODE_IO_ERROR;
+		case SP_ERR_INTERNAL:
+			return ERRCODE_INTERNAL_ERROR;
+	}
+	return ERRCODE_INTERNAL_ERROR;
+}
+
+void
+sp_pg_raise(const sp_error *err)
+{
+	/* An interrupted core call means a cancel or die is pending: serve it. */
+	if (err->code == SP_ERR_INTERRUPTED)
+		CHECK_FOR_INTERRUPTS();
+
+	ereport(ERROR,
+			(errcode(sp_pg_errcode(err->code)),
+			 errmsg("%s", err->message[0] ? err->message : sp_status_name(err->code)),
+			 err->detail[0] ? errdetail("%s", err->detail) : 0,
+			 err->hint[0] ? errhint("%s", err->hint) : 0));
+	pg_unreachable();
+}

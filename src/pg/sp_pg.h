@@ -1,0 +1,34 @@
+/*
+ * sp_pg.h: the bridge between the pure-C core and PostgreSQL.
+ *
+ * sp_pg_env() gives core functions an allocator backed by the current memory
+ * context (allocation failure returns NULL instead of throwing, so no
+ * PostgreSQL longjmp passes through libpng/libjpeg frames) and an interrupt
+ * poll that makes the core unwind cleanly.  sp_pg_raise() turns an sp_error
+ * into ereport(ERROR) with the matching errcode, after first honouring a
+ * pending cancel.
+ */
+#ifndef SP_PG_H
+#define SP_PG_H
+
+#include "postgres.h"
+
+#include "sp_common.h"
+
+/* GUCs (defined in siamese_pg.c) */
+extern int	siamese_max_image_pixels;
+
+/* Env for core calls: palloc in CurrentMemoryContext, interrupt polling. */
+extern const sp_env *sp_pg_env(void);
+
+/* Map a core status to a SQLSTATE. */
+extern int	sp_pg_errcode(sp_status code);
+
+/* ereport(ERROR) for a failed core call; never returns. */
+extern void sp_pg_raise(const sp_error *err) pg_attribute_noreturn();
+
+/* Check a core status: if not SP_OK, raise. */
+#define SP_PG_CHECK(status, errp) \
+	do { if ((status) != SP_OK) sp_pg_raise(errp); } while (0)
+
+#endif							/* SP_PG_H */
