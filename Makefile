@@ -45,7 +45,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc/pg -Isrc/hnsw
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
-EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin \
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
 
 # JIT bitcode would require the exact clang PostgreSQL was built with; the
@@ -105,6 +105,19 @@ bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; ./$$b || exit 1; done
 
 # ---------------------------------------------------------------------------
+# Command-line tools (trainer, data exporters): tools/*.c are programs that
+# share the support code in tools/lib/.
+TOOL_LIB_SRCS = $(sort $(wildcard tools/lib/*.c))
+TOOL_SRCS     = $(sort $(wildcard tools/*.c))
+TOOL_BINS     = $(patsubst tools/%.c,tools/bin/%,$(TOOL_SRCS))
+
+tools/bin/%: tools/%.c $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h) $(CORE_LIB)
+	@mkdir -p tools/bin
+	$(CC) $(CORE_CFLAGS) -Itools/lib -o $@ $< $(TOOL_LIB_SRCS) $(CORE_LIB) $(CORE_LIBS)
+
+tools: $(TOOL_BINS)
+
+# ---------------------------------------------------------------------------
 # libFuzzer harnesses (clang): make fuzz builds test/fuzz/bin/*.
 FUZZ_SRCS = $(sort $(wildcard test/fuzz/fuzz_*.c))
 fuzz: $(CORE_SRCS)
@@ -127,4 +140,4 @@ tap:
 	TESTDIR='$(TAP_TMP)' PATH='$(PG_BINDIR)':"$$PATH" PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
 		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) test/t/*.pl
 
-.PHONY: unit unit-valgrind bench fuzz install-models tap
+.PHONY: unit unit-valgrind bench fuzz install-models tap tools

@@ -9,11 +9,33 @@
  * (out = colour * alpha / 255, rounded), so transparent areas read as the
  * dark background Fashion-MNIST-style models expect.  Gray files decode to
  * 1 channel; everything else to 3.
+ *
+ * Exact rules (docs/images.md has the full table):
+ *   16 -> 8 bits : out = round(v / 257) = (v + 128) / 257, applied to colour
+ *                  and alpha samples before compositing.
+ *   alpha        : out = round(c * a / 255) = (c * a + 127) / 255 on 8-bit
+ *                  values; a tRNS chunk becomes an alpha channel first.
+ *   low depths   : 1/2/4-bit gray is scaled to 0..255 (1-bit 1 -> 255).
+ *   palettes     : expanded to RGB (3 channels), even if every entry is gray.
+ *   gamma / ICC  : ignored (samples are taken as stored).
+ *   JPEG CMYK    : converted to RGB without colour management:
+ *                  R = C * K / 255 for Adobe (inverted) CMYK, otherwise
+ *                  R = (255 - C) * (255 - K) / 255; YCCK likewise after
+ *                  libjpeg's YCC -> CMY step.
+ *
+ * Limits: every decoder reads the header first and calls
+ * sp_image_check_dims() before allocating anything proportional to the
+ * image, so a tiny file claiming a huge image costs nothing.
  */
 #ifndef SP_IMAGE_H
 #define SP_IMAGE_H
 
 #include "sp_common.h"
+
+/* Longest side any decoder accepts, whatever max_pixels says. */
+#define SP_IMAGE_MAX_SIDE 65535
+/* Progressive JPEGs with more scans than this are rejected (CPU bomb guard). */
+#define SP_JPEG_MAX_SCANS 256
 
 typedef enum sp_image_format
 {
@@ -26,7 +48,7 @@ typedef struct sp_image
 {
 	int			width;
 	int			height;
-	int			channels;		/* 1 or 3 */
+	int			channels;		/* 1 or 3 from decoders; alloc accepts 1..4 */
 	uint8_t    *pixels;			/* width*height*channels bytes, from env->alloc */
 } sp_image;
 
@@ -51,11 +73,18 @@ extern sp_status sp_image_alloc(const sp_env *env, sp_image *img, int width,
 								int height, int channels, sp_error *err);
 extern void sp_image_free(const sp_env *env, sp_image *img);
 
-/* Validate dimensions against env->max_pixels and overflow of w*h*c. */
+/*
+ * Validate dimensions: nonzero, each side <= SP_IMAGE_MAX_SIDE, w*h <=
+ * env->max_pixels (0 means SP_DEFAULT_MAX_PIXELS; never above
+ * SP_HARD_MAX_PIXELS) and w*h*c representable in size_t.  channels 1..4.
+ */
 extern sp_status sp_image_check_dims(const sp_env *env, uint64_t width,
 									 uint64_t height, int channels, sp_error *err);
 
-/* Read the header only (no pixel buffer).  Fails on unknown formats. */
+/*
+ * Read the header only (no pixel buffer).  Fails on unknown formats.  Does not
+ * apply max_pixels: it may describe images too big to decode.
+ */
 extern sp_status sp_image_probe(const uint8_t *data, size_t len,
 								sp_image_info *info, sp_error *err);
 
