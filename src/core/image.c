@@ -96,22 +96,24 @@ sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
 	if (width == 0 || height == 0)
 		return sp_set_error(err, SP_ERR_CORRUPT,
 							"image has zero width or height");
-	if (__builtin_mul_overflow(width, height, &pixels) || pixels > SP_HARD_MAX_PIXELS)
+	if (limit > SP_HARD_MAX_PIXELS)
+		limit = SP_HARD_MAX_PIXELS;
+	if (__builtin_mul_overflow(width, height, &pixels) || pixels > limit)
 	{
-		sp_set_error(err, SP_ERR_LIMIT,
-					 "image of %llux%llu pixels exceeds the hard limit of %llu pixels",
-					 (unsigned long long) width, (unsigned long long) height,
-					 (unsigned long long) SP_HARD_MAX_PIXELS);
-		return SP_ERR_LIMIT;
-	}
-	if (pixels > limit)
-	{
-		sp_set_error(err, SP_ERR_LIMIT,
-					 "image of %llux%llu pixels exceeds the limit of %llu pixels",
-					 (unsigned long long) width, (unsigned long long) height,
-					 (unsigned long long) limit);
-		sp_error_hint(err, "The limit is set by siamese.max_image_pixels (at most %llu).",
-					  (unsigned long long) SP_HARD_MAX_PIXELS);
+		if (limit == SP_HARD_MAX_PIXELS)
+			sp_set_error(err, SP_ERR_LIMIT,
+						 "image of %llux%llu pixels exceeds the hard limit of %llu pixels",
+						 (unsigned long long) width, (unsigned long long) height,
+						 (unsigned long long) SP_HARD_MAX_PIXELS);
+		else
+		{
+			sp_set_error(err, SP_ERR_LIMIT,
+						 "image of %llux%llu pixels exceeds the limit of %llu pixels",
+						 (unsigned long long) width, (unsigned long long) height,
+						 (unsigned long long) limit);
+			sp_error_hint(err, "Raise siamese.max_image_pixels (at most %llu) to decode larger images.",
+						  (unsigned long long) SP_HARD_MAX_PIXELS);
+		}
 		return SP_ERR_LIMIT;
 	}
 	if (width > SP_IMAGE_MAX_SIDE || height > SP_IMAGE_MAX_SIDE)
