@@ -8,13 +8,43 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "distance.h"
 #include "sp_pg.h"
 
 PG_MODULE_MAGIC;
 
 int			siamese_max_image_pixels = (int) SP_DEFAULT_MAX_PIXELS;
+static char *siamese_distance_isa = NULL;
 
 void		_PG_init(void);
+
+/* siamese.distance_isa: accept only names this CPU supports. */
+static bool
+check_distance_isa(char **newval, void **extra, GucSource source)
+{
+	int			isa = sp_isa_from_name(*newval);
+
+	if (isa == -2)
+	{
+		GUC_check_errdetail("Valid values are auto, scalar, avx2 and avx512.");
+		return false;
+	}
+	if (isa != SP_ISA_AUTO && !sp_distance_isa_supported((sp_isa) isa))
+	{
+		GUC_check_errdetail("This CPU does not support %s instructions.", *newval);
+		return false;
+	}
+	return true;
+}
+
+static void
+assign_distance_isa(const char *newval, void *extra)
+{
+	sp_error	err;
+
+	/* check_distance_isa guaranteed this succeeds. */
+	(void) sp_distance_set_isa((sp_isa) sp_isa_from_name(newval), &err);
+}
 
 void
 _PG_init(void)
@@ -30,6 +60,23 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	/* siamese_hnsw reloptions and search GUCs (src/hnsw/hnsw.c) */
+	{
+		extern void hnsw_init_gucs(void);
+
+		hnsw_init_gucs();
+	}
+
+	DefineCustomStringVariable("siamese.distance_isa",
+							   "Instruction set used by the embedding distance kernels.",
+							   "auto picks the fastest this CPU supports (avx512, avx2, scalar); "
+							   "forcing one is for diagnosis and benchmarks.",
+							   &siamese_distance_isa,
+							   "auto",
+							   PGC_USERSET,
+							   0,
+							   check_distance_isa, assign_distance_isa, NULL);
 
 	MarkGUCPrefixReserved("siamese");
 }

@@ -87,31 +87,13 @@ Datum
 siamese_to_png(PG_FUNCTION_ARGS)
 {
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
-	const sp_env *env = sp_pg_env();
 	sp_image	img;
-	sp_error	err;
-	sp_status	st;
-	uint8_t    *png;
-	size_t		png_len;
 	bytea	   *result;
 
-	st = sp_image_decode(env, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-						 &img, &err);
-	SP_PG_CHECK(st, &err);
+	sp_pg_decode_image(data, &img);
 	CHECK_FOR_INTERRUPTS();
-
-	st = sp_png_encode(env, &img, &png, &png_len, &err);
-	sp_image_free(env, &img);
-	SP_PG_CHECK(st, &err);
-
-	if (png_len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("encoded PNG of %zu bytes is too large for a bytea value", png_len)));
-	result = (bytea *) palloc(VARHDRSZ + png_len);
-	SET_VARSIZE(result, VARHDRSZ + png_len);
-	memcpy(VARDATA(result), png, png_len);
-	sp_free(env, png);
+	result = sp_pg_image_to_png(&img);
+	sp_image_free(sp_pg_env(), &img);
 	PG_FREE_IF_COPY(data, 0);
 	PG_RETURN_BYTEA_P(result);
 }

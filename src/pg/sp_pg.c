@@ -79,3 +79,38 @@ sp_pg_raise(const sp_error *err)
 			 err->hint[0] ? errhint("%s", err->hint) : 0));
 	pg_unreachable();
 }
+
+void
+sp_pg_decode_image(bytea *data, sp_image *out)
+{
+	const sp_env *env = sp_pg_env();
+	sp_error	err;
+	sp_status	st;
+
+	st = sp_image_decode(env, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+						 out, &err);
+	SP_PG_CHECK(st, &err);
+}
+
+bytea *
+sp_pg_image_to_png(const sp_image *img)
+{
+	const sp_env *env = sp_pg_env();
+	sp_error	err;
+	sp_status	st;
+	uint8_t    *png;
+	size_t		png_len;
+	bytea	   *result;
+
+	st = sp_png_encode(env, img, &png, &png_len, &err);
+	SP_PG_CHECK(st, &err);
+	if (png_len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("encoded PNG of %zu bytes is too large for a bytea value", png_len)));
+	result = (bytea *) palloc(VARHDRSZ + png_len);
+	SET_VARSIZE(result, VARHDRSZ + png_len);
+	memcpy(VARDATA(result), png, png_len);
+	sp_free(env, png);
+	return result;
+}

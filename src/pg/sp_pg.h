@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "sp_common.h"
+#include "image.h"
 
 /* GUCs (defined in siamese_pg.c) */
 extern int	siamese_max_image_pixels;
@@ -26,6 +27,12 @@ extern int	sp_pg_errcode(sp_status code);
 
 /* ereport(ERROR) for a failed core call; never returns. */
 extern void sp_pg_raise(const sp_error *err) pg_attribute_noreturn();
+
+/* Decode a bytea image (PNG/JPEG) under siamese.max_image_pixels; raises on error. */
+extern void sp_pg_decode_image(bytea *data, sp_image *out);
+
+/* Encode an image as PNG into a new bytea; raises on error. */
+extern bytea *sp_pg_image_to_png(const sp_image *img);
 
 /* Check a core status: if not SP_OK, raise. */
 #define SP_PG_CHECK(status, errp) \
