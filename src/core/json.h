@@ -92,6 +92,8 @@ typedef struct sp_jsonw
 	bool		first[SP_JSONW_MAX_DEPTH + 1];	/* no element yet at this level */
 	bool		is_obj[SP_JSONW_MAX_DEPTH + 1]; /* container at this level is an object */
 	bool		after_key;		/* a key was just written */
+	bool		inline_next;	/* next container goes on one line (pretty mode) */
+	int			inline_depth;	/* depth of the container written inline, 0 if none */
 	sp_status	status;			/* sticky: first failure */
 } sp_jsonw;
 
@@ -110,6 +112,8 @@ extern void sp_jsonw_float(sp_jsonw *w, float v);
 extern void sp_jsonw_int(sp_jsonw *w, int64_t v);
 extern void sp_jsonw_bool(sp_jsonw *w, bool v);
 extern void sp_jsonw_null(sp_jsonw *w);
+/* Pretty mode: write the next array or object on a single line. */
+extern void sp_jsonw_inline_next(sp_jsonw *w);
 /* Emit a parsed value (deep copy), e.g. to re-serialise a subtree. */
 extern void sp_jsonw_value(sp_jsonw *w, const sp_json *v);
 /* Insert raw text verbatim (caller guarantees it is one valid JSON value). */

@@ -1,0 +1,450 @@
+/*
+ * test_nn_grad.c: gradient checks of the training backward pass against
+ * central finite differences (every parameter of tiny networks covering
+ * every layer type, batch norm in training and eval mode) and of every
+ * loss; trainer export == inference forward; determinism; optimisers.
+ */
+#include "unit.h"
+#include "test_nn_util.h"
+#include "nn_train.h"
+
+#include <stdlib.h>
+
+#define TINY_HEAD(c, h, w) "{\"name\":\"tiny\",\"format_version\":1,\"input\":{\"channels\":" #c ",\"height\":" #h ",\"width\":" #w "},"
+
+static const char *net1 = TINY_HEAD(3, 6, 6) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":3,\"out\":3,\"kernel\":3,\"stride\":1,\"padding\":1},"
+"{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":27,\"out\":4}],\"embedding_dim\":4}";
+
+static const char *net2 = TINY_HEAD(3, 6, 6) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":3,\"out\":3,\"kernel\":3,\"stride\":2,\"padding\":2},"
+"{\"type\":\"avgpool\",\"kernel\":2,\"stride\":1},{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":27,\"out\":5},{\"type\":\"l2norm\"}],\"embedding_dim\":5}";
+
+static const char *net3 = TINY_HEAD(1, 6, 6) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":3,\"kernel\":3,\"padding\":1,\"bias\":false},"
+"{\"type\":\"batchnorm\",\"name\":\"bn1\"},{\"type\":\"relu\"},"
+"{\"type\":\"maxpool\",\"kernel\":3,\"stride\":2,\"padding\":1},{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc1\",\"in\":27,\"out\":6},{\"type\":\"batchnorm\",\"name\":\"bn2\"},"
+"{\"type\":\"relu\"},{\"type\":\"linear\",\"name\":\"fc2\",\"in\":6,\"out\":4}],\"embedding_dim\":4}";
+
+static const char *net4 = TINY_HEAD(3, 5, 5) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":3,\"out\":2,\"kernel\":1},"
+"{\"type\":\"avgpool\",\"kernel\":3,\"stride\":2,\"padding\":1},"
+"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":2,\"out\":3,\"kernel\":2,\"stride\":1},{\"type\":\"relu\"},"
+"{\"type\":\"flatten\"},{\"type\":\"linear\",\"name\":\"fc\",\"in\":12,\"out\":3},{\"type\":\"l2norm\"}],\"embedding_dim\":3}";
+
+/* no flatten: the conv output is the embedding (CBHW -> rows at the end) */
+static const char *net5 = TINY_HEAD(1, 4, 4) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":2,\"kernel\":3,\"stride\":1},"
+"{\"type\":\"batchnorm\",\"name\":\"bn\"},{\"type\":\"relu\"}],\"embedding_dim\":8}";
+
+static sp_nn_trainer *
+make_trainer(const char *txt, int max_batch, uint64_t seed)
+{
+	sp_nn_config *cfg;
+	sp_nn_trainer *tr = NULL;
+	sp_error	err;
+
+	if (sp_nn_config_parse(sp_env_default(), txt, strlen(txt), &cfg, &err) != SP_OK)
+	{
+		fprintf(stderr, "%s\n", err.message);
+		return NULL;
+	}
+	if (sp_nn_trainer_create(sp_env_default(), cfg, max_batch, seed, SP_NN_INIT_TORCH, &tr, &err) != SP_OK)
+		fprintf(stderr, "%s\n", err.message);
+	sp_nn_config_free(sp_env_default(), cfg);
+	return tr;
+}
+
+static double
+proj_loss(sp_nn_trainer *tr, const float *in, int B, bool training, const float *r, int dim)
+{
+	float		out[64];
+	sp_error	err;
+	double		s = 0;
+
+	if (sp_nn_trainer_forward(tr, in, B, training, out, &err) != SP_OK)
+		return NAN;
+	for (int i = 0; i < B * dim; i++)
+		s += (double) r[i] * out[i];
+	return s;
+}
+
+/* Check every trainable parameter; returns the number of mismatches. */
+static int
+grad_check_net(const char *txt, bool training, uint64_t seed, int *checked, int *kinks)
+{
+	const int	B = 4;
+	sp_nn_trainer *tr = make_trainer(txt, B, seed);
+	sp_nn_param *ps;
+	int			np,
+				bad = 0,
+				dim;
+	float	   *in,
+				r[64],
+				out[64];
+	size_t		isz;
+	uint64_t	s = seed * 7 + 1;
+	sp_error	err;
+	const float h = 1e-3f;
+
+	if (!tr)
+		return 1000;
+	dim = sp_nn_trainer_config(tr)->embedding_dim;
+	isz = (size_t) sp_nn_trainer_config(tr)->input.channels * sp_nn_trainer_config(tr)->input.height *
+		sp_nn_trainer_config(tr)->input.width;
+	in = malloc(sizeof(float) * isz * B);
+	tu_fill(&s, in, isz * B, -1, 1);
+	tu_fill(&s, r, (size_t) B * dim, -1, 1);
+	np = sp_nn_trainer_params(tr, &ps);
+	/* eval mode needs non-trivial running statistics */
+	for (int i = 0; i < np; i++)
+		if (!ps[i].grad)
+			for (size_t k = 0; k < ps[i].numel; k++)
+				ps[i].data[k] = strstr(ps[i].name, "var") ? tu_uniform(&s, 0.5f, 2) : tu_uniform(&s, -0.3f, 0.3f);
+		else if (strstr(ps[i].name, "bn") && strstr(ps[i].name, "weight"))
+			for (size_t k = 0; k < ps[i].numel; k++)
+				ps[i].data[k] = tu_uniform(&s, 0.5f, 1.5f);
+
+	sp_nn_trainer_zero_grad(tr);
+	if (sp_nn_trainer_forward(tr, in, B, training, out, &err) != SP_OK ||
+		sp_nn_trainer_backward(tr, r, &err) != SP_OK)
+	{
+		free(in);
+		sp_nn_trainer_free(tr);
+		return 1000;
+	}
+	for (int i = 0; i < np; i++)
+	{
+		if (!ps[i].grad)
+			continue;
+		for (size_t k = 0; k < ps[i].numel; k++)
+		{
+			float		save = ps[i].data[k];
+			double		lp,
+						lm,
+						num,
+						ana = ps[i].grad[k];
+
+			ps[i].data[k] = save + h;
+			lp = proj_loss(tr, in, B, training, r, dim);
+			ps[i].data[k] = save - h;
+			lm = proj_loss(tr, in, B, training, r, dim);
+			ps[i].data[k] = save;
+			num = (lp - lm) / (2.0 * h);
+			(*checked)++;
+			if (!(fabs(num - ana) <= 1e-2 * fmax(fabs(num), fabs(ana)) + 2e-3))
+			{
+				/*
+				 * A ReLU or max-pool switch inside [-h, h] makes the central
+				 * difference meaningless there: if a 4x smaller step changes
+				 * the numeric value a lot, it is such a kink, not a bug.
+				 * Kinks are rare; more than 2% of the parameters fails.
+				 */
+				double		num2;
+
+				ps[i].data[k] = save + h / 4;
+				lp = proj_loss(tr, in, B, training, r, dim);
+				ps[i].data[k] = save - h / 4;
+				lm = proj_loss(tr, in, B, training, r, dim);
+				ps[i].data[k] = save;
+				num2 = (lp - lm) / (2.0 * h / 4);
+				if (fabs(num2 - num) > 0.05 * fmax(fabs(num), 0.01) && (*kinks)++ < 1 + *checked / 50)
+					continue;
+				if (bad < 5)
+					fprintf(stderr, "    %s[%zu]: analytic %.6g numeric %.6g\n", ps[i].name, k, ana, num);
+				bad++;
+			}
+		}
+	}
+	free(in);
+	sp_nn_trainer_free(tr);
+	return bad;
+}
+
+SP_TEST(grad_layers)
+{
+	const char *nets[5] = {net1, net2, net3, net4, net5};
+
+	sp_blas_set_threads(1);
+	for (int n = 0; n < 5; n++)
+		for (int mode = 0; mode < 2; mode++)
+		{
+			int			checked = 0,
+						kinks = 0;
+			int			bad = grad_check_net(nets[n], mode == 0, 100 + n, &checked, &kinks);
+
+			CHECK_MSG(bad == 0 && checked > 10 && kinks <= 1 + checked / 50,
+					  "net %d %s: %d of %d parameters mismatch (%d kinks)", n + 1,
+					  mode == 0 ? "train" : "eval", bad, checked, kinks);
+			if (sp_unit_verbose)
+				fprintf(stderr, "    net %d %s: %d parameters, %d kinks\n", n + 1,
+						mode == 0 ? "train" : "eval", checked, kinks);
+		}
+}
+
+/* ---------------------------------------------------------------------- */
+
+typedef enum
+{
+	L_HARD, L_SOFT, L_ALL, L_CONTRASTIVE, L_CE, L_CE_COS
+} loss_kind;
+
+static float head_w[4 * 5],
+			head_b[4];
+
+static float
+eval_loss_kind(loss_kind k, const float *e, const int *lab, int B, int D, float *d)
+{
+	float		loss = NAN;
+	sp_error	err;
+	const sp_env *env = sp_env_default();
+
+	switch (k)
+	{
+		case L_HARD:
+			sp_nn_loss_batch_hard(env, e, lab, B, D, 0.5f, &loss, d, NULL, &err);
+			break;
+		case L_SOFT:
+			sp_nn_loss_batch_hard(env, e, lab, B, D, -1.0f, &loss, d, NULL, &err);
+			break;
+		case L_ALL:
+			sp_nn_loss_batch_all(env, e, lab, B, D, 0.5f, &loss, d, NULL, &err);
+			break;
+		case L_CONTRASTIVE:
+			sp_nn_loss_contrastive(env, e, lab, B, D, 1.5f, &loss, d, &err);
+			break;
+		case L_CE:
+			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 0.0f, &loss, d, NULL, NULL, NULL, &err);
+			break;
+		case L_CE_COS:
+			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 16.0f, &loss, d, NULL, NULL, NULL, &err);
+			break;
+	}
+	return loss;
+}
+
+SP_TEST(grad_losses)
+{
+	const int	B = 8,
+				D = 5;
+	int			labels[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+	float		e[40],
+				d[40],
+				dd[40];
+	uint64_t	s = 5;
+
+	tu_fill(&s, e, 40, -1, 1);
+	tu_fill(&s, head_w, 20, -1, 1);
+	tu_fill(&s, head_b, 4, -1, 1);
+	for (int k = L_HARD; k <= L_CE_COS; k++)
+	{
+		int			bad = 0;
+		float		l0 = eval_loss_kind((loss_kind) k, e, labels, B, D, d);
+		double		gnorm = 0;
+
+		CHECK_MSG(isfinite(l0) && l0 > 0, "loss %d = %g", k, l0);
+		for (int i = 0; i < B * D; i++)
+		{
+			float		save = e[i];
+			double		lp,
+						lm,
+						num;
+			const float h = 1e-3f;
+
+			e[i] = save + h;
+			lp = eval_loss_kind((loss_kind) k, e, labels, B, D, dd);
+			e[i] = save - h;
+			lm = eval_loss_kind((loss_kind) k, e, labels, B, D, dd);
+			e[i] = save;
+			num = (lp - lm) / (2.0 * h);
+			gnorm += fabs(d[i]);
+			if (!(fabs(num - d[i]) <= 1e-2 * fmax(fabs(num), fabs(d[i])) + 1e-3))
+			{
+				if (bad < 3)
+					fprintf(stderr, "    loss %d e[%d]: analytic %.6g numeric %.6g\n", k, i, d[i], num);
+				bad++;
+			}
+		}
+		CHECK_MSG(bad == 0, "loss %d: %d mismatches", k, bad);
+		CHECK_MSG(gnorm > 1e-3, "loss %d: zero gradient", k);
+	}
+}
+
+SP_TEST(grad_softmax_head)
+{
+	const int	B = 6,
+				D = 5,
+				K = 4;
+	int			labels[6] = {0, 1, 2, 3, 0, 2};
+	float		e[30],
+				d[30],
+				dW[20],
+				db[4];
+	uint64_t	s = 17;
+	sp_error	err;
+
+	tu_fill(&s, e, 30, -1, 1);
+	tu_fill(&s, head_w, 20, -1, 1);
+	tu_fill(&s, head_b, 4, -1, 1);
+	for (int cos = 0; cos < 2; cos++)
+	{
+		float		scale = cos ? 16.0f : 0.0f;
+		float		loss;
+		int			correct,
+					bad = 0;
+
+		REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &loss, d, dW, db,
+									  &correct, &err) == SP_OK);
+		CHECK(correct >= 0 && correct <= B);
+		for (int i = 0; i < K * D + K; i++)
+		{
+			float	   *p = i < K * D ? &head_w[i] : &head_b[i - K * D];
+			float		ana = i < K * D ? dW[i] : db[i - K * D];
+			float		save = *p,
+						lp,
+						lm,
+						tmp[30];
+			double		num;
+
+			if (cos && i >= K * D)
+				continue;		/* no bias with cosine logits */
+			*p = save + 1e-3f;
+			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &lp, tmp, NULL, NULL, NULL, &err);
+			*p = save - 1e-3f;
+			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &lm, tmp, NULL, NULL, NULL, &err);
+			*p = save;
+			num = ((double) lp - lm) / 2e-3;
+			if (!(fabs(num - ana) <= 1e-2 * fmax(fabs(num), fabs(ana)) + 1e-3))
+			{
+				if (bad < 3)
+					fprintf(stderr, "    head %d cos %d: analytic %.6g numeric %.6g\n", i, cos, ana, num);
+				bad++;
+			}
+		}
+		CHECK_MSG(bad == 0, "cos %d: %d mismatches", cos, bad);
+	}
+	{
+		int			badlab[6] = {0, 1, 2, 3, 4, 0};
+		float		loss;
+
+		CHECK(sp_nn_loss_softmax_ce(sp_env_default(), e, badlab, B, D, head_w, head_b, K, 0, &loss, d, dW, db, NULL, &err) == SP_ERR_INVALID_ARG);
+	}
+}
+
+SP_TEST(train_export_matches_inference)
+{
+	const char *nets[3] = {net3, net4, net5};
+
+	for (int n = 0; n < 3; n++)
+	{
+		sp_nn_trainer *tr = make_trainer(nets[n], 8, 3 + n);
+		sp_nn_model *m;
+		sp_nn_workspace *ws;
+		sp_error	err;
+		float		in[8 * 75],
+					a[64],
+					b[64],
+					tmp[64];
+		uint64_t	s = 99;
+		int			dim;
+
+		REQUIRE(tr);
+		dim = sp_nn_trainer_config(tr)->embedding_dim;
+		tu_fill(&s, in, sizeof(in) / sizeof(in[0]), -1, 1);
+		/* a few training-mode passes move the running statistics */
+		for (int it = 0; it < 3; it++)
+			REQUIRE(sp_nn_trainer_forward(tr, in, 8, true, tmp, &err) == SP_OK);
+		REQUIRE(sp_nn_trainer_forward(tr, in, 8, false, a, &err) == SP_OK);
+		REQUIRE(sp_nn_trainer_to_model(tr, &m, &err) == SP_OK);
+		REQUIRE(sp_nn_workspace_create(sp_env_default(), m, 8, &ws, &err) == SP_OK);
+		REQUIRE(sp_nn_forward(m, ws, in, 8, b, &err) == SP_OK);
+		for (int i = 0; i < 8 * dim; i++)
+			CHECK_NEAR(a[i], b[i], 1e-5);
+		sp_nn_workspace_free(sp_env_default(), ws);
+		sp_nn_model_free(sp_env_default(), m);
+		sp_nn_trainer_free(tr);
+	}
+}
+
+SP_TEST(train_deterministic_and_reload)
+{
+	sp_nn_trainer *t1 = make_trainer(net3, 4, 42),
+			   *t2 = make_trainer(net3, 4, 42),
+			   *t3 = make_trainer(net3, 4, 43);
+	sp_nn_param *p1,
+			   *p2,
+			   *p3;
+	int			n = sp_nn_trainer_params(t1, &p1);
+	bool		same12 = true,
+				same13 = true;
+	char	   *cj;
+	size_t		cl,
+				wl;
+	uint8_t    *w;
+	sp_error	err;
+	const char *mk[1] = {"seed"};
+	const char *mv[1] = {"42"};
+
+	REQUIRE(t1 && t2 && t3);
+	sp_nn_trainer_params(t2, &p2);
+	sp_nn_trainer_params(t3, &p3);
+	CHECK_EQ_INT(n, 13);		/* c1.w, bn1 x4, fc1 w/b, bn2 x4, fc2 w/b */
+	for (int i = 0; i < n; i++)
+	{
+		same12 = same12 && memcmp(p1[i].data, p2[i].data, p1[i].numel * 4) == 0;
+		same13 = same13 && memcmp(p1[i].data, p3[i].data, p1[i].numel * 4) == 0;
+	}
+	CHECK(same12);
+	CHECK(!same13);
+	CHECK(strcmp(p1[0].name, "c1.weight") == 0);
+	CHECK(strcmp(p1[4].name, "bn1.running_var") == 0);
+	/* export t1, load into t3: identical parameters */
+	REQUIRE(sp_nn_trainer_export(t1, mk, mv, 1, &cj, &cl, &w, &wl, &err) == SP_OK);
+	REQUIRE(sp_nn_trainer_load_weights(t3, w, wl, &err) == SP_OK);
+	for (int i = 0; i < n; i++)
+		CHECK(memcmp(p1[i].data, p3[i].data, p1[i].numel * 4) == 0);
+	CHECK(strstr(cj, "\"batchnorm\"") != NULL);
+	free(cj);
+	free(w);
+	sp_nn_trainer_free(t1);
+	sp_nn_trainer_free(t2);
+	sp_nn_trainer_free(t3);
+}
+
+SP_TEST(train_optimisers_reduce_loss)
+{
+	for (int opt = 0; opt < 2; opt++)
+	{
+		sp_nn_trainer *tr = make_trainer(net2, 8, 7);
+		float		in[8 * 108],
+					out[8 * 5],
+					d[8 * 5],
+					first = 0,
+					loss = 0;
+		int			labels[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+		uint64_t	s = 1;
+		sp_error	err;
+		sp_nn_adam	adam = {0.01f, 0.9f, 0.999f, 1e-8f, 1e-4f, true};
+
+		REQUIRE(tr);
+		tu_fill(&s, in, sizeof(in) / sizeof(in[0]), -1, 1);
+		for (int it = 0; it < 60; it++)
+		{
+			REQUIRE(sp_nn_trainer_forward(tr, in, 8, true, out, &err) == SP_OK);
+			REQUIRE(sp_nn_loss_batch_all(sp_env_default(), out, labels, 8, 5, 0.2f, &loss, d, NULL, &err) == SP_OK);
+			if (it == 0)
+				first = loss;
+			sp_nn_trainer_zero_grad(tr);
+			REQUIRE(sp_nn_trainer_backward(tr, d, &err) == SP_OK);
+			if (opt == 0)
+				sp_nn_trainer_adam_step(tr, &adam);
+			else
+				sp_nn_trainer_sgd_step(tr, 0.05f, 0.9f, 1e-4f);
+		}
+		CHECK_MSG(loss < 0.5f * first, "optimizer %d: loss %g -> %g", opt, first, loss);
+		sp_nn_trainer_free(tr);
+	}
+}
