@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "distance.h"
+#include "nn_model.h"
 #include "sp_pg.h"
 
 PG_MODULE_MAGIC;
@@ -49,6 +50,12 @@ assign_distance_isa(const char *newval, void *extra)
 void
 _PG_init(void)
 {
+	/*
+	 * One BLAS thread per backend: parallel workers, not BLAS threads, should
+	 * use the cores, and a backend must not spawn a thread pool of its own.
+	 */
+	sp_blas_set_threads(1);
+
 	DefineCustomIntVariable("siamese.max_image_pixels",
 							"Largest image (width times height) siamese_pg will decode.",
 							"Checked from the image header before any pixel memory is allocated, "
