@@ -1,6 +1,6 @@
 /*
  * idx.h: reader for the IDX files of (Fashion-)MNIST as shipped by Debian's
- * dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist/*.gz).
+ * dataset-fashion-mnist package (the .gz files in /usr/share/datasets/fashion-mnist).
  * Used by the trainer, the evaluation tools and the demo's data exporter.
  */
 #ifndef SP_TOOLS_IDX_H
