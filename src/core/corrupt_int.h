@@ -111,4 +111,15 @@ extern sp_status sp_corrupt_canny(const sp_env *env, const uint8_t *img, int w, 
 extern sp_status sp_corrupt_distance_l2(const sp_env *env, const uint8_t *src, int w, int h,
 										float *dst, sp_error *err);
 
+/*
+ * Pieces of snow and spatter shared with the ImageNet-P sequences
+ * (perturb.c): the snow layer (H*W normals from c->rng, zoom, threshold,
+ * uint8), the snow composite over the input with a motion-blurred layer,
+ * and spatter's water rendering of a thresholded liquid layer.
+ */
+extern sp_status sp_snow_layer_u8(sp_corrupt_ctx *c, double mean, double std, double zoom,
+								  double thr, uint8_t *u8);
+extern void sp_snow_composite(sp_corrupt_ctx *c, const uint8_t *blur, double blend, uint8_t *rgb);
+extern sp_status sp_spatter_water(sp_corrupt_ctx *c, const double *liq, double k, uint8_t *rgb);
+
 #endif							/* SP_CORRUPT_INT_H */

@@ -13,51 +13,56 @@
 
 /* ---- snow ---------------------------------------------------------------- */
 
+/*
+ * The reference's snow layer: N(mean, std) of H x W -> clipped_zoom(zoom) ->
+ * values < thr set to 0 -> clip to [0, 1] -> uint8 (truncated), the 'L' PNG
+ * it hands to ImageMagick.  Consumes H*W normals from c->rng.
+ */
 sp_status
-sp_corrupt_snow(sp_corrupt_ctx *c, sp_image *out)
+sp_snow_layer_u8(sp_corrupt_ctx *c, double mean, double std, double zoom, double thr,
+				 uint8_t *u8)
 {
-	const double *p = c->p;
-	int			w = c->w,
-				h = c->h;
-	size_t		n = (size_t) w * h;
-	double	   *layer = NULL,
-			   *zoomed = NULL;
-	uint8_t    *u8 = NULL,
-			   *blur = NULL,
-			   *rgb = NULL;
-	const double *lut = sp_corrupt_u8_unit();
-	double		angle,
-				blend = p[6];
-	sp_status	st;
+	size_t		n = (size_t) c->w * c->h;
+	double	   *layer = sp_dalloc(c->env, n, c->err),
+			   *zoomed = sp_dalloc(c->env, n, c->err);
+	sp_status	st = SP_OK;
 
-	layer = sp_dalloc(c->env, n, c->err);
-	zoomed = sp_dalloc(c->env, n, c->err);
-	u8 = sp_alloc(c->env, n);
-	blur = sp_alloc(c->env, n);
-	if (!layer || !zoomed || !u8 || !blur)
+	if (!layer || !zoomed)
 	{
 		st = sp_set_error(c->err, SP_ERR_NOMEM, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++)
-		layer[i] = p[0] + p[1] * sp_rng_normal(&c->rng);
-	st = sp_clipped_zoom(c->env, layer, zoomed, w, h, p[2], 0, c->err);
+		layer[i] = mean + std * sp_rng_normal(&c->rng);
+	st = sp_clipped_zoom(c->env, layer, zoomed, c->w, c->h, zoom, 0, c->err);
 	if (st != SP_OK)
 		goto done;
 	for (size_t i = 0; i < n; i++)
 	{
-		double		v = zoomed[i] < p[3] ? 0.0 : zoomed[i];
+		double		v = zoomed[i] < thr ? 0.0 : zoomed[i];
 
 		v = v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v;
 		u8[i] = (uint8_t) (v * 255.0);
 	}
-	angle = sp_rng_uniform_range(&c->rng, -135.0, -45.0);
-	st = sp_motion_blur_u8(c->env, u8, blur, w, h, 1, (int) p[4], p[5], angle, c->err);
-	if (st != SP_OK)
-		goto done;
-	st = sp_corrupt_out_begin(c, out, &rgb);
-	if (st != SP_OK)
-		goto done;
+done:
+	if (layer)
+		sp_free(c->env, layer);
+	if (zoomed)
+		sp_free(c->env, zoomed);
+	return st;
+}
+
+/*
+ * blend * x + (1 - blend) * max(x, gray * 1.5 + 0.5) + L + rot180(L), with L
+ * the motion-blurred layer / 255, into the interleaved RGB buffer rgb.
+ */
+void
+sp_snow_composite(sp_corrupt_ctx *c, const uint8_t *blur, double blend, uint8_t *rgb)
+{
+	const double *lut = sp_corrupt_u8_unit();
+	int			w = c->w,
+				h = c->h;
+
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++)
 		{
@@ -76,12 +81,41 @@ sp_corrupt_snow(sp_corrupt_ctx *c, sp_image *out)
 				rgb[3 * i + k] = sp_trunc_u8((blend * px[k] + (1.0 - blend) * (px[k] > lift ? px[k] : lift) +
 											  sn) * 255.0);
 		}
+}
+
+sp_status
+sp_corrupt_snow(sp_corrupt_ctx *c, sp_image *out)
+{
+	const double *p = c->p;
+	int			w = c->w,
+				h = c->h;
+	size_t		n = (size_t) w * h;
+	uint8_t    *u8 = NULL,
+			   *blur = NULL,
+			   *rgb = NULL;
+	double		angle;
+	sp_status	st;
+
+	u8 = sp_alloc(c->env, n);
+	blur = sp_alloc(c->env, n);
+	if (!u8 || !blur)
+	{
+		st = sp_set_error(c->err, SP_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	st = sp_snow_layer_u8(c, p[0], p[1], p[2], p[3], u8);
+	if (st != SP_OK)
+		goto done;
+	angle = sp_rng_uniform_range(&c->rng, -135.0, -45.0);
+	st = sp_motion_blur_u8(c->env, u8, blur, w, h, 1, (int) p[4], p[5], angle, c->err);
+	if (st != SP_OK)
+		goto done;
+	st = sp_corrupt_out_begin(c, out, &rgb);
+	if (st != SP_OK)
+		goto done;
+	sp_snow_composite(c, blur, p[6], rgb);
 	st = sp_corrupt_out_end(c, out, rgb, st);
 done:
-	if (layer)
-		sp_free(c->env, layer);
-	if (zoomed)
-		sp_free(c->env, zoomed);
 	if (u8)
 		sp_free(c->env, u8);
 	if (blur)
@@ -621,6 +655,88 @@ equalize_hist(uint8_t *img, size_t n)
 		img[k] = lut[img[k]];
 }
 
+/*
+ * Water mode of spatter on an already thresholded liquid layer liq (H x W):
+ * a glossy sheen along the liquid's edges, m = u8(liq) * emboss(...)
+ * normalised by its max, times k; rgb = trunc(clip(x + m * (175, 238, 238) / 255)).
+ * Shared with the ImageNet-P spatter sequence (perturb.c).
+ */
+sp_status
+sp_spatter_water(sp_corrupt_ctx *c, const double *liq, double k, uint8_t *rgb)
+{
+	static const double colour[3] = {175.0 / 255.0, 238.0 / 255.0, 238.0 / 255.0};
+	int			w = c->w,
+				h = c->h;
+	size_t		n = (size_t) w * h;
+	const double *lut = sp_corrupt_u8_unit();
+	double		mx = 0.0;
+	uint8_t    *u8 = NULL,
+			   *e8 = NULL,
+			   *t8 = NULL;
+	float	   *d = NULL,
+			   *d2 = NULL;
+	int		   *xi = NULL;
+	sp_status	st = SP_OK;
+
+	u8 = sp_alloc(c->env, n);
+	e8 = sp_alloc(c->env, n);
+	t8 = sp_alloc(c->env, n);
+	d = sp_alloc_array(c->env, n, sizeof(float));
+	d2 = sp_alloc_array(c->env, n, sizeof(float));
+	xi = sp_alloc_array(c->env, (size_t) w + (size_t) h + 4, sizeof(int));
+	if (!u8 || !e8 || !t8 || !d || !d2 || !xi)
+	{
+		st = sp_set_error(c->err, SP_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		u8[i] = (uint8_t) (int64_t) (liq[i] * 255.0);	/* numpy astype wraps */
+	r101_table(w, xi);
+	r101_table(h, xi + w + 2);
+	st = sp_corrupt_canny(c->env, u8, w, h, 50, 150, e8, c->err);
+	if (st != SP_OK)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		e8[i] = (uint8_t) (255 - e8[i]);
+	st = sp_corrupt_distance_l2(c->env, e8, w, h, d, c->err);
+	if (st != SP_OK)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		d[i] = d[i] > 20.0f ? 20.0f : d[i];	/* THRESH_TRUNC at 20 */
+	box3_float(d, d2, w, h, xi, xi + w + 2);
+	for (size_t i = 0; i < n; i++)
+		e8[i] = (uint8_t) d2[i];
+	equalize_hist(e8, n);
+	emboss_u8(e8, t8, w, h, xi, xi + w + 2);
+	box3_u8(t8, e8, w, h, xi, xi + w + 2);
+	for (size_t i = 0; i < n; i++)
+	{
+		d[i] = (float) u8[i] * (float) e8[i];
+		mx = d[i] > mx ? d[i] : mx;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		double		m = mx > 0.0 ? (double) (d[i] / (float) mx) * k : 0.0;
+
+		for (int ch = 0; ch < 3; ch++)
+			rgb[3 * i + ch] = sp_trunc_u8((lut[sp_corrupt_in_px(c, i, ch)] + m * colour[ch]) * 255.0);
+	}
+done:
+	if (u8)
+		sp_free(c->env, u8);
+	if (e8)
+		sp_free(c->env, e8);
+	if (t8)
+		sp_free(c->env, t8);
+	if (d)
+		sp_free(c->env, d);
+	if (d2)
+		sp_free(c->env, d2);
+	if (xi)
+		sp_free(c->env, xi);
+	return st;
+}
+
 sp_status
 sp_corrupt_spatter(sp_corrupt_ctx *c, sp_image *out)
 {
@@ -631,12 +747,6 @@ sp_corrupt_spatter(sp_corrupt_ctx *c, sp_image *out)
 	double	   *liq = NULL;
 	const double *lut = sp_corrupt_u8_unit();
 	uint8_t    *rgb = NULL;
-	uint8_t    *u8 = NULL,
-			   *e8 = NULL,
-			   *t8 = NULL;
-	float	   *d = NULL,
-			   *d2 = NULL;
-	int		   *xi = NULL;
 	sp_status	st;
 
 	liq = sp_dalloc(c->env, n, c->err);
@@ -651,59 +761,12 @@ sp_corrupt_spatter(sp_corrupt_ctx *c, sp_image *out)
 		if (liq[i] < p[3])
 			liq[i] = 0.0;
 
+	st = sp_corrupt_out_begin(c, out, &rgb);
+	if (st != SP_OK)
+		goto done;
 	if (p[5] == 0.0)
-	{
 		/* water: a glossy sheen along the liquid's edges */
-		static const double colour[3] = {175.0 / 255.0, 238.0 / 255.0, 238.0 / 255.0};
-		double		mx = 0.0;
-
-		u8 = sp_alloc(c->env, n);
-		e8 = sp_alloc(c->env, n);
-		t8 = sp_alloc(c->env, n);
-		d = sp_alloc_array(c->env, n, sizeof(float));
-		d2 = sp_alloc_array(c->env, n, sizeof(float));
-		xi = sp_alloc_array(c->env, (size_t) w + (size_t) h + 4, sizeof(int));
-		if (!u8 || !e8 || !t8 || !d || !d2 || !xi)
-		{
-			st = sp_set_error(c->err, SP_ERR_NOMEM, "out of memory");
-			goto done;
-		}
-		for (size_t i = 0; i < n; i++)
-			u8[i] = (uint8_t) (int64_t) (liq[i] * 255.0);	/* numpy astype wraps */
-		r101_table(w, xi);
-		r101_table(h, xi + w + 2);
-		st = sp_corrupt_canny(c->env, u8, w, h, 50, 150, e8, c->err);
-		if (st != SP_OK)
-			goto done;
-		for (size_t i = 0; i < n; i++)
-			e8[i] = (uint8_t) (255 - e8[i]);
-		st = sp_corrupt_distance_l2(c->env, e8, w, h, d, c->err);
-		if (st != SP_OK)
-			goto done;
-		for (size_t i = 0; i < n; i++)
-			d[i] = d[i] > 20.0f ? 20.0f : d[i];	/* THRESH_TRUNC at 20 */
-		box3_float(d, d2, w, h, xi, xi + w + 2);
-		for (size_t i = 0; i < n; i++)
-			e8[i] = (uint8_t) d2[i];
-		equalize_hist(e8, n);
-		emboss_u8(e8, t8, w, h, xi, xi + w + 2);
-		box3_u8(t8, e8, w, h, xi, xi + w + 2);
-		for (size_t i = 0; i < n; i++)
-		{
-			d[i] = (float) u8[i] * (float) e8[i];
-			mx = d[i] > mx ? d[i] : mx;
-		}
-		st = sp_corrupt_out_begin(c, out, &rgb);
-		if (st != SP_OK)
-			goto done;
-		for (size_t i = 0; i < n; i++)
-		{
-			double		m = mx > 0.0 ? (double) (d[i] / (float) mx) * p[4] : 0.0;
-
-			for (int k = 0; k < 3; k++)
-				rgb[3 * i + k] = sp_trunc_u8((lut[sp_corrupt_in_px(c, i, k)] + m * colour[k]) * 255.0);
-		}
-	}
+		st = sp_spatter_water(c, liq, p[4], rgb);
 	else
 	{
 		/* mud: opaque brown where the smoothed mask is >= 0.8 */
@@ -712,12 +775,7 @@ sp_corrupt_spatter(sp_corrupt_ctx *c, sp_image *out)
 		for (size_t i = 0; i < n; i++)
 			liq[i] = liq[i] > p[3] ? 1.0 : 0.0;
 		st = sp_gaussian_filter(c->env, liq, w, h, p[4], 4.0, SP_BORDER_NEAREST, c->err);
-		if (st != SP_OK)
-			goto done;
-		st = sp_corrupt_out_begin(c, out, &rgb);
-		if (st != SP_OK)
-			goto done;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && st == SP_OK; i++)
 		{
 			double		m = liq[i] < 0.8 ? 0.0 : liq[i];
 
@@ -726,22 +784,7 @@ sp_corrupt_spatter(sp_corrupt_ctx *c, sp_image *out)
 		}
 	}
 	st = sp_corrupt_out_end(c, out, rgb, st);
-	rgb = NULL;
 done:
-	if (rgb)
-		sp_corrupt_out_end(c, out, rgb, st == SP_OK ? SP_ERR_INTERNAL : st);
 	sp_free(c->env, liq);
-	if (u8)
-		sp_free(c->env, u8);
-	if (e8)
-		sp_free(c->env, e8);
-	if (t8)
-		sp_free(c->env, t8);
-	if (d)
-		sp_free(c->env, d);
-	if (d2)
-		sp_free(c->env, d2);
-	if (xi)
-		sp_free(c->env, xi);
 	return st;
 }
