@@ -1,6 +1,8 @@
 -- scripts/demo.sql: what scripts/demo shows once the images are loaded.
 \pset footer off
+\set QUIET on
 SET search_path = siamese, public;
+\set QUIET off
 
 \echo
 \echo '== images stored as PNG bytea, decoded by siamese.image_info'
@@ -36,3 +38,16 @@ FROM (SELECT class, avg(pixels) AS centroid FROM fashion GROUP BY class) c,
      (SELECT pixels FROM fashion WHERE id = 0) q
 ORDER BY 2 LIMIT 3;
 
+
+\echo
+\echo '== ImageNet-C corruptions available (15 benchmark + 4 held-out)'
+SELECT category, string_agg(name, ', ' ORDER BY name) FILTER (WHERE benchmark) AS benchmark,
+       string_agg(name, ', ' ORDER BY name) FILTER (WHERE NOT benchmark) AS held_out
+FROM corruptions() GROUP BY category ORDER BY category;
+
+\echo
+\echo '== image 0 under fog at each severity (seed 42): PNG size and decoded shape'
+SELECT s AS severity, length(corrupt(image, 'fog', s, 42)) AS png_bytes,
+       (image_info(corrupt(image, 'fog', s, 42))).width,
+       md5(corrupt(image, 'fog', s, 42)) = md5(corrupt(image, 'fog', s, 42)) AS reproducible
+FROM fashion, generate_series(0, 5) s WHERE id = 0;
