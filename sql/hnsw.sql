@@ -1,0 +1,208 @@
+-- siamese_hnsw: planner use, exact-order results on small tables, operator
+-- classes, error paths, NULLs, iterative scan, VACUUM and the checker.
+SET search_path = siamese, public;
+SET client_min_messages = warning;
+
+-- Deterministic, tie-free data: 3-dimensional points on a twisted curve.
+CREATE TABLE hv (id int PRIMARY KEY, e embedding(3));
+INSERT INTO hv SELECT i, array_to_embedding(ARRAY[sin(i) * 10, cos(i * 1.3) * 10, sin(i * 0.7) * 10 + i / 1000.0]::real[], 3, true)
+  FROM generate_series(1, 10000) i;
+CREATE INDEX hv_l2 ON hv USING siamese_hnsw (e);
+ANALYZE hv;
+
+-- The planner uses the index for ORDER BY ... LIMIT, not for full orderings.
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY e <-> '[1,2,3]';
+-- nor for a query without ORDER BY distance, nor for another distance
+EXPLAIN (COSTS OFF) SELECT id FROM hv WHERE id < 10;
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY e <=> '[1,2,3]' LIMIT 5;
+
+-- Results equal the exact order (sequential scan) for several queries.
+CREATE FUNCTION hv_topk(q embedding, k int, op text) RETURNS int[] LANGUAGE plpgsql AS $$
+DECLARE r int[];
+BEGIN
+  EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM hv ORDER BY e %s $1 LIMIT $2) s', op) INTO r USING q, k;
+  RETURN r;
+END $$;
+CREATE FUNCTION hv_same(q embedding, k int, op text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE a int[]; b int[];
+BEGIN
+  SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+  a := hv_topk(q, k, op);
+  SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+  b := hv_topk(q, k, op);
+  RETURN a = b;
+END $$;
+SELECT q, hv_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[10,10,10]'), ('[0,0,0]'), ('[3,-7,1]')) v(q);
+SELECT hv_topk('[1,2,3]', 5, '<->');
+SELECT id, round((e <-> '[1,2,3]')::numeric, 6) AS dist FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 5;
+
+-- Cosine and inner product operator classes.
+CREATE INDEX hv_cos ON hv USING siamese_hnsw (e embedding_cosine_ops);
+CREATE INDEX hv_ip ON hv USING siamese_hnsw (e embedding_ip_ops);
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY e <=> '[1,2,3]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY e <#> '[1,2,3]' LIMIT 5;
+SELECT q, hv_same(q, 10, '<=>') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[3,-7,1]')) v(q);
+-- Inner product is not a metric: in 3 dimensions the best rows lie on the
+-- hull of the data, far apart in the graph, so the index is approximate.
+CREATE FUNCTION hv_overlap(q embedding, k int, op text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE a int[]; b int[];
+BEGIN
+  SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+  a := hv_topk(q, k, op);
+  SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+  b := hv_topk(q, k, op);
+  RETURN (SELECT count(*) FROM unnest(a) x WHERE x = ANY (b));
+END $$;
+SELECT q, hv_overlap(q, 10, '<#>') AS overlap_of_10 FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[3,-7,1]')) v(q);
+DROP INDEX hv_cos, hv_ip;
+
+-- The checker walks the graph.
+SELECT elements, live, deleted, problems, unreachable, ok FROM hnsw_check('hv_l2');
+SELECT opcname, amvalidate(oc.oid) FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+  WHERE amname = 'siamese_hnsw' ORDER BY opcname;
+
+-- Iterative scan: a selective filter still gets k rows.
+SET siamese.ef_search = 10;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10;
+SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 50) s;
+-- without it, a scan stops after ef_search rows
+SET siamese.hnsw_iterative_scan = off;
+SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 50) s;
+RESET siamese.hnsw_iterative_scan;
+-- the documented bound: at most hnsw_max_scan_tuples elements visited
+SET siamese.hnsw_max_scan_tuples = 50;
+SELECT count(*) < 100 AS bounded FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 100) s;
+RESET siamese.hnsw_max_scan_tuples;
+-- every row is reachable through the iterative scan
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 20000) s;
+RESET siamese.ef_search;
+RESET enable_seqscan;
+
+-- GUC and reloption ranges.
+SET siamese.ef_search = 0;
+SET siamese.ef_search = 1001;
+SET siamese.hnsw_max_scan_tuples = 0;
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (m = 1);
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (m = 101);
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (ef_construction = 3);
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (ef_construction = 1001);
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (m = 16, ef_construction = 20);
+CREATE INDEX ON hv USING siamese_hnsw (e) WITH (nonsense = 1);
+CREATE INDEX ON hv USING siamese_hnsw (e, e);
+CREATE UNIQUE INDEX ON hv USING siamese_hnsw (e);
+
+ALTER INDEX hv_l2 SET (m = 200);
+ALTER INDEX hv_l2 SET (ef_construction = 10);
+
+-- CREATE INDEX CONCURRENTLY (validation goes through bulk delete).
+CREATE INDEX CONCURRENTLY hv_cic ON hv USING siamese_hnsw (e) WITH (m = 4, ef_construction = 8);
+SELECT indisvalid FROM pg_index WHERE indexrelid = 'hv_cic'::regclass;
+SELECT live, ok FROM hnsw_check('hv_cic');
+DROP INDEX hv_cic;
+
+-- An element must fit in a page: 2000 dimensions need a small m.
+CREATE TABLE hwide (id int, e embedding(2000));
+INSERT INTO hwide SELECT i, array_to_embedding(array_fill(i::real, ARRAY[2000]), 2000, true) FROM generate_series(1, 3) i;
+CREATE INDEX ON hwide USING siamese_hnsw (e);
+CREATE INDEX hwide_idx ON hwide USING siamese_hnsw (e) WITH (m = 2, ef_construction = 4);
+SELECT elements, ok FROM hnsw_check('hwide_idx');
+DROP TABLE hwide;
+
+-- Wrong-dimension query vectors are an error.
+SET enable_seqscan = off;
+SELECT id FROM hv ORDER BY e <-> '[1,2]' LIMIT 1;
+RESET enable_seqscan;
+
+-- Mixed dimensions: the build fails with a clear message ...
+CREATE TABLE hmix (id int, e embedding);
+INSERT INTO hmix VALUES (1, '[1,2,3]'), (2, '[1,2]');
+CREATE INDEX ON hmix USING siamese_hnsw (e);
+-- ... and so does an insert of another size into a built index.
+DELETE FROM hmix WHERE id = 2;
+CREATE INDEX hmix_idx ON hmix USING siamese_hnsw (e);
+INSERT INTO hmix VALUES (3, '[1,2,3,4]');
+INSERT INTO hmix VALUES (4, '[4,5,6]');
+SELECT count(*) FROM hmix;
+
+-- NULLs are skipped, not indexed.  (ORDER BY e <-> NULL folds to a constant:
+-- no index scan, every row.)
+CREATE TABLE hnull (id int, e embedding(2));
+INSERT INTO hnull VALUES (1, '[1,1]'), (2, NULL), (3, '[2,2]'), (4, NULL);
+CREATE INDEX hnull_idx ON hnull USING siamese_hnsw (e);
+INSERT INTO hnull VALUES (5, NULL), (6, '[3,3]');
+SET enable_seqscan = off;
+SELECT id FROM hnull ORDER BY e <-> '[0,0]' LIMIT 10;
+SELECT id FROM hnull ORDER BY e <-> NULL LIMIT 10;
+RESET enable_seqscan;
+SELECT elements, live, ok FROM hnsw_check('hnull_idx');
+
+-- Empty index, then inserts (the first one creates the entry point).
+CREATE TABLE hempty (id int, e embedding);
+CREATE INDEX hempty_idx ON hempty USING siamese_hnsw (e embedding_cosine_ops);
+SET enable_seqscan = off;
+SELECT id FROM hempty ORDER BY e <=> '[1,0]' LIMIT 3;
+INSERT INTO hempty VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]'), (4, '[0,0]'), (5, '[-1,0.1]');
+-- the zero vector has no direction: not in a cosine index
+SELECT id FROM hempty ORDER BY e <=> '[1,0.2]' LIMIT 10;
+SELECT id FROM hempty ORDER BY e <=> '[0,0]' LIMIT 10;
+RESET enable_seqscan;
+SELECT elements, live, entry_level >= 0 AS has_entry, ok FROM hnsw_check('hempty_idx');
+
+-- Unlogged tables (init fork) and TRUNCATE.
+CREATE UNLOGGED TABLE hunlog (id int, e embedding(2));
+CREATE INDEX hunlog_idx ON hunlog USING siamese_hnsw (e);
+INSERT INTO hunlog SELECT i, array_to_embedding(ARRAY[i, -i]::real[], 2, true) FROM generate_series(1, 100) i;
+TRUNCATE hunlog;
+INSERT INTO hunlog VALUES (1, '[5,5]');
+SET enable_seqscan = off;
+SELECT id FROM hunlog ORDER BY e <-> '[0,0]' LIMIT 5;
+RESET enable_seqscan;
+
+-- Delete half, VACUUM, insert new rows: still exact, no dead rows.
+DELETE FROM hv WHERE id % 2 = 0;
+VACUUM hv;
+SELECT elements, live, deleted, links_to_deleted, problems, unreachable, ok FROM hnsw_check('hv_l2');
+INSERT INTO hv SELECT i, array_to_embedding(ARRAY[sin(i) * 10, cos(i * 1.3) * 10, sin(i * 0.7) * 10 + i / 1000.0]::real[], 3, true)
+  FROM generate_series(20001, 21000) i;
+SELECT q, hv_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[10,10,10]'), ('[3,-7,1]')) v(q);
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE id % 2 = 0 AND id <= 10000) AS dead, count(*) AS total
+  FROM (SELECT id FROM hv ORDER BY e <-> '[0,0,0]' LIMIT 100000) s;
+RESET enable_seqscan;
+SELECT live, ok FROM hnsw_check('hv_l2');
+
+-- A graph larger than maintenance_work_mem: WARNING, then built on disk.
+CREATE TABLE hbig (id int, e embedding(64));
+INSERT INTO hbig SELECT i, array_to_embedding(ARRAY(SELECT sin(i * d)::real FROM generate_series(1, 64) d), 64, true)
+  FROM generate_series(1, 4000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX hbig_idx ON hbig USING siamese_hnsw (e);
+RESET maintenance_work_mem;
+-- (on-disk inserts can leave a rare element without in-links ...)
+SELECT elements, live, problems, unreachable < 20 AS few_unreachable, ok FROM hnsw_check('hbig_idx');
+-- ... which VACUUM links again
+VACUUM hbig;
+SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hbig_idx');
+
+-- Many exact duplicates: the graph stays connected and searchable.
+CREATE TABLE hdup (id int, e embedding(4));
+INSERT INTO hdup SELECT i, '[1,1,1,1]' FROM generate_series(1, 3000) i;
+INSERT INTO hdup SELECT i, array_to_embedding(ARRAY[i, 0, 0, 0]::real[], 4, true) FROM generate_series(3001, 3100) i;
+CREATE INDEX hdup_idx ON hdup USING siamese_hnsw (e);
+SELECT elements, problems, unreachable, ok FROM hnsw_check('hdup_idx');
+SET enable_seqscan = off;
+SELECT id FROM hdup ORDER BY e <-> '[3050,0,0,0]' LIMIT 3;
+SELECT count(*) FROM (SELECT id FROM hdup WHERE id > 3000 ORDER BY e <-> '[1,1,1,1]' LIMIT 10) s;
+RESET enable_seqscan;
+DROP TABLE hdup;
+
+-- The checker refuses other relations.
+SELECT * FROM hnsw_check('hv');
+SELECT * FROM hnsw_check('hv_pkey');
+
+DROP TABLE hv, hmix, hnull, hempty, hunlog, hbig;
+DROP FUNCTION hv_topk, hv_same, hv_overlap;

@@ -1,0 +1,605 @@
+/*
+ * hnsw_insert.c: inserting into the on-disk HNSW graph (aminsert, and the
+ * build once its in-memory graph outgrows maintenance_work_mem), plus the
+ * on-disk HnswSource used by inserts and scans.
+ *
+ * An insert (1) searches the graph for the new element's neighbours on each
+ * of its layers, reading one page at a time under a share lock; (2) appends
+ * the element, with its own neighbour lists, to the last page (or a new
+ * one); (3) links each chosen neighbour back to it, optimistically: the
+ * neighbour's list is read, the new list computed without any lock held,
+ * and written only if the list did not change meanwhile; (4) moves the
+ * entry point when the new element lives on a higher layer.  Each page
+ * change is one generic WAL record.  A crash between steps leaves an
+ * element with fewer in-links than planned: it is still a well-formed graph,
+ * and the inserting transaction never committed, so VACUUM removes it.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+#define HNSW_LINK_RETRIES 8
+
+/* ---------------------------------------------------------------------
+ * On-disk graph source
+ */
+
+static int
+disk_neighbours(void *arg, HnswId id, int level, HnswId *out)
+{
+	HnswDiskSource *ds = arg;
+	ItemPointerData tid;
+	Buffer		buf;
+	Page		page;
+	HnswElementTuple etup;
+	int			n = 0;
+
+	hnsw_id_to_tid(id, &tid);
+	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
+							 RBM_NORMAL, ds->bas);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	etup = hnsw_page_element(ds->index, page, ItemPointerGetBlockNumber(&tid),
+							 ItemPointerGetOffsetNumber(&tid), ds->m);
+	if (level <= etup->level)
+	{
+		ItemPointer nb = hnsw_element_neighbours(etup) + hnsw_level_offset(ds->m, level);
+		int			cap = hnsw_level_capacity(ds->m, level);
+
+		for (n = 0; n < cap && ItemPointerIsValid(&nb[n]); n++)
+			out[n] = hnsw_tid_to_id(&nb[n]);
+	}
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+static float
+disk_distance(void *arg, HnswId id, const float *q, bool *live, ItemPointer htid)
+{
+	HnswDiskSource *ds = arg;
+	ItemPointerData tid;
+	Buffer		buf;
+	Page		page;
+	HnswElementTuple etup;
+	float		d;
+
+	hnsw_id_to_tid(id, &tid);
+	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
+							 RBM_NORMAL, ds->bas);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	etup = hnsw_page_element(ds->index, page, ItemPointerGetBlockNumber(&tid),
+							 ItemPointerGetOffsetNumber(&tid), ds->m);
+	if (etup->dims != ds->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
+						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
+	d = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
+	*live = !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
+	*htid = etup->heaptid;
+	UnlockReleaseBuffer(buf);
+	return d;
+}
+
+void
+hnsw_disk_source_init(HnswDiskSource *ds, HnswSource *src, Relation index,
+					  int m, int dims, const HnswMetric *metric)
+{
+	ds->index = index;
+	ds->m = m;
+	ds->dims = dims;
+	ds->metric = *metric;
+	ds->bas = NULL;
+	src->arg = ds;
+	src->neighbours = disk_neighbours;
+	src->distance = disk_distance;
+	src->m = m;
+}
+
+int
+hnsw_disk_load_vector(HnswDiskSource *ds, HnswId id, float *out)
+{
+	ItemPointerData tid;
+	Buffer		buf;
+	HnswElementTuple etup;
+	int			level;
+
+	hnsw_id_to_tid(id, &tid);
+	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
+							 RBM_NORMAL, ds->bas);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = hnsw_page_element(ds->index, BufferGetPage(buf), ItemPointerGetBlockNumber(&tid),
+							 ItemPointerGetOffsetNumber(&tid), ds->m);
+	if (etup->dims != ds->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
+						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
+	memcpy(out, etup->vec, sizeof(float) * ds->dims);
+	level = etup->level;
+	UnlockReleaseBuffer(buf);
+	return level;
+}
+
+/* ---------------------------------------------------------------------
+ * Page writes
+ */
+
+/* Append a tuple to the insertion page or a new page; returns its TID. */
+static void
+add_element_tuple(Relation index, HnswElementTuple etup, Size size,
+				  BlockNumber hint, ItemPointer result)
+{
+	Buffer		buf;
+	Page		page;
+	GenericXLogState *state;
+	OffsetNumber off;
+	BlockNumber blkno;
+
+	if (hint != InvalidBlockNumber && hint != HNSW_METAPAGE_BLKNO)
+	{
+		buf = ReadBuffer(index, hint);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && (HnswPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENT) &&
+			PageGetFreeSpace(page) >= MAXALIGN(size))
+		{
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			off = PageAddItem(page, (Item) etup, size, InvalidOffsetNumber, false, false);
+			if (off == InvalidOffsetNumber)
+				elog(ERROR, "failed to add element to siamese_hnsw index \"%s\"",
+					 RelationGetRelationName(index));
+			GenericXLogFinish(state);
+			ItemPointerSet(result, hint, off);
+			UnlockReleaseBuffer(buf);
+			return;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* Extend the relation by one page. */
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBuffer(index, P_NEW);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+	hnsw_init_page(page, HNSW_PAGE_ELEMENT);
+	off = PageAddItem(page, (Item) etup, size, InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "failed to add element to siamese_hnsw index \"%s\"",
+			 RelationGetRelationName(index));
+	GenericXLogFinish(state);
+	blkno = BufferGetBlockNumber(buf);
+	ItemPointerSet(result, blkno, off);
+	UnlockReleaseBuffer(buf);
+
+	/* Advance the insertion hint (after releasing the new page). */
+	buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	{
+		HnswMetaPage meta = HnswPageGetMeta(BufferGetPage(buf));
+
+		if (meta->insert_blkno == InvalidBlockNumber || meta->insert_blkno < blkno)
+		{
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			HnswPageGetMeta(page)->insert_blkno = blkno;
+			GenericXLogFinish(state);
+		}
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Replace the layer-level list of element tid with newlist (n entries) if
+ * the list still equals expect (cap entries); returns false if it changed.
+ * With expect == NULL, append one entry if there is room instead.
+ */
+bool
+hnsw_write_neighbour_list(Relation index, int m, ItemPointer tid, int level,
+					 const ItemPointerData *expect, const ItemPointerData *newlist, int n,
+					 bool *full)
+{
+	Buffer		buf;
+	Page		page;
+	HnswElementTuple etup;
+	ItemPointer nb;
+	int			cap = hnsw_level_capacity(m, level);
+	GenericXLogState *state;
+	int			count;
+	int			i;
+
+	*full = false;
+	buf = ReadBuffer(index, ItemPointerGetBlockNumber(tid));
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	etup = hnsw_page_element(index, BufferGetPage(buf), ItemPointerGetBlockNumber(tid),
+							 ItemPointerGetOffsetNumber(tid), m);
+	if (level > etup->level)
+	{
+		UnlockReleaseBuffer(buf);
+		return true;			/* nothing to link on that layer */
+	}
+	nb = hnsw_element_neighbours(etup) + hnsw_level_offset(m, level);
+	for (count = 0; count < cap && ItemPointerIsValid(&nb[count]); count++)
+		;
+
+	if (expect == NULL)
+	{
+		/* append newlist[0] unless present */
+		for (i = 0; i < count; i++)
+		{
+			if (ItemPointerEquals(&nb[i], (ItemPointer) &newlist[0]))
+			{
+				UnlockReleaseBuffer(buf);
+				return true;
+			}
+		}
+		if (count >= cap)
+		{
+			*full = true;
+			UnlockReleaseBuffer(buf);
+			return false;
+		}
+	}
+	else if (memcmp(nb, expect, sizeof(ItemPointerData) * cap) != 0)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	etup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(tid)));
+	nb = hnsw_element_neighbours(etup) + hnsw_level_offset(m, level);
+	if (expect == NULL)
+		nb[count] = newlist[0];
+	else
+	{
+		for (i = 0; i < cap; i++)
+		{
+			if (i < n)
+				nb[i] = newlist[i];
+			else
+				ItemPointerSetInvalid(&nb[i]);
+		}
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return true;
+}
+
+/* Copy an element's list at level (cap slots) and its vector. */
+int
+hnsw_read_neighbour_list(HnswDiskSource *ds, ItemPointer tid, int level,
+					ItemPointerData *list, float *vec)
+{
+	Buffer		buf;
+	HnswElementTuple etup;
+	int			cap = hnsw_level_capacity(ds->m, level);
+	int			count = -1;
+
+	buf = ReadBuffer(ds->index, ItemPointerGetBlockNumber(tid));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = hnsw_page_element(ds->index, BufferGetPage(buf), ItemPointerGetBlockNumber(tid),
+							 ItemPointerGetOffsetNumber(tid), ds->m);
+	if (level <= etup->level && etup->dims == ds->dims)
+	{
+		ItemPointer nb = hnsw_element_neighbours(etup) + hnsw_level_offset(ds->m, level);
+
+		memcpy(list, nb, sizeof(ItemPointerData) * cap);
+		if (vec)
+			memcpy(vec, etup->vec, sizeof(float) * ds->dims);
+		for (count = 0; count < cap && ItemPointerIsValid(&list[count]); count++)
+			;
+	}
+	UnlockReleaseBuffer(buf);
+	return count;
+}
+
+/*
+ * Make element ntid (on layer level) point to newtid, pruning its list with
+ * the selection heuristic when it is full.  Optimistic: retried when the
+ * list changes under us; after HNSW_LINK_RETRIES the link is dropped (the
+ * new element keeps its other in-links).
+ */
+static bool
+link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
+		  ItemPointer newtid, const float *newvec, bool force)
+{
+	int			cap = hnsw_level_capacity(ds->m, level);
+	ItemPointerData *list = palloc(sizeof(ItemPointerData) * cap);
+	ItemPointerData *newlist = palloc(sizeof(ItemPointerData) * cap);
+	float	   *nvec = palloc(sizeof(float) * ds->dims);
+	float	   *vecs = palloc(sizeof(float) * ds->dims * (cap + 1));
+	HnswSelectItem *items = palloc(sizeof(HnswSelectItem) * (cap + 1));
+	int		   *sel = palloc(sizeof(int) * (cap + 1));
+	int			attempt;
+	bool		linked = false;
+
+	for (attempt = 0; attempt < HNSW_LINK_RETRIES; attempt++)
+	{
+		bool		full;
+		int			count;
+		int			nsel;
+		int			i;
+		bool		chosen = false;
+
+		if (hnsw_write_neighbour_list(ds->index, ds->m, ntid, level, NULL, newtid, 1, &full))
+		{
+			linked = true;
+			break;
+		}
+		if (!full)
+			continue;
+
+		count = hnsw_read_neighbour_list(ds, ntid, level, list, nvec);
+		if (count < 0)
+			break;
+		for (i = 0; i < count; i++)
+		{
+			items[i].id = hnsw_tid_to_id(&list[i]);
+			items[i].vec = vecs + (Size) i * ds->dims;
+			(void) hnsw_disk_load_vector(ds, items[i].id, (float *) items[i].vec);
+			items[i].dist = hnsw_distance(&ds->metric, nvec, items[i].vec, ds->dims);
+		}
+		items[count].id = hnsw_tid_to_id(newtid);
+		items[count].vec = newvec;
+		items[count].dist = hnsw_distance(&ds->metric, nvec, newvec, ds->dims);
+
+		nsel = hnsw_select_neighbours(&ds->metric, ds->dims, items, count + 1, cap,
+									  hnsw_tid_to_id(ntid), sel);
+		for (i = 0; i < nsel; i++)
+		{
+			hnsw_id_to_tid(items[sel[i]].id, &newlist[i]);
+			if (items[sel[i]].id == hnsw_tid_to_id(newtid))
+				chosen = true;
+		}
+		if (!chosen)
+		{
+			if (!force)
+				break;			/* the heuristic prefers the current list */
+
+			/*
+			 * No other list took the new element: give it its one way in
+			 * by replacing the last (farthest-ranked) entry.
+			 */
+			for (i = 0; i < count; i++)
+				newlist[i] = list[i];
+			newlist[count - 1] = *newtid;
+			nsel = count;
+		}
+		if (hnsw_write_neighbour_list(ds->index, ds->m, ntid, level, list, newlist, nsel, &full))
+		{
+			linked = true;
+			break;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	pfree(list);
+	pfree(newlist);
+	pfree(nvec);
+	pfree(vecs);
+	pfree(items);
+	pfree(sel);
+	return linked;
+}
+
+/* ---------------------------------------------------------------------
+ * Insert
+ */
+void
+hnsw_insert_vector(Relation index, const float *vec, int dims,
+				   ItemPointer heaptid, pg_prng_state *rng)
+{
+	HnswMetaPageData meta;
+	LOCKMODE	lockmode = ShareLock;
+	HnswMetric	metric;
+	HnswDiskSource ds;
+	HnswSource	src;
+	int			m;
+	int			efc;
+	int			level;
+	int			maxlevel;
+	int			top;
+	int			lc;
+	Size		size;
+	HnswElementTuple etup;
+	ItemPointer nbs;
+	ItemPointerData newtid;
+	HnswCandidate *w;
+	HnswCandidate *eps;
+	int			neps;
+	int		   *nselected;
+
+	LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+	hnsw_read_meta(index, &meta);
+	hnsw_check_dims(index, meta.dims, dims);
+	m = meta.m;
+	efc = meta.ef_construction;
+	maxlevel = hnsw_max_level_for(dims, m);
+	if (maxlevel < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
+						dims, m),
+				 errdetail("An element (vector and neighbour list) must fit in one %d-byte page.", BLCKSZ)));
+	level = hnsw_random_level(rng, m, maxlevel);
+
+	/* Entry point may change: serialise against every other insert. */
+	if (meta.entry_level < 0 || level > meta.entry_level)
+	{
+		UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		lockmode = ExclusiveLock;
+		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		hnsw_read_meta(index, &meta);
+		hnsw_check_dims(index, meta.dims, dims);
+	}
+
+	hnsw_init_metric(&metric, meta.kind);
+	hnsw_disk_source_init(&ds, &src, index, m, dims, &metric);
+
+	size = hnsw_element_size(dims, m, level);
+	etup = palloc0(size);
+	etup->level = level;
+	etup->dims = dims;
+	etup->heaptid = *heaptid;
+	memcpy(etup->vec, vec, sizeof(float) * dims);
+	nbs = hnsw_element_neighbours(etup);
+	for (lc = 0; lc < hnsw_total_slots(m, level); lc++)
+		ItemPointerSetInvalid(&nbs[lc]);
+
+	top = meta.entry_level;
+	nselected = palloc0(sizeof(int) * (level + 1));
+	w = palloc(sizeof(HnswCandidate) * Max(efc, 1));
+	eps = palloc(sizeof(HnswCandidate) * Max(efc, 1));
+	neps = 0;
+
+	if (top >= 0)
+	{
+		HnswCandidate ep;
+		float	   *vecs = palloc(sizeof(float) * (Size) dims * efc);
+		HnswSelectItem *items = palloc(sizeof(HnswSelectItem) * efc);
+		int		   *sel = palloc(sizeof(int) * efc);
+		ItemPointerData etid;
+
+		ItemPointerSet(&etid, meta.entry_blkno, meta.entry_offno);
+		ep.id = hnsw_tid_to_id(&etid);
+		ep.dist = src.distance(src.arg, ep.id, vec, &ep.live, &ep.htid);
+		eps[0] = ep;
+		neps = 1;
+
+		/* greedy descent through the layers above the new element */
+		for (lc = top; lc > level; lc--)
+		{
+			int			n = hnsw_search_layer(&src, vec, eps, neps, 1, lc, false, w);
+
+			if (n > 0)
+			{
+				eps[0] = w[0];
+				neps = 1;
+			}
+		}
+
+		for (lc = Min(level, top); lc >= 0; lc--)
+		{
+			int			n = hnsw_search_layer(&src, vec, eps, neps, efc, lc, true, w);
+			int			cap = hnsw_level_capacity(m, lc);
+			int			nsel;
+			int			i;
+
+			for (i = 0; i < n; i++)
+			{
+				items[i].id = w[i].id;
+				items[i].dist = w[i].dist;
+				items[i].vec = vecs + (Size) i * dims;
+				(void) hnsw_disk_load_vector(&ds, w[i].id, (float *) items[i].vec);
+			}
+			nsel = hnsw_select_neighbours(&metric, dims, items, n, cap,
+										  hnsw_tid_to_id(heaptid), sel);
+			nselected[lc] = nsel;
+			for (i = 0; i < nsel; i++)
+				hnsw_id_to_tid(items[sel[i]].id, &nbs[hnsw_level_offset(m, lc) + i]);
+			if (n > 0)
+			{
+				memcpy(eps, w, sizeof(HnswCandidate) * n);
+				neps = n;
+			}
+		}
+		pfree(vecs);
+		pfree(items);
+		pfree(sel);
+	}
+
+	add_element_tuple(index, etup, size, meta.insert_blkno, &newtid);
+
+	/*
+	 * Link the chosen neighbours back to the new element.  If no layer-0
+	 * list accepted it (typical for an exact duplicate of many elements),
+	 * force it into its nearest neighbour's list so that it is reachable.
+	 */
+	for (lc = Min(level, top); lc >= 0; lc--)
+	{
+		int			i;
+		bool		any = false;
+
+		for (i = 0; i < nselected[lc]; i++)
+		{
+			ItemPointerData ntid = nbs[hnsw_level_offset(m, lc) + i];
+
+			if (link_back(&ds, &ntid, lc, &newtid, vec, false))
+				any = true;
+		}
+		if (lc == 0 && !any && nselected[0] > 0)
+		{
+			ItemPointerData ntid = nbs[0];
+
+			(void) link_back(&ds, &ntid, 0, &newtid, vec, true);
+		}
+	}
+
+	/* new top element (or first element, or first vector): update the metapage */
+	if (lockmode == ExclusiveLock && (level > meta.entry_level || meta.dims == 0))
+	{
+		Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+		GenericXLogState *state;
+		HnswMetaPage mp;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(index);
+		mp = HnswPageGetMeta(GenericXLogRegisterBuffer(state, buf, 0));
+		if (mp->dims == 0)
+			mp->dims = dims;
+		if (level > mp->entry_level)
+		{
+			mp->entry_level = level;
+			mp->entry_blkno = ItemPointerGetBlockNumber(&newtid);
+			mp->entry_offno = ItemPointerGetOffsetNumber(&newtid);
+		}
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+	}
+
+	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+}
+
+bool
+hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+			Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+			IndexInfo *indexInfo)
+{
+	MemoryContext ctx;
+	MemoryContext old;
+	Embedding  *emb;
+	HnswMetric	metric;
+	float	   *vec;
+
+	/* NULLs are not indexed */
+	if (isnull[0])
+		return false;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "siamese_hnsw insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+
+	/* catalog and toast access before any index lock is taken */
+	emb = hnsw_datum_embedding(values[0]);
+	hnsw_init_metric(&metric, hnsw_get_kind(index));
+	vec = palloc(sizeof(float) * emb->dim);
+	if (hnsw_prepare_vector(&metric, emb->x, emb->dim, vec))
+		hnsw_insert_vector(index, vec, emb->dim, heap_tid, &pg_global_prng_state);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return false;
+}

@@ -1,0 +1,347 @@
+/*
+ * hnsw_scan.c: ordered index scans (ORDER BY e <-> q) over siamese_hnsw.
+ *
+ * The first amgettuple call descends greedily from the entry point to layer
+ * 0 and runs an ef_search-wide layer search; its results are returned in
+ * exact distance order.  The scan keeps its state (visited set, unexpanded
+ * candidates, discovered-but-not-returned elements), so when the executor
+ * asks for more rows (a filter rejected some, or LIMIT > ef_search) and
+ * siamese.hnsw_iterative_scan is on, it resumes the search for the next
+ * ef_search elements, and so on until the graph is exhausted or
+ * siamese.hnsw_max_scan_tuples elements were visited; then it returns what
+ * it has already discovered and stops.  Rows of those later batches are in
+ * order within a batch but may come slightly out of order across batches.
+ *
+ * Distances are computed exactly from the stored vectors, so the scan sets
+ * no recheck flags; xs_orderbyvals carry the operator's value.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext ctx;			/* reset by rescan */
+	bool		started;
+	bool		done;
+	bool		has_query;
+	Embedding  *query;			/* copied at rescan */
+
+	float	   *q;				/* prepared query vector */
+	HnswMetaPageData meta;
+	HnswMetric	metric;
+	HnswDiskSource ds;
+	HnswSource	src;
+
+	HnswHeap	cand;			/* discovered, not yet expanded (min) */
+	HnswHeap	disc;			/* discovered live, not yet returned (min) */
+	HnswVisited visited;
+	HnswId	   *nbuf;
+	int64		nvisited;
+	bool		bounded;		/* hit hnsw_max_scan_tuples */
+
+	HnswCandidate *batch;		/* current batch, ascending */
+	int			nbatch;
+	int			ibatch;
+	int			ef;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "siamese_hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0(sizeof(Datum) * norderbys);
+		scan->xs_orderbynulls = palloc(sizeof(bool) * norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
+	scan->opaque = so;
+	return scan;
+}
+
+void
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+
+	MemoryContextReset(so->ctx);
+	so->started = false;
+	so->done = false;
+	so->has_query = false;
+	so->query = NULL;
+	so->q = NULL;
+	so->batch = NULL;
+	so->nbatch = so->ibatch = 0;
+	so->nvisited = 0;
+	so->bounded = false;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+
+	if (scan->numberOfOrderBys > 0 && !(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		old = MemoryContextSwitchTo(so->ctx);
+		so->query = DatumGetEmbeddingCopy(scan->orderByData[0].sk_argument);
+		so->has_query = true;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Record a discovered element: candidate for expansion; result if live. */
+static void
+discover(HnswScanOpaque so, const HnswCandidate *e, HnswHeap *w, int ef)
+{
+	hnsw_heap_push(&so->cand, e);
+	if (!e->live)
+		return;
+	if (w != NULL && (w->n < ef || e->dist < hnsw_heap_top(w)->dist))
+	{
+		hnsw_heap_push(w, e);
+		if (w->n > ef)
+		{
+			HnswCandidate far = hnsw_heap_pop(w);
+
+			hnsw_heap_push(&so->disc, &far);
+		}
+	}
+	else
+		hnsw_heap_push(&so->disc, e);
+}
+
+/*
+ * Produce the next batch: the ef nearest not-yet-returned elements the
+ * search can find from its current frontier.
+ */
+static void
+next_batch(HnswScanOpaque so, bool first)
+{
+	HnswHeap	w;
+	int			ef = so->ef;
+	int			i;
+	int			keep;
+
+	hnsw_heap_init(&w, ef + 1, true);
+
+	/* seed with the best pending elements discovered earlier */
+	while (so->disc.n > 0 && w.n < ef)
+	{
+		HnswCandidate c = hnsw_heap_pop(&so->disc);
+
+		hnsw_heap_push(&w, &c);
+	}
+
+	while (so->cand.n > 0 && !so->bounded)
+	{
+		HnswCandidate c;
+		int			nn;
+
+		if (w.n >= ef && hnsw_heap_top(&so->cand)->dist > hnsw_heap_top(&w)->dist)
+			break;
+		if (!first && so->nvisited >= hnsw_max_scan_tuples)
+		{
+			so->bounded = true;
+			break;
+		}
+		c = hnsw_heap_pop(&so->cand);
+		CHECK_FOR_INTERRUPTS();
+		nn = so->src.neighbours(so->src.arg, c.id, 0, so->nbuf);
+		for (i = 0; i < nn; i++)
+		{
+			HnswCandidate e;
+
+			if (!hnsw_visited_add(&so->visited, so->nbuf[i]))
+				continue;
+			e.id = so->nbuf[i];
+			e.dist = so->src.distance(so->src.arg, e.id, so->q, &e.live, &e.htid);
+			so->nvisited++;
+			discover(so, &e, &w, ef);
+		}
+	}
+
+	/* bounded: nothing more will be expanded, hand out all pending elements */
+	if (so->bounded)
+	{
+		while (so->disc.n > 0)
+		{
+			HnswCandidate c = hnsw_heap_pop(&so->disc);
+
+			hnsw_heap_push(&w, &c);
+		}
+	}
+
+	/*
+	 * With iterative scans, hand out only the nearer half of the batch and
+	 * keep the rest pending: the farther part of an ef-wide search is the
+	 * least reliable (it misses elements the next batch finds), so it is
+	 * re-ranked together with the next batch's discoveries.  This keeps the
+	 * relaxed order close to the exact one for filtered queries.
+	 */
+	keep = w.n;
+	if (hnsw_iterative_scan && !so->bounded && so->cand.n > 0)
+		keep = Max(1, (w.n + 1) / 2);
+	while (w.n > keep)
+	{
+		HnswCandidate far = hnsw_heap_pop(&w);
+
+		hnsw_heap_push(&so->disc, &far);
+	}
+
+	so->nbatch = w.n;
+	so->ibatch = 0;
+	if (so->batch)
+		pfree(so->batch);
+	so->batch = palloc(sizeof(HnswCandidate) * Max(w.n, 1));
+	for (i = w.n - 1; i >= 0; i--)
+		so->batch[i] = hnsw_heap_pop(&w);
+	pfree(w.items);
+}
+
+static void
+start_scan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	HnswCandidate ep;
+	HnswCandidate w1;
+	ItemPointerData etid;
+	int			dims;
+	int			lc;
+
+	so->started = true;
+	pgstat_count_index_scan(index);
+
+	if (!so->has_query)
+	{
+		/* ORDER BY e <-> NULL: every distance is NULL; nothing to order by */
+		so->done = true;
+		return;
+	}
+
+	hnsw_read_meta(index, &so->meta);
+	dims = so->query->dim;
+	if (so->meta.dims != 0 && so->meta.dims != (uint32) dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("query embedding has %d dimensions but siamese_hnsw index \"%s\" has %u",
+						dims, RelationGetRelationName(index), so->meta.dims)));
+	if (so->meta.entry_level < 0)
+	{
+		so->done = true;
+		return;
+	}
+
+	hnsw_init_metric(&so->metric, so->meta.kind);
+	so->q = palloc(sizeof(float) * dims);
+	if (!hnsw_prepare_vector(&so->metric, so->query->x, dims, so->q))
+	{
+		/* zero query vector under cosine distance: every distance is NaN */
+		so->done = true;
+		return;
+	}
+	hnsw_disk_source_init(&so->ds, &so->src, index, so->meta.m, dims, &so->metric);
+	so->ef = hnsw_ef_search;
+	so->nbuf = palloc(sizeof(HnswId) * hnsw_level_capacity(so->meta.m, 0));
+
+	ItemPointerSet(&etid, so->meta.entry_blkno, so->meta.entry_offno);
+	ep.id = hnsw_tid_to_id(&etid);
+	ep.dist = so->src.distance(so->src.arg, ep.id, so->q, &ep.live, &ep.htid);
+
+	/* greedy descent: one nearest element per upper layer */
+	for (lc = so->meta.entry_level; lc > 0; lc--)
+	{
+		if (hnsw_search_layer(&so->src, so->q, &ep, 1, 1, lc, false, &w1) > 0)
+			ep = w1;
+	}
+
+	hnsw_heap_init(&so->cand, so->ef * 8, false);
+	hnsw_heap_init(&so->disc, so->ef * 2, false);
+	hnsw_visited_init(&so->visited, (uint64) so->ef * so->meta.m * 4);
+	so->nvisited = 1;
+	(void) hnsw_visited_add(&so->visited, ep.id);
+	discover(so, &ep, NULL, 0);
+
+	next_batch(so, true);
+}
+
+static double
+orderby_value(HnswScanOpaque so, float dist)
+{
+	switch (so->metric.kind)
+	{
+		case HNSW_KIND_L2:
+			return sqrt(Max((double) dist, 0.0));
+		case HNSW_KIND_COSINE:
+			return Min(Max((double) dist, 0.0), 2.0);
+		default:
+			return (double) dist;
+	}
+}
+
+bool
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+
+	if (!ScanDirectionIsForward(dir))
+		elog(ERROR, "siamese_hnsw index scans only go forward");
+
+	old = MemoryContextSwitchTo(so->ctx);
+	if (!so->started)
+		start_scan(scan);
+
+	while (!so->done)
+	{
+		if (so->ibatch < so->nbatch)
+		{
+			HnswCandidate *c = &so->batch[so->ibatch++];
+
+			MemoryContextSwitchTo(old);
+			scan->xs_heaptid = c->htid;
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			if (scan->numberOfOrderBys > 0)
+			{
+				scan->xs_orderbyvals[0] = Float8GetDatum(orderby_value(so, c->dist));
+				scan->xs_orderbynulls[0] = false;
+			}
+			return true;
+		}
+		if (!hnsw_iterative_scan || so->bounded ||
+			(so->cand.n == 0 && so->disc.n == 0))
+		{
+			so->done = true;
+			break;
+		}
+		next_batch(so, false);
+	}
+	MemoryContextSwitchTo(old);
+	return false;
+}
+
+void
+hnsw_endscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
