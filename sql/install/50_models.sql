@@ -1,0 +1,326 @@
+-- ---------------------------------------------------------------------------
+-- 50_models.sql: the model catalog, model registration, embed / embed_batch,
+-- the twin pass (pair_distance, same_item), few-shot classify, models(),
+-- embedding_plot and blas_info.
+-- C code: src/pg/model_{catalog,cache,sql}.c, src/pg/embedding_plot.c.
+-- See docs/sql-models.md.
+--
+-- Immutability contract: a model name is bound to one content hash forever.
+-- siamese.model_history remembers every (name, hash) ever registered, even
+-- after the model row is deleted, and refuses to bind a name to different
+-- content; the catalog refuses updates of content columns.  That is what lets
+-- embed() be IMMUTABLE although it reads a table.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE siamese.models (
+	name text PRIMARY KEY
+		CONSTRAINT models_name_check CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+	hash text NOT NULL,
+	dims integer NOT NULL,
+	distance text NOT NULL,
+	threshold double precision,
+	params bigint NOT NULL,
+	input text NOT NULL,
+	config jsonb NOT NULL,
+	config_text text NOT NULL,
+	weights bytea NOT NULL,
+	builtin boolean NOT NULL DEFAULT false,
+	description text,
+	registered_at timestamptz NOT NULL DEFAULT now(),
+	registered_by name NOT NULL DEFAULT session_user
+);
+-- Weights are float32 noise to pglz: store them uncompressed out of line.
+ALTER TABLE siamese.models ALTER COLUMN weights SET STORAGE EXTERNAL;
+ALTER TABLE siamese.models ALTER COLUMN config_text SET STORAGE EXTERNAL;
+
+COMMENT ON TABLE siamese.models IS
+	'model catalog: one row per usable model; content columns (config, weights, hash) never change; register with siamese.register_model()';
+COMMENT ON COLUMN siamese.models.name IS 'model name, ^[a-z0-9][a-z0-9_-]{0,62}$, bound to one content hash forever';
+COMMENT ON COLUMN siamese.models.hash IS 'SHA-256(SHA-256(config_text) || SHA-256(weights)), 64 hex digits';
+COMMENT ON COLUMN siamese.models.dims IS 'embedding dimensions';
+COMMENT ON COLUMN siamese.models.distance IS 'how embeddings of this model are compared: cosine or l2';
+COMMENT ON COLUMN siamese.models.threshold IS 'calibrated verification threshold used by same_item (NULL if none)';
+COMMENT ON COLUMN siamese.models.params IS 'parameter count of the inference network (batch norm folded)';
+COMMENT ON COLUMN siamese.models.input IS 'input tensor the images are preprocessed to, channels x height x width';
+COMMENT ON COLUMN siamese.models.config IS 'the config document as jsonb (for queries)';
+COMMENT ON COLUMN siamese.models.config_text IS 'the exact config bytes that were hashed and are loaded';
+COMMENT ON COLUMN siamese.models.weights IS 'safetensors bytes';
+COMMENT ON COLUMN siamese.models.builtin IS 'shipped with the extension (loaded by CREATE EXTENSION, not dumped by pg_dump)';
+COMMENT ON COLUMN siamese.models.description IS 'free text; the only column that may be updated';
+
+CREATE TABLE siamese.model_history (
+	name text PRIMARY KEY,
+	hash text NOT NULL,
+	builtin boolean NOT NULL DEFAULT false,
+	first_registered_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE siamese.model_history IS
+	'append-only: every (model name, content hash) ever registered; a name is never re-bound to other content, even after the model is deleted';
+
+-- pg_dump keeps user-registered models; shipped ones come back with CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('siamese.models', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('siamese.model_history', 'WHERE NOT builtin');
+
+REVOKE ALL ON siamese.models, siamese.model_history FROM PUBLIC;
+GRANT SELECT ON siamese.models, siamese.model_history TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Validation (C): loads the model with the core exactly as embed() will.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.model_validate(config text, weights bytea,
+	OUT hash text, OUT dims integer, OUT distance text, OUT threshold double precision,
+	OUT params bigint, OUT input text)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.model_validate(text, bytea) IS
+	'loads a model (config JSON text + safetensors bytes) with full validation and describes it; raises the loader''s error if it is invalid';
+
+CREATE FUNCTION siamese.model_hash(config text, weights bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'siamese_model_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.model_hash(text, bytea) IS
+	'content hash of a model: SHA-256(SHA-256(config) || SHA-256(weights)) in hex (no validation)';
+
+-- ---------------------------------------------------------------------------
+-- Guards
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.models_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v record;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		v := siamese.model_validate(NEW.config_text, NEW.weights);
+		NEW.hash := v.hash;
+		NEW.dims := v.dims;
+		NEW.distance := v.distance;
+		NEW.threshold := v.threshold;
+		NEW.params := v.params;
+		NEW.input := v.input;
+		NEW.config := NEW.config_text::jsonb;
+		-- model_history_guard refuses a name bound to other content.
+		INSERT INTO siamese.model_history (name, hash, builtin)
+			VALUES (NEW.name, NEW.hash, NEW.builtin);
+		RETURN NEW;
+	ELSIF TG_OP = 'UPDATE' THEN
+		IF NEW.name IS DISTINCT FROM OLD.name OR NEW.hash IS DISTINCT FROM OLD.hash
+			OR NEW.dims IS DISTINCT FROM OLD.dims OR NEW.distance IS DISTINCT FROM OLD.distance
+			OR NEW.threshold IS DISTINCT FROM OLD.threshold OR NEW.params IS DISTINCT FROM OLD.params
+			OR NEW.input IS DISTINCT FROM OLD.input OR NEW.builtin IS DISTINCT FROM OLD.builtin
+			OR NEW.config IS DISTINCT FROM OLD.config OR NEW.config_text IS DISTINCT FROM OLD.config_text
+			OR NEW.weights IS DISTINCT FROM OLD.weights THEN
+			RAISE EXCEPTION 'cannot change the content of model "%"', OLD.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					DETAIL = 'A model name is bound to its content forever so that embed() stays immutable; only description may be updated.',
+					HINT = 'Register the new content under a new name with siamese.register_model().';
+		END IF;
+		RETURN NEW;
+	ELSE
+		IF OLD.builtin THEN
+			RAISE EXCEPTION 'cannot delete shipped model "%"', OLD.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					HINT = 'Shipped models are removed only by DROP EXTENSION.';
+		END IF;
+		RETURN OLD;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION siamese.models_guard() IS
+	'trigger of siamese.models: validates inserted models and fills the derived columns, records the name in model_history, refuses content updates and deleting shipped models';
+
+CREATE TRIGGER models_guard BEFORE INSERT OR UPDATE OR DELETE ON siamese.models
+	FOR EACH ROW EXECUTE FUNCTION siamese.models_guard();
+
+CREATE FUNCTION siamese.model_history_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	old_hash text;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		SELECT h.hash INTO old_hash FROM siamese.model_history h WHERE h.name = NEW.name;
+		IF NOT FOUND THEN
+			RETURN NEW;
+		ELSIF old_hash = NEW.hash THEN
+			RETURN NULL;			-- already recorded (re-registration, restore)
+		END IF;
+		RAISE EXCEPTION 'model name "%" is already bound to different content', NEW.name
+			USING ERRCODE = 'duplicate_object',
+				DETAIL = format('The name was registered for content hash %s; a name is never re-bound, even after the model is deleted, so that embed() stays immutable.', old_hash),
+				HINT = 'Register the model under a new name.';
+	END IF;
+	IF TG_TABLE_NAME = 'models' THEN
+		RAISE EXCEPTION 'cannot truncate siamese.models'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Delete the rows of user-registered models instead.';
+	END IF;
+	RAISE EXCEPTION 'siamese.model_history is append-only'
+		USING ERRCODE = 'object_not_in_prerequisite_state';
+END
+$$;
+COMMENT ON FUNCTION siamese.model_history_guard() IS
+	'trigger of siamese.model_history: skips exact duplicates, refuses re-binding a name and any update, delete or truncate';
+
+CREATE TRIGGER model_history_guard BEFORE INSERT OR UPDATE OR DELETE ON siamese.model_history
+	FOR EACH ROW EXECUTE FUNCTION siamese.model_history_guard();
+CREATE TRIGGER model_history_no_truncate BEFORE TRUNCATE ON siamese.model_history
+	FOR EACH STATEMENT EXECUTE FUNCTION siamese.model_history_guard();
+CREATE TRIGGER models_no_truncate BEFORE TRUNCATE ON siamese.models
+	FOR EACH STATEMENT EXECUTE FUNCTION siamese.model_history_guard();
+
+-- ---------------------------------------------------------------------------
+-- Registration
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.register_model(name text, weights bytea, config jsonb) RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cfg text := config::text;
+	h text;
+	existing text;
+BEGIN
+	IF name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid model name "%"', name
+			USING ERRCODE = 'invalid_name',
+				DETAIL = 'A model name is 1 to 63 characters from a-z, 0-9, _ and -, starting with a letter or digit.';
+	END IF;
+	h := siamese.model_hash(cfg, weights);
+	SELECT m.hash INTO existing FROM siamese.models m WHERE m.name = register_model.name;
+	IF FOUND THEN
+		IF existing = h THEN
+			RETURN h;				-- same content: idempotent
+		END IF;
+		RAISE EXCEPTION 'model "%" already exists with different content', name
+			USING ERRCODE = 'duplicate_object',
+				DETAIL = format('Registered hash %s, new hash %s.', existing, h),
+				HINT = 'Register the model under a new name.';
+	END IF;
+	-- models_guard validates the model and fills the derived columns.
+	INSERT INTO siamese.models (name, config_text, weights, builtin, registered_by)
+		VALUES (name, cfg, weights, false, session_user)
+		RETURNING hash INTO h;
+	RETURN h;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION siamese.register_model(text, bytea, jsonb) IS
+	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; superusers and roles granted EXECUTE only';
+
+CREATE FUNCTION siamese._load_shipped_models() RETURNS integer
+	AS 'MODULE_PATHNAME', 'siamese_load_shipped_models' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION siamese._load_shipped_models() FROM PUBLIC;
+COMMENT ON FUNCTION siamese._load_shipped_models() IS
+	'inserts the models shipped in the extension''s share directory (<name>.json + <name>.safetensors) that are not in the catalog yet; run by CREATE EXTENSION; returns how many were added';
+
+SELECT siamese._load_shipped_models();
+
+-- ---------------------------------------------------------------------------
+-- Embedding
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.embed(image bytea, model text DEFAULT 'fashion') RETURNS siamese.embedding
+	AS 'MODULE_PATHNAME', 'siamese_embed' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION siamese.embed(bytea, text) IS
+	'embedding of a PNG or JPEG image by the named model (preprocessed to the model''s input); immutable because a model name is bound to its content forever';
+
+CREATE FUNCTION siamese.embed_batch(images bytea[], model text DEFAULT 'fashion') RETURNS siamese.embedding[]
+	AS 'MODULE_PATHNAME', 'siamese_embed_batch' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000;
+COMMENT ON FUNCTION siamese.embed_batch(bytea[], text) IS
+	'embeddings of many images with batched forward passes (one GEMM per layer per chunk of images); NULL elements give NULL embeddings; equal to embed() on each image up to float rounding';
+
+CREATE FUNCTION siamese.pair_distance(a bytea, b bytea, model text DEFAULT 'fashion') RETURNS double precision
+	AS 'MODULE_PATHNAME', 'siamese_pair_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 2000;
+COMMENT ON FUNCTION siamese.pair_distance(bytea, bytea, text) IS
+	'the twin pass: both images through the same network, then the model''s distance (cosine distance or L2)';
+
+CREATE FUNCTION siamese.same_item(a bytea, b bytea, model text DEFAULT 'fashion') RETURNS boolean
+	AS 'MODULE_PATHNAME', 'siamese_same_item' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 2000;
+COMMENT ON FUNCTION siamese.same_item(bytea, bytea, text) IS
+	'true when pair_distance(a, b, model) <= the model''s calibrated threshold; error if the model has none';
+
+-- ---------------------------------------------------------------------------
+-- Listing and BLAS
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.models(OUT name text, OUT hash text, OUT dims integer, OUT distance text,
+	OUT threshold double precision, OUT input text, OUT params bigint, OUT builtin boolean,
+	OUT quality jsonb, OUT training jsonb, OUT description text, OUT registered_at timestamptz,
+	OUT registered_by name)
+	RETURNS SETOF record
+	LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT m.name, m.hash, m.dims, m.distance, m.threshold, m.input, m.params, m.builtin,
+		m.config -> 'quality', m.config -> 'training', m.description, m.registered_at,
+		m.registered_by
+	FROM siamese.models m ORDER BY m.name
+$$;
+COMMENT ON FUNCTION siamese.models() IS
+	'the registered models: name, content hash, dimensions, distance, threshold, input, parameters, shipped or not, measured quality and training provenance';
+
+CREATE FUNCTION siamese.blas_info(OUT library text, OUT core text, OUT threads integer,
+	OUT cpu text, OUT suggested_coretype text)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_blas_info' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.blas_info() IS
+	'the BLAS library the backend runs the forward pass with, its kernel (core), threads, the best vector ISA of the CPU and, when a much faster OpenBLAS kernel exists for it, the OPENBLAS_CORETYPE value to set in the server''s environment';
+
+-- ---------------------------------------------------------------------------
+-- Few-shot classification
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.classify(image bytea, support_table regclass, embedding_column name,
+	label_column name, model text DEFAULT 'fashion', k integer DEFAULT 1,
+	temperature double precision DEFAULT NULL)
+	RETURNS TABLE (label text, probability double precision, distance double precision)
+	LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m record;
+	q siamese.embedding;
+	t double precision;
+	op text;
+BEGIN
+	IF k IS NULL OR k < 1 THEN
+		RAISE EXCEPTION 'k must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF image IS NULL OR support_table IS NULL OR embedding_column IS NULL
+		OR label_column IS NULL OR model IS NULL THEN
+		RETURN;
+	END IF;
+	q := siamese.embed(image, model);		-- raises for an unknown model
+	SELECT mm.distance, mm.dims, mm.config INTO m FROM siamese.models mm WHERE mm.name = model;
+	t := coalesce(temperature, (m.config #>> '{quality,temperature}')::double precision,
+		(m.config #>> '{quality,fewshot_temperature}')::double precision, 1.0);
+	IF NOT (t > 0) OR t = 'Infinity'::double precision THEN
+		RAISE EXCEPTION 'temperature must be a positive finite number' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	op := CASE m.distance WHEN 'l2' THEN 'OPERATOR(siamese.<->)' ELSE 'OPERATOR(siamese.<=>)' END;
+	-- Runs with the caller's privileges; identifiers are quoted.
+	RETURN QUERY EXECUTE format($q$
+		WITH d AS (
+			SELECT s.%2$I::text AS label, s.%1$I::siamese.embedding %4$s $1 AS dist
+			FROM %3$s s
+			WHERE s.%1$I IS NOT NULL AND s.%2$I IS NOT NULL
+		), r AS (
+			SELECT d.label, d.dist, row_number() OVER (PARTITION BY d.label ORDER BY d.dist) AS rn
+			FROM d
+		), c AS (
+			SELECT r.label, avg(r.dist) AS dist FROM r WHERE r.rn <= $2 GROUP BY r.label
+		), e AS (
+			SELECT c.label, c.dist, exp(-(c.dist - min(c.dist) OVER ()) / $3) AS w FROM c
+		)
+		SELECT e.label, e.w / sum(e.w) OVER (), e.dist FROM e ORDER BY e.dist, e.label
+		$q$, embedding_column, label_column, support_table, op)
+		USING q, k, t;
+END
+$$;
+COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
+	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1); runs as the caller';
+
+-- ---------------------------------------------------------------------------
+-- Plot
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION siamese.embedding_plot(embeddings siamese.embedding[], labels text[],
+	title text DEFAULT NULL) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'siamese_embedding_plot' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.embedding_plot(siamese.embedding[], text[], text) IS
+	'PNG scatter plot of embeddings coloured by label with a legend; embeddings of more than 2 dimensions are projected on their first two principal components';
