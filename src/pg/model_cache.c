@@ -41,12 +41,6 @@ cache_free(void *user, void *ptr)
 	pfree(ptr);
 }
 
-static int
-cache_interrupted(void *user)
-{
-	return InterruptPending ? 1 : 0;
-}
-
 static void
 cache_remove(SpCachedModel *cm)
 {
@@ -102,7 +96,7 @@ cache_load(const char *name)
 	strlcpy(cm->name, name, sizeof cm->name);
 	cm->env.alloc = cache_alloc;
 	cm->env.free = cache_free;
-	cm->env.interrupted = cache_interrupted;
+	cm->env.interrupted = sp_pg_interrupt_poll;
 	cm->env.user = cxt;
 	cm->env.max_pixels = (uint64_t) siamese_max_image_pixels;
 

@@ -19,10 +19,21 @@ pg_core_free(void *user, void *ptr)
 	pfree(ptr);
 }
 
-static int
-pg_core_interrupted(void *user)
+/*
+ * Ask the core to unwind only for interrupts that CHECK_FOR_INTERRUPTS()
+ * would turn into an error (cancel, statement timeout, termination, lost
+ * client) and only where they can be processed.  Other interrupts, such as
+ * a parallel worker's message arriving at the leader, also set
+ * InterruptPending but are served without error: the glue's own
+ * CHECK_FOR_INTERRUPTS() after the core call handles them, and aborting the
+ * computation for them would fail a healthy query.
+ */
+int
+sp_pg_interrupt_poll(void *user)
 {
-	return InterruptPending ? 1 : 0;
+	if (!InterruptPending || !INTERRUPTS_CAN_BE_PROCESSED())
+		return 0;
+	return (QueryCancelPending || ProcDiePending || ClientConnectionLost) ? 1 : 0;
 }
 
 const sp_env *
@@ -32,7 +43,7 @@ sp_pg_env(void)
 
 	env.alloc = pg_core_alloc;
 	env.free = pg_core_free;
-	env.interrupted = pg_core_interrupted;
+	env.interrupted = sp_pg_interrupt_poll;
 	env.user = NULL;
 	env.max_pixels = (uint64_t) siamese_max_image_pixels;
 	return &env;

@@ -22,6 +22,13 @@ extern int	siamese_max_image_pixels;
 /* Env for core calls: palloc in CurrentMemoryContext, interrupt polling. */
 extern const sp_env *sp_pg_env(void);
 
+/*
+ * The sp_env interrupt hook: nonzero when an interrupt is pending that
+ * CHECK_FOR_INTERRUPTS() would turn into an error.  Exported for envs with
+ * their own allocator (e.g. the model cache).
+ */
+extern int	sp_pg_interrupt_poll(void *user);
+
 /* Map a core status to a SQLSTATE. */
 extern int	sp_pg_errcode(sp_status code);
 
