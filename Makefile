@@ -140,4 +140,12 @@ tap:
 	TESTDIR='$(TAP_TMP)' PATH='$(PG_BINDIR)':"$$PATH" PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
 		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) test/t/*.pl
 
-.PHONY: unit unit-valgrind bench fuzz install-models tap tools
+# Benchmarks that need a server or PyTorch (see docs/performance.md).
+bench-sql: install tools/bin/fmnist_export
+	bash bench/embed_sql_bench.sh $(MODEL)
+bench-torch: bench/bin/bench_embed
+	bash bench/torch_compare.sh
+bench-hnsw: install
+	bash bench/hnsw_bench.sh
+
+.PHONY: unit unit-valgrind bench bench-sql bench-torch bench-hnsw fuzz install-models tap tools
