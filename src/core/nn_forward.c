@@ -25,7 +25,8 @@ sp_blas_info(char *buf, size_t len)
 {
 	if (!buf || len == 0)
 		return;
-	snprintf(buf, len, "OpenBLAS %s; core=%s; threads=%d",
+	/* openblas_get_config() already starts with "OpenBLAS <version>". */
+	snprintf(buf, len, "%s; core=%s; threads=%d",
 			 openblas_get_config(), openblas_get_corename(), openblas_get_num_threads());
 }
 
