@@ -267,11 +267,11 @@ siamese_blas_info(PG_FUNCTION_ARGS)
 	core = sp_blas_corename();
 	suggest = sp_blas_suggested_core(&isa);
 
-	/* library: the text before "; core=", without a doubled "OpenBLAS " */
+	/* library: the text before "; core=" */
 	p = strstr(info, "; core=");
 	if (p)
 		*p = '\0';
-	values[0] = CStringGetTextDatum(strncmp(info, "OpenBLAS OpenBLAS", 17) == 0 ? info + 9 : info);
+	values[0] = CStringGetTextDatum(info);
 	if (p)
 		*p = ';';
 	values[1] = CStringGetTextDatum(core ? core : "unknown");
