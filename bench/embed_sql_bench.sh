@@ -1,7 +1,7 @@
 #!/bin/bash
 # embed_sql_bench.sh: rows/s of siamese.embed() in SQL over the 70k
 # Fashion-MNIST images (60k train + 10k test) stored as PNG bytea
-# (docs/performance-embedding.md).
+# (docs/performance.md).
 #
 #   bash bench/embed_sql_bench.sh [MODEL [PORT [CLUSTER_DIR]]]
 #

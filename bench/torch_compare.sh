@@ -1,6 +1,6 @@
 #!/bin/bash
 # torch_compare.sh: siamese_pg's forward pass against PyTorch on the same
-# architecture and the same weights (docs/performance-embedding.md).
+# architecture and the same weights (docs/performance.md).
 #
 #   bash bench/torch_compare.sh [SECONDS]
 #
