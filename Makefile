@@ -140,6 +140,10 @@ tap:
 	TESTDIR='$(TAP_TMP)' PATH='$(PG_BINDIR)':"$$PATH" PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
 		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) test/t/*.pl
 
+# Shipped models: retrain all of them with fixed seeds (docs/training.md).
+models: tools
+	scripts/make-models
+
 # Benchmarks that need a server or PyTorch (see docs/performance.md).
 bench-sql: install tools/bin/fmnist_export
 	bash bench/embed_sql_bench.sh $(MODEL)
@@ -148,4 +152,4 @@ bench-torch: bench/bin/bench_embed
 bench-hnsw: install
 	bash bench/hnsw_bench.sh
 
-.PHONY: unit unit-valgrind bench bench-sql bench-torch bench-hnsw fuzz install-models tap tools
+.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-hnsw fuzz install-models tap tools

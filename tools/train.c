@@ -1,0 +1,773 @@
+/*
+ * train.c: the Siamese trainer.  Trains the twin network (one network,
+ * shared weights) on Fashion-MNIST with a metric-learning loss mined inside
+ * P x K batches, exports <out>.safetensors + <out>.json in the model format,
+ * and measures the exported model through the inference path SQL uses
+ * (sp_nn_embed_images), writing quality, calibrated threshold and few-shot
+ * temperature into the JSON.  See docs/training.md.
+ *
+ *   train --arch cnn|mlp|mlp2d|pixels --out models/fashion [--name N]
+ *         [--loss batch_all|batch_hard|contrastive|softmax] [--margin M]
+ *         [--epochs E] [--seed S] [--lr 1e-3] [--wd 1e-4] [--P 10] [--K 16]
+ *         [--aug flip,shift,cutout] [--no-bn] [--no-eval]
+ *         [--imbalance-class C --imbalance-keep N] [--results FILE]
+ *
+ * Deterministic: one BLAS thread, all randomness from --seed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idx.h"
+#include "metrics_eval.h"
+#include "nn_model.h"
+#include "nn_train.h"
+#include "rng.h"
+
+#define NCLASS 10
+#define MEAN 0.2860f
+#define STD 0.3530f
+
+typedef struct opts
+{
+	const char *arch;
+	const char *out;
+	const char *name;
+	const char *loss;
+	const char *aug;
+	const char *results;
+	double		margin;
+	int			epochs;
+	uint64_t	seed;
+	double		lr;
+	double		wd;
+	int			P,
+				K;
+	int			bn;
+	int			eval;
+	int			imb_class;
+	int			imb_keep;
+	double		softmax_scale;
+} opts;
+
+static void
+die(const char *what, const sp_error *err)
+{
+	fprintf(stderr, "train: %s: %s\n", what, err->message);
+	if (err->detail[0])
+		fprintf(stderr, "DETAIL: %s\n", err->detail);
+	exit(1);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+			"usage: train --arch cnn|mlp|mlp2d|pixels --out PATH_PREFIX [--name NAME]\n"
+			"             [--loss batch_all|batch_hard|contrastive|softmax] [--margin M] [--epochs E]\n"
+			"             [--seed S] [--lr LR] [--wd WD] [--P 10] [--K 16] [--aug flip,shift,cutout]\n"
+			"             [--no-bn] [--no-eval] [--imbalance-class C --imbalance-keep N] [--results FILE]\n");
+	exit(2);
+}
+
+static double
+now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double) t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static char *
+build_config(const opts *o, const char *name)
+{
+	static char buf[8192];
+	const char *input = "\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"resize\":\"bilinear\","
+		"\"fit\":\"stretch\",\"mean\":[0.2860],\"std\":[0.3530],\"scale\":255}";
+
+	if (strcmp(o->arch, "cnn") == 0)
+	{
+		char		bn[4][96];
+
+		for (int i = 0; i < 4; i++)
+		{
+			if (o->bn)
+				snprintf(bn[i], sizeof(bn[i]), "{\"type\":\"batchnorm\",\"name\":\"bn%d\"},", i + 1);
+			else
+				bn[i][0] = 0;
+		}
+		snprintf(buf, sizeof(buf),
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
+				 "{\"type\":\"flatten\"},{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},"
+				 "{\"type\":\"l2norm\"}],\"embedding_dim\":128,\"distance\":\"cosine\"}",
+				 name, input, bn[0], bn[1], bn[2], bn[3]);
+	}
+	else if (strcmp(o->arch, "mlp2d") == 0)
+		snprintf(buf, sizeof(buf),
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":200},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":200,\"out\":100},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc3\",\"in\":100,\"out\":2}],"
+				 "\"embedding_dim\":2,\"distance\":\"l2\"}", name, input);
+	else if (strcmp(o->arch, "mlp") == 0)
+		snprintf(buf, sizeof(buf),
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":256},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":256,\"out\":128},{\"type\":\"l2norm\"}],"
+				 "\"embedding_dim\":128,\"distance\":\"cosine\"}", name, input);
+	else if (strcmp(o->arch, "pixels") == 0)
+		snprintf(buf, sizeof(buf),
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":[{\"type\":\"flatten\"}],"
+				 "\"embedding_dim\":784,\"distance\":\"l2\"}", name, input);
+	else
+		usage();
+	return buf;
+}
+
+/* One training image, augmented, into dst (784 floats, normalised). */
+static void
+load_image(const uint8_t *src, float *dst, sp_rng *rng, bool flip, int shift, bool cutout)
+{
+	int			dx = 0,
+				dy = 0,
+				fl = 0;
+	const float zero = (0.0f - MEAN) / STD;
+
+	if (flip)
+		fl = sp_rng_uniform_int(rng, 2) != 0;
+	if (shift > 0)
+	{
+		dx = (int) sp_rng_randint(rng, -shift, shift + 1);
+		dy = (int) sp_rng_randint(rng, -shift, shift + 1);
+	}
+	for (int y = 0; y < 28; y++)
+	{
+		for (int x = 0; x < 28; x++)
+		{
+			int			sx = x - dx,
+						sy = y - dy;
+
+			if (fl)
+				sx = 27 - sx;
+			if (sx < 0 || sx > 27 || sy < 0 || sy > 27)
+				dst[y * 28 + x] = zero;
+			else
+				dst[y * 28 + x] = ((float) src[sy * 28 + sx] / 255.0f - MEAN) / STD;
+		}
+	}
+	/* cutout (DeVries & Taylor 2017): half the images lose a 10x10 square */
+	if (cutout && sp_rng_uniform_int(rng, 2))
+	{
+		int			cx = (int) sp_rng_uniform_int(rng, 28),
+					cy = (int) sp_rng_uniform_int(rng, 28);
+
+		for (int y = cy - 5; y < cy + 5; y++)
+			for (int x = cx - 5; x < cx + 5; x++)
+				if (x >= 0 && x < 28 && y >= 0 && y < 28)
+					dst[y * 28 + x] = zero;
+	}
+}
+
+static void
+shuffle(sp_rng *rng, int *a, int n)
+{
+	for (int i = n - 1; i > 0; i--)
+	{
+		int			j = (int) sp_rng_uniform_int(rng, (uint64_t) i + 1);
+		int			t = a[i];
+
+		a[i] = a[j];
+		a[j] = t;
+	}
+}
+
+/* Replace the free-form parts of an exported config and re-serialise. */
+static void
+finish_config(const sp_env *env, const char *cj, size_t cl, const char *training, const char *quality,
+			  bool has_threshold, double threshold, char **out, size_t *out_len)
+{
+	sp_nn_config *cfg;
+	sp_error	err;
+
+	if (sp_nn_config_parse(env, cj, cl, &cfg, &err) != SP_OK)
+		die("re-parsing the exported config", &err);
+	sp_free(env, cfg->training_json);
+	sp_free(env, cfg->quality_json);
+	sp_free(env, cfg->metadata_json);
+	cfg->training_json = NULL;
+	cfg->quality_json = NULL;
+	cfg->metadata_json = NULL;
+	if (training)
+	{
+		cfg->training_json = sp_alloc(env, strlen(training) + 1);
+		strcpy(cfg->training_json, training);
+	}
+	if (quality)
+	{
+		cfg->quality_json = sp_alloc(env, strlen(quality) + 1);
+		strcpy(cfg->quality_json, quality);
+	}
+	{
+		const char *meta = "{\"dataset\":\"Fashion-MNIST (Xiao et al. 2017, MIT license)\","
+			"\"classes\":[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\",\"Sandal\",\"Shirt\","
+			"\"Sneaker\",\"Bag\",\"Ankle boot\"],\"trainer\":\"siamese_pg tools/train.c\"}";
+
+		cfg->metadata_json = sp_alloc(env, strlen(meta) + 1);
+		strcpy(cfg->metadata_json, meta);
+	}
+	cfg->has_threshold = has_threshold;
+	cfg->threshold = threshold;
+	if (sp_nn_config_validate(cfg, &err) != SP_OK)
+		die("validating the final config", &err);
+	if (sp_nn_config_to_json(env, cfg, true, out, out_len, &err) != SP_OK)
+		die("serialising the config", &err);
+	sp_nn_config_free(env, cfg);
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+	FILE	   *f = fopen(path, "wb");
+
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+	{
+		fprintf(stderr, "train: cannot write %s\n", path);
+		exit(1);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const sp_env *env = sp_env_default();
+	opts		o = {.arch = "cnn", .out = NULL, .name = NULL, .loss = "batch_all", .aug = "",
+		.margin = 0.2, .epochs = 5, .seed = 1, .lr = 1e-3, .wd = 1e-4, .P = 10, .K = 16,
+	.bn = 1, .eval = 1, .imb_class = -1, .imb_keep = 0, .softmax_scale = 16.0};
+	char		cmdline[2048] = "tools/bin/train";
+	idx_images	tr_img,
+				te_img;
+	idx_labels	tr_lab,
+				te_lab;
+	sp_nn_config *cfg;
+	sp_nn_trainer *tr = NULL;
+	sp_error	err;
+	sp_rng		rng;
+	bool		aug_flip,
+				aug_cutout;
+	int			aug_shift;
+	int		   *cls[NCLASS];
+	int			ncls[NCLASS] = {0};
+	int		   *train_set;
+	int			ntrain = 0;
+	int			batch_max,
+				D;
+	int			steps_per_epoch = 0;
+	double		t_start = now(),
+				train_seconds = 0;
+	char		loss_curve[4096] = "",
+				epoch_secs[4096] = "";
+	char	   *cj;
+	size_t		cl,
+				wl;
+	uint8_t    *w;
+	float	   *head = NULL,
+			   *head_m = NULL,
+			   *head_v = NULL,
+			   *head_g = NULL;
+	bool		is_softmax;
+	char		name_buf[128];
+
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strlen(cmdline) + strlen(a) + 2 < sizeof(cmdline))
+		{
+			strcat(cmdline, " ");
+			strcat(cmdline, a);
+		}
+		if (strcmp(a, "--no-bn") == 0)
+		{
+			o.bn = 0;
+			continue;
+		}
+		if (strcmp(a, "--no-eval") == 0)
+		{
+			o.eval = 0;
+			continue;
+		}
+		if (!v)
+			usage();
+		if (strcmp(a, "--arch") == 0)
+			o.arch = v;
+		else if (strcmp(a, "--out") == 0)
+			o.out = v;
+		else if (strcmp(a, "--name") == 0)
+			o.name = v;
+		else if (strcmp(a, "--loss") == 0)
+			o.loss = v;
+		else if (strcmp(a, "--aug") == 0)
+			o.aug = v;
+		else if (strcmp(a, "--results") == 0)
+			o.results = v;
+		else if (strcmp(a, "--margin") == 0)
+			o.margin = atof(v);
+		else if (strcmp(a, "--epochs") == 0)
+			o.epochs = atoi(v);
+		else if (strcmp(a, "--seed") == 0)
+			o.seed = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--lr") == 0)
+			o.lr = atof(v);
+		else if (strcmp(a, "--wd") == 0)
+			o.wd = atof(v);
+		else if (strcmp(a, "--P") == 0)
+			o.P = atoi(v);
+		else if (strcmp(a, "--K") == 0)
+			o.K = atoi(v);
+		else if (strcmp(a, "--imbalance-class") == 0)
+			o.imb_class = atoi(v);
+		else if (strcmp(a, "--imbalance-keep") == 0)
+			o.imb_keep = atoi(v);
+		else if (strcmp(a, "--softmax-scale") == 0)
+			o.softmax_scale = atof(v);
+		else
+			usage();
+		if (strlen(cmdline) + strlen(v) + 2 < sizeof(cmdline))
+		{
+			strcat(cmdline, " ");
+			strcat(cmdline, v);
+		}
+		i++;
+	}
+	if (!o.out || o.epochs < 0 || o.epochs > 1000 || o.P < 2 || o.P > NCLASS || o.K < 2 || o.K > 64 ||
+		(o.imb_class >= NCLASS) || (o.imb_class >= 0 && o.imb_keep < 1))
+		usage();
+	is_softmax = strcmp(o.loss, "softmax") == 0;
+	if (!is_softmax && strcmp(o.loss, "batch_all") && strcmp(o.loss, "batch_hard") && strcmp(o.loss, "contrastive"))
+		usage();
+	aug_flip = strstr(o.aug, "flip") != NULL;
+	aug_shift = strstr(o.aug, "shift") ? 2 : 0;
+	aug_cutout = strstr(o.aug, "cutout") != NULL;
+	if (!o.name)
+	{
+		const char *slash = strrchr(o.out, '/');
+
+		snprintf(name_buf, sizeof(name_buf), "%s", slash ? slash + 1 : o.out);
+		o.name = name_buf;
+	}
+	sp_blas_set_threads(1);
+
+	if (fashion_mnist_load(NULL, "train", &tr_img, &tr_lab, &err) != SP_OK)
+		die("loading the training set", &err);
+	if (fashion_mnist_load(NULL, "t10k", &te_img, &te_lab, &err) != SP_OK)
+		die("loading the test set", &err);
+
+	/* training set: all images, or with one class cut to its first imb_keep images */
+	train_set = malloc((size_t) tr_img.count * sizeof(int));
+	for (int c = 0; c < NCLASS; c++)
+		cls[c] = malloc((size_t) tr_img.count * sizeof(int));
+	for (int i = 0; i < tr_img.count; i++)
+	{
+		int			c = tr_lab.labels[i];
+
+		if (c >= NCLASS)
+			continue;
+		if (c == o.imb_class && ncls[c] >= o.imb_keep)
+			continue;
+		cls[c][ncls[c]++] = i;
+		train_set[ntrain++] = i;
+	}
+
+	{
+		const char *cfg_text = build_config(&o, o.name);
+
+		if (sp_nn_config_parse(env, cfg_text, strlen(cfg_text), &cfg, &err) != SP_OK)
+			die("building the config", &err);
+	}
+	D = cfg->embedding_dim;
+	batch_max = o.P * o.K;
+	if (sp_nn_trainer_create(env, cfg, batch_max, o.seed, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+		die("creating the trainer", &err);
+	fprintf(stderr, "train: %s arch=%s loss=%s epochs=%d seed=%llu params=%zu train_images=%d blas=%s\n",
+			o.name, o.arch, o.loss, o.epochs, (unsigned long long) o.seed, sp_nn_config_param_count(cfg),
+			ntrain, sp_blas_corename());
+
+	if (is_softmax)
+	{
+		size_t		hn = (size_t) NCLASS * D;
+		sp_rng		hr;
+
+		head = calloc(hn, sizeof(float));
+		head_m = calloc(hn, sizeof(float));
+		head_v = calloc(hn, sizeof(float));
+		head_g = calloc(hn, sizeof(float));
+		sp_rng_seed(&hr, o.seed, 77);
+		for (size_t k = 0; k < hn; k++)
+			head[k] = (float) sp_rng_uniform_range(&hr, -1.0 / sqrt(D), 1.0 / sqrt(D));
+	}
+
+	if (o.epochs > 0 && strcmp(o.arch, "pixels") != 0)
+	{
+		float	   *input = malloc((size_t) batch_max * 784 * sizeof(float));
+		float	   *emb = malloc((size_t) batch_max * D * sizeof(float));
+		float	   *demb = malloc((size_t) batch_max * D * sizeof(float));
+		int		   *blab = malloc((size_t) batch_max * sizeof(int));
+		int			cursor[NCLASS] = {0};
+		int			maxn = 0;
+		long		step = 0,
+					total_steps;
+		int			warm;
+		sp_nn_adam	adam = {.lr = (float) o.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+		.weight_decay = (float) o.wd, .decoupled = true};
+		double		t0 = now();
+
+		for (int c = 0; c < NCLASS; c++)
+			if (ncls[c] > maxn)
+				maxn = ncls[c];
+		/* an epoch: every image of the largest class once; P classes x K images per batch */
+		steps_per_epoch = (maxn + o.K - 1) / o.K * NCLASS / o.P;
+		total_steps = (long) steps_per_epoch * o.epochs;
+		warm = (int) (total_steps / 20);
+		if (warm < 1)
+			warm = 1;
+		sp_rng_seed(&rng, o.seed, 1000);
+		for (int c = 0; c < NCLASS; c++)
+			shuffle(&rng, cls[c], ncls[c]);
+
+		for (int ep = 0; ep < o.epochs; ep++)
+		{
+			double		ep_loss = 0,
+						te = now();
+			long		ep_active = 0,
+						ep_correct = 0,
+						ep_seen = 0;
+			int			order[NCLASS];
+
+			for (int s = 0; s < steps_per_epoch; s++)
+			{
+				int			B = 0;
+				float		loss = 0;
+				int			active = 0;
+				double		frac;
+
+				/* P classes in a rotating random order (all 10 when P = 10) */
+				if (s % (NCLASS / o.P) == 0)
+				{
+					for (int c = 0; c < NCLASS; c++)
+						order[c] = c;
+					shuffle(&rng, order, NCLASS);
+				}
+				for (int pi = 0; pi < o.P; pi++)
+				{
+					int			c = order[(s % (NCLASS / o.P)) * o.P + pi];
+					int			k = ncls[c] < o.K ? ncls[c] : o.K;
+
+					for (int t = 0; t < k; t++)
+					{
+						if (cursor[c] >= ncls[c])
+						{
+							shuffle(&rng, cls[c], ncls[c]);
+							cursor[c] = 0;
+						}
+						load_image(tr_img.pixels + (size_t) cls[c][cursor[c]++] * 784,
+								   input + (size_t) B * 784, &rng, aug_flip, aug_shift, aug_cutout);
+						blab[B++] = c;
+					}
+				}
+				/* linear warm-up to the peak, then cosine decay to 1% of it */
+				if (step < warm)
+					frac = (double) (step + 1) / warm;
+				else
+					frac = 0.01 + 0.99 * 0.5 * (1 + cos(M_PI * (double) (step - warm) / (double) (total_steps - warm)));
+				adam.lr = (float) (o.lr * frac);
+
+				if (sp_nn_trainer_forward(tr, input, B, true, emb, &err) != SP_OK)
+					die("forward", &err);
+				if (is_softmax)
+				{
+					int			correct = 0;
+
+					if (sp_nn_loss_softmax_ce(env, emb, blab, B, D, head, NULL, NCLASS, (float) o.softmax_scale,
+											  &loss, demb, head_g, NULL, &correct, &err) != SP_OK)
+						die("loss", &err);
+					ep_correct += correct;
+					sp_nn_adam_update(head, head_g, head_m, head_v, (size_t) NCLASS * D, &adam, step + 1, false);
+				}
+				else if (strcmp(o.loss, "batch_all") == 0)
+				{
+					if (sp_nn_loss_batch_all(env, emb, blab, B, D, (float) o.margin, &loss, demb, &active, &err) != SP_OK)
+						die("loss", &err);
+				}
+				else if (strcmp(o.loss, "batch_hard") == 0)
+				{
+					if (sp_nn_loss_batch_hard(env, emb, blab, B, D, (float) o.margin, &loss, demb, &active, &err) != SP_OK)
+						die("loss", &err);
+				}
+				else if (sp_nn_loss_contrastive(env, emb, blab, B, D, (float) o.margin, &loss, demb, &err) != SP_OK)
+					die("loss", &err);
+				sp_nn_trainer_zero_grad(tr);
+				if (sp_nn_trainer_backward(tr, demb, &err) != SP_OK)
+					die("backward", &err);
+				sp_nn_trainer_adam_step(tr, &adam);
+				if (!isfinite(loss))
+				{
+					fprintf(stderr, "train: loss is not finite at step %ld\n", step);
+					exit(1);
+				}
+				ep_loss += loss;
+				ep_active += active;
+				ep_seen += B;
+				step++;
+				if (s % 50 == 0)
+					fprintf(stderr, "  epoch %d step %d/%d loss %.4f active %d lr %.2e (%.1f s)\n",
+							ep + 1, s, steps_per_epoch, loss, active, adam.lr, now() - te);
+			}
+			ep_loss /= steps_per_epoch;
+			fprintf(stderr, "epoch %d: mean loss %.4f%s%.4f  %.1f s\n", ep + 1, ep_loss,
+					is_softmax ? " train acc " : " mean active ",
+					is_softmax ? (double) ep_correct / ep_seen : (double) ep_active / steps_per_epoch,
+					now() - te);
+			snprintf(loss_curve + strlen(loss_curve), sizeof(loss_curve) - strlen(loss_curve),
+					 "%s%.5f", ep ? "," : "", ep_loss);
+			snprintf(epoch_secs + strlen(epoch_secs), sizeof(epoch_secs) - strlen(epoch_secs),
+					 "%s%.1f", ep ? "," : "", now() - te);
+		}
+		train_seconds = now() - t0;
+		free(input);
+		free(emb);
+		free(demb);
+		free(blab);
+	}
+
+	/* export, then evaluate the exported model through the inference path */
+	if (sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w, &wl, &err) != SP_OK)
+		die("export", &err);
+	{
+		sp_nn_model *model;
+		float	   *tr_emb,
+				   *te_emb;
+		int		   *trl = malloc((size_t) tr_img.count * sizeof(int));
+		int		   *tel = malloc((size_t) te_img.count * sizeof(int));
+		fm_quality	q = {0};
+		char		training[16384],
+					quality[4096] = "",
+					extra[2048] = "";
+		char	   *final_json;
+		size_t		final_len;
+		char		path[1024];
+		bool		cosine;
+		double		te0 = now(),
+					embed_seconds;
+		uint8_t    *gal_pix;
+
+		if (sp_nn_model_load(env, cj, cl, w, wl, &model, &err) != SP_OK)
+			die("loading the exported model", &err);
+		cosine = sp_nn_model_config(model)->distance == SP_NN_COSINE;
+		/* gallery = the training set actually used (all 60k, or the imbalanced one) */
+		gal_pix = malloc((size_t) ntrain * 784);
+		for (int i = 0; i < ntrain; i++)
+		{
+			memcpy(gal_pix + (size_t) i * 784, tr_img.pixels + (size_t) train_set[i] * 784, 784);
+			trl[i] = tr_lab.labels[train_set[i]];
+		}
+		for (int i = 0; i < te_img.count; i++)
+			tel[i] = te_lab.labels[i];
+		tr_emb = malloc((size_t) ntrain * D * sizeof(float));
+		te_emb = malloc((size_t) te_img.count * D * sizeof(float));
+		if (!o.eval)
+			goto write;
+		if (fm_embed(env, model, gal_pix, ntrain, 28, 28, tr_emb, &err) != SP_OK ||
+			fm_embed(env, model, te_img.pixels, te_img.count, 28, 28, te_emb, &err) != SP_OK)
+			die("embedding", &err);
+		embed_seconds = now() - te0;
+		fprintf(stderr, "embedded %d + %d images in %.1f s (%.0f images/s)\n", ntrain, te_img.count,
+				embed_seconds, (ntrain + te_img.count) / embed_seconds);
+
+		if (o.imb_class >= 0)
+		{
+			/* imbalance experiment: accuracy on the rare class and overall */
+			int		   *idx = malloc((size_t) te_img.count * sizeof(int));
+			char		proto_res[256] = "";
+			long		ok = 0,
+						n_rare = 0,
+						ok_rare = 0,
+						pred_rare = 0;
+
+			if (is_softmax)
+			{
+				for (int i = 0; i < te_img.count; i++)
+				{
+					const float *e = te_emb + (size_t) i * D;
+					double		best = -INFINITY;
+
+					idx[i] = 0;
+					for (int k = 0; k < NCLASS; k++)
+					{
+						const float *wk = head + (size_t) k * D;
+						double		dot = 0,
+									nw = 0;
+
+						for (int t = 0; t < D; t++)
+						{
+							dot += (double) e[t] * wk[t];
+							nw += (double) wk[t] * wk[t];
+						}
+						dot /= sqrt(nw) > 0 ? sqrt(nw) : 1;
+						if (dot > best)
+						{
+							best = dot;
+							idx[i] = k;
+						}
+					}
+				}
+			}
+			else
+			{
+				int		   *nn = malloc((size_t) te_img.count * sizeof(int));
+
+				if (fm_knn(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, cosine, false, 1, nn, NULL, &err) != SP_OK)
+					die("k-NN", &err);
+				for (int i = 0; i < te_img.count; i++)
+					idx[i] = trl[nn[i]];
+				free(nn);
+				/* also the class-balanced Siamese classifier: nearest class mean */
+				{
+					double	   *mean = calloc((size_t) NCLASS * D, sizeof(double));
+					float		proto[NCLASS][128];
+					long		pok = 0,
+								pok_rare = 0,
+								pn_rare = 0;
+
+					for (int i = 0; i < ntrain; i++)
+						for (int t = 0; t < D; t++)
+							mean[(size_t) trl[i] * D + t] += tr_emb[(size_t) i * D + t];
+					for (int c = 0; c < NCLASS; c++)
+						for (int t = 0; t < D && t < 128; t++)
+							proto[c][t] = (float) (mean[(size_t) c * D + t] / (ncls[c] ? ncls[c] : 1));
+					for (int i = 0; i < te_img.count && D <= 128; i++)
+					{
+						int			best = 0;
+						double		bd = INFINITY;
+
+						for (int c = 0; c < NCLASS; c++)
+						{
+							double		dd = fm_distance(te_emb + (size_t) i * D, proto[c], D, cosine);
+
+							if (dd < bd)
+							{
+								bd = dd;
+								best = c;
+							}
+						}
+						pok += best == tel[i];
+						if (tel[i] == o.imb_class)
+						{
+							pn_rare++;
+							pok_rare += best == tel[i];
+						}
+					}
+					free(mean);
+					if (pn_rare)
+						snprintf(proto_res, sizeof(proto_res),
+								 ",\"prototype_rare_class_accuracy\":%.4f,\"prototype_overall_accuracy\":%.4f",
+								 (double) pok_rare / pn_rare, (double) pok / te_img.count);
+				}
+			}
+			for (int i = 0; i < te_img.count; i++)
+			{
+				ok += idx[i] == tel[i];
+				if (tel[i] == o.imb_class)
+				{
+					n_rare++;
+					ok_rare += idx[i] == tel[i];
+				}
+				pred_rare += idx[i] == o.imb_class;
+			}
+			snprintf(extra, sizeof(extra),
+					 "{\"experiment\":\"imbalance\",\"method\":\"%s\",\"rare_class\":%d,\"rare_train_images\":%d,"
+					 "\"rare_class_accuracy\":%.4f,\"rare_class_precision\":%.4f,\"overall_accuracy\":%.4f,"
+					 "\"epochs\":%d,\"seed\":%llu,\"train_seconds\":%.1f%s}",
+					 is_softmax ? "softmax classifier (cosine head, scale 16)" : "siamese 1-NN over the imbalanced train set",
+					 o.imb_class, ncls[o.imb_class], (double) ok_rare / n_rare,
+					 pred_rare ? (double) ok_rare / pred_rare : 0.0, (double) ok / te_img.count,
+					 o.epochs, (unsigned long long) o.seed, train_seconds, proto_res);
+			fprintf(stderr, "%s\n", extra);
+			printf("%s\n", extra);
+			free(idx);
+		}
+		else
+		{
+			if (fm_evaluate(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, cosine, o.seed, &q, &err) != SP_OK)
+				die("evaluation", &err);
+			fm_quality_json(&q, quality, sizeof(quality));
+			fprintf(stderr, "quality (%.1f s): %s\nthreshold %.6f (calibration accuracy %.4f)\n",
+					q.seconds, quality, q.threshold, q.verif_acc_calib);
+		}
+write:
+		snprintf(training, sizeof(training),
+				 "{\"arch\":\"%s\",\"loss\":\"%s\",\"margin\":%g,\"epochs\":%d,\"seed\":%llu,"
+				 "\"batch\":\"P x K = %d classes x %d images\",\"steps_per_epoch\":%d,"
+				 "\"optimizer\":\"AdamW (decoupled weight decay %g), lr peak %g, linear warm-up 5%% of steps, cosine decay to 1%%\","
+				 "\"init\":\"he\",\"batchnorm\":%s,\"augmentation\":[%s%s%s%s%s],"
+				 "\"train_images\":%d,\"loss_curve\":[%s],\"epoch_seconds\":[%s],\"train_seconds\":%.1f,"
+				 "\"blas\":\"OpenBLAS core %s, 1 thread\",\"command\":\"%s\"}",
+				 o.arch, o.loss, o.margin, o.epochs, (unsigned long long) o.seed, o.P, o.K, steps_per_epoch,
+				 o.wd, o.lr, o.bn && strcmp(o.arch, "cnn") == 0 ? "true" : "false",
+				 aug_flip ? "\"hflip p=0.5\"" : "",
+				 aug_flip && aug_shift ? "," : "", aug_shift ? "\"shift +-2 px\"" : "",
+				 (aug_flip || aug_shift) && aug_cutout ? "," : "",
+				 aug_cutout ? "\"cutout 10x10 p=0.5\"" : "",
+				 ntrain, loss_curve, epoch_secs, train_seconds, sp_blas_corename(), cmdline);
+		if (strcmp(o.arch, "pixels") == 0)
+			snprintf(training, sizeof(training),
+					 "{\"arch\":\"pixels\",\"note\":\"no weights: the embedding is the normalised pixels (x/255-0.2860)/0.3530, "
+					 "compared with Euclidean distance\",\"command\":\"%s\"}", cmdline);
+		finish_config(env, cj, cl, training, o.eval && o.imb_class < 0 ? quality : NULL,
+					  o.eval && o.imb_class < 0, o.eval && o.imb_class < 0 ? q.threshold : 0, &final_json, &final_len);
+		snprintf(path, sizeof(path), "%s.json", o.out);
+		write_file(path, final_json, final_len);
+		snprintf(path, sizeof(path), "%s.safetensors", o.out);
+		write_file(path, w, wl);
+		fprintf(stderr, "wrote %s.json and %s.safetensors (%zu bytes); total %.1f s\n", o.out, o.out, wl,
+				now() - t_start);
+		if (o.results && extra[0])
+			write_file(o.results, extra, strlen(extra));
+		sp_free(env, final_json);
+		sp_nn_model_free(env, model);
+		free(tr_emb);
+		free(te_emb);
+		free(trl);
+		free(tel);
+		free(gal_pix);
+	}
+	sp_free(env, cj);
+	sp_free(env, w);
+	sp_nn_trainer_free(tr);
+	sp_nn_config_free(env, cfg);
+	free(head);
+	free(head_m);
+	free(head_v);
+	free(head_g);
+	for (int c = 0; c < NCLASS; c++)
+		free(cls[c]);
+	free(train_set);
+	idx_free_images(&tr_img);
+	idx_free_images(&te_img);
+	idx_free_labels(&tr_lab);
+	idx_free_labels(&te_lab);
+	return 0;
+}
