@@ -11,24 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-make_image(sp_image *img, int w, int h)
-{
-	img->width = w;
-	img->height = h;
-	img->channels = 3;
-	img->pixels = malloc((size_t) w * h * 3);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int k = 0; k < 3; k++)
-			{
-				double		v = 128 + 60 * sin(0.05 * x * (k + 1) + 0.07 * y) +
-					((x * 7 + y * 13 + k * 5) % 17) - 8;
-
-				img->pixels[((size_t) y * w + x) * 3 + k] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
-			}
-}
-
 int
 main(void)
 {
@@ -39,8 +21,8 @@ main(void)
 	double		total224 = 0.0,
 				total32 = 0.0;
 
-	make_image(&small, 32, 32);
-	make_image(&big, 224, 224);
+	bench_make_rgb(&small, 32, 32);
+	bench_make_rgb(&big, 224, 224);
 	printf("corruptions, severity 3, one thread (auto profile: cifar at 32 px, imagenet at 224 px)\n");
 	printf("%-18s %12s %10s %12s %10s\n", "corruption", "32px img/s", "32px ms", "224px img/s", "224px ms");
 	for (int i = 0; i < sp_corruption_count(); i++)

@@ -12,24 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-make_image(sp_image *img, int w, int h)
-{
-	img->width = w;
-	img->height = h;
-	img->channels = 3;
-	img->pixels = malloc((size_t) w * h * 3);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int k = 0; k < 3; k++)
-			{
-				double		v = 128 + 60 * sin(0.05 * x * (k + 1) + 0.07 * y) +
-					((x * 7 + y * 13 + k * 5) % 17) - 8;
-
-				img->pixels[((size_t) y * w + x) * 3 + k] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
-			}
-}
-
 /* seconds per whole sequence, best of 3 */
 static double
 time_sequence(const sp_env *env, const sp_image *img, const char *name, double min_s, int *nframes,
@@ -64,8 +46,8 @@ main(void)
 				big;
 	sp_error	err;
 
-	make_image(&small, 32, 32);
-	make_image(&big, 224, 224);
+	bench_make_rgb(&small, 32, 32);
+	bench_make_rgb(&big, 224, 224);
 	printf("perturbation sequences, difficulty 1, one thread (auto profile: cifar at 32 px, imagenet at 224 px)\n");
 	printf("%-15s %7s %12s %10s %7s %12s %10s\n", "perturbation", "frames", "32px fr/s", "32px ms/seq",
 		   "frames", "224px fr/s", "224px ms/seq");

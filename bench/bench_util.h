@@ -5,8 +5,13 @@
 #ifndef SP_BENCH_UTIL_H
 #define SP_BENCH_UTIL_H
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include "image.h"
 
 static inline double
 bench_now(void)
@@ -33,6 +38,30 @@ static inline void
 bench_consume(const void *p)
 {
 	__asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
+/*
+ * A w x h RGB test image (malloc'd pixels, free with free()): smooth
+ * per-channel waves plus a small fixed pattern, so codecs and corruptions see
+ * both gradients and texture.  The corruption and perturbation benchmarks
+ * share it so their figures are measured on the same input.
+ */
+static inline void
+bench_make_rgb(sp_image *img, int w, int h)
+{
+	img->width = w;
+	img->height = h;
+	img->channels = 3;
+	img->pixels = malloc((size_t) w * h * 3);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int k = 0; k < 3; k++)
+			{
+				double		v = 128 + 60 * sin(0.05 * x * (k + 1) + 0.07 * y) +
+					((x * 7 + y * 13 + k * 5) % 17) - 8;
+
+				img->pixels[((size_t) y * w + x) * 3 + k] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
+			}
 }
 
 #endif							/* SP_BENCH_UTIL_H */

@@ -555,7 +555,11 @@ r101_table(int n, int *idx)
 		idx[i + 1] = (int) sp_border_index(i, n, SP_BORDER_REFLECT101);
 }
 
-/* cv2.blur(3x3) on a float plane, border reflect-101. */
+/*
+ * cv2.blur(3x3) on a float plane, border reflect-101.  Kept apart from
+ * filter3x3_u8: float sums are not exact, so the addition order here is part
+ * of the output.
+ */
 static void
 box3_float(const float *src, float *dst, int w, int h, const int *xi, const int *yi)
 {
@@ -577,47 +581,42 @@ box3_float(const float *src, float *dst, int w, int h, const int *xi, const int 
 	}
 }
 
-/* cv2.blur(3x3) on uint8: integer sum, rounded. */
+/*
+ * 3x3 correlation of a uint8 plane with integer weights k (row-major), border
+ * reflect-101 through the xi / yi tables; serves both cv2.blur(3x3) and the
+ * emboss filter2D of spatter.  The weighted sum is exact in int, so the two
+ * only differ in how they map it back to uint8 (fin).
+ */
+typedef enum
+{
+	U8_ROUND_DIV9,				/* cv2.blur: s/9 rounded */
+	U8_SATURATE					/* filter2D(CV_8U): s clamped to 0..255 */
+} u8_finish;
+
 static void
-box3_u8(const uint8_t *src, uint8_t *dst, int w, int h, const int *xi, const int *yi)
+filter3x3_u8(const uint8_t *src, uint8_t *dst, int w, int h, const int *xi, const int *yi,
+			 const int k[9], u8_finish fin)
 {
 	for (int y = 0; y < h; y++)
 	{
-		const uint8_t *r0 = src + (size_t) yi[y] * w,
-				   *r1 = src + (size_t) yi[y + 1] * w,
-				   *r2 = src + (size_t) yi[y + 2] * w;
+		const uint8_t *r[3] = {
+			src + (size_t) yi[y] * w,
+			src + (size_t) yi[y + 1] * w,
+			src + (size_t) yi[y + 2] * w
+		};
 
 		for (int x = 0; x < w; x++)
 		{
-			int			a = xi[x],
-						b = xi[x + 1],
-						cc = xi[x + 2];
-			int			s = r0[a] + r0[b] + r0[cc] + r1[a] + r1[b] + r1[cc] + r2[a] + r2[b] + r2[cc];
+			int			s = 0;
 
-			/* s/9 is never exactly half way, so this is cvRound */
-			dst[(size_t) y * w + x] = (uint8_t) ((2 * s + 9) / 18);
-		}
-	}
-}
-
-/* filter2D(CV_8U) with [[-2,-1,0],[-1,1,1],[0,1,2]], reflect-101, saturated. */
-static void
-emboss_u8(const uint8_t *src, uint8_t *dst, int w, int h, const int *xi, const int *yi)
-{
-	for (int y = 0; y < h; y++)
-	{
-		const uint8_t *r0 = src + (size_t) yi[y] * w,
-				   *r1 = src + (size_t) yi[y + 1] * w,
-				   *r2 = src + (size_t) yi[y + 2] * w;
-
-		for (int x = 0; x < w; x++)
-		{
-			int			a = xi[x],
-						b = xi[x + 1],
-						cc = xi[x + 2];
-			int			s = -2 * r0[a] - r0[b] - r1[a] + r1[b] + r1[cc] + r2[b] + 2 * r2[cc];
-
-			dst[(size_t) y * w + x] = s < 0 ? 0 : s > 255 ? 255 : (uint8_t) s;
+			for (int ry = 0; ry < 3; ry++)
+				for (int rx = 0; rx < 3; rx++)
+					s += k[ry * 3 + rx] * r[ry][xi[x + rx]];
+			if (fin == U8_ROUND_DIV9)
+				/* s/9 is never exactly half way, so this is cvRound */
+				dst[(size_t) y * w + x] = (uint8_t) ((2 * s + 9) / 18);
+			else
+				dst[(size_t) y * w + x] = s < 0 ? 0 : s > 255 ? 255 : (uint8_t) s;
 		}
 	}
 }
@@ -665,6 +664,8 @@ sp_status
 sp_spatter_water(sp_corrupt_ctx *c, const double *liq, double k, uint8_t *rgb)
 {
 	static const double colour[3] = {175.0 / 255.0, 238.0 / 255.0, 238.0 / 255.0};
+	static const int emboss[9] = {-2, -1, 0, -1, 1, 1, 0, 1, 2};
+	static const int box[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
 	int			w = c->w,
 				h = c->h;
 	size_t		n = (size_t) w * h;
@@ -707,8 +708,8 @@ sp_spatter_water(sp_corrupt_ctx *c, const double *liq, double k, uint8_t *rgb)
 	for (size_t i = 0; i < n; i++)
 		e8[i] = (uint8_t) d2[i];
 	equalize_hist(e8, n);
-	emboss_u8(e8, t8, w, h, xi, xi + w + 2);
-	box3_u8(t8, e8, w, h, xi, xi + w + 2);
+	filter3x3_u8(e8, t8, w, h, xi, xi + w + 2, emboss, U8_SATURATE);
+	filter3x3_u8(t8, e8, w, h, xi, xi + w + 2, box, U8_ROUND_DIV9);
 	for (size_t i = 0; i < n; i++)
 	{
 		d[i] = (float) u8[i] * (float) e8[i];

@@ -188,15 +188,7 @@ sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg_in, int max_batc
 
 		t->type = l->type;
 		t->dense = l->dense && l->type != SP_NN_FLATTEN;
-		t->g.C = l->in_c;
-		t->g.H = l->in_h;
-		t->g.W = l->in_w;
-		t->g.O = l->out_c;
-		t->g.OH = l->out_h;
-		t->g.OW = l->out_w;
-		t->g.k = l->kernel;
-		t->g.s = l->stride;
-		t->g.p = l->padding;
+		t->g = sp_nn_geom_of_layer(l);
 		t->in_size = (size_t) l->in_c * l->in_h * l->in_w;
 		t->out_size = (size_t) l->out_c * l->out_h * l->out_w;
 		t->pw = t->pb = t->pg = t->pbeta = t->prm = t->prv = -1;
@@ -945,17 +937,21 @@ finish_grad(const sp_env *env, double *g, double *dist, float *d_emb, size_t n, 
 	return SP_OK;
 }
 
-sp_status
-sp_nn_loss_batch_hard(const sp_env *env, const float *emb, const int *labels, int B, int D,
-					  float margin, float *loss, float *d_emb, int *active, sp_error *err)
+/*
+ * Common front half of the distance-based losses (batch-hard, batch-all,
+ * contrastive): validate the arguments, then build the pairwise distance
+ * matrix and a zeroed double gradient accumulator. On SP_OK the caller owns
+ * both buffers and hands them back through finish_grad(), which frees them.
+ */
+static sp_status
+loss_begin(const sp_env *env, const float *emb, const int *labels, int B, int D, float *loss,
+		   float *d_emb, double **dist_out, double **g_out, sp_error *err)
 {
 	double	   *dist,
 			   *g;
-	double		total = 0;
-	int			n_anchor = 0,
-				n_active = 0;
 	sp_status	st;
 
+	*dist_out = *g_out = NULL;
 	if ((st = check_loss_args(emb, labels, B, D, loss, d_emb, err)))
 		return st;
 	dist = pairwise(env, emb, B, D);
@@ -967,6 +963,24 @@ sp_nn_loss_batch_hard(const sp_env *env, const float *emb, const int *labels, in
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory in loss");
 	}
 	memset(g, 0, sizeof(double) * (size_t) B * D);
+	*dist_out = dist;
+	*g_out = g;
+	return SP_OK;
+}
+
+sp_status
+sp_nn_loss_batch_hard(const sp_env *env, const float *emb, const int *labels, int B, int D,
+					  float margin, float *loss, float *d_emb, int *active, sp_error *err)
+{
+	double	   *dist,
+			   *g;
+	double		total = 0;
+	int			n_anchor = 0,
+				n_active = 0;
+	sp_status	st;
+
+	if ((st = loss_begin(env, emb, labels, B, D, loss, d_emb, &dist, &g, err)))
+		return st;
 	for (int a = 0; a < B; a++)
 	{
 		int			p = -1,
@@ -1027,17 +1041,8 @@ sp_nn_loss_batch_all(const sp_env *env, const float *emb, const int *labels, int
 	long		n_pos = 0;
 	sp_status	st;
 
-	if ((st = check_loss_args(emb, labels, B, D, loss, d_emb, err)))
+	if ((st = loss_begin(env, emb, labels, B, D, loss, d_emb, &dist, &g, err)))
 		return st;
-	dist = pairwise(env, emb, B, D);
-	g = sp_alloc_array(env, (size_t) B * D, sizeof(double));
-	if (!dist || !g)
-	{
-		sp_free(env, dist);
-		sp_free(env, g);
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory in loss");
-	}
-	memset(g, 0, sizeof(double) * (size_t) B * D);
 	for (int a = 0; a < B; a++)
 	{
 		if (sp_env_interrupted(env))
@@ -1084,17 +1089,8 @@ sp_nn_loss_contrastive(const sp_env *env, const float *emb, const int *labels, i
 	long		pairs = 0;
 	sp_status	st;
 
-	if ((st = check_loss_args(emb, labels, B, D, loss, d_emb, err)))
+	if ((st = loss_begin(env, emb, labels, B, D, loss, d_emb, &dist, &g, err)))
 		return st;
-	dist = pairwise(env, emb, B, D);
-	g = sp_alloc_array(env, (size_t) B * D, sizeof(double));
-	if (!dist || !g)
-	{
-		sp_free(env, dist);
-		sp_free(env, g);
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory in loss");
-	}
-	memset(g, 0, sizeof(double) * (size_t) B * D);
 	for (int i = 0; i < B; i++)
 		for (int j = i + 1; j < B; j++)
 		{

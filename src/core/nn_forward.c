@@ -57,6 +57,19 @@ sp_nn_conv_needs_im2col(const sp_nn_geom *g)
 	return !(g->k == 1 && g->s == 1 && g->p == 0);
 }
 
+/*
+ * Output columns [lo, hi) whose input column ox - p + kx lies inside the
+ * row, for stride 1.  im2col (copy out) and col2im (add back) must use the
+ * very same range, or the backward pass would not be the adjoint of the
+ * forward one.
+ */
+static inline void
+stride1_cols(int W, int OW, int p, int kx, int *lo, int *hi)
+{
+	*lo = p - kx > 0 ? p - kx : 0;
+	*hi = W + p - kx < OW ? W + p - kx : OW;
+}
+
 void
 sp_nn_im2col(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb, float *col)
 {
@@ -76,9 +89,10 @@ sp_nn_im2col(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb, floa
 			for (int kx = 0; kx < k; kx++)
 			{
 				float	   *dst = col + ((size_t) (c * k + ky) * k + kx) * N;
-				/* valid output columns for stride 1: 0 <= ox - p + kx < W */
-				int			lo = p - kx > 0 ? p - kx : 0;
-				int			hi = W + p - kx < OW ? W + p - kx : OW;
+				int			lo,
+							hi;
+
+				stride1_cols(W, OW, p, kx, &lo, &hi);
 
 				for (int b = 0; b < nb; b++)
 				{
@@ -146,9 +160,10 @@ sp_nn_col2im(const float *col, const sp_nn_geom *g, int Btot, int b0, int nb, fl
 			for (int kx = 0; kx < k; kx++)
 			{
 				const float *src = col + ((size_t) (c * k + ky) * k + kx) * N;
-				/* valid output columns for stride 1, as in im2col */
-				int			lo = p - kx > 0 ? p - kx : 0;
-				int			hi = W + p - kx < OW ? W + p - kx : OW;
+				int			lo,
+							hi;
+
+				stride1_cols(W, OW, p, kx, &lo, &hi);
 
 				for (int b = 0; b < nb; b++)
 				{

@@ -43,6 +43,28 @@ typedef struct sp_nn_geom
 				p;
 } sp_nn_geom;
 
+/*
+ * The geometry a config layer describes.  The inference op list
+ * (nn_model.c) and the trainer (nn_backward.c) both take it from here so the
+ * two always agree on the shape of every layer.
+ */
+static inline sp_nn_geom
+sp_nn_geom_of_layer(const sp_nn_layer *l)
+{
+	sp_nn_geom	g;
+
+	g.C = l->in_c;
+	g.H = l->in_h;
+	g.W = l->in_w;
+	g.O = l->out_c;
+	g.OH = l->out_h;
+	g.OW = l->out_w;
+	g.k = l->kernel;
+	g.s = l->stride;
+	g.p = l->padding;
+	return g;
+}
+
 typedef struct sp_nn_op
 {
 	sp_nn_op_kind kind;

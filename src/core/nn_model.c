@@ -1112,15 +1112,7 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 
 		memset(op, 0, sizeof(*op));
 		op->dense = l->dense;
-		op->g.C = l->in_c;
-		op->g.H = l->in_h;
-		op->g.W = l->in_w;
-		op->g.O = l->out_c;
-		op->g.OH = l->out_h;
-		op->g.OW = l->out_w;
-		op->g.k = l->kernel;
-		op->g.s = l->stride;
-		op->g.p = l->padding;
+		op->g = sp_nn_geom_of_layer(l);
 		switch (l->type)
 		{
 			case SP_NN_CONV2D:
