@@ -35,7 +35,7 @@ FROM fashion f, (SELECT e FROM fashion WHERE id = 0) q
 ORDER BY f.e <=> q.e LIMIT 6;
 
 \echo
-\echo '== the same by raw pixels (no network): more neighbours of the wrong class'
+\echo '== the same query by raw-pixel L2 distance (no network), for comparison'
 SELECT f.id, f.class, round((f.pixels <-> q.pixels)::numeric, 3) AS pixel_l2
 FROM fashion f, (SELECT pixels FROM fashion WHERE id = 0) q
 ORDER BY f.pixels <-> q.pixels LIMIT 6;
