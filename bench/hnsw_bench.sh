@@ -54,7 +54,7 @@ CREATE TABLE bench_items (i int, e embedding($DIMS));
 INSERT INTO bench_items
   SELECT i, array_to_embedding(ARRAY(SELECT (c.v[d] + (random() - 0.5) * 1.2)::real
                                      FROM generate_series(1, $DIMS) d), $DIMS, true)
-  FROM generate_series(1, $ROWS) i JOIN bench_centers c ON c.c = 1 + (i * 7919) % 100;
+  FROM generate_series(1, $ROWS) i JOIN bench_centers c ON c.c = 1 + (i::bigint * 7919) % 100;
 CREATE TABLE bench_queries AS
   SELECT q, array_to_embedding(ARRAY(SELECT (c.v[d] + (random() - 0.5) * 1.2)::real
                                      FROM generate_series(1, $DIMS) d), $DIMS, true) AS e
@@ -62,7 +62,7 @@ CREATE TABLE bench_queries AS
 CREATE TABLE bench_extra AS
   SELECT i, array_to_embedding(ARRAY(SELECT (c.v[d] + (random() - 0.5) * 1.2)::real
                                      FROM generate_series(1, $DIMS) d), $DIMS, true) AS e
-  FROM generate_series($ROWS + 1, $ROWS + 2000) i JOIN bench_centers c ON c.c = 1 + (i * 7919) % 100;
+  FROM generate_series($ROWS + 1, $ROWS + 2000) i JOIN bench_centers c ON c.c = 1 + (i::bigint * 7919) % 100;
 VACUUM ANALYZE bench_items;
 SQL
 echo "data generated in $(elapsed "$t0" "$(now)") s"
