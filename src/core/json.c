@@ -249,6 +249,28 @@ read_hex4(parser *p, size_t at, uint32_t *out)
 }
 
 /* Parse a string starting at the opening quote; decoded into the arena. */
+
+/* The byte a two-character escape (\" \\ \/ \b \f \n \r \t) stands for. */
+static unsigned char
+short_escape_value(unsigned char e)
+{
+	switch (e)
+	{
+		case 'b':
+			return '\b';
+		case 'f':
+			return '\f';
+		case 'n':
+			return '\n';
+		case 'r':
+			return '\r';
+		case 't':
+			return '\t';
+		default:
+			return e;			/* '"', '\\' and '/' stand for themselves */
+	}
+}
+
 static bool
 parse_string(parser *p, const char **out, size_t *out_len)
 {
@@ -287,27 +309,12 @@ parse_string(parser *p, const char **out, size_t *out_len)
 				case '"':
 				case '\\':
 				case '/':
-					dst[n++] = e;
-					i += 2;
-					break;
 				case 'b':
-					dst[n++] = '\b';
-					i += 2;
-					break;
 				case 'f':
-					dst[n++] = '\f';
-					i += 2;
-					break;
 				case 'n':
-					dst[n++] = '\n';
-					i += 2;
-					break;
 				case 'r':
-					dst[n++] = '\r';
-					i += 2;
-					break;
 				case 't':
-					dst[n++] = '\t';
+					dst[n++] = (char) short_escape_value(e);
 					i += 2;
 					break;
 				case 'u':
