@@ -97,9 +97,11 @@ unit-valgrind: $(UNIT_BIN)
 BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 BENCH_BINS = $(patsubst bench/%.c,bench/bin/%,$(BENCH_SRCS))
 
-bench/bin/%: bench/%.c bench/bench_util.h $(CORE_LIB)
+# Benchmarks may use the tools' support code (IDX reader, metrics).
+TOOL_LIB_SRCS = $(sort $(wildcard tools/lib/*.c))
+bench/bin/%: bench/%.c bench/bench_util.h $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h) $(CORE_LIB)
 	@mkdir -p bench/bin
-	$(CC) $(CORE_CFLAGS) -Ibench -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+	$(CC) $(CORE_CFLAGS) -Ibench -Itools/lib -o $@ $< $(TOOL_LIB_SRCS) $(CORE_LIB) $(CORE_LIBS)
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; ./$$b || exit 1; done
@@ -107,7 +109,6 @@ bench: $(BENCH_BINS)
 # ---------------------------------------------------------------------------
 # Command-line tools (trainer, data exporters): tools/*.c are programs that
 # share the support code in tools/lib/.
-TOOL_LIB_SRCS = $(sort $(wildcard tools/lib/*.c))
 TOOL_SRCS     = $(sort $(wildcard tools/*.c))
 TOOL_BINS     = $(patsubst tools/%.c,tools/bin/%,$(TOOL_SRCS))
 

@@ -85,5 +85,15 @@ _PG_init(void)
 							   0,
 							   check_distance_isa, assign_distance_isa, NULL);
 
+	DefineCustomBoolVariable("siamese.report_progress",
+							 "Emit a NOTICE at every stage of a robustness report.",
+							 "The current stage is also shown in pg_stat_activity.application_name "
+							 "whether or not this is on.",
+							 &siamese_report_progress,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("siamese");
 }
