@@ -31,6 +31,31 @@ CREATE FUNCTION siamese._report_evaluate(report_id bigint, source regclass) RETU
 COMMENT ON FUNCTION siamese._report_evaluate(bigint, regclass) IS
 	'internal: samples the source as the caller, corrupts / perturbs and embeds the sample, stores the results of a running report';
 
+-- names: non-empty, no NULL, all known, no repeats (what = 'corruption' or 'perturbation')
+CREATE FUNCTION siamese._report_check_names(what text, names text[], known text[]) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	bad text;
+BEGIN
+	IF names IS NULL OR cardinality(names) = 0 THEN
+		RAISE EXCEPTION '%s must name at least one %', what, what USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT string_agg(coalesce(quote_literal(n), 'NULL'), ', ') INTO bad
+	FROM unnest(names) n WHERE n IS NULL OR NOT n = ANY (known);
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'unknown % %', what, bad USING ERRCODE = 'invalid_parameter_value',
+			HINT = format('siamese.%ss() lists them.', what);
+	END IF;
+	IF (SELECT count(DISTINCT n) FROM unnest(names) n) <> cardinality(names) THEN
+		RAISE EXCEPTION '%s must not repeat a name', what USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION siamese._report_check_names(text, text[], text[]) IS
+	'internal: validates the corruption or perturbation names of a report';
+
 -- Validates everything before a run row exists, so that a bad call (unknown
 -- column, no privilege, unknown model) fails cleanly without leaving a run.
 CREATE FUNCTION siamese._report_begin(kind text, source regclass, image_column name, label_column name,
@@ -46,7 +71,6 @@ DECLARE
 	model_hash text;
 	baseline_hash text;
 	run bigint;
-	bad text;
 BEGIN
 	IF source IS NULL OR image_column IS NULL THEN
 		RAISE EXCEPTION 'source and image_column must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -96,18 +120,8 @@ BEGIN
 	END IF;
 
 	IF kind = 'corruption' THEN
-		IF corruptions IS NULL OR cardinality(corruptions) = 0 THEN
-			RAISE EXCEPTION 'corruptions must name at least one corruption' USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		SELECT string_agg(coalesce(quote_literal(c), 'NULL'), ', ') INTO bad
-		FROM unnest(corruptions) c WHERE c IS NULL OR c NOT IN (SELECT name FROM siamese.corruptions());
-		IF bad IS NOT NULL THEN
-			RAISE EXCEPTION 'unknown corruption %', bad USING ERRCODE = 'invalid_parameter_value',
-				HINT = 'siamese.corruptions() lists them.';
-		END IF;
-		IF (SELECT count(DISTINCT c) FROM unnest(corruptions) c) <> cardinality(corruptions) THEN
-			RAISE EXCEPTION 'corruptions must not repeat a name' USING ERRCODE = 'invalid_parameter_value';
-		END IF;
+		PERFORM siamese._report_check_names('corruption', corruptions,
+											ARRAY(SELECT c.name FROM siamese.corruptions() c));
 		IF severities IS NULL OR cardinality(severities) = 0
 		   OR EXISTS (SELECT 1 FROM unnest(severities) s WHERE s IS NULL OR s NOT BETWEEN 1 AND 5)
 		   OR (SELECT count(DISTINCT s) FROM unnest(severities) s) <> cardinality(severities) THEN
@@ -117,18 +131,8 @@ BEGIN
 		perturbations := NULL;
 		difficulty := NULL;
 	ELSE
-		IF perturbations IS NULL OR cardinality(perturbations) = 0 THEN
-			RAISE EXCEPTION 'perturbations must name at least one perturbation' USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		SELECT string_agg(coalesce(quote_literal(p), 'NULL'), ', ') INTO bad
-		FROM unnest(perturbations) p WHERE p IS NULL OR p NOT IN (SELECT name FROM siamese.perturbations());
-		IF bad IS NOT NULL THEN
-			RAISE EXCEPTION 'unknown perturbation %', bad USING ERRCODE = 'invalid_parameter_value',
-				HINT = 'siamese.perturbations() lists them.';
-		END IF;
-		IF (SELECT count(DISTINCT p) FROM unnest(perturbations) p) <> cardinality(perturbations) THEN
-			RAISE EXCEPTION 'perturbations must not repeat a name' USING ERRCODE = 'invalid_parameter_value';
-		END IF;
+		PERFORM siamese._report_check_names('perturbation', perturbations,
+											ARRAY(SELECT p.name FROM siamese.perturbations() p));
 		IF difficulty IS NULL OR difficulty NOT BETWEEN 1 AND 3 THEN
 			RAISE EXCEPTION 'difficulty must be 1, 2 or 3' USING ERRCODE = 'invalid_parameter_value';
 		END IF;

@@ -110,6 +110,41 @@ text_array_strings(Datum d, int *n)
 	return out;
 }
 
+/* Registry id of a corruption / perturbation name, -1 if unknown. */
+static int
+corruption_id(const char *name)
+{
+	const sp_corruption_info *info = sp_corruption_lookup(name);
+
+	return info ? (int) info->id : -1;
+}
+
+static int
+perturbation_id(const char *name)
+{
+	const sp_perturbation_info *info = sp_perturbation_lookup(name);
+
+	return info ? (int) info->id : -1;
+}
+
+/* The run's item names (text[]) as registry ids in run->items. */
+static void
+item_ids(ReportRun *run, Datum names_array, int (*lookup) (const char *), const char *what)
+{
+	int			n;
+	char	  **names = text_array_strings(names_array, &n);
+
+	run->items = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		run->items[i] = names[i] ? lookup(names[i]) : -1;
+		/* _report_begin validated the names: only a hand-edited row gets here */
+		if (run->items[i] < 0)
+			elog(ERROR, "report " INT64_FORMAT " names an unknown %s", run->run_id, what);
+	}
+	run->nitems = n;
+}
+
 /* Read the run row (it must be one of the caller's own running runs). */
 static void
 load_run(int64 run_id, ReportRun *run)
@@ -118,8 +153,6 @@ load_run(int64 run_id, ReportRun *run)
 	Datum		args[1];
 	bool		isnull;
 	char	   *status;
-	char	  **names;
-	int			n;
 
 	args[0] = Int64GetDatum(run_id);
 	if (SPI_execute_with_args("SELECT kind, image_column::text, label_column::text, model, model_hash, "
@@ -159,17 +192,7 @@ load_run(int64 run_id, ReportRun *run)
 		bool	   *sevnull;
 		int			nsev;
 
-		names = text_array_strings(d, &n);
-		run->items = palloc(sizeof(int) * Max(n, 1));
-		for (int i = 0; i < n; i++)
-		{
-			const sp_corruption_info *info = names[i] ? sp_corruption_lookup(names[i]) : NULL;
-
-			if (info == NULL)
-				elog(ERROR, "report " INT64_FORMAT " names an unknown corruption", run_id);
-			run->items[i] = (int) info->id;
-		}
-		run->nitems = n;
+		item_ids(run, d, corruption_id, "corruption");
 		d = spi_getdatum(9, &isnull);
 		deconstruct_array(DatumGetArrayTypeP(d), INT4OID, 4, true, TYPALIGN_INT, &sev, &sevnull, &nsev);
 		for (int i = 0; i < nsev; i++)
@@ -177,17 +200,7 @@ load_run(int64 run_id, ReportRun *run)
 	}
 	else
 	{
-		names = text_array_strings(spi_getdatum(10, &isnull), &n);
-		run->items = palloc(sizeof(int) * Max(n, 1));
-		for (int i = 0; i < n; i++)
-		{
-			const sp_perturbation_info *info = names[i] ? sp_perturbation_lookup(names[i]) : NULL;
-
-			if (info == NULL)
-				elog(ERROR, "report " INT64_FORMAT " names an unknown perturbation", run_id);
-			run->items[i] = (int) info->id;
-		}
-		run->nitems = n;
+		item_ids(run, spi_getdatum(10, &isnull), perturbation_id, "perturbation");
 		run->difficulty = DatumGetInt32(spi_getdatum(11, &isnull));
 	}
 }

@@ -9,8 +9,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use Exporter 'import';
+use IPC::Run;
+use Test::More;
 
-our @EXPORT_OK = qw(new_node tiny_png_hex);
+our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion);
 
 # A 4x3 8-bit grayscale PNG (made with zlib; pixel (x,y) = (60x + 20y) mod 256).
 sub tiny_png_hex
@@ -29,6 +31,36 @@ sub new_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION siamese_pg');
 	return $node;
+}
+
+# The Fashion-MNIST exporter (tools/bin/fmnist_export): its path, or the
+# whole test file is skipped when it is not built or the data set is missing.
+sub fashion_exporter_or_skip
+{
+	my $srcdir = $ENV{SIAMESE_SRCDIR} // '.';
+	my $exporter = "$srcdir/tools/bin/fmnist_export";
+	plan skip_all => "$exporter not built (make tools)" unless -x $exporter;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ $exporter, '--split', 't10k', '--limit', '1' ], '>', \$out, '2>', \$err);
+	chomp $err;
+	plan skip_all => "Fashion-MNIST data set not available: $err" unless $ok && $out ne '';
+	return $exporter;
+}
+
+# COPY exporter output (columns id, label, class, png) into $table of
+# database postgres; @args are exporter options (--split, --limit ...).
+# Returns true on success, diagnostics on failure.
+sub load_fashion
+{
+	my ($node, $exporter, $table, @args) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run(
+		[ $exporter, @args ], '|',
+		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
+		  '-c', "COPY $table FROM STDIN" ],
+		'>', \$out, '2>', \$err);
+	diag($err) unless $ok && $err eq '';
+	return $ok && $err eq '';
 }
 
 1;

@@ -15,17 +15,9 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 use lib 'test/perl';
-use SiameseTest qw(new_node);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
 
-my $srcdir = $ENV{SIAMESE_SRCDIR} // '.';
-my $exporter = "$srcdir/tools/bin/fmnist_export";
-plan skip_all => "$exporter not built (make tools)" unless -x $exporter;
-{
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ $exporter, '--split', 't10k', '--limit', '1' ], '>', \$out, '2>', \$err);
-	chomp $err;
-	plan skip_all => "Fashion-MNIST data set not available: $err" unless $ok && $out ne '';
-}
+my $exporter = fashion_exporter_or_skip();
 my $have_cron = -f (`pg_config --pkglibdir` =~ s/\s+$//r) . '/pg_cron.so';
 
 my $conf = "max_worker_processes = 16\n";
@@ -40,15 +32,7 @@ plan skip_all => 'the fashion models are not installed'
 
 # 400 labelled test images as PNG bytea
 $node->safe_psql('postgres', 'CREATE TABLE items (id int, label int, class text, png bytea)');
-{
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run(
-		[ $exporter, '--split', 't10k', '--limit', '400' ], '|',
-		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-		  '-c', 'COPY items FROM STDIN' ],
-		'>', \$out, '2>', \$err);
-	ok($ok && $err eq '', 'images loaded') or diag($err);
-}
+ok(load_fashion($node, $exporter, 'items', '--split', 't10k', '--limit', '400'), 'images loaded');
 
 # Start a long report in its own session; return the harness.
 sub start_report

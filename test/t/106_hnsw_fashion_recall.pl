@@ -19,17 +19,9 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time);
 use lib 'test/perl';
-use SiameseTest qw(new_node);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
 
-my $srcdir = $ENV{SIAMESE_SRCDIR} // '.';
-my $exporter = "$srcdir/tools/bin/fmnist_export";
-plan skip_all => "$exporter not built (make tools)" unless -x $exporter;
-{
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ $exporter, '--split', 't10k', '--limit', '1' ], '>', \$out, '2>', \$err);
-	chomp $err;
-	plan skip_all => "Fashion-MNIST data set not available: $err" unless $ok && $out ne '';
-}
+my $exporter = fashion_exporter_or_skip();
 
 my $t_start = time;
 my $node = new_node('hnsw_fashion',
@@ -47,13 +39,7 @@ $node->safe_psql('postgres', q{
 for my $split ([ 'train', 'imgs' ], [ 't10k', 'imgs_t10k' ])
 {
 	my ($name, $table) = @$split;
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run(
-		[ $exporter, '--split', $name ], '|',
-		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-		  '-c', "COPY $table FROM STDIN" ],
-		'>', \$out, '2>', \$err);
-	ok($ok && $err eq '', "$name split loaded") or diag($err);
+	ok(load_fashion($node, $exporter, $table, '--split', $name), "$name split loaded");
 }
 # test images get ids 60000..69999 so one id identifies an image
 $node->safe_psql('postgres', q{
