@@ -220,7 +220,9 @@ SELECT r.run_id, r.kind, r.source_table, r.image_column, r.label_column, r.mode,
 	   r.status,
 	   CASE WHEN r.status = 'running' AND NOT EXISTS (
 				SELECT 1 FROM pg_catalog.pg_stat_activity a
-				WHERE a.pid = r.backend_pid AND a.backend_start IS NOT DISTINCT FROM r.backend_start)
+				WHERE a.pid = r.backend_pid
+				  -- backend_start is hidden (NULL) for other roles' sessions: then trust the pid
+				  AND (a.backend_start IS NULL OR r.backend_start IS NULL OR a.backend_start = r.backend_start))
 			THEN 'abandoned' ELSE r.status END AS state,
 	   r.started_at, r.duration,
 	   r.clean_error, r.baseline_clean_error,
