@@ -1,6 +1,6 @@
 /*
  * bench_embed.c: the C side of the PyTorch side-by-side benchmark
- * (bench/torch_compare.sh drives it; docs/performance-embedding.md).
+ * (bench/torch_compare.sh drives it; docs/performance.md).
  *
  *   bench_embed write DIR [MODEL_BASE]
  *       Writes DIR/model.json + DIR/model.safetensors (MODEL_BASE.json /
@@ -14,7 +14,10 @@
  *   bench_embed time DIR [SECONDS]
  *       Times sp_nn_forward on DIR/input.f32 at batch 1 and batch 256, one
  *       BLAS thread, and prints one line "ours core=<name> batch1=<images/s>
- *       batch256=<images/s>" after a line with the BLAS configuration.
+ *       batch256=<images/s> gflops1=.. gflops256=.. cpu1=.. cpu256=.." (cpu:
+ *       images per CPU-second of the thread) after a line with the BLAS
+ *       configuration and the convolution path (direct-avx512, direct-avx2 or
+ *       im2col; SIAMESE_CONV_PATH=im2col|avx2|avx512 chooses one).
  *   bench_embed            (as run by `make bench`)
  *       The same timing on an in-memory random REFERENCE CNN.
  *
@@ -23,11 +26,13 @@
  */
 #include "bench_util.h"
 #include "nn_model.h"
+#include "nn_layers.h"
 #include "nn_train.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define N_IMAGES 256
@@ -230,15 +235,33 @@ cmd_write(const char *dir, const char *base)
 	return 0;
 }
 
-/* images/s of sp_nn_forward on in at the given batch; one warm-up pass. */
+/* CPU seconds of this thread (what it got of a shared, loaded machine). */
 static double
-time_forward(sp_nn_model *m, const float *in, int batch, double seconds)
+thread_cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/*
+ * images/s of sp_nn_forward on in at the given batch (wall clock); one
+ * warm-up pass.  *cpu_rate (nullable) gets images per CPU-second of this
+ * thread over the same loop: on a loaded machine the wall figure counts the
+ * time the scheduler gave to others, the CPU figure does not.
+ */
+static double
+time_forward(sp_nn_model *m, const float *in, int batch, double seconds, double *cpu_rate)
 {
 	const sp_env *env = sp_env_default();
 	sp_error	err;
 	sp_nn_workspace *ws;
 	float	   *out = malloc(sizeof(float) * (size_t) sp_nn_model_dim(m) * (size_t) batch);
-	double		t;
+	double		t,
+				c0,
+				c1;
+	long		iters;
 
 	if (!out)
 	{
@@ -255,21 +278,47 @@ time_forward(sp_nn_model *m, const float *in, int batch, double seconds)
 		int			i = 0;
 		int			insz = sp_nn_model_input_size(m);
 
+		c0 = thread_cpu_now();
 		t = BENCH_LOOP(seconds, {
 			if (sp_nn_forward(m, ws, in + (size_t) (i++ % N_IMAGES) * insz, 1, out, &err) != SP_OK)
 				die_err("forward", &err);
 			bench_consume(out);
 		});
+		c1 = thread_cpu_now();
+		iters = i;
 	}
 	else
+	{
+		iters = 0;
+		c0 = thread_cpu_now();
 		t = BENCH_LOOP(seconds, {
 			if (sp_nn_forward(m, ws, in, batch, out, &err) != SP_OK)
 				die_err("forward", &err);
 			bench_consume(out);
+			iters++;
 		});
+		c1 = thread_cpu_now();
+	}
+	if (cpu_rate)
+		*cpu_rate = c1 > c0 ? (double) iters * batch / (c1 - c0) : 0.0;
 	sp_nn_workspace_free(env, ws);
 	free(out);
 	return batch / t;
+}
+
+/* The convolution path a workspace for m gets (SIAMESE_CONV_PATH, CPU). */
+static const char *
+conv_path(sp_nn_model *m)
+{
+	static char name[32];
+	sp_nn_workspace *ws;
+	sp_error	err;
+
+	if (sp_nn_workspace_create(sp_env_default(), m, 1, &ws, &err) != SP_OK)
+		die_err("workspace", &err);
+	snprintf(name, sizeof(name), "%s", sp_nn_workspace_path(ws));
+	sp_nn_workspace_free(sp_env_default(), ws);
+	return name;
 }
 
 static int
@@ -288,6 +337,8 @@ cmd_time(const char *dir, double seconds)
 	sp_nn_model *m;
 	double		b1,
 				b256,
+				c1,
+				c256,
 				flops;
 
 	sp_blas_set_threads(1);
@@ -302,13 +353,15 @@ cmd_time(const char *dir, double seconds)
 	}
 	flops = sp_nn_config_flops(sp_nn_model_config(m));
 	sp_blas_info(info, sizeof(info));
-	printf("BLAS: %s; OPENBLAS_CORETYPE=%s; %.1f MFLOP per image\n", info,
-		   getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)", flops / 1e6);
+	printf("BLAS: %s; OPENBLAS_CORETYPE=%s; %.1f MFLOP per image; convolutions: %s\n", info,
+		   getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)", flops / 1e6,
+		   conv_path(m));
 	fflush(stdout);
-	b1 = time_forward(m, in, 1, seconds);
-	b256 = time_forward(m, in, N_IMAGES, seconds);
-	printf("ours core=%s batch1=%.0f batch256=%.0f gflops1=%.1f gflops256=%.1f\n",
-		   sp_blas_corename(), b1, b256, b1 * flops / 1e9, b256 * flops / 1e9);
+	b1 = time_forward(m, in, 1, seconds, &c1);
+	b256 = time_forward(m, in, N_IMAGES, seconds, &c256);
+	/* cpu1/cpu256: images per CPU-second (see time_forward) */
+	printf("ours core=%s batch1=%.0f batch256=%.0f gflops1=%.1f gflops256=%.1f cpu1=%.0f cpu256=%.0f\n",
+		   sp_blas_corename(), b1, b256, b1 * flops / 1e9, b256 * flops / 1e9, c1, c256);
 	sp_nn_model_free(env, m);
 	free(cj);
 	free(w);
@@ -334,9 +387,9 @@ cmd_default(void)
 	m = random_model(&cj, &cl, &w, &wl);
 	fill_pseudo_random(in, (size_t) 784 * N_IMAGES);
 	sp_blas_info(info, sizeof(info));
-	printf("BLAS: %s\n", info);
+	printf("BLAS: %s; convolutions: %s\n", info, conv_path(m));
 	printf("REFERENCE CNN, random weights, one thread: batch 1 %.0f images/s, batch 256 %.0f images/s\n",
-		   time_forward(m, in, 1, 1.0), time_forward(m, in, N_IMAGES, 1.0));
+		   time_forward(m, in, 1, 1.0, NULL), time_forward(m, in, N_IMAGES, 1.0, NULL));
 	printf("(side-by-side with PyTorch: bash bench/torch_compare.sh)\n");
 	sp_nn_model_free(env, m);
 	free(cj);

@@ -91,6 +91,9 @@ struct sp_nn_model
 	char		hash[65];
 };
 
+/* Direct channels-last path for the spatial part (nn_conv_direct.c). */
+typedef struct sp_nn_direct sp_nn_direct;
+
 struct sp_nn_workspace
 {
 	const sp_env *env;
@@ -102,6 +105,7 @@ struct sp_nn_workspace
 	float	   *col;			/* block * max_col */
 	float	   *dense[2];		/* max_batch * max(flat, max_dense) each */
 	void	   *mem;			/* single allocation */
+	sp_nn_direct *direct;		/* direct-convolution plan, or NULL: im2col path */
 };
 
 /* Geometry helpers. */
@@ -132,5 +136,34 @@ extern void sp_nn_nchw_to_cbhw(const float *in, int C, size_t hw, int nb, int Bt
 extern void sp_nn_cbhw_to_rows(const float *x, int C, size_t hw, int Btot, int b0, int nb,
 							   float *rows);
 extern void sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x);
+
+/*
+ * Direct path (nn_conv_direct.c): a plan with repacked weights and its own
+ * per-image activation buffers.  isa: SP_ISA_AUTO (best available),
+ * SP_ISA_AVX2 or SP_ISA_AVX512 (distance.h); *out is left NULL, with SP_OK,
+ * when the CPU lacks the ISA or the model gains nothing (no convolution) or
+ * would need huge padded buffers: the caller then keeps the im2col path.
+ */
+extern sp_status sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa,
+									 sp_nn_direct **out, sp_error *err);
+/* or-ed into isa (tests): direct convolution only, no Winograd F(2x2, 3x3) */
+#define SP_NN_DIRECT_NO_WINOGRAD 0x100
+extern void sp_nn_direct_free(const sp_env *env, sp_nn_direct *d);
+/* The spatial part of one NCHW image, flattened (c, y, x) into rows (flat_size floats). */
+extern void sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows);
+/* "direct-avx512", "direct-avx2" or "im2col" (d NULL). */
+extern const char *sp_nn_direct_isa_name(const sp_nn_direct *d);
+
+/*
+ * Choose the workspace's convolution path (tests, benchmarks): SP_ISA_SCALAR
+ * = im2col + sgemm, SP_ISA_AVX2 / SP_ISA_AVX512 / SP_ISA_AUTO = direct
+ * kernels (SP_NN_DIRECT_NO_WINOGRAD may be or-ed into the last two).
+ * Returns the name of the path now in effect (a direct ISA the CPU or the
+ * model cannot use leaves the im2col path), or NULL with err set when out of
+ * memory.  New workspaces start with SP_ISA_AUTO, or what the environment
+ * variable SIAMESE_CONV_PATH (im2col, avx2, avx512) asks for.
+ */
+extern const char *sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err);
+extern const char *sp_nn_workspace_path(const sp_nn_workspace *ws);
 
 #endif							/* SP_NN_LAYERS_H */

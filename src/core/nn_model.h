@@ -140,6 +140,9 @@ extern sp_status sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model 
 										   sp_nn_workspace **out, sp_error *err);
 extern void sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws);
 extern int	sp_nn_workspace_block(const sp_nn_workspace *ws);
+/* Images per forward call, and the model the workspace was sized for. */
+extern int	sp_nn_workspace_max_batch(const sp_nn_workspace *ws);
+extern const sp_nn_model *sp_nn_workspace_model(const sp_nn_workspace *ws);
 
 /*
  * Forward: input is batch x C x H x W floats (NCHW, preprocessed), out is

@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "distance.h"
-#include "nn_layers.h"			/* workspace batch size and owning model */
 
 /* ---------------------------------------------------------------------- */
 /* Seeds */
@@ -177,7 +176,7 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 	{
 		if (!models->model[m] || !models->ws[m])
 			return sp_set_error(err, SP_ERR_INVALID_ARG, "the %s or its workspace is NULL", role_name[m]);
-		if (models->ws[m]->model != models->model[m])
+		if (sp_nn_workspace_model(models->ws[m]) != models->model[m])
 		{
 			st = sp_set_error(err, SP_ERR_INVALID_ARG, "the workspace of the %s was created for another model",
 							  role_name[m]);
@@ -196,8 +195,9 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 	cx->models = models;
 	cx->nmodels = models->model[0] == models->model[1] ? 1 : 2;
 	/* one forward batch per call for both models: the smaller batch size */
-	cx->chunk = models->ws[0]->max_batch < models->ws[1]->max_batch ?
-		models->ws[0]->max_batch : models->ws[1]->max_batch;
+	cx->chunk = sp_nn_workspace_max_batch(models->ws[0]);
+	if (sp_nn_workspace_max_batch(models->ws[1]) < cx->chunk)
+		cx->chunk = sp_nn_workspace_max_batch(models->ws[1]);
 	if (cx->chunk < 1)
 		cx->chunk = 1;
 	return SP_OK;

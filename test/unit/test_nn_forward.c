@@ -2,11 +2,14 @@
  * test_nn_forward.c: the batched inference forward pass against a naive
  * direct-convolution reference (random weights, several layer configs with
  * stride 1/2 and padding 0/1/2), batch-norm folding, batch-size invariance,
- * chunking beyond max_batch, embed_images, and model hash.
+ * chunking beyond max_batch, embed_images, and model hash; the direct
+ * channels-last convolution path (every ISA the CPU has) against the im2col
+ * path and the naive reference on odd shapes, NaN handling, path choice.
  */
 #include "unit.h"
 #include "test_nn_util.h"
 #include "nn_layers.h"
+#include "distance.h"
 
 #include <stdlib.h>
 
@@ -367,4 +370,337 @@ SP_TEST(nn_blas_info)
 	CHECK(strstr(buf, "core=") != NULL);
 	CHECK(strstr(buf, "threads=1") != NULL);
 	CHECK(sp_blas_corename() != NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The direct channels-last convolution path (nn_conv_direct.c) against the
+ * im2col path and the naive reference, for every ISA this CPU runs. */
+
+/* odd sizes: RGB 13x31 (tile tails), even kernel, O not a multiple of 16,
+ * padded maxpool, stride 3, avgpool */
+static const char *cfg_odd =
+"{\"name\":\"odd\",\"format_version\":1,"
+"\"input\":{\"channels\":3,\"height\":13,\"width\":31,\"mean\":[0.1,0.2,0.3],\"std\":[0.5,0.6,0.7]},"
+"\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":3,\"out\":5,\"kernel\":3,\"stride\":1,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":5,\"out\":20,\"kernel\":2,\"stride\":1,\"padding\":0},"
+"{\"type\":\"maxpool\",\"kernel\":3,\"stride\":2,\"padding\":1},"
+"{\"type\":\"conv2d\",\"name\":\"c3\",\"in\":20,\"out\":17,\"kernel\":3,\"stride\":3,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"avgpool\",\"kernel\":2,\"stride\":1},"
+"{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":68,\"out\":10}],"
+"\"embedding_dim\":10}";
+
+/* wide rows, 5x5 kernel padding 2, O = 48, a 1x1 convolution, BN after it */
+static const char *cfg_wide =
+"{\"name\":\"wide\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":5,\"width\":47},"
+"\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":48,\"kernel\":5,\"stride\":1,\"padding\":2},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":48,\"out\":16,\"kernel\":1},"
+"{\"type\":\"batchnorm\",\"name\":\"bn2\"},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"maxpool\",\"kernel\":2},"
+"{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":736,\"out\":12},"
+"{\"type\":\"l2norm\"}],"
+"\"embedding_dim\":12}";
+
+/* pools straight on the input image (channel stride 3: the scalar pool) */
+static const char *cfg_pool_first =
+"{\"name\":\"pool_first\",\"format_version\":1,"
+"\"input\":{\"channels\":3,\"height\":9,\"width\":8},"
+"\"layers\":["
+"{\"type\":\"avgpool\",\"kernel\":3,\"stride\":1,\"padding\":1},"
+"{\"type\":\"maxpool\",\"kernel\":2},"
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":3,\"out\":16,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":256,\"out\":6}],"
+"\"embedding_dim\":6}";
+
+/* no convolution at all: the direct path has nothing to do */
+static const char *cfg_mlp =
+"{\"name\":\"mlp\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":4,\"width\":4},"
+"\"layers\":["
+"{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc1\",\"in\":16,\"out\":8},{\"type\":\"relu\"},"
+"{\"type\":\"linear\",\"name\":\"fc2\",\"in\":8,\"out\":2}],"
+"\"embedding_dim\":2}";
+
+/* im2col, then direct with Winograd where it applies, then direct only */
+#define N_PATHS 5
+static const int all_paths[N_PATHS] = {
+	SP_ISA_SCALAR, SP_ISA_AVX2, SP_ISA_AVX512,
+	SP_ISA_AVX2 | SP_NN_DIRECT_NO_WINOGRAD, SP_ISA_AVX512 | SP_NN_DIRECT_NO_WINOGRAD
+};
+
+/* odd output sizes for Winograd's 2x2 tiles: 9x13, channels 16 -> 20 -> 24 */
+static const char *cfg_wino_odd =
+"{\"name\":\"wino_odd\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":9,\"width\":13},"
+"\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":16,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":16,\"out\":20,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"batchnorm\",\"name\":\"bn2\"},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"c3\",\"in\":20,\"out\":24,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"maxpool\",\"kernel\":2},"
+"{\"type\":\"conv2d\",\"name\":\"c4\",\"in\":24,\"out\":8,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":192,\"out\":10}],"
+"\"embedding_dim\":10}";
+
+/* Does the workspace run the path asked for (false: CPU lacks the ISA)? */
+static bool
+use_path(sp_nn_workspace *ws, int isa)
+{
+	sp_error	err;
+	const char *p = sp_nn_workspace_set_path(ws, isa, &err);
+	int			base = isa & ~SP_NN_DIRECT_NO_WINOGRAD;
+
+	if (!p)
+		return false;
+	if (base == SP_ISA_SCALAR)
+		return strcmp(p, "im2col") == 0;
+	return strcmp(p, base == SP_ISA_AVX2 ? "direct-avx2" : "direct-avx512") == 0;
+}
+
+/*
+ * Forward batch random images through every path; *vs_ref gets the largest
+ * difference to the naive reference, *vs_im2col the largest difference of a
+ * direct path to the im2col path (relative to 1 + |value|).  Returns the
+ * number of direct paths run.
+ */
+static int
+check_paths(const char *config, uint64_t seed, int flags, int batch, int max_batch,
+			double *vs_ref, double *vs_im2col)
+{
+	uint8_t    *w;
+	size_t		wlen;
+	sp_nn_model *m = tu_make_model(config, seed, flags, &w, &wlen);
+	sp_safetensors *st;
+	sp_nn_workspace *ws;
+	sp_error	err;
+	size_t		in_size;
+	float	   *in,
+			   *out[N_PATHS];
+	double	   *ref;
+	int			dim,
+				ran = 0;
+	uint64_t	s = seed * 7 + 1;
+
+	*vs_ref = *vs_im2col = 1e9;
+	if (!m)
+		return -1;
+	in_size = (size_t) sp_nn_model_input_size(m);
+	dim = sp_nn_model_dim(m);
+	if (sp_st_read(sp_env_default(), w, wlen, &st, &err) != SP_OK ||
+		sp_nn_workspace_create(sp_env_default(), m, max_batch, &ws, &err) != SP_OK)
+		return -1;
+	in = malloc(sizeof(float) * in_size * batch);
+	ref = malloc(sizeof(double) * dim);
+	tu_fill(&s, in, in_size * batch, -2, 2);
+	*vs_ref = *vs_im2col = 0;
+	for (int p = 0; p < N_PATHS; p++)
+	{
+		out[p] = malloc(sizeof(float) * dim * batch);
+		if (!use_path(ws, all_paths[p]))
+		{
+			free(out[p]);
+			out[p] = NULL;
+			continue;
+		}
+		if (p > 0)
+			ran++;
+		if (sp_nn_forward(m, ws, in, batch, out[p], &err) != SP_OK)
+		{
+			*vs_ref = 1e9;
+			continue;
+		}
+		for (int b = 0; b < batch; b++)
+		{
+			tu_reference_forward(sp_nn_model_config(m), st, in + b * in_size, ref);
+			for (int j = 0; j < dim; j++)
+			{
+				double		d = fabs(ref[j] - out[p][b * dim + j]);
+
+				*vs_ref = isnan(d) ? 1e9 : fmax(*vs_ref, d);
+				if (p > 0 && out[0])
+				{
+					float		a = out[0][b * dim + j];
+
+					d = fabs(a - out[p][b * dim + j]) / (1 + fabs(a));
+					*vs_im2col = isnan(d) ? 1e9 : fmax(*vs_im2col, d);
+				}
+			}
+		}
+	}
+	for (int p = 0; p < N_PATHS; p++)
+		free(out[p]);
+	free(in);
+	free(ref);
+	free(w);
+	sp_st_free(sp_env_default(), st);
+	sp_nn_workspace_free(sp_env_default(), ws);
+	sp_nn_model_free(sp_env_default(), m);
+	return ran;
+}
+
+SP_TEST(nn_direct_vs_im2col_vs_naive)
+{
+	const char *cfgs[] = {cfg_odd, cfg_wide, cfg_pool_first, cfg_wino_odd, cfg_a, cfg_b, cfg_c, cfg_small_cnn};
+	const int	batches[] = {1, 2, 3, 7};
+	int			n_direct = 0;
+
+	sp_blas_set_threads(1);
+	for (size_t c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++)
+		for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++)
+			for (int fold = 0; fold < 2; fold++)
+			{
+				double		vr,
+							vi;
+				int			b = batches[bi];
+				/* max_batch 2 also splits batches into chunks */
+				int			ran = check_paths(cfgs[c], 100 + c * 10 + bi, fold ? SP_NN_LOAD_NO_FOLD : 0,
+											  b, bi % 2 ? 2 : 8, &vr, &vi);
+
+				CHECK_MSG(ran >= 0, "config %zu batch %d: setup failed", c, b);
+				n_direct += ran > 0;
+				CHECK_MSG(vr < 1e-4, "config %zu batch %d fold %d: vs naive %g", c, b, !fold, vr);
+				CHECK_MSG(vi < 1e-5, "config %zu batch %d fold %d: direct vs im2col %g", c, b, !fold, vi);
+			}
+#if defined(__x86_64__)
+	/* this project's build machines all have AVX2: the direct path really ran */
+	if (sp_distance_isa_supported(SP_ISA_AVX2))
+		CHECK(n_direct > 0);
+#endif
+}
+
+SP_TEST(nn_direct_reference_cnn)
+{
+	double		vr,
+				vi;
+	int			ran = check_paths(tu_ref_cnn_config, 3, 0, 2, 2, &vr, &vi);
+
+	CHECK(ran >= 0);
+	CHECK_MSG(vr < 1e-4, "vs naive %g", vr);
+	CHECK_MSG(vi < 1e-5, "direct vs im2col %g", vi);
+}
+
+SP_TEST(nn_direct_path_choice)
+{
+	sp_nn_model *cnn = tu_make_model(cfg_small_cnn, 1, 0, NULL, NULL);
+	sp_nn_model *mlp = tu_make_model(cfg_mlp, 1, 0, NULL, NULL);
+	sp_nn_workspace *ws;
+	sp_error	err;
+	float		in[16] = {0},
+				out[2];
+	const char *p;
+
+	REQUIRE(cnn && mlp);
+	/* a model without convolutions keeps the im2col path whatever is asked */
+	REQUIRE(sp_nn_workspace_create(sp_env_default(), mlp, 1, &ws, &err) == SP_OK);
+	CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
+	p = sp_nn_workspace_set_path(ws, SP_ISA_AVX2, &err);
+	CHECK(p && strcmp(p, "im2col") == 0);
+	CHECK(sp_nn_forward(mlp, ws, in, 1, out, &err) == SP_OK);
+	sp_nn_workspace_free(sp_env_default(), ws);
+
+	REQUIRE(sp_nn_workspace_create(sp_env_default(), cnn, 1, &ws, &err) == SP_OK);
+	/* new workspaces take the best direct ISA the CPU has */
+	if (sp_distance_isa_supported(SP_ISA_AVX512))
+		CHECK(strcmp(sp_nn_workspace_path(ws), "direct-avx512") == 0);
+	else if (sp_distance_isa_supported(SP_ISA_AVX2))
+		CHECK(strcmp(sp_nn_workspace_path(ws), "direct-avx2") == 0);
+	else
+		CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
+	p = sp_nn_workspace_set_path(ws, SP_ISA_SCALAR, &err);
+	CHECK(p && strcmp(p, "im2col") == 0);
+	CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
+	/* an unknown ISA number is no direct ISA: im2col */
+	p = sp_nn_workspace_set_path(ws, 42, &err);
+	CHECK(p && strcmp(p, "im2col") == 0);
+	p = sp_nn_workspace_set_path(ws, SP_ISA_AUTO, &err);
+	CHECK(p != NULL);
+	sp_nn_workspace_free(sp_env_default(), ws);
+	/* SIAMESE_CONV_PATH=im2col: new workspaces keep the im2col path */
+	setenv("SIAMESE_CONV_PATH", "im2col", 1);
+	REQUIRE(sp_nn_workspace_create(sp_env_default(), cnn, 1, &ws, &err) == SP_OK);
+	unsetenv("SIAMESE_CONV_PATH");
+	CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
+	sp_nn_workspace_free(sp_env_default(), ws);
+	sp_nn_model_free(sp_env_default(), cnn);
+	sp_nn_model_free(sp_env_default(), mlp);
+}
+
+/* NaN and infinity in the input: every path agrees on which outputs are NaN
+ * (max pool propagates NaN, ReLU maps it to 0) */
+SP_TEST(nn_direct_nan_like_im2col)
+{
+	static const char *cfg_nan[2] = {
+		"{\"name\":\"nan_pool\",\"format_version\":1,"
+		"\"input\":{\"channels\":1,\"height\":8,\"width\":8},"
+		"\"layers\":["
+		"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":16,\"kernel\":1},"
+		"{\"type\":\"maxpool\",\"kernel\":2},"
+		"{\"type\":\"flatten\"}],"
+		"\"embedding_dim\":256}",
+		"{\"name\":\"nan_relu\",\"format_version\":1,"
+		"\"input\":{\"channels\":1,\"height\":8,\"width\":8},"
+		"\"layers\":["
+		"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":16,\"kernel\":3,\"padding\":1},"
+		"{\"type\":\"relu\"},"
+		"{\"type\":\"maxpool\",\"kernel\":2},"
+		"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":16,\"out\":16,\"kernel\":1},"
+		"{\"type\":\"flatten\"}],"
+		"\"embedding_dim\":256}"};
+
+	for (int c = 0; c < 2; c++)
+	{
+		sp_nn_model *m = tu_make_model(cfg_nan[c], 5, 0, NULL, NULL);
+		sp_nn_workspace *ws;
+		sp_error	err;
+		float		in[64],
+					out[N_PATHS][256];
+		bool		ran[N_PATHS] = {false};
+		uint64_t	s = 3;
+		int			n_nan = 0;
+
+		REQUIRE(m);
+		tu_fill(&s, in, 64, -1, 1);
+		in[9] = NAN;
+		in[30] = INFINITY;
+		in[47] = -INFINITY;
+		REQUIRE(sp_nn_workspace_create(sp_env_default(), m, 1, &ws, &err) == SP_OK);
+		for (int p = 0; p < N_PATHS; p++)
+			if ((ran[p] = use_path(ws, all_paths[p])))
+				REQUIRE(sp_nn_forward(m, ws, in, 1, out[p], &err) == SP_OK);
+		REQUIRE(ran[0]);
+		for (int j = 0; j < 256; j++)
+			n_nan += isnan(out[0][j]);
+		/* the pool model shows the NaN pixel (16 channels); in the other one
+		 * ReLU zeroes it but inf - inf makes new ones: same set on every path */
+		if (c == 0)
+			CHECK_MSG(n_nan == 16, "%d NaN", n_nan);
+		for (int p = 1; p < N_PATHS; p++)
+			if (ran[p])
+				for (int j = 0; j < 256; j++)
+				{
+					CHECK_MSG(isnan(out[p][j]) == isnan(out[0][j]), "config %d path %d output %d: %g vs %g",
+							  c, p, j, out[p][j], out[0][j]);
+					if (!isnan(out[0][j]))
+						CHECK_MSG(out[p][j] == out[0][j] ||
+								  fabs(out[p][j] - out[0][j]) < 1e-5 * (1 + fabs(out[0][j])),
+								  "config %d path %d output %d: %g vs %g", c, p, j, out[p][j], out[0][j]);
+				}
+		sp_nn_workspace_free(sp_env_default(), ws);
+		sp_nn_model_free(sp_env_default(), m);
+	}
 }
