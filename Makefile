@@ -152,5 +152,7 @@ bench-torch: bench/bin/bench_embed
 	bash bench/torch_compare.sh
 bench-hnsw: install
 	bash bench/hnsw_bench.sh
+bench-hnsw-fashion: install tools/bin/fmnist_export
+	DATA=fashion bash bench/hnsw_bench.sh
 
-.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-hnsw fuzz install-models tap tools
+.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-hnsw bench-hnsw-fashion fuzz install-models tap tools

@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
 # bench/hnsw_bench.sh: SQL-level benchmark of the siamese_hnsw index.
 #
-# Builds a seeded clustered synthetic data set (ROWS x DIMS, 100 clusters),
-# then prints: index build time (serial, then parallel with WORKERS
-# maintenance workers) and size, recall@10 of both graphs at the default
-# ef_search, insert rate into the indexed table, and recall@10 / queries per
-# second (single client, prepared statements, pgbench) over an ef_search
-# sweep on the parallel-built index, against an exact scan of the same data
-# in the same run.  Prints figures only; never fails on time.
+# Builds a data set (DATA=synthetic or DATA=fashion, below), then prints:
+# index build time (serial, then parallel with WORKERS maintenance workers)
+# and size, recall@10 of both graphs at the default ef_search, insert rate
+# into the indexed table, and recall@10 / queries per second (single client,
+# prepared statements, pgbench) over an ef_search sweep on the parallel-built
+# index, against an exact scan of the same data in the same run.  Prints
+# figures only; never fails on time.
 #
 #   PGHOST=... PGPORT=... PGUSER=... bench/hnsw_bench.sh
-#   ROWS=70000 DIMS=128 QUERIES=100 SECONDS_PER_POINT=10 OPCLASS=embedding_l2_ops
-#   WORKERS=2 EF_SWEEP="10 20 40 80 100 160 320"
+#   DATA=synthetic ROWS=70000 DIMS=128 QUERIES=100 SECONDS_PER_POINT=10
+#   OPCLASS=embedding_l2_ops WORKERS=2 EF_SWEEP="10 20 40 80 100 160 320"
+#   MAINTENANCE_WORK_MEM=1GB (for both builds)
+#   SWEEP_ONLY=1: skip data, builds and inserts; re-measure only the sweep on
+#   the tables and index a previous run with the same settings left behind
+#   (e.g. on a quieter machine).
+#
+# DATA=synthetic (default): ROWS x DIMS seeded clustered vectors (100
+#   centres, uniform noise); queries and the 2,000 inserted rows are drawn the
+#   same way.
+# DATA=fashion: the MODEL (default fashion) embeddings of all 70,000
+#   Fashion-MNIST images, cached in the bench database by
+#   bench/hnsw_fashion_data.sh (embedding takes about a minute, once).
+#   QUERIES test images (a fixed pseudo-random pick) are held out: their
+#   exact embeddings are the queries and they are not in the table, which
+#   holds the other 70,000 - QUERIES images.  REPEAT=R (default 1) adds R-1
+#   jittered copies of each of them (REPEAT=4: 279,600 rows): copy r of
+#   image x is x + n, n Gaussian with per-dimension sigma JITTER * dnn /
+#   sqrt(dims), so |n| is about JITTER (default 0.5) times dnn, the median
+#   distance from an image's embedding to its nearest other image; then
+#   re-normalised to unit length when the model's embeddings are (fashion's
+#   are).  The 2,000 inserted rows are jittered copies too.  ROWS and DIMS
+#   are ignored.  Seeded: reruns give the same data.
 #
 # Needs the extension installed in database $BENCH_DB (created if missing).
 set -euo pipefail
 
+DATA=${DATA:-synthetic}
 ROWS=${ROWS:-70000}
+REPEAT=${REPEAT:-1}
+JITTER=${JITTER:-0.5}
+MODEL=${MODEL:-fashion}
 DIMS=${DIMS:-128}
 QUERIES=${QUERIES:-100}
 SECS=${SECONDS_PER_POINT:-10}
@@ -24,11 +49,25 @@ DB=${BENCH_DB:-siamese_hnsw_bench}
 OPCLASS=${OPCLASS:-embedding_l2_ops}
 EFS=${EF_SWEEP:-"10 20 40 80 100 160 320"}
 WORKERS=${WORKERS:-2}
+MWM=${MAINTENANCE_WORK_MEM:-1GB}
+SWEEP_ONLY=${SWEEP_ONLY:-0}
 case "$OPCLASS" in
   embedding_l2_ops) OP='<->' ;;
   embedding_cosine_ops) OP='<=>' ;;
   embedding_ip_ops) OP='<#>' ;;
   *) echo "unknown OPCLASS $OPCLASS" >&2; exit 2 ;;
+esac
+case "$DATA" in
+  synthetic) ;;
+  fashion)
+    [[ "$REPEAT" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "REPEAT must be 1..999" >&2; exit 2; }
+    [[ "$JITTER" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "JITTER must be a non-negative number" >&2; exit 2; }
+    if ! [[ "$QUERIES" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$QUERIES" -gt 10000 ]; then
+      echo "QUERIES must be 1..10000 with DATA=fashion (held-out test images)" >&2; exit 2
+    fi
+    # ids: copy r of image id is r * 70000 + id; rows past $ROWS are the inserted extras
+    ROWS=$((REPEAT * 70000)) ;;
+  *) echo "unknown DATA $DATA (synthetic or fashion)" >&2; exit 2 ;;
 esac
 
 psql_q() { PGOPTIONS="-c jit=off -c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" "$@"; }
@@ -39,9 +78,64 @@ psql -X -q -At -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" 
   psql -X -q -d postgres -c "CREATE DATABASE $DB"
 psql_q -c "CREATE EXTENSION IF NOT EXISTS siamese_pg"
 
-echo "== siamese_hnsw benchmark: $ROWS rows x $DIMS dims, $OPCLASS, $QUERIES queries"
+if [ "$SWEEP_ONLY" = 1 ]; then
+  [ "$(psql_q -c "SELECT count(*) FROM pg_class WHERE relname IN ('bench_items', 'bench_queries', 'bench_exact', 'bench_idx') AND relnamespace = 'public'::regnamespace")" = 4 ] ||
+    { echo "SWEEP_ONLY=1 needs the tables and index of a previous run in $DB" >&2; exit 2; }
+fi
+loadavg() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg) ($(date -u '+%F %T') UTC)"; }
+if [ "$DATA" = fashion ]; then
+  BENCH_DB=$DB MODEL=$MODEL bash "$(dirname "$0")/hnsw_fashion_data.sh"
+  DIMS=$(psql_q -c "SELECT siamese.dims(e) FROM public.bench_fashion_embeddings LIMIT 1")
+  echo "== siamese_hnsw benchmark: $MODEL embeddings of Fashion-MNIST, $QUERIES held-out test images as queries; table: the other $((70000 - QUERIES)) images x $REPEAT (the original and $((REPEAT - 1)) jittered copies, JITTER $JITTER) = $((REPEAT * (70000 - QUERIES))) rows x $DIMS dims, $OPCLASS"
+else
+  echo "== siamese_hnsw benchmark: $ROWS rows x $DIMS dims, $OPCLASS, $QUERIES queries"
+fi
+loadavg
 psql_q -c "SELECT 'distance kernels: ' || siamese.distance_isa()"
+if [ "$SWEEP_ONLY" != 1 ]; then
 t0=$(now)
+if [ "$DATA" = fashion ]; then
+normalised=$(psql_q -c "SELECT bool_and(abs(siamese.norm(e) - 1) < 1e-3) FROM public.bench_fashion_embeddings")
+# x + Gaussian noise (Box-Muller; 1 - random() is in (0, 1], so ln() is defined)
+jitter_expr="array_to_embedding(ARRAY(SELECT (a.x + sig.s * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))::real
+                               FROM unnest(embedding_to_array(b.e)) WITH ORDINALITY a(x, d) ORDER BY a.d), $DIMS, true)"
+[ "$normalised" = t ] && jitter_expr="l2_normalize($jitter_expr)"
+# Row order of the cache is not deterministic (parallel embedding): every
+# pseudo-random choice below is by hash of the image id, and the jitter is
+# drawn in id order, so the data set is the same on every run.
+psql_q <<SQL
+SET search_path = public, siamese;
+DROP TABLE IF EXISTS bench_items, bench_centers, bench_queries, bench_extra, bench_fashion_base, bench_fashion_sigma;
+CREATE TABLE bench_queries AS
+  SELECT row_number() OVER (ORDER BY md5('query' || id))::int AS q, id, e
+  FROM bench_fashion_embeddings WHERE id >= 60000 ORDER BY md5('query' || id) LIMIT $QUERIES;
+CREATE TABLE bench_fashion_base AS
+  SELECT id, e FROM bench_fashion_embeddings WHERE id NOT IN (SELECT id FROM bench_queries);
+ANALYZE bench_fashion_base;
+-- the noise scale: median distance from 200 images to their nearest other image
+CREATE TABLE bench_fashion_sigma AS
+  SELECT dnn, $JITTER * dnn / sqrt($DIMS) AS s FROM (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS dnn FROM (
+      SELECT (SELECT t.e <-> b.e FROM bench_fashion_base b WHERE b.id <> t.id ORDER BY t.e <-> b.e LIMIT 1) AS d
+      FROM (SELECT id, e FROM bench_fashion_base ORDER BY md5('nn' || id) LIMIT 200) t) x) y;
+SELECT 'median nearest-neighbour distance ' || round(dnn::numeric, 4) || ', jitter per dimension ' ||
+       round(s::numeric, 5) || ' (noise length about ' || round(($JITTER * dnn)::numeric, 4) || ')' ||
+       CASE WHEN '$normalised' = 't' THEN ', copies re-normalised' ELSE '' END
+  FROM bench_fashion_sigma;
+SELECT count(*) FROM (SELECT setseed(0.4)) s \\g /dev/null
+CREATE TABLE bench_items (i int, e embedding($DIMS));
+INSERT INTO bench_items SELECT id, e FROM bench_fashion_base ORDER BY id;
+INSERT INTO bench_items
+  SELECT r * 70000 + b.id, $jitter_expr
+  FROM generate_series(1, $REPEAT - 1) r,
+       LATERAL (SELECT id, e FROM bench_fashion_base ORDER BY id) b, bench_fashion_sigma sig;
+CREATE TABLE bench_extra AS
+  SELECT $ROWS + 1 + b.id AS i, $jitter_expr AS e
+  FROM (SELECT id, e FROM bench_fashion_base ORDER BY md5('extra' || id) LIMIT 2000) b, bench_fashion_sigma sig;
+VACUUM ANALYZE bench_items;
+SELECT 'rows in table: ' || count(*) FROM bench_items;
+SQL
+else
 psql_q <<SQL
 SET search_path = public, siamese;
 DROP TABLE IF EXISTS bench_items, bench_centers, bench_queries, bench_extra;
@@ -65,6 +159,7 @@ CREATE TABLE bench_extra AS
   FROM generate_series($ROWS + 1, $ROWS + 2000) i JOIN bench_centers c ON c.c = 1 + (i::bigint * 7919) % 100;
 VACUUM ANALYZE bench_items;
 SQL
+fi
 echo "data generated in $(elapsed "$t0" "$(now)") s"
 
 # exact answers (needed for the recall of both builds)
@@ -75,6 +170,7 @@ SET enable_indexscan = off;
 CREATE TABLE bench_exact AS SELECT q.q, x.i FROM bench_queries q CROSS JOIN LATERAL
   (SELECT i FROM bench_items ORDER BY bench_items.e $OP q.e LIMIT 10) x;
 SQL
+fi
 
 recall_at() {
   psql_q <<SQL
@@ -90,14 +186,15 @@ SQL
 default_ef=$(psql_q -c "LOAD 'siamese_pg'" -c "SHOW siamese.ef_search")
 
 # build: serial, then parallel (the sweep below runs on the parallel build)
+if [ "$SWEEP_ONLY" != 1 ]; then
 for w in 0 "$WORKERS"; do
   psql_q -c "DROP INDEX IF EXISTS bench_idx"
   t0=$(now)
   msg=$(PGOPTIONS="-c jit=off -c client_min_messages=debug1" psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" \
-    -c "SET maintenance_work_mem = '1GB'" -c "SET max_parallel_maintenance_workers = $w" \
+    -c "SET maintenance_work_mem = '$MWM'" -c "SET max_parallel_maintenance_workers = $w" \
     -c "CREATE INDEX bench_idx ON bench_items USING siamese_hnsw (e siamese.$OPCLASS)" 2>&1 |
     sed -n 's/.*parallel build of .* with \([0-9]*\) of \([0-9]*\) requested workers launched.*/\1 workers launched/p')
-  echo "build (max_parallel_maintenance_workers $w, maintenance_work_mem 1GB): $(elapsed "$t0" "$(now)") s ${msg:-serial}"
+  echo "build (max_parallel_maintenance_workers $w, maintenance_work_mem $MWM): $(elapsed "$t0" "$(now)") s ${msg:-serial}"
   psql_q -c "SELECT 'graph: ' || elements || ' elements, max level ' || max_level || ', ' || links || ' links, unreachable ' || unreachable || ', ok ' || ok FROM siamese.hnsw_check('bench_idx')"
   echo "recall@10 at default ef_search $default_ef: $(recall_at "$default_ef")"
 done
@@ -108,6 +205,7 @@ psql_q -c "INSERT INTO bench_items SELECT * FROM bench_extra"
 t1=$(now)
 echo "insert into indexed table: 2000 rows in $(elapsed "$t0" "$t1") s = $(echo "$t0 $t1" | awk '{printf "%.0f", 2000 / ($2 - $1)}') rows/s"
 psql_q -c "DELETE FROM bench_items WHERE i > $ROWS" -c "VACUUM bench_items"
+fi
 
 script=$(mktemp)
 trap 'rm -f "$script"' EXIT
@@ -121,6 +219,7 @@ qps() {
     awk '/^tps/ {printf "%.1f", $3}'
 }
 
+loadavg
 printf "%-12s %10s %10s %9s\n" "mode" "recall@10" "QPS" "speedup"
 exact_qps=$(qps "-c jit=off -c enable_indexscan=off")
 printf "%-12s %10s %10s %9s\n" "exact scan" "1.000" "$exact_qps" "1.0x"
@@ -129,3 +228,4 @@ for ef in $EFS; do
   q=$(qps "-c jit=off -c enable_seqscan=off -c siamese.ef_search=$ef")
   printf "%-12s %10s %10s %8sx\n" "ef=$ef" "$recall" "$q" "$(echo "$q $exact_qps" | awk '{printf "%.1f", $1 / $2}')"
 done
+loadavg

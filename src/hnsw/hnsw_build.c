@@ -1091,9 +1091,13 @@ try_parallel_build(HnswBuildState *bs, IndexInfo *indexInfo)
 	graphsize = sz_elems + sz_vecs + sz_pool;
 	if (graphsize > bs->memlimit)
 	{
-		ereport(DEBUG1,
-				(errmsg_internal("siamese_hnsw: building serially, a shared graph of %zu bytes would not fit in maintenance_work_mem",
-								 graphsize)));
+		/* the user asked for workers: say why they are not used */
+		ereport(NOTICE,
+				(errmsg("building index \"%s\" without parallel workers",
+						RelationGetRelationName(index)),
+				 errdetail("The parallel build needs about %zu MB of shared memory for the graph; maintenance_work_mem is %d MB.",
+						   graphsize >> 20, (int) (bs->memlimit >> 20)),
+				 errhint("Raise maintenance_work_mem to build with parallel workers.")));
 		return false;
 	}
 
