@@ -367,3 +367,14 @@ fx_mean_abs_diff(const sp_image *a, const sp_image *b)
 		s += abs((int) a->pixels[i] - (int) b->pixels[i]);
 	return n ? s / (double) n : 0;
 }
+
+int
+fx_count_rgb(const sp_image *img, sp_rgb col)
+{
+	int			n = 0;
+
+	for (int i = 0; i < img->width * img->height; i++)
+		n += img->pixels[3 * i] == col.r && img->pixels[3 * i + 1] == col.g &&
+			img->pixels[3 * i + 2] == col.b;
+	return n;
+}

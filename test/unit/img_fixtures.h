@@ -2,7 +2,8 @@
  * img_fixtures.h: helpers for the image codec unit tests: a counting /
  * interruptible sp_env, a seeded RNG, and PNG / JPEG writers that drive
  * libpng and libjpeg directly so every colour type, bit depth and colour
- * space can be produced (our own encoders only write 8-bit gray/RGB).
+ * space can be produced (our own encoders only write 8-bit gray/RGB), and a
+ * pixel counter for the canvas and chart tests.
  */
 #ifndef SP_IMG_FIXTURES_H
 #define SP_IMG_FIXTURES_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canvas.h"
 #include "image.h"
 
 /* An env that counts live allocations and can report an interrupt. */
@@ -75,5 +77,8 @@ extern void fx_fill_pattern(sp_image *img, uint64_t seed, int noise);
 
 /* Mean absolute difference of two same-shaped images. */
 extern double fx_mean_abs_diff(const sp_image *a, const sp_image *b);
+
+/* Pixels of an RGB image equal to colour col (canvas / chart tests). */
+extern int	fx_count_rgb(const sp_image *img, sp_rgb col);
 
 #endif							/* SP_IMG_FIXTURES_H */

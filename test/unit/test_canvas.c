@@ -4,18 +4,9 @@
 #include "unit.h"
 
 #include "canvas.h"
+#include "img_fixtures.h"
 #include "contact_sheet.h"
 
-static int
-count_colour(const sp_image *c, sp_rgb col)
-{
-	int			n = 0;
-
-	for (int i = 0; i < c->width * c->height; i++)
-		n += c->pixels[3 * i] == col.r && c->pixels[3 * i + 1] == col.g &&
-			c->pixels[3 * i + 2] == col.b;
-	return n;
-}
 
 SP_TEST(canvas_fill_and_clip)
 {
@@ -25,14 +16,14 @@ SP_TEST(canvas_fill_and_clip)
 	sp_rgb		red = {255, 0, 0};
 
 	REQUIRE(sp_canvas_create(env, &c, 20, 10, (sp_rgb) {255, 255, 255}, &err) == SP_OK);
-	CHECK_EQ_INT(count_colour(&c, (sp_rgb) {255, 255, 255}), 200);
+	CHECK_EQ_INT(fx_count_rgb(&c, (sp_rgb) {255, 255, 255}), 200);
 	sp_canvas_fill_rect(&c, 15, 5, 100, 100, red);	/* clipped to 5x5 */
-	CHECK_EQ_INT(count_colour(&c, red), 25);
+	CHECK_EQ_INT(fx_count_rgb(&c, red), 25);
 	sp_canvas_fill_rect(&c, -50, -50, 10, 10, red);	/* fully outside */
-	CHECK_EQ_INT(count_colour(&c, red), 25);
+	CHECK_EQ_INT(fx_count_rgb(&c, red), 25);
 	sp_canvas_line(&c, -100, -100, 300, 300, 3, red);	/* clipped, no crash */
 	sp_canvas_fill_circle(&c, 0, 0, 50, red);
-	CHECK_EQ_INT(count_colour(&c, red), 200);
+	CHECK_EQ_INT(fx_count_rgb(&c, red), 200);
 	sp_image_free(env, &c);
 }
 
@@ -45,7 +36,7 @@ SP_TEST(canvas_line_endpoints)
 
 	REQUIRE(sp_canvas_create(env, &c, 10, 10, (sp_rgb) {255, 255, 255}, &err) == SP_OK);
 	sp_canvas_line(&c, 0, 0, 9, 9, 1, k);
-	CHECK_EQ_INT(count_colour(&c, k), 10);	/* the diagonal, one pixel per row */
+	CHECK_EQ_INT(fx_count_rgb(&c, k), 10);	/* the diagonal, one pixel per row */
 	CHECK(c.pixels[0] == 0 && c.pixels[3 * 99] == 0);
 	sp_image_free(env, &c);
 }
@@ -65,7 +56,7 @@ SP_TEST(canvas_text_metrics)
 	w = sp_canvas_text(&c, 1, 1, "I", 1, k);
 	CHECK_EQ_INT(w, 5);
 	/* 'I' is .###. / ..#.. x5 / .###. = 3 + 5 + 3 = 11 pixels */
-	CHECK_EQ_INT(count_colour(&c, k), 11);
+	CHECK_EQ_INT(fx_count_rgb(&c, k), 11);
 	sp_canvas_text(&c, 1, 10, "\x01\xff", 1, k);	/* non-ASCII draws '?', no crash */
 	sp_canvas_text_vertical(&c, 30, 19, "Hi", 1, k);
 	sp_image_free(env, &c);
@@ -85,8 +76,8 @@ SP_TEST(canvas_blit_scales)
 	g.pixels[2] = 100;
 	g.pixels[3] = 150;
 	sp_canvas_blit(&c, &g, 2, 2, 3);
-	CHECK_EQ_INT(count_colour(&c, (sp_rgb) {0, 0, 0}), 9);
-	CHECK_EQ_INT(count_colour(&c, (sp_rgb) {150, 150, 150}), 9);
+	CHECK_EQ_INT(fx_count_rgb(&c, (sp_rgb) {0, 0, 0}), 9);
+	CHECK_EQ_INT(fx_count_rgb(&c, (sp_rgb) {150, 150, 150}), 9);
 	CHECK_EQ_INT(c.pixels[3 * (2 * 8 + 5)], 50);
 	sp_image_free(env, &g);
 	sp_image_free(env, &c);

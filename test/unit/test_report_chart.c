@@ -20,16 +20,6 @@ static const char *const corruption_names[19] = {
 	"spatter", "saturate"
 };
 
-static int
-count_colour(const sp_image *c, sp_rgb col)
-{
-	int			n = 0;
-
-	for (int i = 0; i < c->width * c->height; i++)
-		n += c->pixels[3 * i] == col.r && c->pixels[3 * i + 1] == col.g &&
-			c->pixels[3 * i + 2] == col.b;
-	return n;
-}
 
 static int
 same_pixels(const sp_image *a, const sp_image *b)
@@ -87,9 +77,9 @@ SP_TEST(report_chart_severity_sizes_and_colours)
 		CHECK_EQ_INT(img.height, sev_height(counts[t]));
 		CHECK_EQ_INT(img.channels, 3);
 		/* model (solid) and baseline (dashed) lines are drawn in their colours */
-		CHECK_MSG(count_colour(&img, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 100 * counts[t],
+		CHECK_MSG(fx_count_rgb(&img, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 100 * counts[t],
 				  "%d series", counts[t]);
-		CHECK_MSG(count_colour(&img, sp_canvas_palette(SP_CHART_BASELINE_COLOUR)) > 50 * counts[t],
+		CHECK_MSG(fx_count_rgb(&img, sp_canvas_palette(SP_CHART_BASELINE_COLOUR)) > 50 * counts[t],
 				  "%d series", counts[t]);
 		sp_image_free(env, &img);
 	}
@@ -141,7 +131,7 @@ SP_TEST(report_chart_severity_missing_values)
 	REQUIRE(sp_chart_severity(env, &ch, &img, &err) == SP_OK);
 	CHECK_EQ_INT(img.height, sev_height(3));
 	/* only the legend keys carry the colours (two short lines of 26 px) */
-	CHECK(count_colour(&img, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) < 100);
+	CHECK(fx_count_rgb(&img, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) < 100);
 	sp_image_free(env, &img);
 
 	/* a single measured severity, out-of-range values clamp, no crash */
@@ -265,8 +255,8 @@ SP_TEST(report_chart_perturbation_bars)
 	CHECK_EQ_INT(a.width, SP_CHART_FP_WIDTH);
 	CHECK_EQ_INT(a.height, SP_CHART_FP_HEADER + 10 * SP_CHART_FP_ROW_H + SP_CHART_FP_FOOTER);
 	/* bars are filled rectangles of 11 px: plenty of pixels in each colour */
-	CHECK(count_colour(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 1000);
-	CHECK(count_colour(&a, sp_canvas_palette(SP_CHART_BASELINE_COLOUR)) > 1000);
+	CHECK(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 1000);
+	CHECK(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_BASELINE_COLOUR)) > 1000);
 	REQUIRE(sp_chart_perturbation(env, &pc, &b, &err) == SP_OK);
 	CHECK(same_pixels(&a, &b));
 	sp_image_free(env, &a);
@@ -336,15 +326,15 @@ SP_TEST(report_chart_history_sizes)
 		/* the legend keys alone give about 50 px per colour; lines add more */
 		if (counts[t] >= 2)
 		{
-			CHECK_MSG(count_colour(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 150,
+			CHECK_MSG(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 150,
 					  "%d points", counts[t]);
-			CHECK_MSG(count_colour(&a, sp_canvas_palette(SP_CHART_VALUE2_COLOUR)) > 150,
+			CHECK_MSG(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_VALUE2_COLOUR)) > 150,
 					  "%d points", counts[t]);
 		}
 		else if (counts[t] == 1)
 		{
 			/* a single run still shows as markers */
-			CHECK(count_colour(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 54 + 25);
+			CHECK(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_MODEL_COLOUR)) > 54 + 25);
 		}
 		REQUIRE(sp_chart_history(env, &hc, &b, &err) == SP_OK);
 		CHECK(same_pixels(&a, &b));
@@ -366,7 +356,7 @@ SP_TEST(report_chart_history_sizes)
 	p[4].value = -5.0;
 	p[5].value = 40.0;
 	REQUIRE(sp_chart_history(env, &hc, &a, &err) == SP_OK);
-	CHECK(count_colour(&a, sp_canvas_palette(SP_CHART_VALUE2_COLOUR)) == 0);
+	CHECK(fx_count_rgb(&a, sp_canvas_palette(SP_CHART_VALUE2_COLOUR)) == 0);
 	sp_image_free(env, &a);
 	/* every value missing */
 	for (int i = 0; i < 200; i++)
