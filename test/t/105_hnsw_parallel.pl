@@ -117,8 +117,8 @@ $node->safe_psql('postgres', qq{
 });
 my $n = $node->safe_psql('postgres', 'SELECT count(e) FROM small');
 my $err = build('CREATE INDEX small_idx ON small USING siamese_hnsw (e)', '1MB');
-like($err, qr/building serially, a shared graph of \d+ bytes would not fit in maintenance_work_mem/,
-	'too little maintenance_work_mem: serial build');
+like($err, qr/NOTICE:  building index "small_idx" without parallel workers\nDETAIL:  The parallel build needs about \d+ MB of shared memory for the graph; maintenance_work_mem is 1 MB\./,
+	'too little maintenance_work_mem: serial build, and a NOTICE says why');
 like($err, qr/WARNING:  siamese_hnsw graph no longer fits in maintenance_work_mem/,
 	'serial build continues on disk');
 unlike($err, qr/parallel build of/, 'no workers launched');
