@@ -25,6 +25,8 @@
  * timing loops run for SECONDS (default 3) after one warm-up pass.
  */
 #include "bench_util.h"
+#include "idx.h"
+#include "model_files.h"
 #include "nn_model.h"
 #include "nn_layers.h"
 #include "nn_train.h"
@@ -33,22 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #define N_IMAGES 256
 
-static const char *ref_config =
-"{\"name\":\"torch_compare_ref\",\"format_version\":1,"
-"\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"mean\":[0.2860],\"std\":[0.3530]},"
-"\"layers\":["
-"{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"maxpool\",\"kernel\":2},"
-"{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"maxpool\",\"kernel\":2},{\"type\":\"flatten\"},"
-"{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},{\"type\":\"l2norm\"}],"
-"\"embedding_dim\":128,\"distance\":\"cosine\"}";
 
 static void
 die_err(const char *what, const sp_error *err)
@@ -62,26 +51,6 @@ die_sys(const char *what, const char *path)
 {
 	fprintf(stderr, "bench_embed: %s \"%s\": %s\n", what, path, strerror(errno));
 	exit(1);
-}
-
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (!f)
-		die_sys("cannot open", path);
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-		die_sys("cannot seek", path);
-	buf = malloc((size_t) n + 1);
-	if (!buf || fread(buf, 1, (size_t) n, f) != (size_t) n)
-		die_sys("cannot read", path);
-	buf[n] = 0;
-	fclose(f);
-	*len = (size_t) n;
-	return buf;
 }
 
 static void
@@ -98,40 +67,32 @@ write_file(const char *dir, const char *name, const void *data, size_t len)
 		die_sys("cannot write", path);
 }
 
-/*
- * The first n images of the Fashion-MNIST test split (gzip IDX3), or false
- * when the dataset is not installed.  Own reader: benchmarks link only the
- * core library, not tools/lib.
- */
+/* The first n images of the Fashion-MNIST test split, or false when the data set is missing. */
 static bool
 read_test_pixels(uint8_t *out, int n)
 {
-	gzFile		g = gzopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb");
-	uint8_t		hdr[16];
+	idx_images	imgs;
+	idx_labels	labels;
+	sp_error	err;
 	bool		ok;
 
-	if (!g)
+	if (fashion_mnist_load(NULL, "t10k", &imgs, &labels, &err) != SP_OK)
 		return false;
-	ok = gzread(g, hdr, 16) == 16 && hdr[2] == 8 && hdr[3] == 3 &&
-		hdr[11] == 28 && hdr[15] == 28 &&
-		gzread(g, out, (unsigned) (n * 784)) == n * 784;
-	gzclose(g);
+	ok = imgs.count >= n && imgs.rows == 28 && imgs.cols == 28;
+	if (ok)
+		memcpy(out, imgs.pixels, (size_t) n * 784);
+	idx_free_images(&imgs);
+	idx_free_labels(&labels);
 	return ok;
 }
 
 static sp_nn_model *
 load_model_files(const char *base, char **cj_out, size_t *cl_out, uint8_t **w_out, size_t *wl_out)
 {
-	const sp_env *env = sp_env_default();
-	char		path[4096];
 	sp_error	err;
 	sp_nn_model *m;
 
-	snprintf(path, sizeof(path), "%s.json", base);
-	*cj_out = (char *) read_file(path, cl_out);
-	snprintf(path, sizeof(path), "%s.safetensors", base);
-	*w_out = read_file(path, wl_out);
-	if (sp_nn_model_load(env, *cj_out, *cl_out, *w_out, *wl_out, &m, &err) != SP_OK)
+	if (mf_load_model(base, &m, cj_out, cl_out, w_out, wl_out, &err) != SP_OK)
 		die_err("load model", &err);
 	return m;
 }
@@ -145,7 +106,7 @@ random_model(char **cj, size_t *cl, uint8_t **w, size_t *wl)
 	sp_nn_trainer *tr;
 	sp_nn_model *m;
 
-	if (sp_nn_config_parse(env, ref_config, strlen(ref_config), &cfg, &err) != SP_OK)
+	if (sp_nn_config_parse(env, bench_fashion_cnn_config, strlen(bench_fashion_cnn_config), &cfg, &err) != SP_OK)
 		die_err("config", &err);
 	if (sp_nn_trainer_create(env, cfg, 1, 7, SP_NN_INIT_HE, &tr, &err) != SP_OK)
 		die_err("trainer", &err);
@@ -345,7 +306,9 @@ cmd_time(const char *dir, double seconds)
 	snprintf(base, sizeof(base), "%s/model", dir);
 	m = load_model_files(base, &cj, &cl, &w, &wl);
 	snprintf(path, sizeof(path), "%s/input.f32", dir);
-	in = (float *) read_file(path, &inlen);
+	in = (float *) mf_read_file(path, &inlen);
+	if (!in)
+		die_sys("cannot read", path);
 	if (inlen != sizeof(float) * (size_t) sp_nn_model_input_size(m) * N_IMAGES)
 	{
 		fprintf(stderr, "bench_embed: %s has %zu bytes, expected %d images\n", path, inlen, N_IMAGES);

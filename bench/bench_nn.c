@@ -22,18 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *config =
-"{\"name\":\"bench_cnn\",\"format_version\":1,"
-"\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"mean\":[0.2860],\"std\":[0.3530]},"
-"\"layers\":["
-"{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"maxpool\",\"kernel\":2},"
-"{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
-"{\"type\":\"maxpool\",\"kernel\":2},{\"type\":\"flatten\"},"
-"{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},{\"type\":\"l2norm\"}],"
-"\"embedding_dim\":128,\"distance\":\"cosine\"}";
 
 static void
 die(const char *what, const sp_error *err)
@@ -64,7 +52,7 @@ main(int argc, char **argv)
 	bool		child = argc > 1 && strcmp(argv[1], "--child") == 0;
 
 	sp_blas_set_threads(1);
-	if (sp_nn_config_parse(env, config, strlen(config), &cfg, &err) != SP_OK)
+	if (sp_nn_config_parse(env, bench_fashion_cnn_config, strlen(bench_fashion_cnn_config), &cfg, &err) != SP_OK)
 		die("config", &err);
 	flops = sp_nn_config_flops(cfg);
 	/* random (He-initialised) weights through the trainer, exported like a real model */

@@ -18,61 +18,23 @@
  */
 #include "bench_util.h"
 #include "idx.h"
+#include "model_files.h"
 #include "robust_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf = NULL;
-	long		n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
-	{
-		buf = malloc((size_t) n + 1);
-		if (buf && fread(buf, 1, (size_t) n, f) != (size_t) n)
-		{
-			free(buf);
-			buf = NULL;
-		}
-		else if (buf)
-		{
-			buf[n] = 0;
-			*len = (size_t) n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 /* models/<name>.json + .safetensors; NULL (message printed) when missing */
 static sp_nn_model *
 load_model(const char *name)
 {
-	char		pj[256],
-				pw[256];
-	size_t		lj = 0,
-				lw = 0;
-	uint8_t    *j,
-			   *w;
-	sp_nn_model *m = NULL;
+	char		prefix[256];
+	sp_nn_model *m;
 	sp_error	err;
 
-	snprintf(pj, sizeof(pj), "models/%s.json", name);
-	snprintf(pw, sizeof(pw), "models/%s.safetensors", name);
-	j = slurp(pj, &lj);
-	w = slurp(pw, &lw);
-	if (!j || !w)
-		printf("bench_report: skipped: %s or %s not found (run from the repository root)\n", pj, pw);
-	else if (sp_nn_model_load(sp_env_default(), (const char *) j, lj, w, lw, &m, &err) != SP_OK)
-		printf("bench_report: skipped: cannot load model %s: %s\n", name, err.message);
-	free(j);
-	free(w);
+	snprintf(prefix, sizeof(prefix), "models/%s", name);
+	if (mf_load_model(prefix, &m, NULL, NULL, NULL, NULL, &err) != SP_OK)
+		printf("bench_report: skipped: model %s: %s (run from the repository root)\n", name, err.message);
 	return m;
 }
 

@@ -64,4 +64,21 @@ bench_make_rgb(sp_image *img, int w, int h)
 			}
 }
 
+/*
+ * The shipped `fashion` CNN's architecture (models/fashion.json without batch
+ * norm), for benchmarks that need the real network shape with random weights.
+ */
+static const char bench_fashion_cnn_config[] =
+"{\"name\":\"bench_cnn\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"mean\":[0.2860],\"std\":[0.3530]},"
+"\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
+"{\"type\":\"maxpool\",\"kernel\":2},"
+"{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
+"{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},{\"type\":\"relu\"},"
+"{\"type\":\"maxpool\",\"kernel\":2},{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},{\"type\":\"l2norm\"}],"
+"\"embedding_dim\":128,\"distance\":\"cosine\"}";
+
 #endif							/* SP_BENCH_UTIL_H */

@@ -15,6 +15,7 @@
 
 #include "idx.h"
 #include "metrics_eval.h"
+#include "model_files.h"
 #include "nn_model.h"
 
 static void
@@ -26,30 +27,6 @@ die(const char *what, const sp_error *err)
 	exit(1);
 }
 
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-	{
-		fprintf(stderr, "evaluate: cannot read %s\n", path);
-		exit(1);
-	}
-	buf = malloc((size_t) n + 1);
-	if (!buf || fread(buf, 1, (size_t) n, f) != (size_t) n)
-	{
-		fprintf(stderr, "evaluate: cannot read %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	buf[n] = 0;
-	*len = (size_t) n;
-	return buf;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -58,8 +35,8 @@ main(int argc, char **argv)
 	uint64_t	seed = 42;
 	int			update = 0;
 	char		path[1024];
-	uint8_t    *cj,
-			   *w;
+	char	   *cj;
+	uint8_t    *w;
 	size_t		cl,
 				wl;
 	sp_nn_model *model;
@@ -96,11 +73,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	sp_blas_set_threads(1);
-	snprintf(path, sizeof(path), "%s.json", prefix);
-	cj = read_file(path, &cl);
-	snprintf(path, sizeof(path), "%s.safetensors", prefix);
-	w = read_file(path, &wl);
-	if (sp_nn_model_load(env, (const char *) cj, cl, w, wl, &model, &err) != SP_OK)
+	if (mf_load_model(prefix, &model, &cj, &cl, &w, &wl, &err) != SP_OK)
 		die("loading the model", &err);
 	D = sp_nn_model_dim(model);
 	printf("model %s: hash %s, %zu parameters (folded), dim %d, blas %s\n",
@@ -141,7 +114,7 @@ main(int argc, char **argv)
 		size_t		out_len;
 		FILE	   *f;
 
-		if (sp_nn_config_parse(env, (const char *) cj, cl, &cfg, &err) != SP_OK)
+		if (sp_nn_config_parse(env, cj, cl, &cfg, &err) != SP_OK)
 			die("parsing the config", &err);
 		sp_free(env, cfg->quality_json);
 		cfg->quality_json = sp_alloc(env, strlen(quality) + 1);
