@@ -213,6 +213,23 @@ sp_rm_relative_ce(const sp_rm_errors *model, const sp_rm_errors *base, int corru
 	return ce_common(model, base, corruption, sev_mask, 1, rce, flags, err);
 }
 
+/*
+ * Mean of n members whose defined ones sum to sum: NaN with SP_RM_UNDEFINED
+ * when undef of them are undefined (a mean over fewer members than asked for
+ * would not be the metric); *n_undefined (may be NULL) receives undef.
+ */
+static double
+finish_mean(double sum, int n, int undef, int *flags, int *n_undefined)
+{
+	if (n_undefined)
+		*n_undefined = undef;
+	if (undef == 0)
+		return sum / n;
+	if (flags)
+		*flags |= SP_RM_UNDEFINED;
+	return NAN;
+}
+
 sp_status
 sp_rm_mce(const sp_rm_errors *model, const sp_rm_errors *base,
 		  const int *corruptions, int ncorruptions, unsigned sev_mask,
@@ -244,17 +261,8 @@ sp_rm_mce(const sp_rm_errors *model, const sp_rm_errors *base,
 		else
 			sum += v;
 	}
-	if (n_undefined)
-		*n_undefined = undef;
-	if (undef > 0)
-	{
-		/* a mean over fewer corruptions than asked for would not be an mCE */
-		if (flags)
-			*flags |= SP_RM_UNDEFINED;
-		*mce = NAN;
-	}
-	else
-		*mce = sum / ncorruptions;
+	/* a mean over fewer corruptions than asked for would not be an mCE */
+	*mce = finish_mean(sum, ncorruptions, undef, flags, n_undefined);
 	return SP_OK;
 }
 
@@ -292,16 +300,7 @@ sp_rm_mean_ratio(const double *num, const double *den, int n, double *mean,
 		else
 			sum += r;
 	}
-	if (n_undefined)
-		*n_undefined = undef;
-	if (undef > 0)
-	{
-		if (flags)
-			*flags |= SP_RM_UNDEFINED;
-		*mean = NAN;
-	}
-	else
-		*mean = sum / n;
+	*mean = finish_mean(sum, n, undef, flags, n_undefined);
 	return SP_OK;
 }
 

@@ -30,23 +30,39 @@
  * On-disk graph source
  */
 
+/*
+ * The element tuple of id, its buffer share-locked (the caller releases it
+ * with UnlockReleaseBuffer).  check_dims: the element must have the index's
+ * dimension count (the vector is about to be used).
+ */
+static HnswElementTuple
+disk_element(HnswDiskSource *ds, HnswId id, bool check_dims, Buffer *buf)
+{
+	ItemPointerData tid;
+	HnswElementTuple etup;
+
+	hnsw_id_to_tid(id, &tid);
+	*buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
+							  RBM_NORMAL, ds->bas);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	etup = hnsw_page_element(ds->index, BufferGetPage(*buf), ItemPointerGetBlockNumber(&tid),
+							 ItemPointerGetOffsetNumber(&tid), ds->m);
+	if (check_dims && etup->dims != ds->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
+						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
+	return etup;
+}
+
 static int
 disk_neighbours(void *arg, HnswId id, int level, HnswId *out)
 {
 	HnswDiskSource *ds = arg;
-	ItemPointerData tid;
 	Buffer		buf;
-	Page		page;
-	HnswElementTuple etup;
+	HnswElementTuple etup = disk_element(ds, id, false, &buf);
 	int			n = 0;
 
-	hnsw_id_to_tid(id, &tid);
-	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
-							 RBM_NORMAL, ds->bas);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	etup = hnsw_page_element(ds->index, page, ItemPointerGetBlockNumber(&tid),
-							 ItemPointerGetOffsetNumber(&tid), ds->m);
 	if (level <= etup->level)
 	{
 		ItemPointer nb = hnsw_element_neighbours(etup) + hnsw_level_offset(ds->m, level);
@@ -63,24 +79,10 @@ static float
 disk_distance(void *arg, HnswId id, const float *q, bool *live, ItemPointer htid)
 {
 	HnswDiskSource *ds = arg;
-	ItemPointerData tid;
 	Buffer		buf;
-	Page		page;
-	HnswElementTuple etup;
+	HnswElementTuple etup = disk_element(ds, id, true, &buf);
 	float		d;
 
-	hnsw_id_to_tid(id, &tid);
-	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
-							 RBM_NORMAL, ds->bas);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	etup = hnsw_page_element(ds->index, page, ItemPointerGetBlockNumber(&tid),
-							 ItemPointerGetOffsetNumber(&tid), ds->m);
-	if (etup->dims != ds->dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
-						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
 	d = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
 	*live = !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
 	*htid = etup->heaptid;
@@ -106,22 +108,10 @@ hnsw_disk_source_init(HnswDiskSource *ds, HnswSource *src, Relation index,
 int
 hnsw_disk_load_vector(HnswDiskSource *ds, HnswId id, float *out)
 {
-	ItemPointerData tid;
 	Buffer		buf;
-	HnswElementTuple etup;
+	HnswElementTuple etup = disk_element(ds, id, true, &buf);
 	int			level;
 
-	hnsw_id_to_tid(id, &tid);
-	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
-							 RBM_NORMAL, ds->bas);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	etup = hnsw_page_element(ds->index, BufferGetPage(buf), ItemPointerGetBlockNumber(&tid),
-							 ItemPointerGetOffsetNumber(&tid), ds->m);
-	if (etup->dims != ds->dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
-						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
 	memcpy(out, etup->vec, sizeof(float) * ds->dims);
 	level = etup->level;
 	UnlockReleaseBuffer(buf);

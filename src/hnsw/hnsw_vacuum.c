@@ -571,6 +571,28 @@ relink_unreachable(Relation index, BufferAccessStrategy bas)
 	return fixed;
 }
 
+/*
+ * Share-lock block blkno to read its elements (after the vacuum delay
+ * point): the page, or NULL, the buffer already released, when it holds no
+ * elements.  The caller releases the buffer with UnlockReleaseBuffer.
+ */
+static Page
+lock_element_page(Relation index, BlockNumber blkno, BufferAccessStrategy strategy, Buffer *buf)
+{
+	Page		page;
+
+	vacuum_delay_point();
+	*buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	if (PageIsNew(page) || !(HnswPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENT))
+	{
+		UnlockReleaseBuffer(*buf);
+		return NULL;
+	}
+	return page;
+}
+
 IndexBulkDeleteResult *
 hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				IndexBulkDeleteCallback callback, void *callback_state)
@@ -600,15 +622,9 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		OffsetNumber off;
 		OffsetNumber maxoff;
 
-		vacuum_delay_point();
-		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (PageIsNew(page) || !(HnswPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENT))
-		{
-			UnlockReleaseBuffer(buf);
+		page = lock_element_page(index, blkno, info->strategy, &buf);
+		if (page == NULL)
 			continue;
-		}
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -701,20 +717,16 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		OffsetNumber off;
 		OffsetNumber maxoff;
 
-		vacuum_delay_point();
-		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!PageIsNew(page) && (HnswPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENT))
+		page = lock_element_page(index, blkno, info->strategy, &buf);
+		if (page == NULL)
+			continue;
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			maxoff = PageGetMaxOffsetNumber(page);
-			for (off = FirstOffsetNumber; off <= maxoff; off++)
-			{
-				HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, meta.m);
+			HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, meta.m);
 
-				if (!(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid))
-					stats->num_index_tuples += 1;
-			}
+			if (!(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid))
+				stats->num_index_tuples += 1;
 		}
 		UnlockReleaseBuffer(buf);
 	}
