@@ -14,7 +14,7 @@ EXTENSION   = siamese_pg
 EXTVERSION  = 0.1.0
 
 MODULE_big  = siamese_pg
-PG_SRCS     = src/siamese_pg.c $(sort $(wildcard src/pg/*.c) $(wildcard src/hnsw/*.c))
+PG_SRCS     = src/siamese_pg.c $(sort $(wildcard src/pg/*.c src/pg/*/*.c src/hnsw/*.c))
 OBJS        = $(PG_SRCS:.c=.o)
 
 # The install script is assembled from one fragment per area (sql/install/NN_*.sql),
@@ -33,7 +33,8 @@ MODEL_FILES = $(wildcard models/*.safetensors models/*.json)
 # Pure-C core: built with its own strict flags (C11, no PostgreSQL headers)
 # into a static library that the module, unit tests, fuzzers, benchmarks and
 # tools link.
-CORE_SRCS   = $(sort $(wildcard src/core/*.c))
+# One folder per capability (src/core/<room>/*.c; docs/architecture.md).
+CORE_SRCS   = $(sort $(wildcard src/core/*/*.c))
 CORE_OBJS   = $(CORE_SRCS:.c=.o)
 CORE_LIB    = src/core/libsiamese_core.a
 CORE_LIBS   = -lpng -ljpeg -lopenblas -lz -lm
@@ -41,11 +42,11 @@ CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC -fno-strict-aliasing -fwrapv \
               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Isrc/core $(CORE_EXTRA_CFLAGS)
 
-PG_CPPFLAGS = -Isrc/core -Isrc/pg -Isrc/hnsw
+PG_CPPFLAGS = -Isrc/core -Isrc -MMD -MP
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
-EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
 
 # JIT bitcode would require the exact clang PostgreSQL was built with; the
@@ -62,15 +63,18 @@ MODEL_DIR = $(DESTDIR)$(datadir)/extension/siamese_pg
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL_PARTS)
 	cat $^ > $@
 
-src/core/%.o: src/core/%.c $(wildcard src/core/*.h)
-	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+# Each object depends on exactly the headers it includes (-MMD writes them to
+# the .d file next to the object; -MP keeps a deleted header from breaking make).
+src/core/%.o: src/core/%.c
+	$(CC) $(CORE_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_OBJS:.o=.d) $(OBJS:.o=.d)
 
 $(CORE_LIB): $(CORE_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 $(shlib): $(CORE_LIB)
-$(OBJS): $(wildcard src/core/*.h src/pg/*.h src/hnsw/*.h)
 
 install: install-models
 install-models:
@@ -82,7 +86,7 @@ install-models:
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 UNIT_BIN  = test/unit/run_unit
 
-$(UNIT_BIN): $(UNIT_SRCS) test/unit/unit.h $(CORE_LIB)
+$(UNIT_BIN): $(UNIT_SRCS) $(wildcard test/unit/*.h src/core/*/*.h) $(CORE_LIB)
 	$(CC) $(CORE_CFLAGS) -Itest/unit -o $@ $(UNIT_SRCS) $(CORE_LIB) $(CORE_LIBS)
 
 unit: $(UNIT_BIN)
@@ -99,7 +103,7 @@ BENCH_BINS = $(patsubst bench/%.c,bench/bin/%,$(BENCH_SRCS))
 
 # Benchmarks may use the tools' support code (IDX reader, metrics).
 TOOL_LIB_SRCS = $(sort $(wildcard tools/lib/*.c))
-bench/bin/%: bench/%.c bench/bench_util.h $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h) $(CORE_LIB)
+bench/bin/%: bench/%.c bench/bench_util.h $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h src/core/*/*.h) $(CORE_LIB)
 	@mkdir -p bench/bin
 	$(CC) $(CORE_CFLAGS) -Ibench -Itools/lib -o $@ $< $(TOOL_LIB_SRCS) $(CORE_LIB) $(CORE_LIBS)
 
@@ -112,7 +116,7 @@ bench: $(BENCH_BINS)
 TOOL_SRCS     = $(sort $(wildcard tools/*.c))
 TOOL_BINS     = $(patsubst tools/%.c,tools/bin/%,$(TOOL_SRCS))
 
-tools/bin/%: tools/%.c $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h) $(CORE_LIB)
+tools/bin/%: tools/%.c $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h src/core/*/*.h) $(CORE_LIB)
 	@mkdir -p tools/bin
 	$(CC) $(CORE_CFLAGS) -Itools/lib -o $@ $< $(TOOL_LIB_SRCS) $(CORE_LIB) $(CORE_LIBS)
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
-#include "image.h"
+#include "image/image.h"
 
 static void
 fill(sp_image *img, uint64_t seed)

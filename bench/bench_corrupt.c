@@ -5,7 +5,7 @@
  * 224x224.
  */
 #include "bench_util.h"
-#include "corrupt.h"
+#include "robust/corrupt.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "distance.h"
+#include "vector/distance.h"
 
 /* Reference loops: one accumulator, deliberately left scalar. */
 __attribute__((optimize("no-tree-vectorize"), noinline)) static float

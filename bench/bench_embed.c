@@ -27,9 +27,9 @@
 #include "bench_util.h"
 #include "idx.h"
 #include "model_files.h"
-#include "nn_model.h"
-#include "nn_layers.h"
-#include "nn_train.h"
+#include "nn/nn_model.h"
+#include "nn/nn_layers.h"
+#include "nn/nn_train.h"
 
 #include <errno.h>
 #include <stdlib.h>

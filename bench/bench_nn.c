@@ -12,9 +12,9 @@
  * SkylakeX (AVX-512), printing one table per setting.
  */
 #include "bench_util.h"
-#include "nn_model.h"
-#include "nn_train.h"
-#include "safetensors.h"
+#include "nn/nn_model.h"
+#include "nn/nn_train.h"
+#include "util/safetensors.h"
 
 #include <cblas.h>
 #include <stdlib.h>

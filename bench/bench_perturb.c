@@ -6,7 +6,7 @@
  * per whole sequence.
  */
 #include "bench_util.h"
-#include "perturb.h"
+#include "robust/perturb.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
 #include "bench_util.h"
 #include "idx.h"
 #include "model_files.h"
-#include "robust_eval.h"
+#include "robust/robust_eval.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "image.h"
+#include "image/image.h"
 
 static inline double
 bench_now(void)

@@ -8,9 +8,9 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "distance.h"
-#include "nn_model.h"
-#include "sp_pg.h"
+#include "vector/distance.h"
+#include "nn/nn_model.h"
+#include "pg/sp_pg.h"
 
 PG_MODULE_MAGIC;
 

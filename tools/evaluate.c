@@ -16,7 +16,7 @@
 #include "idx.h"
 #include "metrics_eval.h"
 #include "model_files.h"
-#include "nn_model.h"
+#include "nn/nn_model.h"
 
 static void
 die(const char *what, const sp_error *err)

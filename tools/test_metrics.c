@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "metrics_eval.h"
-#include "rng.h"
+#include "util/rng.h"
 
 typedef struct scored
 {

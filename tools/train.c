@@ -22,9 +22,9 @@
 
 #include "idx.h"
 #include "metrics_eval.h"
-#include "nn_model.h"
-#include "nn_train.h"
-#include "rng.h"
+#include "nn/nn_model.h"
+#include "nn/nn_train.h"
+#include "util/rng.h"
 
 #define NCLASS 10
 #define MEAN 0.2860f

@@ -1,6 +1,6 @@
 -- ---------------------------------------------------------------------------
 -- 10_image.sql: image codecs (PNG via libpng, JPEG via libjpeg-turbo).
--- C code: src/pg/image_sql.c over src/core/image*.c.  See docs/images.md.
+-- C code: src/pg/image/image_sql.c over src/core/image*.c.  See docs/images.md.
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION siamese.image_info(image bytea,

@@ -1,4 +1,4 @@
--- ImageNet-C corruptions (src/pg/corrupt_sql.c over src/core/corrupt*.c).
+-- ImageNet-C corruptions (src/pg/robust/corrupt_sql.c over src/core/corrupt*.c).
 
 CREATE FUNCTION corruptions(OUT name text, OUT category text, OUT benchmark boolean,
                             OUT description text)

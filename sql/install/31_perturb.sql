@@ -1,4 +1,4 @@
--- ImageNet-P perturbation sequences (src/pg/perturb_sql.c over src/core/perturb.c).
+-- ImageNet-P perturbation sequences (src/pg/robust/perturb_sql.c over src/core/robust/perturb.c).
 
 CREATE FUNCTION perturbations(OUT name text, OUT kind text, OUT noise boolean,
                               OUT frames_cifar integer, OUT frames_tiny integer,

@@ -2,8 +2,8 @@
 -- 61_report_run.sql: running robustness reports: the procedures
 -- robustness_report (ImageNet-C style) and perturbation_report (ImageNet-P
 -- style), their internal steps, and robustness_compare.
--- C code: src/pg/report_sql.c (sampling, evaluation, storage) over
--- src/core/robust_eval.c.  See docs/robustness.md.
+-- C code: src/pg/robust/report_sql.c (sampling, evaluation, storage) over
+-- src/core/robust/robust_eval.c.  See docs/robustness.md.
 --
 -- Why procedures: a run must leave a row marked 'failed' when it fails or is
 -- cancelled, which a function cannot do (its transaction rolls back).  A

@@ -1,6 +1,6 @@
 -- ---------------------------------------------------------------------------
 -- 62_report_charts.sql: PNG charts of the robustness reports.
--- C code: src/pg/report_chart_sql.c over src/core/report_chart.c.
+-- C code: src/pg/draw/report_chart_sql.c over src/core/draw/report_chart.c.
 -- See docs/robustness.md.
 --
 -- Both functions read the report tables with the caller's rights (SECURITY

@@ -29,7 +29,7 @@
 #include "utils/spccache.h"
 #include "utils/syscache.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 bool		hnsw_iterative_scan = true;

@@ -44,8 +44,8 @@
 #include "utils/float.h"
 #include "utils/relcache.h"
 
-#include "distance.h"
-#include "embedding.h"
+#include "vector/distance.h"
+#include "pg/embedding/embedding.h"
 
 #define HNSW_MAGIC				0x534E5357	/* "SNSW" */
 #define HNSW_VERSION			1

@@ -52,7 +52,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 #define BUILD_CHUNK 1024		/* vectors per allocation chunk */
 

@@ -28,7 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 #define MAX_REPORTS 10
 

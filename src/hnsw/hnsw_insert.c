@@ -22,7 +22,7 @@
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 #define HNSW_LINK_RETRIES 8
 

@@ -24,7 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 typedef struct HnswScanOpaqueData
 {

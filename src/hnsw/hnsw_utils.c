@@ -17,7 +17,7 @@
 #include "storage/bufpage.h"
 #include "utils/memutils.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 /* ---------------------------------------------------------------------
  * Candidate heaps

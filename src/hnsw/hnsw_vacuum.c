@@ -27,7 +27,7 @@
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 typedef struct VacState
 {

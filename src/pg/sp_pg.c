@@ -1,7 +1,7 @@
 /*
  * sp_pg.c: core-to-PostgreSQL bridge (allocator, interrupts, error mapping).
  */
-#include "sp_pg.h"
+#include "pg/sp_pg.h"
 
 #include "miscadmin.h"
 #include "utils/memutils.h"

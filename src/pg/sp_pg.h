@@ -13,8 +13,8 @@
 
 #include "postgres.h"
 
-#include "sp_common.h"
-#include "image.h"
+#include "util/sp_common.h"
+#include "image/image.h"
 
 /* GUCs (defined in siamese_pg.c) */
 extern int	siamese_max_image_pixels;

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "canvas.h"
-#include "image.h"
+#include "draw/canvas.h"
+#include "image/image.h"
 
 /* An env that counts live allocations and can report an interrupt. */
 typedef struct fx_env

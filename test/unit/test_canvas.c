@@ -3,9 +3,9 @@
  */
 #include "unit.h"
 
-#include "canvas.h"
+#include "draw/canvas.h"
 #include "img_fixtures.h"
-#include "contact_sheet.h"
+#include "draw/contact_sheet.h"
 
 
 SP_TEST(canvas_fill_and_clip)

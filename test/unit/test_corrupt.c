@@ -5,7 +5,7 @@
  * test_corrupt_values.c holds the hand-checked values and noise statistics.
  */
 #include "unit.h"
-#include "corrupt.h"
+#include "robust/corrupt.h"
 
 #include <math.h>
 #include <stdlib.h>

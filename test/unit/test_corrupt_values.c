@@ -5,7 +5,7 @@
  * chamfer distance, plasma fractal, JPEG round trip).
  */
 #include "unit.h"
-#include "corrupt_int.h"
+#include "robust/corrupt_int.h"
 
 #include <stdlib.h>
 

@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "distance.h"
+#include "vector/distance.h"
 
 /* xorshift64*: reproducible data without libc rand() */
 static uint64_t rng_state;

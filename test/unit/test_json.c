@@ -4,7 +4,7 @@
  * random bytes, round trips.
  */
 #include "unit.h"
-#include "json.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  */
 #include "unit.h"
 #include "test_nn_util.h"
-#include "json.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 

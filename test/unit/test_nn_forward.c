@@ -8,8 +8,8 @@
  */
 #include "unit.h"
 #include "test_nn_util.h"
-#include "nn_layers.h"
-#include "distance.h"
+#include "nn/nn_layers.h"
+#include "vector/distance.h"
 
 #include <stdlib.h>
 

@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 #include "test_nn_util.h"
-#include "nn_train.h"
+#include "nn/nn_train.h"
 
 #include <stdlib.h>
 

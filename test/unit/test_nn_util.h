@@ -6,8 +6,8 @@
 #ifndef TEST_NN_UTIL_H
 #define TEST_NN_UTIL_H
 
-#include "nn_model.h"
-#include "safetensors.h"
+#include "nn/nn_model.h"
+#include "util/safetensors.h"
 
 extern uint64_t tu_next(uint64_t *s);
 extern float tu_uniform(uint64_t *s, float lo, float hi);

@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "pca.h"
+#include "vector/pca.h"
 #include "unit.h"
 
 SP_TEST(pca_axis_aligned)

@@ -1,12 +1,12 @@
 /*
- * test_perturb.c: the ImageNet-P sequences (src/core/perturb.c): registry
+ * test_perturb.c: the ImageNet-P sequences (src/core/robust/perturb.c): registry
  * and frame counts per profile, clean frame 0 of the noise sequences and
  * identity frames of the temporal ones, determinism, seeds, independent
  * noise frames, smoothness of temporal sequences, sizes, gray inputs,
  * hand-checked translate pixels, random-access order, errors, interrupts.
  */
 #include "unit.h"
-#include "perturb.h"
+#include "robust/perturb.h"
 
 #include <stdlib.h>
 

@@ -4,7 +4,7 @@
  * centre crop), bilinear upscaling values, normalisation, bad arguments.
  */
 #include "unit.h"
-#include "preprocess.h"
+#include "image/preprocess.h"
 
 #include <stdlib.h>
 

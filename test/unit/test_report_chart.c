@@ -1,5 +1,5 @@
 /*
- * test_report_chart.c: the robustness report charts (src/core/report_chart.c):
+ * test_report_chart.c: the robustness report charts (src/core/draw/report_chart.c):
  * documented sizes, the series colours are drawn, same input gives the same
  * pixels, edge cases (1 / 19 / no corruptions, all values missing, 1 and 200
  * history points, hostile names and values), errors, interrupts, allocation
@@ -9,9 +9,9 @@
 
 #include <stdlib.h>
 
-#include "canvas.h"
+#include "draw/canvas.h"
 #include "img_fixtures.h"
-#include "report_chart.h"
+#include "draw/report_chart.h"
 
 static const char *const corruption_names[19] = {
 	"gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",

@@ -3,7 +3,7 @@
  * integers, normal, Poisson small and large means).
  */
 #include "unit.h"
-#include "rng.h"
+#include "util/rng.h"
 
 #include <stdint.h>
 

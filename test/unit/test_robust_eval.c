@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "robust_eval.h"
+#include "robust/robust_eval.h"
 #include "test_nn_util.h"
 #include "unit.h"
 

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "robust_metrics.h"
+#include "robust/robust_metrics.h"
 #include "unit.h"
 
 /* ---- test environments: failing allocator, interrupt after N polls ---- */

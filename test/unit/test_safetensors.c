@@ -4,7 +4,7 @@
  * offset, random and mutated bytes, huge header length, F16/BF16 values.
  */
 #include "unit.h"
-#include "safetensors.h"
+#include "util/safetensors.h"
 
 #include <stdlib.h>
 

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "sp_common.h"
+#include "util/sp_common.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 

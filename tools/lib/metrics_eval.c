@@ -13,7 +13,7 @@
 #include <cblas.h>
 
 #include "metrics_eval.h"
-#include "rng.h"
+#include "util/rng.h"
 
 #define QBLOCK 128
 #define NCLASS 10

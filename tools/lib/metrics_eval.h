@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sp_common.h"
-#include "nn_model.h"
+#include "util/sp_common.h"
+#include "nn/nn_model.h"
 
 typedef struct fm_quality
 {

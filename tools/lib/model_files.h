@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn_model.h"
+#include "nn/nn_model.h"
 
 /* The whole file, NUL-terminated, malloc'd; NULL (errno set) on failure. */
 extern uint8_t *mf_read_file(const char *path, size_t *len);

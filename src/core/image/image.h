@@ -1,0 +1,115 @@
+/*
+ * image.h: the in-memory image and the codec API (PNG via libpng, JPEG via
+ * libjpeg-turbo).  Implementations: image.c (container, format detection),
+ * image_png.c, image_jpeg.c.
+ *
+ * Pixel model: 8 bits per sample, interleaved, row-major, no padding.
+ * channels is 1 (gray) or 3 (RGB).  Decoders reduce 16-bit to 8-bit,
+ * expand palettes, and composite any alpha channel onto a black background
+ * (out = colour * alpha / 255, rounded), so transparent areas read as the
+ * dark background Fashion-MNIST-style models expect.  Gray files decode to
+ * 1 channel; everything else to 3.
+ *
+ * Exact rules (docs/images.md has the full table):
+ *   16 -> 8 bits : out = round(v / 257) = (v + 128) / 257, applied to colour
+ *                  and alpha samples before compositing.
+ *   alpha        : out = round(c * a / 255) = (c * a + 127) / 255 on 8-bit
+ *                  values; a tRNS chunk becomes an alpha channel first.
+ *   low depths   : 1/2/4-bit gray is scaled to 0..255 (1-bit 1 -> 255).
+ *   palettes     : expanded to RGB (3 channels), even if every entry is gray.
+ *   gamma / ICC  : ignored (samples are taken as stored).
+ *   JPEG CMYK    : converted to RGB without colour management:
+ *                  R = C * K / 255 for Adobe (inverted) CMYK, otherwise
+ *                  R = (255 - C) * (255 - K) / 255; YCCK likewise after
+ *                  libjpeg's YCC -> CMY step.
+ *
+ * Limits: every decoder reads the header first and calls
+ * sp_image_check_dims() before allocating anything proportional to the
+ * image, so a tiny file claiming a huge image costs nothing.
+ */
+#ifndef SP_IMAGE_H
+#define SP_IMAGE_H
+
+#include "util/sp_common.h"
+
+/* Longest side any decoder accepts, whatever max_pixels says. */
+#define SP_IMAGE_MAX_SIDE 65535
+/* Progressive JPEGs with more scans than this are rejected (CPU bomb guard). */
+#define SP_JPEG_MAX_SCANS 256
+
+typedef enum sp_image_format
+{
+	SP_FORMAT_UNKNOWN = 0,
+	SP_FORMAT_PNG,
+	SP_FORMAT_JPEG
+} sp_image_format;
+
+typedef struct sp_image
+{
+	int			width;
+	int			height;
+	int			channels;		/* 1 or 3 from decoders; alloc accepts 1..4 */
+	uint8_t    *pixels;			/* width*height*channels bytes, from env->alloc */
+} sp_image;
+
+/* What the file header says, read without decoding pixels. */
+typedef struct sp_image_info
+{
+	sp_image_format format;
+	int			width;
+	int			height;
+	int			channels;		/* as stored: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA/CMYK */
+	int			bit_depth;		/* 1,2,4,8,16 */
+	int			interlaced;		/* PNG Adam7 or progressive JPEG */
+	char		color_model[16];	/* "gray", "gray+alpha", "palette", "rgb", "rgba", "ycbcr", "cmyk" ... */
+} sp_image_info;
+
+/* Format from magic bytes only. */
+extern sp_image_format sp_image_detect_format(const uint8_t *data, size_t len);
+extern const char *sp_image_format_name(sp_image_format format);
+
+/* Allocate an image (pixels uninitialised); checks size limits and overflow. */
+extern sp_status sp_image_alloc(const sp_env *env, sp_image *img, int width,
+								int height, int channels, sp_error *err);
+extern void sp_image_free(const sp_env *env, sp_image *img);
+
+/*
+ * Validate dimensions: nonzero, each side <= SP_IMAGE_MAX_SIDE, w*h <=
+ * env->max_pixels (0 means SP_DEFAULT_MAX_PIXELS; never above
+ * SP_HARD_MAX_PIXELS) and w*h*c representable in size_t.  channels 1..4.
+ */
+extern sp_status sp_image_check_dims(const sp_env *env, uint64_t width,
+									 uint64_t height, int channels, sp_error *err);
+
+/*
+ * Read the header only (no pixel buffer).  Fails on unknown formats.  Does not
+ * apply max_pixels: it may describe images too big to decode.
+ */
+extern sp_status sp_image_probe(const uint8_t *data, size_t len,
+								sp_image_info *info, sp_error *err);
+
+/* Decode PNG or JPEG (detected from magic bytes) into out. */
+extern sp_status sp_image_decode(const sp_env *env, const uint8_t *data, size_t len,
+								 sp_image *out, sp_error *err);
+
+/*
+ * Encoders.  *out is allocated with env->alloc; caller frees with sp_free.
+ * PNG: lossless, 8-bit gray or RGB.  JPEG: given quality 1..100, 4:2:0
+ * chroma subsampling for RGB (libjpeg's default), baseline unless
+ * progressive is nonzero.
+ */
+extern sp_status sp_png_encode(const sp_env *env, const sp_image *img,
+							   uint8_t **out, size_t *out_len, sp_error *err);
+extern sp_status sp_jpeg_encode(const sp_env *env, const sp_image *img, int quality,
+								int progressive, uint8_t **out, size_t *out_len,
+								sp_error *err);
+
+/* Per-format entry points (used by sp_image_decode / probe). */
+extern sp_status sp_png_probe(const uint8_t *data, size_t len, sp_image_info *info, sp_error *err);
+extern sp_status sp_png_decode(const sp_env *env, const uint8_t *data, size_t len,
+							   sp_image *out, sp_error *err);
+extern sp_status sp_jpeg_probe(const uint8_t *data, size_t len, sp_image_info *info, sp_error *err);
+extern sp_status sp_jpeg_decode(const sp_env *env, const uint8_t *data, size_t len,
+								sp_image *out, sp_error *err);
+
+#endif							/* SP_IMAGE_H */

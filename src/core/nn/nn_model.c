@@ -1,0 +1,1358 @@
+/*
+ * nn_model.c: model config (parse, validate, serialise), weight binding
+ * from safetensors with batch-norm folding, the model content hash and
+ * SHA-256.  See nn_model.h and docs/model-format.md.
+ *
+ * Error codes: JSON syntax errors are SP_ERR_CORRUPT (from the parser); a
+ * config that parses but describes an invalid network, or weights that do
+ * not match the config, is SP_ERR_INVALID_ARG; a network beyond the hard
+ * limits is SP_ERR_LIMIT.
+ */
+#include "nn/nn_layers.h"
+#include "util/json.h"
+#include "util/safetensors.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------- */
+/* SHA-256 (FIPS 180-4). */
+
+static const uint32_t sha_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+static inline uint32_t
+rotr(uint32_t x, int n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void
+sha_block(uint32_t h[8], const uint8_t *p)
+{
+	uint32_t	w[64],
+				a,
+				b,
+				c,
+				d,
+				e,
+				f,
+				g,
+				hh;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 |
+			(uint32_t) p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++)
+	{
+		uint32_t	s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t	s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = h[0];
+	b = h[1];
+	c = h[2];
+	d = h[3];
+	e = h[4];
+	f = h[5];
+	g = h[6];
+	hh = h[7];
+	for (int i = 0; i < 64; i++)
+	{
+		uint32_t	S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+		uint32_t	ch = (e & f) ^ (~e & g);
+		uint32_t	t1 = hh + S1 + ch + sha_k[i] + w[i];
+		uint32_t	S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+		uint32_t	mj = (a & b) ^ (a & c) ^ (b & c);
+		uint32_t	t2 = S0 + mj;
+
+		hh = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
+	}
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+	h[5] += f;
+	h[6] += g;
+	h[7] += hh;
+}
+
+void
+sp_sha256_init(sp_sha256_ctx *c)
+{
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+	};
+
+	memcpy(c->h, iv, sizeof(iv));
+	c->total = 0;
+	c->buf_len = 0;
+}
+
+void
+sp_sha256_update(sp_sha256_ctx *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	c->total += len;
+	if (c->buf_len)
+	{
+		size_t		take = 64 - c->buf_len < len ? 64 - c->buf_len : len;
+
+		memcpy(c->buf + c->buf_len, p, take);
+		c->buf_len += take;
+		p += take;
+		len -= take;
+		if (c->buf_len < 64)
+			return;
+		sha_block(c->h, c->buf);
+		c->buf_len = 0;
+	}
+	while (len >= 64)
+	{
+		sha_block(c->h, p);
+		p += 64;
+		len -= 64;
+	}
+	if (len)
+	{
+		memcpy(c->buf, p, len);
+		c->buf_len = len;
+	}
+}
+
+void
+sp_sha256_final(sp_sha256_ctx *c, uint8_t out[32])
+{
+	uint64_t	bits = c->total * 8;
+	uint8_t		pad[72];
+	size_t		padlen = (c->buf_len < 56) ? 56 - c->buf_len : 120 - c->buf_len;
+
+	memset(pad, 0, sizeof(pad));
+	pad[0] = 0x80;
+	for (int i = 0; i < 8; i++)
+		pad[padlen + i] = (uint8_t) (bits >> (56 - 8 * i));
+	c->total -= 0;				/* length already captured in bits */
+	sp_sha256_update(c, pad, padlen + 8);
+	for (int i = 0; i < 8; i++)
+	{
+		out[4 * i] = (uint8_t) (c->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t) (c->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t) (c->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t) c->h[i];
+	}
+}
+
+void
+sp_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	sp_sha256_ctx c;
+
+	sp_sha256_init(&c);
+	sp_sha256_update(&c, data, len);
+	sp_sha256_final(&c, out);
+}
+
+void
+sp_hex(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++)
+	{
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* ---------------------------------------------------------------------- */
+/* Config. */
+
+const char *
+sp_nn_layer_type_name(sp_nn_layer_type t)
+{
+	switch (t)
+	{
+		case SP_NN_CONV2D:
+			return "conv2d";
+		case SP_NN_BATCHNORM:
+			return "batchnorm";
+		case SP_NN_RELU:
+			return "relu";
+		case SP_NN_MAXPOOL:
+			return "maxpool";
+		case SP_NN_AVGPOOL:
+			return "avgpool";
+		case SP_NN_FLATTEN:
+			return "flatten";
+		case SP_NN_LINEAR:
+			return "linear";
+		case SP_NN_L2NORM:
+			return "l2norm";
+	}
+	return "unknown";
+}
+
+static sp_status cfg_error(sp_error *err, sp_status code, int layer, const sp_nn_layer *l,
+						   const char *fmt,...) __attribute__((format(printf, 5, 6)));
+
+static sp_status
+cfg_error(sp_error *err, sp_status code, int layer, const sp_nn_layer *l, const char *fmt,...)
+{
+	char		msg[200];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (layer >= 0 && l && l->name[0])
+		return sp_set_error(err, code, "invalid model config: layer %d (%s \"%s\"): %s",
+							layer, sp_nn_layer_type_name(l->type), l->name, msg);
+	if (layer >= 0 && l)
+		return sp_set_error(err, code, "invalid model config: layer %d (%s): %s",
+							layer, sp_nn_layer_type_name(l->type), msg);
+	if (layer >= 0)
+		return sp_set_error(err, code, "invalid model config: layer %d: %s", layer, msg);
+	return sp_set_error(err, code, "invalid model config: %s", msg);
+}
+
+static bool
+valid_name(const char *s)
+{
+	size_t		n = strlen(s);
+
+	if (n == 0 || n >= SP_NN_NAME_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+sp_status
+sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
+{
+	int			C,
+				H,
+				W;
+	bool		dense = false;
+	size_t		params = 0;
+	const sp_preprocess_spec *in = &cfg->input;
+
+	if (cfg->format_version != 1)
+		return cfg_error(err, SP_ERR_UNSUPPORTED, -1, NULL, "format_version %d is not supported (expected 1)",
+						 cfg->format_version);
+	if (in->channels != 1 && in->channels != 3)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input channels must be 1 or 3");
+	if (in->height < 1 || in->width < 1 || in->height > SP_NN_MAX_INPUT_SIDE || in->width > SP_NN_MAX_INPUT_SIDE)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input height and width must be between 1 and %d",
+						 SP_NN_MAX_INPUT_SIDE);
+	if (!(in->scale > 0) || !isfinite(in->scale))
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input scale must be positive");
+	for (int c = 0; c < in->channels; c++)
+		if (!(in->std[c] > 0) || !isfinite(in->std[c]) || !isfinite(in->mean[c]))
+			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input std must be positive and mean finite");
+	if (cfg->n_layers < 1 || cfg->n_layers > SP_NN_MAX_LAYERS)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "the network must have between 1 and %d layers",
+						 SP_NN_MAX_LAYERS);
+	if (cfg->distance != SP_NN_COSINE && cfg->distance != SP_NN_L2)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "unknown distance");
+	if (cfg->has_threshold && !isfinite(cfg->threshold))
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "threshold must be finite");
+
+	C = in->channels;
+	H = in->height;
+	W = in->width;
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		sp_nn_layer *l = &cfg->layers[i];
+		bool		has_params = l->type == SP_NN_CONV2D || l->type == SP_NN_LINEAR || l->type == SP_NN_BATCHNORM;
+		size_t		act;
+
+		l->in_c = C;
+		l->in_h = H;
+		l->in_w = W;
+		l->dense = dense;
+		if (has_params && !valid_name(l->name))
+			return cfg_error(err, SP_ERR_INVALID_ARG, i, l,
+							 "a name of 1 to %d characters from [A-Za-z0-9_.-] is required",
+							 SP_NN_NAME_LEN - 1);
+		if (l->name[0])
+		{
+			if (!valid_name(l->name))
+				return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "invalid layer name");
+			for (int j = 0; j < i; j++)
+				if (strcmp(cfg->layers[j].name, l->name) == 0)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "duplicate layer name");
+		}
+		switch (l->type)
+		{
+			case SP_NN_CONV2D:
+				if (dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "conv2d after flatten");
+				if (l->in != C)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "in is %d but the layer receives %d channels", l->in, C);
+				if (l->out < 1 || l->out > SP_NN_MAX_CHANNELS)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "out must be between 1 and %d", SP_NN_MAX_CHANNELS);
+				if (l->kernel < 1 || l->kernel > SP_NN_MAX_KERNEL)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "kernel must be between 1 and %d", SP_NN_MAX_KERNEL);
+				if (l->stride < 1 || l->stride > SP_NN_MAX_STRIDE)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "stride must be between 1 and %d", SP_NN_MAX_STRIDE);
+				if (l->padding < 0 || l->padding >= l->kernel)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "padding must be between 0 and kernel - 1");
+				if (H + 2 * l->padding < l->kernel || W + 2 * l->padding < l->kernel)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "kernel %d is larger than the padded %dx%d input",
+									 l->kernel, H, W);
+				H = (H + 2 * l->padding - l->kernel) / l->stride + 1;
+				W = (W + 2 * l->padding - l->kernel) / l->stride + 1;
+				C = l->out;
+				params += (size_t) l->out * l->in * l->kernel * l->kernel + (l->bias ? (size_t) l->out : 0);
+				break;
+			case SP_NN_LINEAR:
+				if (!dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "linear needs a flatten layer before it");
+				if (l->in != C)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "in is %d but the layer receives %d features", l->in, C);
+				if (l->out < 1 || l->out > SP_NN_MAX_FEATURES)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "out must be between 1 and %d", SP_NN_MAX_FEATURES);
+				C = l->out;
+				params += (size_t) l->out * l->in + (l->bias ? (size_t) l->out : 0);
+				break;
+			case SP_NN_BATCHNORM:
+				if (!(l->eps > 0) || !isfinite(l->eps))
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "eps must be positive");
+				if (!(l->momentum >= 0 && l->momentum <= 1))
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "momentum must be between 0 and 1");
+				if (l->in != 0 && l->in != C)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "num_features is %d but the layer receives %d channels",
+									 l->in, C);
+				l->in = l->out = C;
+				params += 2 * (size_t) C;
+				break;
+			case SP_NN_RELU:
+				break;
+			case SP_NN_MAXPOOL:
+			case SP_NN_AVGPOOL:
+				if (dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "pooling after flatten");
+				if (l->kernel < 1 || l->kernel > SP_NN_MAX_KERNEL)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "kernel must be between 1 and %d", SP_NN_MAX_KERNEL);
+				if (l->stride < 1 || l->stride > SP_NN_MAX_KERNEL)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "stride must be between 1 and %d", SP_NN_MAX_KERNEL);
+				if (l->padding < 0 || l->padding > l->kernel / 2)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "padding must be between 0 and kernel / 2");
+				if (H + 2 * l->padding < l->kernel || W + 2 * l->padding < l->kernel)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "kernel %d is larger than the padded %dx%d input",
+									 l->kernel, H, W);
+				H = (H + 2 * l->padding - l->kernel) / l->stride + 1;
+				W = (W + 2 * l->padding - l->kernel) / l->stride + 1;
+				break;
+			case SP_NN_FLATTEN:
+				if (dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "second flatten");
+				if ((size_t) C * H * W > SP_NN_MAX_FEATURES)
+					return cfg_error(err, SP_ERR_LIMIT, i, l, "too many features");
+				C = C * H * W;
+				H = W = 1;
+				dense = true;
+				break;
+			case SP_NN_L2NORM:
+				if (!dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "l2norm needs a flatten layer before it");
+				break;
+			default:
+				return cfg_error(err, SP_ERR_INVALID_ARG, i, NULL, "unknown layer type");
+		}
+		act = (size_t) C * H * W;
+		if (act > SP_NN_MAX_ACT)
+			return cfg_error(err, SP_ERR_LIMIT, i, l, "activation of %zu values per image exceeds the limit", act);
+		if (params > SP_NN_MAX_PARAMS)
+			return cfg_error(err, SP_ERR_LIMIT, i, l, "too many parameters");
+		l->out_c = C;
+		l->out_h = H;
+		l->out_w = W;
+		l->dense = dense || l->type == SP_NN_FLATTEN;
+	}
+	if ((size_t) C * H * W != (size_t) cfg->embedding_dim)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+						 "embedding_dim is %d but the network outputs %zu values", cfg->embedding_dim,
+						 (size_t) C * H * W);
+	if (cfg->embedding_dim < 1 || cfg->embedding_dim > 65536)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "embedding_dim must be between 1 and 65536");
+	return SP_OK;
+}
+
+/* JSON field helpers. */
+
+static sp_status
+get_int(const sp_json *obj, const char *key, bool required, int def, int *out,
+		int li, sp_error *err)
+{
+	const sp_json *v = sp_json_get(obj, key);
+	int64_t		x;
+
+	if (!v)
+	{
+		if (required)
+			return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "missing \"%s\"", key);
+		*out = def;
+		return SP_OK;
+	}
+	if (!sp_json_get_i64(v, &x) || x < -1000000000 || x > 1000000000)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "\"%s\" must be an integer", key);
+	*out = (int) x;
+	return SP_OK;
+}
+
+static sp_status
+get_num(const sp_json *obj, const char *key, double def, double *out, int li, sp_error *err)
+{
+	const sp_json *v = sp_json_get(obj, key);
+
+	if (!v)
+	{
+		*out = def;
+		return SP_OK;
+	}
+	if (v->type != SP_JSON_NUMBER)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "\"%s\" must be a number", key);
+	*out = v->number;
+	return SP_OK;
+}
+
+static sp_status
+get_bool(const sp_json *obj, const char *key, bool def, bool *out, int li, sp_error *err)
+{
+	const sp_json *v = sp_json_get(obj, key);
+
+	if (!v)
+	{
+		*out = def;
+		return SP_OK;
+	}
+	if (v->type != SP_JSON_BOOL)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "\"%s\" must be true or false", key);
+	*out = v->boolean;
+	return SP_OK;
+}
+
+static sp_status
+check_keys(const sp_json *obj, const char *const *allowed, int li, const char *where, sp_error *err)
+{
+	for (size_t i = 0; i < obj->count; i++)
+	{
+		bool		ok = false;
+
+		for (int j = 0; allowed[j]; j++)
+			if (strcmp(obj->items[i]->key, allowed[j]) == 0)
+				ok = true;
+		if (!ok)
+			return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "unknown field \"%.60s\" in %s",
+							 obj->items[i]->key, where);
+	}
+	return SP_OK;
+}
+
+static sp_status
+get_float_list(const sp_json *obj, const char *key, int channels, float def, float out[3],
+			   sp_error *err)
+{
+	const sp_json *v = sp_json_get(obj, key);
+
+	if (!v)
+	{
+		for (int c = 0; c < 3; c++)
+			out[c] = def;
+		return SP_OK;
+	}
+	if (v->type == SP_JSON_NUMBER)
+	{
+		for (int c = 0; c < 3; c++)
+			out[c] = (float) v->number;
+		return SP_OK;
+	}
+	if (v->type != SP_JSON_ARRAY || (v->count != 1 && v->count != (size_t) channels))
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+						 "input \"%s\" must be a number or an array of 1 or %d numbers", key, channels);
+	for (int c = 0; c < 3; c++)
+	{
+		const sp_json *e = v->items[v->count == 1 ? 0 : (c < channels ? c : 0)];
+
+		if (e->type != SP_JSON_NUMBER)
+			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input \"%s\" must contain numbers", key);
+		out[c] = (float) e->number;
+	}
+	return SP_OK;
+}
+
+static sp_status
+dup_compact(const sp_env *env, const sp_json *v, char **out, sp_error *err)
+{
+	sp_jsonw	w;
+	size_t		len;
+
+	sp_jsonw_init(&w, env, false);
+	sp_jsonw_value(&w, v);
+	return sp_jsonw_finish(&w, out, &len, err);
+}
+
+static sp_status
+parse_layer(const sp_json *lj, int li, sp_nn_layer *l, sp_error *err)
+{
+	const sp_json *t = sp_json_get(lj, "type");
+	const sp_json *nm;
+	sp_status	st;
+	double		d = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (lj->type != SP_JSON_OBJECT)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "layer must be an object");
+	if (!t || t->type != SP_JSON_STRING)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "missing \"type\"");
+	nm = sp_json_get(lj, "name");
+	if (nm)
+	{
+		if (nm->type != SP_JSON_STRING || nm->str_len >= SP_NN_NAME_LEN)
+			return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "\"name\" must be a string shorter than %d bytes",
+							 SP_NN_NAME_LEN);
+		memcpy(l->name, nm->str, nm->str_len + 1);
+	}
+	if (strcmp(t->str, "conv2d") == 0)
+	{
+		static const char *const keys[] = {"type", "name", "in", "out", "kernel", "stride", "padding", "bias", NULL};
+
+		l->type = SP_NN_CONV2D;
+		if ((st = check_keys(lj, keys, li, "conv2d layer", err)) ||
+			(st = get_int(lj, "in", true, 0, &l->in, li, err)) ||
+			(st = get_int(lj, "out", true, 0, &l->out, li, err)) ||
+			(st = get_int(lj, "kernel", true, 0, &l->kernel, li, err)) ||
+			(st = get_int(lj, "stride", false, 1, &l->stride, li, err)) ||
+			(st = get_int(lj, "padding", false, 0, &l->padding, li, err)) ||
+			(st = get_bool(lj, "bias", true, &l->bias, li, err)))
+			return st;
+	}
+	else if (strcmp(t->str, "linear") == 0)
+	{
+		static const char *const keys[] = {"type", "name", "in", "out", "bias", NULL};
+
+		l->type = SP_NN_LINEAR;
+		if ((st = check_keys(lj, keys, li, "linear layer", err)) ||
+			(st = get_int(lj, "in", true, 0, &l->in, li, err)) ||
+			(st = get_int(lj, "out", true, 0, &l->out, li, err)) ||
+			(st = get_bool(lj, "bias", true, &l->bias, li, err)))
+			return st;
+	}
+	else if (strcmp(t->str, "batchnorm") == 0)
+	{
+		static const char *const keys[] = {"type", "name", "eps", "momentum", "num_features", NULL};
+
+		l->type = SP_NN_BATCHNORM;
+		if ((st = check_keys(lj, keys, li, "batchnorm layer", err)) ||
+			(st = get_int(lj, "num_features", false, 0, &l->in, li, err)))
+			return st;
+		if ((st = get_num(lj, "eps", 1e-5, &d, li, err)))
+			return st;
+		l->eps = (float) d;
+		if ((st = get_num(lj, "momentum", 0.1, &d, li, err)))
+			return st;
+		l->momentum = (float) d;
+	}
+	else if (strcmp(t->str, "maxpool") == 0 || strcmp(t->str, "avgpool") == 0)
+	{
+		static const char *const keys[] = {"type", "name", "kernel", "stride", "padding", NULL};
+
+		l->type = t->str[0] == 'm' ? SP_NN_MAXPOOL : SP_NN_AVGPOOL;
+		if ((st = check_keys(lj, keys, li, "pooling layer", err)) ||
+			(st = get_int(lj, "kernel", true, 0, &l->kernel, li, err)) ||
+			(st = get_int(lj, "stride", false, l->kernel, &l->stride, li, err)) ||
+			(st = get_int(lj, "padding", false, 0, &l->padding, li, err)))
+			return st;
+	}
+	else if (strcmp(t->str, "relu") == 0 || strcmp(t->str, "flatten") == 0 ||
+			 strcmp(t->str, "l2norm") == 0)
+	{
+		static const char *const keys[] = {"type", "name", NULL};
+
+		l->type = t->str[0] == 'r' ? SP_NN_RELU : t->str[0] == 'f' ? SP_NN_FLATTEN : SP_NN_L2NORM;
+		if ((st = check_keys(lj, keys, li, "layer", err)))
+			return st;
+	}
+	else
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "unknown layer type \"%.40s\"", t->str);
+	return SP_OK;
+}
+
+sp_status
+sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
+				   sp_nn_config **out, sp_error *err)
+{
+	static const char *const top_keys[] = {"name", "format_version", "input", "layers", "embedding_dim",
+	"distance", "threshold", "metadata", "training", "quality", NULL};
+	static const char *const in_keys[] = {"channels", "height", "width", "resize", "fit", "mean", "std",
+	"scale", NULL};
+	sp_json_doc *doc = NULL;
+	const sp_json *root,
+			   *v,
+			   *in,
+			   *layers;
+	sp_nn_config *cfg = NULL;
+	sp_status	st;
+	double		d = 0;
+
+	*out = NULL;
+	st = sp_json_parse(env, json, len, 32, SP_NN_MAX_CONFIG_BYTES, "model config", &doc, err);
+	if (st != SP_OK)
+		return st;
+	root = sp_json_root(doc);
+	if (root->type != SP_JSON_OBJECT)
+	{
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "the document must be a JSON object");
+		goto fail;
+	}
+	if ((st = check_keys(root, top_keys, -1, "the config", err)))
+		goto fail;
+	cfg = sp_alloc(env, sizeof(*cfg));
+	if (!cfg)
+	{
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	memset(cfg, 0, sizeof(*cfg));
+
+	v = sp_json_get(root, "name");
+	if (!v || v->type != SP_JSON_STRING || v->str_len == 0 || v->str_len >= sizeof(cfg->name))
+	{
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"name\" must be a non-empty string of at most %zu bytes",
+					   sizeof(cfg->name) - 1);
+		goto fail;
+	}
+	memcpy(cfg->name, v->str, v->str_len + 1);
+	if ((st = get_int(root, "format_version", true, 0, &cfg->format_version, -1, err)))
+		goto fail;
+	if ((st = get_int(root, "embedding_dim", true, 0, &cfg->embedding_dim, -1, err)))
+		goto fail;
+
+	v = sp_json_get(root, "distance");
+	cfg->distance = SP_NN_COSINE;
+	if (v)
+	{
+		if (v->type == SP_JSON_STRING && strcmp(v->str, "cosine") == 0)
+			cfg->distance = SP_NN_COSINE;
+		else if (v->type == SP_JSON_STRING && strcmp(v->str, "l2") == 0)
+			cfg->distance = SP_NN_L2;
+		else
+		{
+			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"distance\" must be \"cosine\" or \"l2\"");
+			goto fail;
+		}
+	}
+	v = sp_json_get(root, "threshold");
+	if (v && v->type != SP_JSON_NULL)
+	{
+		if (v->type != SP_JSON_NUMBER)
+		{
+			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"threshold\" must be a number or null");
+			goto fail;
+		}
+		cfg->has_threshold = true;
+		cfg->threshold = v->number;
+	}
+	{
+		static const char *const free_keys[] = {"metadata", "training", "quality"};
+		char	  **dst[3] = {&cfg->metadata_json, &cfg->training_json, &cfg->quality_json};
+
+		for (int k = 0; k < 3; k++)
+		{
+			v = sp_json_get(root, free_keys[k]);
+			if (!v || v->type == SP_JSON_NULL)
+				continue;
+			if (v->type != SP_JSON_OBJECT)
+			{
+				st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"%s\" must be an object", free_keys[k]);
+				goto fail;
+			}
+			if ((st = dup_compact(env, v, dst[k], err)))
+				goto fail;
+		}
+	}
+
+	in = sp_json_get(root, "input");
+	if (!in || in->type != SP_JSON_OBJECT)
+	{
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"input\" must be an object");
+		goto fail;
+	}
+	if ((st = check_keys(in, in_keys, -1, "input", err)))
+		goto fail;
+	sp_preprocess_spec_default(&cfg->input);
+	if ((st = get_int(in, "channels", true, 0, &cfg->input.channels, -1, err)) ||
+		(st = get_int(in, "height", true, 0, &cfg->input.height, -1, err)) ||
+		(st = get_int(in, "width", true, 0, &cfg->input.width, -1, err)))
+		goto fail;
+	v = sp_json_get(in, "resize");
+	if (v)
+	{
+		if (v->type == SP_JSON_STRING && strcmp(v->str, "bilinear") == 0)
+			cfg->input.resize = SP_RESIZE_BILINEAR;
+		else if (v->type == SP_JSON_STRING && strcmp(v->str, "area") == 0)
+			cfg->input.resize = SP_RESIZE_AREA;
+		else
+		{
+			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input \"resize\" must be \"bilinear\" or \"area\"");
+			goto fail;
+		}
+	}
+	v = sp_json_get(in, "fit");
+	if (v)
+	{
+		if (v->type == SP_JSON_STRING && strcmp(v->str, "stretch") == 0)
+			cfg->input.fit = SP_FIT_STRETCH;
+		else if (v->type == SP_JSON_STRING && strcmp(v->str, "center_crop") == 0)
+			cfg->input.fit = SP_FIT_CENTER_CROP;
+		else
+		{
+			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input \"fit\" must be \"stretch\" or \"center_crop\"");
+			goto fail;
+		}
+	}
+	if ((st = get_float_list(in, "mean", cfg->input.channels, 0.0f, cfg->input.mean, err)) ||
+		(st = get_float_list(in, "std", cfg->input.channels, 1.0f, cfg->input.std, err)))
+		goto fail;
+	if ((st = get_num(in, "scale", 255.0, &d, -1, err)))
+		goto fail;
+	cfg->input.scale = (float) d;
+
+	layers = sp_json_get(root, "layers");
+	if (!layers || layers->type != SP_JSON_ARRAY || layers->count < 1 || layers->count > SP_NN_MAX_LAYERS)
+	{
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"layers\" must be an array of 1 to %d layers",
+					   SP_NN_MAX_LAYERS);
+		goto fail;
+	}
+	cfg->layers = sp_alloc_array(env, layers->count, sizeof(sp_nn_layer));
+	if (!cfg->layers)
+	{
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	cfg->n_layers = (int) layers->count;
+	for (int i = 0; i < cfg->n_layers; i++)
+		if ((st = parse_layer(layers->items[i], i, &cfg->layers[i], err)))
+			goto fail;
+	if ((st = sp_nn_config_validate(cfg, err)))
+		goto fail;
+	sp_json_free(env, doc);
+	*out = cfg;
+	return SP_OK;
+
+fail:
+	sp_json_free(env, doc);
+	sp_nn_config_free(env, cfg);
+	return st;
+}
+
+void
+sp_nn_config_free(const sp_env *env, sp_nn_config *cfg)
+{
+	if (!cfg)
+		return;
+	sp_free(env, cfg->layers);
+	sp_free(env, cfg->metadata_json);
+	sp_free(env, cfg->training_json);
+	sp_free(env, cfg->quality_json);
+	sp_free(env, cfg);
+}
+
+sp_status
+sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
+					 char **out, size_t *out_len, sp_error *err)
+{
+	sp_jsonw	w;
+	const sp_preprocess_spec *in = &cfg->input;
+	const char *free_keys[3] = {"metadata", "training", "quality"};
+	const char *free_vals[3] = {cfg->metadata_json, cfg->training_json, cfg->quality_json};
+
+	sp_jsonw_init(&w, env, pretty);
+	sp_jsonw_begin_object(&w);
+	sp_jsonw_key(&w, "name");
+	sp_jsonw_string(&w, cfg->name);
+	sp_jsonw_key(&w, "format_version");
+	sp_jsonw_int(&w, cfg->format_version);
+	sp_jsonw_key(&w, "input");
+	sp_jsonw_begin_object(&w);
+	sp_jsonw_key(&w, "channels");
+	sp_jsonw_int(&w, in->channels);
+	sp_jsonw_key(&w, "height");
+	sp_jsonw_int(&w, in->height);
+	sp_jsonw_key(&w, "width");
+	sp_jsonw_int(&w, in->width);
+	sp_jsonw_key(&w, "resize");
+	sp_jsonw_string(&w, sp_resize_method_name(in->resize));
+	sp_jsonw_key(&w, "fit");
+	sp_jsonw_string(&w, sp_fit_mode_name(in->fit));
+	sp_jsonw_key(&w, "mean");
+	sp_jsonw_inline_next(&w);
+	sp_jsonw_begin_array(&w);
+	for (int c = 0; c < in->channels; c++)
+		sp_jsonw_float(&w, in->mean[c]);
+	sp_jsonw_end_array(&w);
+	sp_jsonw_key(&w, "std");
+	sp_jsonw_inline_next(&w);
+	sp_jsonw_begin_array(&w);
+	for (int c = 0; c < in->channels; c++)
+		sp_jsonw_float(&w, in->std[c]);
+	sp_jsonw_end_array(&w);
+	sp_jsonw_key(&w, "scale");
+	sp_jsonw_float(&w, in->scale);
+	sp_jsonw_end_object(&w);
+	sp_jsonw_key(&w, "layers");
+	sp_jsonw_begin_array(&w);
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+
+		sp_jsonw_inline_next(&w);	/* one layer per line */
+		sp_jsonw_begin_object(&w);
+		sp_jsonw_key(&w, "type");
+		sp_jsonw_string(&w, sp_nn_layer_type_name(l->type));
+		if (l->name[0])
+		{
+			sp_jsonw_key(&w, "name");
+			sp_jsonw_string(&w, l->name);
+		}
+		switch (l->type)
+		{
+			case SP_NN_CONV2D:
+			case SP_NN_LINEAR:
+				sp_jsonw_key(&w, "in");
+				sp_jsonw_int(&w, l->in);
+				sp_jsonw_key(&w, "out");
+				sp_jsonw_int(&w, l->out);
+				if (l->type == SP_NN_CONV2D)
+				{
+					sp_jsonw_key(&w, "kernel");
+					sp_jsonw_int(&w, l->kernel);
+					sp_jsonw_key(&w, "stride");
+					sp_jsonw_int(&w, l->stride);
+					sp_jsonw_key(&w, "padding");
+					sp_jsonw_int(&w, l->padding);
+				}
+				if (!l->bias)
+				{
+					sp_jsonw_key(&w, "bias");
+					sp_jsonw_bool(&w, false);
+				}
+				break;
+			case SP_NN_BATCHNORM:
+				sp_jsonw_key(&w, "eps");
+				sp_jsonw_float(&w, l->eps);
+				sp_jsonw_key(&w, "momentum");
+				sp_jsonw_float(&w, l->momentum);
+				break;
+			case SP_NN_MAXPOOL:
+			case SP_NN_AVGPOOL:
+				sp_jsonw_key(&w, "kernel");
+				sp_jsonw_int(&w, l->kernel);
+				sp_jsonw_key(&w, "stride");
+				sp_jsonw_int(&w, l->stride);
+				if (l->padding)
+				{
+					sp_jsonw_key(&w, "padding");
+					sp_jsonw_int(&w, l->padding);
+				}
+				break;
+			default:
+				break;
+		}
+		sp_jsonw_end_object(&w);
+	}
+	sp_jsonw_end_array(&w);
+	sp_jsonw_key(&w, "embedding_dim");
+	sp_jsonw_int(&w, cfg->embedding_dim);
+	sp_jsonw_key(&w, "distance");
+	sp_jsonw_string(&w, cfg->distance == SP_NN_L2 ? "l2" : "cosine");
+	sp_jsonw_key(&w, "threshold");
+	if (cfg->has_threshold)
+		sp_jsonw_number(&w, cfg->threshold);
+	else
+		sp_jsonw_null(&w);
+	for (int k = 0; k < 3; k++)
+	{
+		sp_json_doc *doc;
+		sp_error	e2;
+
+		if (!free_vals[k])
+			continue;
+		sp_jsonw_key(&w, free_keys[k]);
+		if (sp_json_parse(env, free_vals[k], strlen(free_vals[k]), 0, 0, free_keys[k], &doc, &e2) != SP_OK)
+		{
+			sp_jsonw_discard(&w);
+			*err = e2;
+			return e2.code;
+		}
+		sp_jsonw_value(&w, sp_json_root(doc));
+		sp_json_free(env, doc);
+	}
+	sp_jsonw_end_object(&w);
+	return sp_jsonw_finish(&w, out, out_len, err);
+}
+
+sp_status
+sp_nn_config_copy(const sp_env *env, const sp_nn_config *src, sp_nn_config **out, sp_error *err)
+{
+	char	   *txt;
+	size_t		len;
+	sp_status	st;
+
+	*out = NULL;
+	st = sp_nn_config_to_json(env, src, false, &txt, &len, err);
+	if (st != SP_OK)
+		return st;
+	st = sp_nn_config_parse(env, txt, len, out, err);
+	sp_free(env, txt);
+	return st;
+}
+
+size_t
+sp_nn_config_param_count(const sp_nn_config *cfg)
+{
+	size_t		n = 0;
+
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+
+		if (l->type == SP_NN_CONV2D)
+			n += (size_t) l->out * l->in * l->kernel * l->kernel + (l->bias ? (size_t) l->out : 0);
+		else if (l->type == SP_NN_LINEAR)
+			n += (size_t) l->out * l->in + (l->bias ? (size_t) l->out : 0);
+		else if (l->type == SP_NN_BATCHNORM)
+			n += 2 * (size_t) l->in;
+	}
+	return n;
+}
+
+double
+sp_nn_config_flops(const sp_nn_config *cfg)
+{
+	double		f = 0;
+
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+
+		if (l->type == SP_NN_CONV2D)
+			f += 2.0 * l->out * l->out_h * l->out_w * (double) l->in * l->kernel * l->kernel;
+		else if (l->type == SP_NN_LINEAR)
+			f += 2.0 * l->out * (double) l->in;
+	}
+	return f;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Model load. */
+
+typedef struct binder
+{
+	const sp_safetensors *st;
+	bool	   *used;
+	sp_error   *err;
+} binder;
+
+/* Find "<layer>.<suffix>" with the expected shape; NULL + error otherwise. */
+static const sp_st_tensor *
+bind(binder *b, const sp_nn_layer *l, int li, const char *suffix, int ndim, const int64_t *shape)
+{
+	char		name[SP_NN_NAME_LEN + 32];
+	const sp_st_tensor *t = NULL;
+	int			idx = -1;
+
+	snprintf(name, sizeof(name), "%s.%s", l->name, suffix);
+	for (int i = 0; i < b->st->n_tensors; i++)
+		if (strcmp(b->st->tensors[i].name, name) == 0)
+		{
+			t = &b->st->tensors[i];
+			idx = i;
+			break;
+		}
+	if (!t)
+	{
+		cfg_error(b->err, SP_ERR_INVALID_ARG, li, l, "weights file has no tensor \"%s\"", name);
+		return NULL;
+	}
+	if (!t->data)
+	{
+		cfg_error(b->err, SP_ERR_UNSUPPORTED, li, l, "tensor \"%s\" has unsupported dtype %s", name, t->dtype_name);
+		return NULL;
+	}
+	{
+		bool		ok = t->ndim == ndim;
+
+		for (int d = 0; ok && d < ndim; d++)
+			ok = t->shape[d] == shape[d];
+		if (!ok)
+		{
+			char		want[96] = "",
+						got[96] = "";
+
+			for (int d = 0; d < ndim; d++)
+				snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%lld", d ? "," : "",
+						 (long long) shape[d]);
+			for (int d = 0; d < t->ndim; d++)
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%lld", d ? "," : "",
+						 (long long) t->shape[d]);
+			cfg_error(b->err, SP_ERR_INVALID_ARG, li, l, "tensor \"%s\" has shape [%s], expected [%s]",
+					  name, got, want);
+			return NULL;
+		}
+	}
+	/* a NaN or infinite weight would silently poison every embedding */
+	for (size_t k = 0; k < t->numel; k++)
+		if (!isfinite(t->data[k]))
+		{
+			cfg_error(b->err, SP_ERR_INVALID_ARG, li, l, "tensor \"%s\" contains NaN or infinity at index %zu",
+					  name, k);
+			return NULL;
+		}
+	b->used[idx] = true;
+	return t;
+}
+
+sp_status
+sp_nn_model_load(const sp_env *env, const char *config_json, size_t config_len,
+				 const uint8_t *weights, size_t weights_len, sp_nn_model **out, sp_error *err)
+{
+	return sp_nn_model_load_ex(env, config_json, config_len, weights, weights_len, 0, out, err);
+}
+
+sp_status
+sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_len,
+					const uint8_t *weights, size_t weights_len, int flags,
+					sp_nn_model **out, sp_error *err)
+{
+	sp_nn_config *cfg = NULL;
+	sp_safetensors *st = NULL;
+	sp_nn_model *m = NULL;
+	binder		bd;
+	sp_status	rc;
+	size_t		nparam = 0;
+	float	   *pp;
+
+	*out = NULL;
+	bd.used = NULL;
+	if ((rc = sp_nn_config_parse(env, config_json, config_len, &cfg, err)))
+		return rc;
+	if ((rc = sp_st_read_ex(env, weights, weights_len, SP_ST_SKIP_UNSUPPORTED, &st, err)))
+		goto fail;
+
+	m = sp_alloc(env, sizeof(*m));
+	if (!m)
+		goto nomem;
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->ops = sp_alloc_array(env, (size_t) cfg->n_layers, sizeof(sp_nn_op));
+	bd.used = sp_alloc_array(env, st->n_tensors > 0 ? (size_t) st->n_tensors : 1, sizeof(bool));
+	if (!m->ops || !bd.used)
+		goto nomem;
+	memset(bd.used, 0, sizeof(bool) * (size_t) (st->n_tensors > 0 ? st->n_tensors : 1));
+	bd.st = st;
+	bd.err = err;
+
+	/* parameter block: weights + biases (+ a bias created by folding) + affine pairs */
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+
+		/* each tensor is rounded up to 16 floats (64 bytes) in the block */
+		if (l->type == SP_NN_CONV2D)
+			nparam += (size_t) l->out * l->in * l->kernel * l->kernel + (size_t) l->out + 32;
+		else if (l->type == SP_NN_LINEAR)
+			nparam += (size_t) l->out * l->in + (size_t) l->out + 32;
+		else if (l->type == SP_NN_BATCHNORM)
+			nparam += 2 * (size_t) l->in + 32;
+	}
+	/* + 16 floats for aligning the start to 64 bytes */
+	m->params = sp_alloc_array(env, nparam + 16, sizeof(float));
+	if (!m->params)
+		goto nomem;
+	pp = (float *) (((uintptr_t) m->params + 63) & ~(uintptr_t) 63);
+	m->first_dense = -1;
+
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+		sp_nn_op   *op = &m->ops[m->n_ops];
+		sp_nn_op   *prev = m->n_ops > 0 ? &m->ops[m->n_ops - 1] : NULL;
+		const sp_nn_layer *pl = i > 0 ? &cfg->layers[i - 1] : NULL;
+
+		memset(op, 0, sizeof(*op));
+		op->dense = l->dense;
+		op->g = sp_nn_geom_of_layer(l);
+		switch (l->type)
+		{
+			case SP_NN_CONV2D:
+			case SP_NN_LINEAR:
+				{
+					int64_t		wshape[4] = {l->out, l->in, l->kernel, l->kernel};
+					int64_t		bshape[1] = {l->out};
+					size_t		wn = (size_t) l->out * l->in * (l->type == SP_NN_CONV2D ? (size_t) l->kernel * l->kernel : 1);
+					const sp_st_tensor *tw,
+							   *tb = NULL;
+					bool		next_bn = i + 1 < cfg->n_layers && cfg->layers[i + 1].type == SP_NN_BATCHNORM &&
+						!(flags & SP_NN_LOAD_NO_FOLD);
+
+					tw = bind(&bd, l, i, "weight", l->type == SP_NN_CONV2D ? 4 : 2, wshape);
+					if (!tw)
+						goto fail_err;
+					if (l->bias && !(tb = bind(&bd, l, i, "bias", 1, bshape)))
+						goto fail_err;
+					op->kind = l->type == SP_NN_CONV2D ? SP_OP_CONV : SP_OP_LINEAR;
+					memcpy(pp, tw->data, wn * sizeof(float));
+					m->n_params += wn + (tb || next_bn ? (size_t) l->out : 0);
+					op->w = pp;
+					pp += (wn + 15) & ~(size_t) 15;
+					if (tb || next_bn)
+					{
+						if (tb)
+							memcpy(pp, tb->data, (size_t) l->out * sizeof(float));
+						else
+							memset(pp, 0, (size_t) l->out * sizeof(float));
+						op->b = pp;
+						pp += ((size_t) l->out + 15) & ~(size_t) 15;
+					}
+					m->n_ops++;
+					break;
+				}
+			case SP_NN_BATCHNORM:
+				{
+					int64_t		shape[1] = {l->in};
+					const sp_st_tensor *tg,
+							   *tbeta,
+							   *tm,
+							   *tv;
+					char		nbt[SP_NN_NAME_LEN + 32];
+					bool		fold = prev && pl && (pl->type == SP_NN_CONV2D || pl->type == SP_NN_LINEAR) &&
+						!(flags & SP_NN_LOAD_NO_FOLD);
+					int			Cn = l->in;
+
+					if (!(tg = bind(&bd, l, i, "weight", 1, shape)) ||
+						!(tbeta = bind(&bd, l, i, "bias", 1, shape)) ||
+						!(tm = bind(&bd, l, i, "running_mean", 1, shape)) ||
+						!(tv = bind(&bd, l, i, "running_var", 1, shape)))
+						goto fail_err;
+					/* PyTorch's int64 counter is not needed for inference */
+					snprintf(nbt, sizeof(nbt), "%s.num_batches_tracked", l->name);
+					for (int t = 0; t < st->n_tensors; t++)
+						if (strcmp(st->tensors[t].name, nbt) == 0)
+							bd.used[t] = true;
+					for (int c = 0; c < Cn; c++)
+						if (!(tv->data[c] >= 0) || !isfinite(tv->data[c]))
+						{
+							cfg_error(err, SP_ERR_INVALID_ARG, i, l, "running_var must be non-negative");
+							goto fail_err;
+						}
+					if (fold)
+					{
+						/* w' = w * g / sqrt(v + eps); b' = (b - m) * g / sqrt(v + eps) + beta */
+						size_t		per = prev->kind == SP_OP_CONV ?
+							(size_t) prev->g.C * prev->g.k * prev->g.k : (size_t) prev->g.C;
+						float	   *w = (float *) prev->w;
+						float	   *b = (float *) prev->b;
+
+						for (int c = 0; c < Cn; c++)
+						{
+							double		s = (double) tg->data[c] / sqrt((double) tv->data[c] + l->eps);
+
+							for (size_t k = 0; k < per; k++)
+								w[(size_t) c * per + k] = (float) (w[(size_t) c * per + k] * s);
+							b[c] = (float) (((double) b[c] - tm->data[c]) * s + tbeta->data[c]);
+						}
+					}
+					else
+					{
+						float	   *sc = pp,
+								   *sh = pp + (((size_t) Cn + 15) & ~(size_t) 15);
+
+						for (int c = 0; c < Cn; c++)
+						{
+							double		s = (double) tg->data[c] / sqrt((double) tv->data[c] + l->eps);
+
+							sc[c] = (float) s;
+							sh[c] = (float) (tbeta->data[c] - tm->data[c] * s);
+						}
+						pp = sh + (((size_t) Cn + 15) & ~(size_t) 15);
+						op->kind = SP_OP_AFFINE;
+						m->n_params += 2 * (size_t) Cn;
+						op->g.O = op->g.C;
+						op->w = sc;
+						op->b = sh;
+						m->n_ops++;
+					}
+					break;
+				}
+			case SP_NN_RELU:
+				if (prev && !prev->relu && prev->dense == l->dense &&
+					(prev->kind == SP_OP_CONV || prev->kind == SP_OP_LINEAR || prev->kind == SP_OP_AFFINE))
+					prev->relu = true;
+				else
+				{
+					op->kind = SP_OP_RELU;
+					m->n_ops++;
+				}
+				break;
+			case SP_NN_MAXPOOL:
+			case SP_NN_AVGPOOL:
+				op->kind = l->type == SP_NN_MAXPOOL ? SP_OP_MAXPOOL : SP_OP_AVGPOOL;
+				op->g.O = op->g.C;
+				m->n_ops++;
+				break;
+			case SP_NN_FLATTEN:
+				m->first_dense = m->n_ops;
+				m->flat_size = (size_t) l->out_c;
+				break;
+			case SP_NN_L2NORM:
+				op->kind = SP_OP_L2NORM;
+				m->n_ops++;
+				break;
+		}
+	}
+	if (m->first_dense < 0)
+	{
+		const sp_nn_layer *last = &cfg->layers[cfg->n_layers - 1];
+
+		m->first_dense = m->n_ops;
+		m->flat_size = (size_t) last->out_c * last->out_h * last->out_w;
+	}
+	if (!(flags & SP_NN_LOAD_IGNORE_UNUSED))
+		for (int t = 0; t < st->n_tensors; t++)
+			if (!bd.used[t])
+			{
+				rc = sp_set_error(err, SP_ERR_INVALID_ARG,
+								  "invalid model: weights file has tensor \"%.80s\" that no layer uses",
+								  st->tensors[t].name);
+				goto fail;
+			}
+
+	/* sizes for the workspace */
+	m->in_size = (size_t) cfg->input.channels * cfg->input.height * cfg->input.width;
+	m->max_act = m->in_size;
+	m->max_dense = (size_t) cfg->embedding_dim;
+	for (int i = 0; i < m->n_ops; i++)
+	{
+		const sp_nn_op *op = &m->ops[i];
+
+		if (i < m->first_dense)
+		{
+			size_t		a = (size_t) op->g.O * op->g.OH * op->g.OW;
+
+			if (a > m->max_act)
+				m->max_act = a;
+			if (op->kind == SP_OP_CONV && sp_nn_conv_needs_im2col(&op->g))
+			{
+				size_t		c = sp_nn_col_rows(&op->g) * op->g.OH * op->g.OW;
+
+				if (c > m->max_col)
+					m->max_col = c;
+			}
+		}
+		else if ((size_t) op->g.O > m->max_dense)
+			m->max_dense = (size_t) op->g.O;
+	}
+
+	/* content hash: SHA-256(SHA-256(config) || SHA-256(weights)) */
+	{
+		uint8_t		two[64],
+					h[32];
+
+		sp_sha256(config_json, config_len, two);
+		sp_sha256(weights, weights_len, two + 32);
+		sp_sha256(two, 64, h);
+		sp_hex(h, 32, m->hash);
+	}
+	sp_free(env, bd.used);
+	sp_st_free(env, st);
+	*out = m;
+	return SP_OK;
+
+nomem:
+	rc = sp_set_error(err, SP_ERR_NOMEM, "out of memory loading the model");
+	goto fail;
+fail_err:
+	rc = err ? err->code : SP_ERR_INVALID_ARG;
+fail:
+	sp_free(env, bd.used);
+	sp_st_free(env, st);
+	if (m)
+	{
+		m->cfg = NULL;
+		sp_nn_model_free(env, m);
+	}
+	sp_nn_config_free(env, cfg);
+	return rc;
+}
+
+void
+sp_nn_model_free(const sp_env *env, sp_nn_model *m)
+{
+	if (!m)
+		return;
+	sp_nn_config_free(env, m->cfg);
+	sp_free(env, m->ops);
+	sp_free(env, m->params);
+	sp_free(env, m);
+}
+
+const sp_nn_config *
+sp_nn_model_config(const sp_nn_model *m)
+{
+	return m ? m->cfg : NULL;
+}
+
+const char *
+sp_nn_model_hash(const sp_nn_model *m)
+{
+	return m ? m->hash : NULL;
+}
+
+int
+sp_nn_model_input_size(const sp_nn_model *m)
+{
+	return m ? (int) m->in_size : 0;
+}
+
+int
+sp_nn_model_dim(const sp_nn_model *m)
+{
+	return m ? m->cfg->embedding_dim : 0;
+}
+
+size_t
+sp_nn_model_param_count(const sp_nn_model *m)
+{
+	return m ? m->n_params : 0;
+}

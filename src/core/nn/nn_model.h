@@ -1,0 +1,179 @@
+/*
+ * nn_model.h: the neural-network model of the core: config (architecture as
+ * a layer list plus input preprocessing; docs/model-format.md), validation,
+ * weight binding from safetensors with batch-norm folding, the model content
+ * hash, and the batched inference forward pass (nn_forward.c).
+ *
+ * One forward pass, two callers: the SQL functions and the trainer both embed
+ * through sp_nn_forward / sp_nn_embed_images on an sp_nn_model; the trainer's
+ * own forward (nn_train.h) uses the same layer kernels (nn_layers.h).
+ */
+#ifndef SP_NN_MODEL_H
+#define SP_NN_MODEL_H
+
+#include <stdbool.h>
+#include "util/sp_common.h"
+#include "image/image.h"
+#include "image/preprocess.h"
+
+/* Hard limits checked by config validation. */
+#define SP_NN_MAX_LAYERS 256
+#define SP_NN_MAX_CHANNELS 4096
+#define SP_NN_MAX_KERNEL 11
+#define SP_NN_MAX_STRIDE 8
+#define SP_NN_MAX_INPUT_SIDE 1024
+#define SP_NN_MAX_FEATURES (1 << 22)	/* linear in/out, flattened size */
+#define SP_NN_MAX_PARAMS ((size_t) 1 << 28)
+#define SP_NN_MAX_ACT ((size_t) 1 << 26)	/* floats per image per layer */
+#define SP_NN_MAX_CONFIG_BYTES ((size_t) 1 << 20)
+#define SP_NN_NAME_LEN 64
+
+typedef enum sp_nn_layer_type
+{
+	SP_NN_CONV2D = 0,
+	SP_NN_BATCHNORM,
+	SP_NN_RELU,
+	SP_NN_MAXPOOL,
+	SP_NN_AVGPOOL,
+	SP_NN_FLATTEN,
+	SP_NN_LINEAR,
+	SP_NN_L2NORM
+} sp_nn_layer_type;
+
+typedef enum sp_nn_distance
+{
+	SP_NN_COSINE = 0,
+	SP_NN_L2
+} sp_nn_distance;
+
+typedef struct sp_nn_layer
+{
+	sp_nn_layer_type type;
+	char		name[SP_NN_NAME_LEN];	/* conv2d / linear / batchnorm: tensor prefix */
+	int			in;				/* conv2d: in channels; linear: in features */
+	int			out;			/* conv2d: out channels; linear: out features */
+	int			kernel;			/* conv2d, pools */
+	int			stride;
+	int			padding;
+	bool		bias;			/* conv2d / linear have a bias (default true) */
+	float		eps;			/* batchnorm (default 1e-5) */
+	float		momentum;		/* batchnorm running-stat update (default 0.1) */
+	/* Shapes computed by validation ("dense" layers: h = w = 1). */
+	int			in_c,
+				in_h,
+				in_w;
+	int			out_c,
+				out_h,
+				out_w;
+	bool		dense;			/* after flatten: rows of features */
+} sp_nn_layer;
+
+typedef struct sp_nn_config
+{
+	char		name[128];
+	int			format_version;
+	sp_preprocess_spec input;
+	int			n_layers;
+	sp_nn_layer *layers;
+	int			embedding_dim;
+	sp_nn_distance distance;
+	bool		has_threshold;
+	double		threshold;
+	char	   *metadata_json;	/* compact JSON object or NULL */
+	char	   *training_json;	/* optional "training" object, compact, or NULL */
+	char	   *quality_json;	/* optional "quality" object, compact, or NULL */
+} sp_nn_config;
+
+/* Parse and validate a config document (shapes checked through the chain). */
+extern sp_status sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
+									sp_nn_config **out, sp_error *err);
+/* Validate (and compute shapes of) a config built in code. */
+extern sp_status sp_nn_config_validate(sp_nn_config *cfg, sp_error *err);
+extern void sp_nn_config_free(const sp_env *env, sp_nn_config *cfg);
+extern sp_status sp_nn_config_copy(const sp_env *env, const sp_nn_config *src,
+								   sp_nn_config **out, sp_error *err);
+/* Serialise (config_parse(config_to_json(c)) reproduces c). */
+extern sp_status sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
+									  char **out, size_t *out_len, sp_error *err);
+extern const char *sp_nn_layer_type_name(sp_nn_layer_type t);
+/* Parameter count of the config (BN counted unfolded: weight+bias). */
+extern size_t sp_nn_config_param_count(const sp_nn_config *cfg);
+/* Multiply-adds x 2 per image of conv and linear layers. */
+extern double sp_nn_config_flops(const sp_nn_config *cfg);
+
+/* ---------------------------------------------------------------------- */
+/* Inference model. */
+
+typedef struct sp_nn_model sp_nn_model;
+typedef struct sp_nn_workspace sp_nn_workspace;
+
+/* sp_nn_model_load_ex flags */
+#define SP_NN_LOAD_IGNORE_UNUSED 0x1	/* tensors not used by the config are fine */
+#define SP_NN_LOAD_NO_FOLD 0x2	/* keep batch norm as a separate op (tests) */
+
+extern sp_status sp_nn_model_load(const sp_env *env, const char *config_json, size_t config_len,
+								  const uint8_t *weights, size_t weights_len,
+								  sp_nn_model **out, sp_error *err);
+extern sp_status sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_len,
+									 const uint8_t *weights, size_t weights_len, int flags,
+									 sp_nn_model **out, sp_error *err);
+extern void sp_nn_model_free(const sp_env *env, sp_nn_model *model);
+
+extern const sp_nn_config *sp_nn_model_config(const sp_nn_model *model);
+/* SHA-256 of (SHA-256(config bytes) || SHA-256(weights bytes)), 64 hex chars. */
+extern const char *sp_nn_model_hash(const sp_nn_model *model);
+extern int	sp_nn_model_input_size(const sp_nn_model *model);	/* C*H*W */
+extern int	sp_nn_model_dim(const sp_nn_model *model);
+extern size_t sp_nn_model_param_count(const sp_nn_model *model);	/* after folding */
+
+/*
+ * Workspace for batches of up to max_batch images: allocated once, reused by
+ * every forward call (no allocation per image).  block is the number of
+ * images pushed through the convolutional part together (0 = automatic,
+ * keeping the im2col matrix about L2-sized).  A workspace is used by one
+ * thread at a time; interrupts are polled through env once per block.
+ */
+extern sp_status sp_nn_workspace_create(const sp_env *env, const sp_nn_model *model,
+										int max_batch, sp_nn_workspace **out, sp_error *err);
+extern sp_status sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model,
+										   int max_batch, int block,
+										   sp_nn_workspace **out, sp_error *err);
+extern void sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws);
+extern int	sp_nn_workspace_block(const sp_nn_workspace *ws);
+/* Images per forward call, and the model the workspace was sized for. */
+extern int	sp_nn_workspace_max_batch(const sp_nn_workspace *ws);
+extern const sp_nn_model *sp_nn_workspace_model(const sp_nn_workspace *ws);
+
+/*
+ * Forward: input is batch x C x H x W floats (NCHW, preprocessed), out is
+ * batch x dim.  Any batch >= 1 works (processed in chunks of max_batch).
+ */
+extern sp_status sp_nn_forward(const sp_nn_model *model, sp_nn_workspace *ws,
+							   const float *input, int batch, float *out, sp_error *err);
+
+/* Preprocess n images (any size / channels) and embed them: out n x dim. */
+extern sp_status sp_nn_embed_images(const sp_env *env, const sp_nn_model *model,
+									sp_nn_workspace *ws, const sp_image *imgs, int n,
+									float *out, sp_error *err);
+
+/* BLAS information ("OpenBLAS <config> core=<name>") and thread control. */
+extern void sp_blas_info(char *buf, size_t len);
+extern const char *sp_blas_corename(void);
+extern void sp_blas_set_threads(int n);
+
+/* SHA-256 (FIPS 180-4), used for the model hash. */
+typedef struct sp_sha256_ctx
+{
+	uint32_t	h[8];
+	uint64_t	total;
+	uint8_t		buf[64];
+	size_t		buf_len;
+} sp_sha256_ctx;
+
+extern void sp_sha256_init(sp_sha256_ctx *c);
+extern void sp_sha256_update(sp_sha256_ctx *c, const void *data, size_t len);
+extern void sp_sha256_final(sp_sha256_ctx *c, uint8_t out[32]);
+extern void sp_sha256(const void *data, size_t len, uint8_t out[32]);
+extern void sp_hex(const uint8_t *bytes, size_t n, char *out /* 2n+1 */);
+
+#endif							/* SP_NN_MODEL_H */

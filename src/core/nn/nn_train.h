@@ -1,0 +1,127 @@
+/*
+ * nn_train.h: training support for the network of nn_model.h (nn_backward.c):
+ * parameters with gradients, a caching forward pass (batch norm unfolded,
+ * batch statistics in training mode), backward passes of every layer type,
+ * Adam and SGD+momentum, metric-learning losses, and export to the model
+ * format (safetensors with PyTorch names + config JSON) so that evaluation
+ * goes through the very same inference code as SQL (sp_nn_forward).
+ *
+ * Everything is deterministic given the seed (private splitmix64 RNG) and a
+ * single BLAS thread.
+ */
+#ifndef SP_NN_TRAIN_H
+#define SP_NN_TRAIN_H
+
+#include "nn/nn_model.h"
+
+typedef struct sp_nn_trainer sp_nn_trainer;
+
+typedef struct sp_nn_param
+{
+	char		name[SP_NN_NAME_LEN + 24];	/* PyTorch name, e.g. "conv1.weight" */
+	int			ndim;
+	int64_t		shape[4];
+	size_t		numel;
+	float	   *data;
+	float	   *grad;			/* NULL for buffers (batch-norm running stats) */
+	float	   *m;				/* optimizer state (Adam first moment / momentum) */
+	float	   *v;				/* Adam second moment */
+	bool		decay;			/* weight decay applies (conv/linear weights only) */
+} sp_nn_param;
+
+typedef enum sp_nn_init
+{
+	SP_NN_INIT_HE = 0,			/* kaiming_uniform_(nonlinearity='relu'): U(+-sqrt(6/fan_in)) */
+	SP_NN_INIT_TORCH			/* PyTorch's default layer init: U(+-1/sqrt(fan_in)) */
+} sp_nn_init;
+
+/*
+ * Create a trainer for cfg (validated) and batches of up to max_batch.
+ * Weights: conv/linear per init, biases U(+-1/sqrt(fan_in)) like PyTorch;
+ * batch norm weight 1, bias 0, running mean 0, running var 1.
+ */
+extern sp_status sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg, int max_batch,
+									  uint64_t seed, sp_nn_init init,
+									  sp_nn_trainer **out, sp_error *err);
+extern void sp_nn_trainer_free(sp_nn_trainer *tr);
+/* Replace parameters from a safetensors file (PyTorch names, shapes checked). */
+extern sp_status sp_nn_trainer_load_weights(sp_nn_trainer *tr, const uint8_t *weights, size_t len,
+											sp_error *err);
+extern int	sp_nn_trainer_params(sp_nn_trainer *tr, sp_nn_param **params);
+extern const sp_nn_config *sp_nn_trainer_config(const sp_nn_trainer *tr);
+
+/*
+ * Forward batch (NCHW input) -> out (batch x dim).  training: batch norm
+ * uses batch statistics and updates its running statistics; otherwise the
+ * running statistics (eval mode).  Activations are kept for backward.
+ */
+extern sp_status sp_nn_trainer_forward(sp_nn_trainer *tr, const float *input, int batch,
+									   bool training, float *out, sp_error *err);
+/* Backward of the last forward: adds parameter gradients (see zero_grad). */
+extern sp_status sp_nn_trainer_backward(sp_nn_trainer *tr, const float *d_out, sp_error *err);
+extern void sp_nn_trainer_zero_grad(sp_nn_trainer *tr);
+
+typedef struct sp_nn_adam
+{
+	float		lr;
+	float		beta1;			/* 0.9 */
+	float		beta2;			/* 0.999 */
+	float		eps;			/* 1e-8 */
+	float		weight_decay;	/* decoupled (AdamW) when decoupled, else added to the gradient */
+	bool		decoupled;
+} sp_nn_adam;
+
+extern void sp_nn_trainer_adam_step(sp_nn_trainer *tr, const sp_nn_adam *opt);
+extern void sp_nn_trainer_sgd_step(sp_nn_trainer *tr, float lr, float momentum, float weight_decay);
+/* The same updates on raw arrays (e.g. a classifier head kept by the caller); step counts from 1. */
+extern void sp_nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
+							  const sp_nn_adam *opt, long step, bool decay);
+extern void sp_nn_sgd_update(float *p, const float *g, float *mom, size_t n, float lr,
+							 float momentum, float weight_decay);
+
+/* Export: config JSON (pretty) and safetensors (unfolded BN, PyTorch names). */
+extern sp_status sp_nn_trainer_export(sp_nn_trainer *tr, const char *const *meta_keys,
+									  const char *const *meta_values, int n_meta,
+									  char **config_json, size_t *config_len,
+									  uint8_t **weights, size_t *weights_len, sp_error *err);
+/* Export and load as an inference model (BN folded): what SQL will compute. */
+extern sp_status sp_nn_trainer_to_model(sp_nn_trainer *tr, sp_nn_model **out, sp_error *err);
+
+/* ---------------------------------------------------------------------- */
+/*
+ * Losses on a batch of embeddings (B x D, row-major) with integer labels.
+ * Each returns the mean loss in *loss and writes dLoss/dEmbedding to d_emb
+ * (B x D, overwritten).  Distances are Euclidean, sqrt(max(|a-b|^2, 1e-12)).
+ * env provides scratch memory (B x B distances).
+ */
+
+/* Batch-hard triplet (Hermans et al. 2017): per anchor hardest positive and
+ * negative; margin >= 0: max(0, d_ap - d_an + margin); margin < 0: soft
+ * margin log(1 + exp(d_ap - d_an)).  Anchors without a positive or negative
+ * are skipped.  *active (nullable): anchors with nonzero loss. */
+extern sp_status sp_nn_loss_batch_hard(const sp_env *env, const float *emb, const int *labels,
+									   int B, int D, float margin, float *loss, float *d_emb,
+									   int *active, sp_error *err);
+/* Batch-all triplet: every valid (a, p, n); loss averaged over the triplets
+ * with positive loss. *active (nullable): number of those triplets. */
+extern sp_status sp_nn_loss_batch_all(const sp_env *env, const float *emb, const int *labels,
+									  int B, int D, float margin, float *loss, float *d_emb,
+									  int *active, sp_error *err);
+/* Contrastive over all in-batch pairs i < j: same label d^2, different
+ * max(0, margin - d)^2, each halved, mean over pairs. */
+extern sp_status sp_nn_loss_contrastive(const sp_env *env, const float *emb, const int *labels,
+										int B, int D, float margin, float *loss, float *d_emb,
+										sp_error *err);
+/*
+ * Softmax cross-entropy on a linear head W (classes x D) and bias (classes,
+ * nullable).  scale > 0 selects cosine logits scale * e.w_k / |w_k| (bias
+ * unused; the embedding is expected to be L2-normalised); scale == 0 plain
+ * logits e.w_k + b_k.  dW / db (nullable) receive the head gradients
+ * (overwritten); *correct (nullable) counts argmax hits.
+ */
+extern sp_status sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, const int *labels,
+									   int B, int D, const float *W, const float *bias, int classes,
+									   float scale, float *loss, float *d_emb, float *dW,
+									   float *db, int *correct, sp_error *err);
+
+#endif							/* SP_NN_TRAIN_H */

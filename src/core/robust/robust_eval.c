@@ -1,0 +1,1020 @@
+/*
+ * robust_eval.c: the evaluation engine behind robustness reports
+ * (robust_eval.h).  It owns the loops that turn a sample of images and two
+ * models into error tables: corrupting / perturbing every image, embedding
+ * the results with both models in bounded chunks, measuring k-NN or
+ * self-retrieval error, drift, flip probability and top-5 distance, and
+ * handing the tables to robust_metrics.c for CE, mCE, FR and T5D.  It also
+ * owns the per-item seed (sp_re_item_seed).
+ *
+ * Memory is bounded by the sample: per model one n x dim clean matrix and
+ * one n x dim matrix for the cell being measured, plus one chunk of decoded
+ * corrupted images (or perturbation frames) at a time.  No corrupted image
+ * outlives its chunk.
+ *
+ * When model[SP_RE_MODEL] and model[SP_RE_BASELINE] are the same object
+ * (a report of a model against itself, possibly with one shared workspace),
+ * every image is embedded once and the baseline's tables are copies of the
+ * model's: identical by construction, which is what makes CE exactly 1.
+ */
+#include "robust/robust_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vector/distance.h"
+
+/* ---------------------------------------------------------------------- */
+/* Seeds */
+
+/* The splitmix64 output function: a bijection on 64 bits with full avalanche. */
+static inline uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+#define RE_GOLDEN UINT64_C(0x9e3779b97f4a7c15)
+
+/*
+ * Each input is absorbed in turn: h = mix64(h ^ word + golden), the way
+ * splitmix64 advances its state by the golden gamma before mixing.  Every
+ * step is a bijection of h for a fixed word, so two items that differ in
+ * exactly one of (image, what, severity) never share a seed, and the
+ * avalanche makes neighbouring images' seeds unrelated.  what and severity
+ * share one 64-bit word (32 bits each): both are small in practice
+ * (corruption ids, 1000 + perturbation index; severities 1..5, difficulty).
+ */
+uint64_t
+sp_re_item_seed(uint64_t seed, int image, int what, int severity)
+{
+	uint64_t	h = mix64(seed + RE_GOLDEN);
+
+	h = mix64((h ^ (uint64_t) (uint32_t) image) + RE_GOLDEN);
+	h = mix64((h ^ (((uint64_t) (uint32_t) what << 32) | (uint64_t) (uint32_t) severity)) + RE_GOLDEN);
+	return h;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shared state of one run */
+
+typedef struct re_ctx
+{
+	const sp_env *env;
+	const sp_re_sample *sample;
+	const sp_re_models *models;
+	int			nmodels;		/* 1: both roles are one model (shared results) */
+	int			dim[2];
+	int			chunk;			/* images per embedding call */
+	int32_t    *self;			/* self[i] = i (own clean original) */
+	float	   *clean[2];		/* n x dim clean embeddings per model */
+	sp_re_progress_fn progress;
+	void	   *progress_arg;
+	int			step;
+	int			nsteps;
+} re_ctx;
+
+static const char *const role_name[2] = {"model", "baseline model"};
+
+/*
+ * Prefix the core error's detail with where it happened, keeping the
+ * original code, message and detail (the glue reports the core error; the
+ * report run needs to know which image broke).
+ */
+static void
+annotate(sp_error *err, const char *where)
+{
+	char		old[sizeof(err->detail)];
+
+	if (!err)
+		return;
+	snprintf(old, sizeof(old), "%s", err->detail);
+	if (old[0])
+		sp_error_detail(err, "%s %s", where, old);
+	else
+		sp_error_detail(err, "%s", where);
+}
+
+static sp_status
+interrupted(sp_error *err)
+{
+	return sp_set_error(err, SP_ERR_INTERRUPTED, "robustness evaluation was interrupted");
+}
+
+static void
+progress(re_ctx *cx, const char *stage)
+{
+	cx->step++;
+	if (cx->progress)
+		cx->progress(cx->progress_arg, stage, cx->step, cx->nsteps);
+}
+
+static void
+ctx_free(re_ctx *cx)
+{
+	sp_free(cx->env, cx->self);
+	sp_free(cx->env, cx->clean[0]);
+	if (cx->clean[1] != cx->clean[0])
+		sp_free(cx->env, cx->clean[1]);
+	cx->self = NULL;
+	cx->clean[0] = cx->clean[1] = NULL;
+}
+
+static int
+profile_valid(sp_corrupt_profile p)
+{
+	return p == SP_PROFILE_AUTO || p == SP_PROFILE_CIFAR || p == SP_PROFILE_TINY ||
+		p == SP_PROFILE_IMAGENET;
+}
+
+/*
+ * Checks common to both runs: sample, labels, models and workspaces, k,
+ * profile.  Fills the context's sizes; allocates nothing.
+ */
+static sp_status
+validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
+				int k, sp_corrupt_profile profile, re_ctx *cx, sp_error *err)
+{
+	sp_status	st;
+
+	memset(cx, 0, sizeof(*cx));
+	if (!env || !sample || !models)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "robustness evaluation: environment, sample or models pointer is NULL");
+	if (sample->n < 2 || sample->n > SP_RE_MAX_IMAGES)
+	{
+		st = sp_set_error(err, SP_ERR_INVALID_ARG, "sample size %d is out of range 2..%d",
+						  sample->n, SP_RE_MAX_IMAGES);
+		sp_error_detail(err, "Every error is measured against the other clean images of the sample, so at least two are needed.");
+		return st;
+	}
+	if (!sample->images)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "sample images pointer is NULL");
+	for (int i = 0; i < sample->n; i++)
+	{
+		const sp_image *im = &sample->images[i];
+
+		if (!im->pixels || im->width < 1 || im->height < 1 || im->channels < 1 || im->channels > 4)
+		{
+			st = sp_set_error(err, SP_ERR_INVALID_ARG, "sample image %d is not a valid image", i);
+			sp_error_detail(err, "It is %d x %d with %d channels%s.", im->width, im->height,
+							im->channels, im->pixels ? "" : " and no pixels");
+			return st;
+		}
+		if (sample->labels && sample->labels[i] < 0)
+		{
+			st = sp_set_error(err, SP_ERR_INVALID_ARG, "label %d of sample image %d is negative",
+							  (int) sample->labels[i], i);
+			sp_error_hint(err, "Class labels must be integers >= 0; pass no labels for the self-retrieval error.");
+			return st;
+		}
+	}
+	for (int m = 0; m < 2; m++)
+	{
+		if (!models->model[m] || !models->ws[m])
+			return sp_set_error(err, SP_ERR_INVALID_ARG, "the %s or its workspace is NULL", role_name[m]);
+		if (sp_nn_workspace_model(models->ws[m]) != models->model[m])
+		{
+			st = sp_set_error(err, SP_ERR_INVALID_ARG, "the workspace of the %s was created for another model",
+							  role_name[m]);
+			sp_error_hint(err, "Two different models need two workspaces; one model evaluated against itself may share one.");
+			return st;
+		}
+		cx->dim[m] = sp_nn_model_dim(models->model[m]);
+	}
+	if (k < 1 || k > SP_RM_MAX_K)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "k = %d is out of range 1..%d", k, SP_RM_MAX_K);
+	if (!profile_valid(profile))
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "corruption profile %d is not valid", (int) profile);
+
+	cx->env = env;
+	cx->sample = sample;
+	cx->models = models;
+	cx->nmodels = models->model[0] == models->model[1] ? 1 : 2;
+	/* one forward batch per call for both models: the smaller batch size */
+	cx->chunk = sp_nn_workspace_max_batch(models->ws[0]);
+	if (sp_nn_workspace_max_batch(models->ws[1]) < cx->chunk)
+		cx->chunk = sp_nn_workspace_max_batch(models->ws[1]);
+	if (cx->chunk < 1)
+		cx->chunk = 1;
+	return SP_OK;
+}
+
+/* self[] and the clean matrices (shared when both roles are one model). */
+static sp_status
+ctx_alloc(re_ctx *cx, sp_error *err)
+{
+	int			n = cx->sample->n;
+
+	cx->self = sp_alloc_array(cx->env, (size_t) n, sizeof(int32_t));
+	cx->clean[0] = sp_alloc_array(cx->env, (size_t) n * (size_t) cx->dim[0], sizeof(float));
+	cx->clean[1] = cx->nmodels == 1 ? cx->clean[0] :
+		sp_alloc_array(cx->env, (size_t) n * (size_t) cx->dim[1], sizeof(float));
+	if (!cx->self || !cx->clean[0] || !cx->clean[1])
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for the robustness evaluation of %d images", n);
+	for (int i = 0; i < n; i++)
+		cx->self[i] = i;
+	return SP_OK;
+}
+
+/*
+ * Embed cnt images with one model into out.  On a failure other than an
+ * interrupt or memory, find the first image that fails on its own so the
+ * detail can name it (error path only: the chunk is re-embedded image by
+ * image).  first is the sample index of imgs[0] for the message; what
+ * describes the images ("clean", "fog severity 3", ...).
+ */
+static sp_status
+embed_chunk(re_ctx *cx, int m, const sp_image *imgs, int cnt, float *out, int first,
+			const char *what, sp_error *err)
+{
+	const sp_nn_model *model = cx->models->model[m];
+	sp_nn_workspace *ws = cx->models->ws[m];
+	sp_status	st = sp_nn_embed_images(cx->env, model, ws, imgs, cnt, out, err);
+	char		where[160];
+	int			bad = -1;
+
+	if (st == SP_OK || st == SP_ERR_INTERRUPTED || st == SP_ERR_NOMEM)
+		return st;
+	for (int j = 0; j < cnt && bad < 0; j++)
+	{
+		sp_error	e2;
+
+		if (sp_nn_embed_images(cx->env, model, ws, &imgs[j], 1, out + (size_t) j * cx->dim[m], &e2) != SP_OK)
+			bad = j;
+	}
+	if (bad >= 0)
+		snprintf(where, sizeof(where), "Embedding sample image %d (%s) with the %s failed.",
+				 first + bad, what, role_name[m]);
+	else
+		snprintf(where, sizeof(where), "Embedding sample images %d to %d (%s) with the %s failed.",
+				 first, first + cnt - 1, what, role_name[m]);
+	annotate(err, where);
+	return st;
+}
+
+static sp_status
+embed_clean(re_ctx *cx, sp_error *err)
+{
+	int			n = cx->sample->n;
+
+	for (int start = 0; start < n; start += cx->chunk)
+	{
+		int			cnt = n - start < cx->chunk ? n - start : cx->chunk;
+
+		if (sp_env_interrupted(cx->env))
+			return interrupted(err);
+		for (int m = 0; m < cx->nmodels; m++)
+		{
+			sp_status	st = embed_chunk(cx, m, cx->sample->images + start, cnt,
+										 cx->clean[m] + (size_t) start * cx->dim[m], start,
+										 "clean", err);
+
+			if (st != SP_OK)
+				return st;
+		}
+	}
+	return SP_OK;
+}
+
+/*
+ * Error count of n queries (query q derived from sample image qself[q])
+ * against model m's clean embeddings: k-NN excluding the own original with
+ * labels, self-retrieval without.  pred (may be NULL) gets the predicted
+ * label or the nearest clean index.
+ */
+static sp_status
+measure(re_ctx *cx, int m, const float *queries, const int32_t *qself, const int32_t *qlabels,
+		int nq, int k, int64_t *wrong, int32_t *pred, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+
+	if (s->labels)
+		return sp_rm_knn_error(cx->env, cx->clean[m], s->labels, s->n, queries, qlabels, qself,
+							   nq, cx->dim[m], k, SP_RM_L2, wrong, pred, err);
+	return sp_rm_self_retrieval_error(cx->env, cx->clean[m], s->n, queries, qself, nq,
+									  cx->dim[m], SP_RM_L2, wrong, pred, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Corruptions */
+
+static void
+corruption_result_init(sp_re_corruption_result *out, int n)
+{
+	memset(out, 0, sizeof(*out));
+	out->n = n;
+	sp_rm_errors_init(&out->errors[0]);
+	sp_rm_errors_init(&out->errors[1]);
+	for (int m = 0; m < 2; m++)
+		for (int c = 0; c < SP_C_COUNT; c++)
+			for (int s = 0; s < SP_CORRUPT_MAX_SEVERITY; s++)
+				out->drift[m][c][s] = NAN;
+	out->mce = out->relative_mce = NAN;
+	out->heldout_mce = out->heldout_relative_mce = NAN;
+}
+
+static sp_status
+validate_corruption_params(const sp_re_corruption_params *p, sp_error *err)
+{
+	sp_status	st;
+
+	if (!p)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "corruption parameters pointer is NULL");
+	if (!p->corruptions || p->ncorruptions < 1 || p->ncorruptions > SP_C_COUNT)
+	{
+		st = sp_set_error(err, SP_ERR_INVALID_ARG, "a corruption report needs 1 to %d corruptions, got %d",
+						  SP_C_COUNT, p->corruptions ? p->ncorruptions : 0);
+		return st;
+	}
+	for (int i = 0; i < p->ncorruptions; i++)
+	{
+		int			c = p->corruptions[i];
+
+		if (c < 0 || c >= SP_C_COUNT)
+		{
+			st = sp_set_error(err, SP_ERR_INVALID_ARG, "corruption id %d is out of range 0..%d",
+							  c, SP_C_COUNT - 1);
+			return st;
+		}
+		for (int j = 0; j < i; j++)
+			if (p->corruptions[j] == c)
+			{
+				st = sp_set_error(err, SP_ERR_INVALID_ARG, "corruption \"%s\" is requested twice",
+								  sp_corruption_get(c)->name);
+				sp_error_detail(err, "Entries %d and %d of the corruption list are the same.", j + 1, i + 1);
+				return st;
+			}
+	}
+	if (p->sev_mask == 0 || (p->sev_mask & ~SP_RM_ALL_SEVERITIES) != 0)
+	{
+		st = sp_set_error(err, SP_ERR_INVALID_ARG, "severity mask 0x%x is not valid", p->sev_mask);
+		sp_error_detail(err, "Bit s-1 selects severity s; at least one of severities 1 to 5 must be selected and no other bit set.");
+		return st;
+	}
+	return SP_OK;
+}
+
+/*
+ * One (corruption, severity) cell: corrupt every image once, embed with
+ * both models chunk by chunk into corr[], then measure error and drift.
+ */
+static sp_status
+run_cell(re_ctx *cx, const sp_re_corruption_params *p, int c, int sev, float *corr[2],
+		 sp_image *buf, sp_re_corruption_result *out, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	const char *cname = sp_corruption_get(c)->name;
+	char		what[96];
+	sp_status	st = SP_OK;
+
+	snprintf(what, sizeof(what), "%s severity %d", cname, sev);
+	for (int start = 0; start < s->n; start += cx->chunk)
+	{
+		int			cnt = s->n - start < cx->chunk ? s->n - start : cx->chunk;
+		int			made = 0;
+
+		if (sp_env_interrupted(cx->env))
+			return interrupted(err);
+		for (; made < cnt; made++)
+		{
+			int			i = start + made;
+
+			st = sp_corrupt_by_id(cx->env, &s->images[i], (sp_corruption_id) c, sev,
+								  sp_re_item_seed(p->seed, i, c, sev), p->profile, &buf[made], err);
+			if (st != SP_OK)
+			{
+				char		where[160];
+
+				snprintf(where, sizeof(where), "Corrupting sample image %d with %s failed.", i, what);
+				annotate(err, where);
+				break;
+			}
+		}
+		for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+			st = embed_chunk(cx, m, buf, cnt, corr[m] + (size_t) start * cx->dim[m], start, what, err);
+		for (int j = 0; j < made; j++)
+			sp_image_free(cx->env, &buf[j]);
+		if (st != SP_OK)
+			return st;
+	}
+
+	for (int m = 0; m < cx->nmodels; m++)
+	{
+		int64_t		wrong;
+		double		drift;
+
+		st = measure(cx, m, corr[m], cx->self, s->labels, s->n, p->k, &wrong, NULL, err);
+		if (st == SP_OK)
+			st = sp_rm_errors_record(&out->errors[m], c, sev, wrong, s->n, err);
+		if (st == SP_OK)
+			st = sp_rm_mean_drift(cx->env, cx->clean[m], s->n, corr[m], cx->self, s->n,
+								  cx->dim[m], &drift, NULL, err);
+		if (st != SP_OK)
+			return st;
+		out->drift[m][c][sev - 1] = drift;
+	}
+	if (cx->nmodels == 1)
+	{
+		out->errors[1].err[c][sev - 1] = out->errors[0].err[c][sev - 1];
+		out->drift[1][c][sev - 1] = out->drift[0][c][sev - 1];
+	}
+	return SP_OK;
+}
+
+/* Mean CE / relative CE over the requested members of a group (NaN if none). */
+static sp_status
+group_means(const sp_re_corruption_result *out, const sp_re_corruption_params *p,
+			const int *group, int ngroup, double *mce, double *rmce, int *n_undefined,
+			sp_error *err)
+{
+	int			members[SP_C_COUNT];
+	int			nm = 0;
+	int			flags = 0;
+	sp_status	st;
+
+	for (int g = 0; g < ngroup; g++)
+		for (int i = 0; i < p->ncorruptions; i++)
+			if (p->corruptions[i] == group[g])
+				members[nm++] = group[g];
+	*mce = *rmce = NAN;
+	*n_undefined = 0;
+	if (nm == 0)
+		return SP_OK;
+	st = sp_rm_mce(&out->errors[0], &out->errors[1], members, nm, p->sev_mask, 0, mce, &flags,
+				   NULL, err);
+	if (st == SP_OK)
+		st = sp_rm_mce(&out->errors[0], &out->errors[1], members, nm, p->sev_mask, 1, rmce,
+					   &flags, NULL, err);
+
+	/*
+	 * One count for both means: members whose CE or relative CE is undefined
+	 * (relative CE is undefined more often: a baseline that does not degrade
+	 * under a mild corruption).  mce is NaN iff a member's CE is undefined,
+	 * relative_mce iff a member's relative CE is.
+	 */
+	for (int i = 0; i < p->ncorruptions; i++)
+		for (int g = 0; g < ngroup; g++)
+			if (p->corruptions[i] == group[g] &&
+				((out->scores[i].ce_flags | out->scores[i].relative_ce_flags) & SP_RM_UNDEFINED))
+				(*n_undefined)++;
+	return st;
+}
+
+sp_status
+sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
+					 const sp_re_corruption_params *params, sp_re_progress_fn progress_fn,
+					 void *progress_arg, sp_re_corruption_result *out, sp_error *err)
+{
+	re_ctx		cx;
+	float	   *corr[2] = {NULL, NULL};
+	sp_image   *buf = NULL;
+	sp_status	st;
+	int			nsev = 0;
+
+	if (err)
+		sp_error_clear(err);
+	if (!out)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "corruption result pointer is NULL");
+	corruption_result_init(out, 0);
+	st = validate_corruption_params(params, err);
+	if (st != SP_OK)
+		return st;
+	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
+	if (st != SP_OK)
+		return st;
+	for (int s = 1; s <= SP_CORRUPT_MAX_SEVERITY; s++)
+		nsev += (params->sev_mask >> (s - 1)) & 1u;
+	cx.progress = progress_fn;
+	cx.progress_arg = progress_arg;
+	cx.nsteps = 1 + params->ncorruptions * nsev;
+	out->n = sample->n;
+
+	st = ctx_alloc(&cx, err);
+	if (st == SP_OK)
+	{
+		corr[0] = sp_alloc_array(env, (size_t) sample->n * (size_t) cx.dim[0], sizeof(float));
+		corr[1] = cx.nmodels == 1 ? corr[0] :
+			sp_alloc_array(env, (size_t) sample->n * (size_t) cx.dim[1], sizeof(float));
+		buf = sp_alloc_array(env, (size_t) cx.chunk, sizeof(sp_image));
+		if (!corr[0] || !corr[1] || !buf)
+			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the robustness evaluation of %d images",
+							  sample->n);
+	}
+
+	/* clean embeddings and clean error, once per model */
+	if (st == SP_OK)
+	{
+		progress(&cx, "clean");
+		st = sp_env_interrupted(env) ? interrupted(err) : embed_clean(&cx, err);
+	}
+	for (int m = 0; st == SP_OK && m < cx.nmodels; m++)
+	{
+		int64_t		wrong;
+
+		st = measure(&cx, m, cx.clean[m], cx.self, sample->labels, sample->n, params->k, &wrong,
+					 NULL, err);
+		if (st == SP_OK)
+			st = sp_rm_errors_record(&out->errors[m], 0, 0, wrong, sample->n, err);
+	}
+	if (st == SP_OK && cx.nmodels == 1)
+		out->errors[1].clean = out->errors[0].clean;
+
+	/* every requested cell */
+	for (int i = 0; st == SP_OK && i < params->ncorruptions; i++)
+	{
+		int			c = params->corruptions[i];
+
+		for (int sev = 1; st == SP_OK && sev <= SP_CORRUPT_MAX_SEVERITY; sev++)
+		{
+			char		stage[96];
+
+			if (!((params->sev_mask >> (sev - 1)) & 1u))
+				continue;
+			snprintf(stage, sizeof(stage), "%s severity %d", sp_corruption_get(c)->name, sev);
+			progress(&cx, stage);
+			if (sp_env_interrupted(env))
+				st = interrupted(err);
+			else
+				st = run_cell(&cx, params, c, sev, corr, buf, out, err);
+		}
+	}
+
+	/* per-corruption CE and the group means */
+	for (int i = 0; st == SP_OK && i < params->ncorruptions; i++)
+	{
+		sp_re_corruption_score *sc = &out->scores[i];
+		int			c = params->corruptions[i];
+
+		sc->corruption = c;
+		sc->held_out = !sp_corruption_get(c)->benchmark;
+		st = sp_rm_ce(&out->errors[0], &out->errors[1], c, params->sev_mask, &sc->ce,
+					  &sc->ce_flags, err);
+		if (st == SP_OK)
+			st = sp_rm_relative_ce(&out->errors[0], &out->errors[1], c, params->sev_mask,
+								   &sc->relative_ce, &sc->relative_ce_flags, err);
+		out->nscores = i + 1;
+	}
+	if (st == SP_OK)
+		st = group_means(out, params, sp_rm_benchmark_corruptions, 15, &out->mce,
+						 &out->relative_mce, &out->n_undefined_mce, err);
+	if (st == SP_OK)
+		st = group_means(out, params, sp_rm_heldout_corruptions, 4, &out->heldout_mce,
+						 &out->heldout_relative_mce, &out->n_undefined_heldout, err);
+
+	sp_free(env, buf);
+	sp_free(env, corr[0]);
+	if (corr[1] != corr[0])
+		sp_free(env, corr[1]);
+	ctx_free(&cx);
+	/* a failed run leaves nothing that could be mistaken for results */
+	if (st != SP_OK)
+		corruption_result_init(out, 0);
+	return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Perturbations */
+
+static void
+perturbation_result_init(sp_re_perturbation_result *out, int n)
+{
+	memset(out, 0, sizeof(*out));
+	out->n = n;
+	out->mfr = out->mt5d = NAN;
+}
+
+#define RE_MAX_PERTURBATIONS ((int) (sizeof(((sp_re_perturbation_result *) 0)->scores) / \
+									 sizeof(sp_re_perturbation_score)))
+
+static sp_status
+validate_perturbation_params(const sp_re_perturbation_params *p, sp_error *err)
+{
+	sp_status	st;
+	int			count = sp_perturbation_count();
+
+	if (!p)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation parameters pointer is NULL");
+	if (!p->perturbations || p->nperturbations < 1 || p->nperturbations > RE_MAX_PERTURBATIONS)
+	{
+		st = sp_set_error(err, SP_ERR_INVALID_ARG, "a perturbation report needs 1 to %d perturbations, got %d",
+						  count < RE_MAX_PERTURBATIONS ? count : RE_MAX_PERTURBATIONS,
+						  p->perturbations ? p->nperturbations : 0);
+		return st;
+	}
+	for (int i = 0; i < p->nperturbations; i++)
+	{
+		int			q = p->perturbations[i];
+
+		if (q < 0 || q >= count)
+			return sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation index %d is out of range 0..%d",
+								q, count - 1);
+		for (int j = 0; j < i; j++)
+			if (p->perturbations[j] == q)
+			{
+				st = sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation \"%s\" is requested twice",
+								  sp_perturbation_get(q)->name);
+				sp_error_detail(err, "Entries %d and %d of the perturbation list are the same.", j + 1, i + 1);
+				return st;
+			}
+	}
+	if (p->difficulty < 1 || p->difficulty > SP_PERTURB_MAX_DIFFICULTY)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "difficulty %d is out of range 1..%d",
+							p->difficulty, SP_PERTURB_MAX_DIFFICULTY);
+	return SP_OK;
+}
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32_t		x = *(const int32_t *) a,
+				y = *(const int32_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The perturbation run's working memory beyond the context.  Frames of
+ * several sequences are batched (up to cap frames, never splitting a
+ * sequence) so the embedding calls see full batches.
+ */
+typedef struct pt_state
+{
+	int			cap;			/* frames per batch */
+	sp_image   *frames;			/* cap */
+	int			nf;				/* frames in the batch */
+	int32_t    *fself;			/* cap: sample index of each frame */
+	int32_t    *flabel;			/* cap: its label (labels only) */
+	float	   *emb[2];			/* cap x dim */
+	int32_t    *pred[2];		/* cap */
+	int			nseq;			/* sequences in the batch */
+	int		   *seq_start;		/* cap */
+	int		   *seq_len;		/* cap */
+	/* class prototypes (labels only) */
+	int			ncls;
+	int32_t    *classes;		/* ncls sorted distinct labels */
+	float	   *proto[2];		/* ncls x dim */
+	float	   *values[2];		/* cap x ncls distances */
+	/* accumulated over the sequences of the current perturbation */
+	double		fp_sum[2];
+	double		t5d_sum[2];
+} pt_state;
+
+
+/* Free the batch's frame images (the sequence table stays for the metrics). */
+static void
+pt_free_frames(const sp_env *env, pt_state *ps)
+{
+	for (int j = 0; j < ps->nf; j++)
+		sp_image_free(env, &ps->frames[j]);
+	ps->nf = 0;
+}
+
+static void
+pt_free(const sp_env *env, int nmodels, pt_state *ps)
+{
+	if (ps->frames)
+		pt_free_frames(env, ps);
+	sp_free(env, ps->frames);
+	sp_free(env, ps->fself);
+	sp_free(env, ps->flabel);
+	sp_free(env, ps->seq_start);
+	sp_free(env, ps->seq_len);
+	sp_free(env, ps->classes);
+	for (int m = 0; m < nmodels; m++)
+	{
+		sp_free(env, ps->emb[m]);
+		sp_free(env, ps->pred[m]);
+		sp_free(env, ps->proto[m]);
+		sp_free(env, ps->values[m]);
+	}
+}
+
+/* Distinct labels and the mean clean embedding of each class, per model. */
+static sp_status
+build_prototypes(re_ctx *cx, pt_state *ps, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	int			ncls = 0;
+	int		   *count;
+	double	   *acc = NULL;
+	sp_status	st = SP_OK;
+
+	ps->classes = sp_alloc_array(cx->env, (size_t) s->n, sizeof(int32_t));
+	if (!ps->classes)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
+	memcpy(ps->classes, s->labels, sizeof(int32_t) * (size_t) s->n);
+	qsort(ps->classes, (size_t) s->n, sizeof(int32_t), cmp_int32);
+	for (int i = 0; i < s->n; i++)
+		if (i == 0 || ps->classes[i] != ps->classes[ncls - 1])
+			ps->classes[ncls++] = ps->classes[i];
+	ps->ncls = ncls;
+
+	count = sp_alloc_array(cx->env, (size_t) ncls, sizeof(int));
+	if (!count)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
+	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+	{
+		int			dim = cx->dim[m];
+
+		ps->proto[m] = sp_alloc_array(cx->env, (size_t) ncls * (size_t) dim, sizeof(float));
+		ps->values[m] = sp_alloc_array(cx->env, (size_t) ps->cap * (size_t) ncls, sizeof(float));
+		/* sums in double: one class may hold most of a large sample */
+		acc = sp_alloc_array(cx->env, (size_t) ncls * (size_t) dim, sizeof(double));
+		if (!ps->proto[m] || !ps->values[m] || !acc)
+		{
+			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
+			break;
+		}
+		memset(acc, 0, sizeof(double) * (size_t) ncls * (size_t) dim);
+		memset(count, 0, sizeof(int) * (size_t) ncls);
+		for (int i = 0; i < s->n; i++)
+		{
+			const int32_t *hit = bsearch(&s->labels[i], ps->classes, (size_t) ncls,
+										 sizeof(int32_t), cmp_int32);
+			size_t		c = (size_t) (hit - ps->classes);
+			const float *e = cx->clean[m] + (size_t) i * dim;
+
+			count[c]++;
+			for (int d = 0; d < dim; d++)
+				acc[c * dim + d] += e[d];
+		}
+		for (size_t c = 0; c < (size_t) ncls; c++)
+			for (int d = 0; d < dim; d++)
+				ps->proto[m][c * dim + d] = (float) (acc[c * dim + d] / count[c]);
+		sp_free(cx->env, acc);
+		acc = NULL;
+	}
+	sp_free(cx->env, acc);
+	sp_free(cx->env, count);
+	return st;
+}
+
+/*
+ * Embed the batched frames with both models, predict every frame, and add
+ * each sequence's FP (and uT5D with labels) to the sums.  Calling the metric
+ * functions per sequence (m = 1) and averaging gives exactly their mean over
+ * m sequences, and allows sequences of different lengths (a sample of mixed
+ * image sizes resolves to different profiles under AUTO).
+ */
+static sp_status
+pt_flush(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
+		 const sp_perturbation_info *info, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	int			nf = ps->nf;
+	sp_status	st = SP_OK;
+	char		what[96];
+
+	if (nf == 0)
+		return SP_OK;
+	snprintf(what, sizeof(what), "%s sequence frames", info->name);
+	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+	{
+		int64_t		wrong;
+
+		st = embed_chunk(cx, m, ps->frames, nf, ps->emb[m], ps->fself[0], what, err);
+		if (st == SP_OK)
+			st = measure(cx, m, ps->emb[m], ps->fself, ps->flabel, nf, p->k, &wrong,
+						 ps->pred[m], err);
+	}
+	pt_free_frames(cx->env, ps);
+	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+	{
+		int			dim = cx->dim[m];
+
+		/* class ranking of every frame: L2 distance to each class prototype */
+		for (int f = 0; s->labels && f < nf; f++)
+		{
+			const float *e = ps->emb[m] + (size_t) f * dim;
+
+			for (int c = 0; c < ps->ncls; c++)
+				ps->values[m][(size_t) f * ps->ncls + c] =
+					(float) sqrt(sp_dist_l2sq(e, ps->proto[m] + (size_t) c * dim, (size_t) dim));
+		}
+		for (int q = 0; st == SP_OK && q < ps->nseq; q++)
+		{
+			double		v;
+
+			st = sp_rm_flip_probability(ps->pred[m] + ps->seq_start[q], 1, ps->seq_len[q],
+										info->noise, p->difficulty, &v, err);
+			if (st == SP_OK)
+				ps->fp_sum[m] += v;
+			if (st == SP_OK && s->labels)
+			{
+				st = sp_rm_top5_distance(cx->env,
+										 ps->values[m] + (size_t) ps->seq_start[q] * ps->ncls,
+										 1, ps->seq_len[q], ps->ncls, 0, info->noise,
+										 p->difficulty, &v, err);
+				if (st == SP_OK)
+					ps->t5d_sum[m] += v;
+			}
+		}
+	}
+	ps->nseq = 0;
+	return st;
+}
+
+/* Generate the frames of sample image i's sequence into the batch. */
+static sp_status
+pt_add_sequence(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
+				const sp_perturbation_info *info, int i, sp_re_perturbation_score *sc,
+				sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	sp_perturb_seq *seq = NULL;
+	sp_status	st;
+	char		where[160];
+	int			len;
+
+	st = sp_perturb_begin(cx->env, &s->images[i], info->name,
+						  sp_re_item_seed(p->seed, i, 1000 + (int) info->id, p->difficulty),
+						  p->profile, p->difficulty, &seq, err);
+	if (st != SP_OK)
+	{
+		snprintf(where, sizeof(where), "Preparing the %s sequence of sample image %d failed.", info->name, i);
+		annotate(err, where);
+		return st;
+	}
+	len = sp_perturb_seq_length(seq);
+	if (len < 1 || len > ps->cap)
+	{
+		sp_perturb_end(seq);
+		return sp_set_error(err, SP_ERR_INTERNAL, "perturbation sequence of %d frames exceeds the batch of %d",
+							len, ps->cap);
+	}
+	if (ps->nf + len > ps->cap)
+	{
+		st = pt_flush(cx, ps, p, info, err);
+		if (st != SP_OK)
+		{
+			sp_perturb_end(seq);
+			return st;
+		}
+	}
+	if (sc->frames == 0)
+		sc->frames = len;
+	ps->seq_start[ps->nseq] = ps->nf;
+	for (int f = 0; f < len; f++)
+	{
+		st = sp_perturb_seq_frame(seq, f, &ps->frames[ps->nf], err);
+		if (st != SP_OK)
+		{
+			snprintf(where, sizeof(where), "Frame %d of the %s sequence of sample image %d failed.",
+					 f, info->name, i);
+			annotate(err, where);
+			sp_perturb_end(seq);
+			return st;
+		}
+		ps->fself[ps->nf] = i;
+		ps->flabel[ps->nf] = s->labels ? s->labels[i] : 0;
+		ps->nf++;
+	}
+	ps->seq_len[ps->nseq++] = len;
+	sp_perturb_end(seq);
+	return SP_OK;
+}
+
+/* One perturbation over the whole sample: fills fp, ut5d, fr, t5d. */
+static sp_status
+run_perturbation(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
+				 const sp_perturbation_info *info, sp_re_perturbation_score *sc, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	sp_status	st = SP_OK;
+
+	ps->fp_sum[0] = ps->fp_sum[1] = 0;
+	ps->t5d_sum[0] = ps->t5d_sum[1] = 0;
+	sc->perturbation = (int) info->id;
+	sc->noise = info->noise;
+	sc->frames = 0;
+	for (int i = 0; st == SP_OK && i < s->n; i++)
+		st = sp_env_interrupted(cx->env) ? interrupted(err) : pt_add_sequence(cx, ps, p, info, i, sc, err);
+	if (st == SP_OK)
+		st = pt_flush(cx, ps, p, info, err);
+	if (st != SP_OK)
+		return st;
+	for (int m = 0; m < 2; m++)
+	{
+		int			src = cx->nmodels == 1 ? 0 : m;
+
+		sc->fp[m] = ps->fp_sum[src] / s->n;
+		sc->ut5d[m] = s->labels ? ps->t5d_sum[src] / s->n : NAN;
+	}
+	st = sp_rm_ratio(sc->fp[0], sc->fp[1], &sc->fr, &sc->fr_flags, err);
+	if (st != SP_OK)
+		return st;
+	if (s->labels)
+		return sp_rm_ratio(sc->ut5d[0], sc->ut5d[1], &sc->t5d, &sc->t5d_flags, err);
+	/* no classes, no ranking: T5D does not exist in the label-free variant */
+	sc->t5d = NAN;
+	sc->t5d_flags = SP_RM_UNDEFINED;
+	return SP_OK;
+}
+
+sp_status
+sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
+					   const sp_re_perturbation_params *params, sp_re_progress_fn progress_fn,
+					   void *progress_arg, sp_re_perturbation_result *out, sp_error *err)
+{
+	re_ctx		cx;
+	pt_state	ps;
+	sp_status	st;
+	int			maxlen = 0;
+
+	if (err)
+		sp_error_clear(err);
+	if (!out)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation result pointer is NULL");
+	perturbation_result_init(out, 0);
+	st = validate_perturbation_params(params, err);
+	if (st != SP_OK)
+		return st;
+	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
+	if (st != SP_OK)
+		return st;
+	memset(&ps, 0, sizeof(ps));
+	/* the longest sequence any requested perturbation has under any profile */
+	for (int i = 0; i < params->nperturbations; i++)
+		for (int pr = 0; pr < 3; pr++)
+		{
+			int			f = sp_perturbation_get(params->perturbations[i])->frames[pr];
+
+			maxlen = f > maxlen ? f : maxlen;
+		}
+	ps.cap = cx.chunk > maxlen ? cx.chunk : maxlen;
+	cx.progress = progress_fn;
+	cx.progress_arg = progress_arg;
+	cx.nsteps = 1 + params->nperturbations;
+	out->n = sample->n;
+
+	st = ctx_alloc(&cx, err);
+	if (st == SP_OK)
+	{
+		ps.frames = sp_alloc_array(env, (size_t) ps.cap, sizeof(sp_image));
+		ps.fself = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
+		ps.flabel = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
+		ps.seq_start = sp_alloc_array(env, (size_t) ps.cap, sizeof(int));
+		ps.seq_len = sp_alloc_array(env, (size_t) ps.cap, sizeof(int));
+		for (int m = 0; m < cx.nmodels; m++)
+		{
+			ps.emb[m] = sp_alloc_array(env, (size_t) ps.cap * (size_t) cx.dim[m], sizeof(float));
+			ps.pred[m] = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
+		}
+		if (!ps.frames || !ps.fself || !ps.flabel || !ps.seq_start || !ps.seq_len ||
+			!ps.emb[0] || !ps.pred[0] || (cx.nmodels == 2 && (!ps.emb[1] || !ps.pred[1])))
+			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the perturbation evaluation of %d images",
+							  sample->n);
+	}
+	if (st == SP_OK)
+	{
+		progress(&cx, "clean");
+		st = sp_env_interrupted(env) ? interrupted(err) : embed_clean(&cx, err);
+	}
+	if (st == SP_OK && sample->labels)
+		st = build_prototypes(&cx, &ps, err);
+
+	for (int i = 0; st == SP_OK && i < params->nperturbations; i++)
+	{
+		const sp_perturbation_info *info = sp_perturbation_get(params->perturbations[i]);
+		char		stage[96];
+
+		snprintf(stage, sizeof(stage), "%s sequences", info->name);
+		progress(&cx, stage);
+		st = run_perturbation(&cx, &ps, params, info, &out->scores[i], err);
+		if (st == SP_OK)
+			out->nscores = i + 1;
+	}
+
+	if (st == SP_OK)
+	{
+		double		fp[2][RE_MAX_PERTURBATIONS],
+					u[2][RE_MAX_PERTURBATIONS];
+		int			flags = 0;
+
+		for (int i = 0; i < out->nscores; i++)
+			for (int m = 0; m < 2; m++)
+			{
+				fp[m][i] = out->scores[i].fp[m];
+				u[m][i] = out->scores[i].ut5d[m];
+			}
+		st = sp_rm_mean_ratio(fp[0], fp[1], out->nscores, &out->mfr, &flags, &out->n_undefined_fr, err);
+		if (st == SP_OK && sample->labels)
+			st = sp_rm_mean_ratio(u[0], u[1], out->nscores, &out->mt5d, &flags,
+								  &out->n_undefined_t5d, err);
+		else if (st == SP_OK)
+		{
+			out->mt5d = NAN;
+			out->n_undefined_t5d = out->nscores;
+		}
+	}
+
+	pt_free(env, cx.nmodels, &ps);
+	ctx_free(&cx);
+	if (st != SP_OK)
+		perturbation_result_init(out, 0);
+	return st;
+}

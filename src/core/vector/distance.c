@@ -1,0 +1,722 @@
+/*
+ * distance.c: float32 distance kernels and their runtime ISA dispatch.
+ *
+ * Owns the scalar, AVX2+FMA and AVX-512F implementations of L2 squared, inner
+ * product, cosine parts (dot and both squared norms in one pass) and squared
+ * norm, the once-resolved active kernel table, and the double-returning
+ * wrappers that the SQL layer uses.  See distance.h for the contract.
+ *
+ * All kernels accumulate in float across several independent lanes: that
+ * keeps the FMA pipelines busy (one accumulator would serialise on FMA
+ * latency) and, as a side effect, makes the rounding error grow with n/lanes
+ * instead of n.  Tails are handled without reading past the end of the
+ * inputs (AVX-512 masked loads, a zero-padded copy for AVX2), so the kernels
+ * are safe on any length and alignment and clean under valgrind.
+ */
+#include "vector/distance.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SP_HAVE_X86_KERNELS 1
+#include <immintrin.h>
+#endif
+
+/* ------------------------------------------------------------------------
+ * Scalar kernels: 8 float accumulators.
+ * ------------------------------------------------------------------------ */
+
+#define SCALAR_LANES 8
+
+static float
+scalar_l2sq(const float *a, const float *b, size_t n)
+{
+	float		acc[SCALAR_LANES] = {0};
+	size_t		i = 0;
+	float		s;
+
+	for (; i + SCALAR_LANES <= n; i += SCALAR_LANES)
+	{
+		for (int k = 0; k < SCALAR_LANES; k++)
+		{
+			float		d = a[i + k] - b[i + k];
+
+			acc[k] += d * d;
+		}
+	}
+	for (int k = 0; i < n; i++, k++)
+	{
+		float		d = a[i] - b[i];
+
+		acc[k] += d * d;
+	}
+	s = 0.0f;
+	for (int k = 0; k < SCALAR_LANES; k++)
+		s += acc[k];
+	return s;
+}
+
+static float
+scalar_dot(const float *a, const float *b, size_t n)
+{
+	float		acc[SCALAR_LANES] = {0};
+	size_t		i = 0;
+	float		s;
+
+	for (; i + SCALAR_LANES <= n; i += SCALAR_LANES)
+		for (int k = 0; k < SCALAR_LANES; k++)
+			acc[k] += a[i + k] * b[i + k];
+	for (int k = 0; i < n; i++, k++)
+		acc[k] += a[i] * b[i];
+	s = 0.0f;
+	for (int k = 0; k < SCALAR_LANES; k++)
+		s += acc[k];
+	return s;
+}
+
+/* 4 lanes: three arrays of 8 would not fit the 16 SSE registers. */
+#define SCALAR_COS_LANES 4
+
+static void
+scalar_cosine(const float *a, const float *b, size_t n, sp_cosine_parts *out)
+{
+	float		dot[SCALAR_COS_LANES] = {0};
+	float		aa[SCALAR_COS_LANES] = {0};
+	float		bb[SCALAR_COS_LANES] = {0};
+	size_t		i = 0;
+
+	for (; i + SCALAR_COS_LANES <= n; i += SCALAR_COS_LANES)
+	{
+		for (int k = 0; k < SCALAR_COS_LANES; k++)
+		{
+			float		x = a[i + k],
+						y = b[i + k];
+
+			dot[k] += x * y;
+			aa[k] += x * x;
+			bb[k] += y * y;
+		}
+	}
+	for (int k = 0; i < n; i++, k++)
+	{
+		dot[k] += a[i] * b[i];
+		aa[k] += a[i] * a[i];
+		bb[k] += b[i] * b[i];
+	}
+	out->dot = out->norm_a2 = out->norm_b2 = 0.0f;
+	for (int k = 0; k < SCALAR_COS_LANES; k++)
+	{
+		out->dot += dot[k];
+		out->norm_a2 += aa[k];
+		out->norm_b2 += bb[k];
+	}
+}
+
+static float
+scalar_normsq(const float *a, size_t n)
+{
+	return scalar_dot(a, a, n);
+}
+
+static const sp_distance_kernels scalar_kernels = {
+	SP_ISA_SCALAR, "scalar", scalar_l2sq, scalar_dot, scalar_cosine, scalar_normsq
+};
+
+#ifdef SP_HAVE_X86_KERNELS
+
+/* ------------------------------------------------------------------------
+ * AVX2 + FMA kernels: 4 x 8 lanes in the main loop, then 8 at a time, then a
+ * zero-padded copy of the last < 8 elements (zeros add nothing to any sum).
+ * ------------------------------------------------------------------------ */
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+AVX2_TARGET static inline float
+hsum256(__m256 v)
+{
+	__m128		lo = _mm256_castps256_ps128(v);
+	__m128		hi = _mm256_extractf128_ps(v, 1);
+	__m128		s = _mm_add_ps(lo, hi);
+	__m128		sh = _mm_movehdup_ps(s);
+
+	s = _mm_add_ps(s, sh);
+	sh = _mm_movehl_ps(sh, s);
+	s = _mm_add_ss(s, sh);
+	return _mm_cvtss_f32(s);
+}
+
+/* Copy the last rem (< 8) elements into a zero-padded buffer. */
+static inline void
+pad8(const float *src, size_t rem, float dst[8])
+{
+	memset(dst, 0, 8 * sizeof(float));
+	memcpy(dst, src, rem * sizeof(float));
+}
+
+AVX2_TARGET static float
+avx2_l2sq(const float *a, const float *b, size_t n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps(),
+				s2 = _mm256_setzero_ps(),
+				s3 = _mm256_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		__m256		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+		__m256		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+		s2 = _mm256_fmadd_ps(d2, d2, s2);
+		s3 = _mm256_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		s0 = _mm256_fmadd_ps(d, d, s0);
+	}
+	if (i < n)
+	{
+		float		ta[8],
+					tb[8];
+		__m256		d;
+
+		pad8(a + i, n - i, ta);
+		pad8(b + i, n - i, tb);
+		d = _mm256_sub_ps(_mm256_loadu_ps(ta), _mm256_loadu_ps(tb));
+		s1 = _mm256_fmadd_ps(d, d, s1);
+	}
+	return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+AVX2_TARGET static float
+avx2_dot(const float *a, const float *b, size_t n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps(),
+				s2 = _mm256_setzero_ps(),
+				s3 = _mm256_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	if (i < n)
+	{
+		float		ta[8],
+					tb[8];
+
+		pad8(a + i, n - i, ta);
+		pad8(b + i, n - i, tb);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(ta), _mm256_loadu_ps(tb), s1);
+	}
+	return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+AVX2_TARGET static void
+avx2_cosine(const float *a, const float *b, size_t n, sp_cosine_parts *out)
+{
+	__m256		d0 = _mm256_setzero_ps(),
+				d1 = _mm256_setzero_ps(),
+				x0 = _mm256_setzero_ps(),
+				x1 = _mm256_setzero_ps(),
+				y0 = _mm256_setzero_ps(),
+				y1 = _mm256_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256		va0 = _mm256_loadu_ps(a + i),
+					vb0 = _mm256_loadu_ps(b + i),
+					va1 = _mm256_loadu_ps(a + i + 8),
+					vb1 = _mm256_loadu_ps(b + i + 8);
+
+		d0 = _mm256_fmadd_ps(va0, vb0, d0);
+		x0 = _mm256_fmadd_ps(va0, va0, x0);
+		y0 = _mm256_fmadd_ps(vb0, vb0, y0);
+		d1 = _mm256_fmadd_ps(va1, vb1, d1);
+		x1 = _mm256_fmadd_ps(va1, va1, x1);
+		y1 = _mm256_fmadd_ps(vb1, vb1, y1);
+	}
+	if (i + 8 <= n)
+	{
+		__m256		va = _mm256_loadu_ps(a + i),
+					vb = _mm256_loadu_ps(b + i);
+
+		d0 = _mm256_fmadd_ps(va, vb, d0);
+		x0 = _mm256_fmadd_ps(va, va, x0);
+		y0 = _mm256_fmadd_ps(vb, vb, y0);
+		i += 8;
+	}
+	if (i < n)
+	{
+		float		ta[8],
+					tb[8];
+		__m256		va,
+					vb;
+
+		pad8(a + i, n - i, ta);
+		pad8(b + i, n - i, tb);
+		va = _mm256_loadu_ps(ta);
+		vb = _mm256_loadu_ps(tb);
+		d1 = _mm256_fmadd_ps(va, vb, d1);
+		x1 = _mm256_fmadd_ps(va, va, x1);
+		y1 = _mm256_fmadd_ps(vb, vb, y1);
+	}
+	out->dot = hsum256(_mm256_add_ps(d0, d1));
+	out->norm_a2 = hsum256(_mm256_add_ps(x0, x1));
+	out->norm_b2 = hsum256(_mm256_add_ps(y0, y1));
+}
+
+AVX2_TARGET static float
+avx2_normsq(const float *a, size_t n)
+{
+	return avx2_dot(a, a, n);
+}
+
+static const sp_distance_kernels avx2_kernels = {
+	SP_ISA_AVX2, "avx2", avx2_l2sq, avx2_dot, avx2_cosine, avx2_normsq
+};
+
+/* ------------------------------------------------------------------------
+ * AVX-512F kernels: 4 x 16 lanes, then 16 at a time, then one masked load
+ * (masked-off lanes are neither read nor faulted on, and load as zero).
+ * ------------------------------------------------------------------------ */
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx2,fma")))
+
+AVX512_TARGET static inline __mmask16
+tail_mask(size_t rem)
+{
+	return (__mmask16) ((1u << rem) - 1u);
+}
+
+AVX512_TARGET static float
+avx512_l2sq(const float *a, const float *b, size_t n)
+{
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps(),
+				s2 = _mm512_setzero_ps(),
+				s3 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		__m512		d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		__m512		d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+		__m512		d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+		s2 = _mm512_fmadd_ps(d2, d2, s2);
+		s3 = _mm512_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		__m512		d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+
+		s0 = _mm512_fmadd_ps(d, d, s0);
+	}
+	if (i < n)
+	{
+		__mmask16	m = tail_mask(n - i);
+		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i),
+									  _mm512_maskz_loadu_ps(m, b + i));
+
+		s1 = _mm512_fmadd_ps(d, d, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512_TARGET static float
+avx512_dot(const float *a, const float *b, size_t n)
+{
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps(),
+				s2 = _mm512_setzero_ps(),
+				s3 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+	if (i < n)
+	{
+		__mmask16	m = tail_mask(n - i);
+
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i),
+							 _mm512_maskz_loadu_ps(m, b + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512_TARGET static void
+avx512_cosine(const float *a, const float *b, size_t n, sp_cosine_parts *out)
+{
+	__m512		d0 = _mm512_setzero_ps(),
+				d1 = _mm512_setzero_ps(),
+				x0 = _mm512_setzero_ps(),
+				x1 = _mm512_setzero_ps(),
+				y0 = _mm512_setzero_ps(),
+				y1 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512		va0 = _mm512_loadu_ps(a + i),
+					vb0 = _mm512_loadu_ps(b + i),
+					va1 = _mm512_loadu_ps(a + i + 16),
+					vb1 = _mm512_loadu_ps(b + i + 16);
+
+		d0 = _mm512_fmadd_ps(va0, vb0, d0);
+		x0 = _mm512_fmadd_ps(va0, va0, x0);
+		y0 = _mm512_fmadd_ps(vb0, vb0, y0);
+		d1 = _mm512_fmadd_ps(va1, vb1, d1);
+		x1 = _mm512_fmadd_ps(va1, va1, x1);
+		y1 = _mm512_fmadd_ps(vb1, vb1, y1);
+	}
+	if (i + 16 <= n)
+	{
+		__m512		va = _mm512_loadu_ps(a + i),
+					vb = _mm512_loadu_ps(b + i);
+
+		d0 = _mm512_fmadd_ps(va, vb, d0);
+		x0 = _mm512_fmadd_ps(va, va, x0);
+		y0 = _mm512_fmadd_ps(vb, vb, y0);
+		i += 16;
+	}
+	if (i < n)
+	{
+		__mmask16	m = tail_mask(n - i);
+		__m512		va = _mm512_maskz_loadu_ps(m, a + i),
+					vb = _mm512_maskz_loadu_ps(m, b + i);
+
+		d1 = _mm512_fmadd_ps(va, vb, d1);
+		x1 = _mm512_fmadd_ps(va, va, x1);
+		y1 = _mm512_fmadd_ps(vb, vb, y1);
+	}
+	out->dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+	out->norm_a2 = _mm512_reduce_add_ps(_mm512_add_ps(x0, x1));
+	out->norm_b2 = _mm512_reduce_add_ps(_mm512_add_ps(y0, y1));
+}
+
+AVX512_TARGET static float
+avx512_normsq(const float *a, size_t n)
+{
+	return avx512_dot(a, a, n);
+}
+
+static const sp_distance_kernels avx512_kernels = {
+	SP_ISA_AVX512, "avx512", avx512_l2sq, avx512_dot, avx512_cosine, avx512_normsq
+};
+
+#endif							/* SP_HAVE_X86_KERNELS */
+
+/* ------------------------------------------------------------------------
+ * Dispatch
+ * ------------------------------------------------------------------------ */
+
+static const sp_distance_kernels *const all_kernels[SP_ISA_COUNT] = {
+	&scalar_kernels,
+#ifdef SP_HAVE_X86_KERNELS
+	&avx2_kernels,
+	&avx512_kernels,
+#else
+	NULL,
+	NULL,
+#endif
+};
+
+/* Cached choice; written once at resolution (or by set_isa). */
+static const sp_distance_kernels *active_kernels;
+
+int
+sp_distance_isa_supported(sp_isa isa)
+{
+	switch (isa)
+	{
+		case SP_ISA_SCALAR:
+			return 1;
+#ifdef SP_HAVE_X86_KERNELS
+		case SP_ISA_AVX2:
+			/* libgcc also checks that the OS saves the YMM state (XCR0) */
+			__builtin_cpu_init();
+			return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		case SP_ISA_AVX512:
+			__builtin_cpu_init();
+			return __builtin_cpu_supports("avx512f") &&
+				__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+		default:
+			return 0;
+	}
+}
+
+const sp_distance_kernels *
+sp_distance_kernels_for(sp_isa isa)
+{
+	if (isa < 0 || isa >= SP_ISA_COUNT || !all_kernels[isa])
+		return NULL;
+	return sp_distance_isa_supported(isa) ? all_kernels[isa] : NULL;
+}
+
+static const sp_distance_kernels *
+best_kernels(void)
+{
+	for (int isa = SP_ISA_COUNT - 1; isa > SP_ISA_SCALAR; isa--)
+	{
+		const sp_distance_kernels *k = sp_distance_kernels_for((sp_isa) isa);
+
+		if (k)
+			return k;
+	}
+	return &scalar_kernels;
+}
+
+static const sp_distance_kernels *
+resolve_kernels(void)
+{
+	const sp_distance_kernels *k = NULL;
+	const char *forced = getenv("SIAMESE_DISTANCE_ISA");
+
+	/* An unknown or unsupported forced name silently falls back to auto. */
+	if (forced && *forced)
+	{
+		int			isa = sp_isa_from_name(forced);
+
+		if (isa >= 0)
+			k = sp_distance_kernels_for((sp_isa) isa);
+	}
+	if (!k)
+		k = best_kernels();
+	__atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
+	return k;
+}
+
+const sp_distance_kernels *
+sp_distance_active(void)
+{
+	const sp_distance_kernels *k = __atomic_load_n(&active_kernels, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(k == NULL, 0))
+		k = resolve_kernels();
+	return k;
+}
+
+sp_status
+sp_distance_set_isa(sp_isa isa, sp_error *err)
+{
+	const sp_distance_kernels *k;
+
+	if (isa == SP_ISA_AUTO)
+		k = best_kernels();
+	else if (isa < 0 || isa >= SP_ISA_COUNT)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "unknown distance ISA %d", (int) isa);
+	else
+	{
+		k = sp_distance_kernels_for(isa);
+		if (!k)
+		{
+			sp_set_error(err, SP_ERR_UNSUPPORTED,
+						 "distance kernels \"%s\" are not supported on this CPU",
+						 sp_isa_name(isa));
+			sp_error_hint(err, "The best supported kernels here are \"%s\".",
+						  best_kernels()->name);
+			return SP_ERR_UNSUPPORTED;
+		}
+	}
+	__atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
+	return SP_OK;
+}
+
+int
+sp_isa_from_name(const char *name)
+{
+	if (!name)
+		return -2;
+	if (strcasecmp(name, "auto") == 0)
+		return SP_ISA_AUTO;
+	if (strcasecmp(name, "scalar") == 0)
+		return SP_ISA_SCALAR;
+	if (strcasecmp(name, "avx2") == 0)
+		return SP_ISA_AVX2;
+	if (strcasecmp(name, "avx512") == 0 || strcasecmp(name, "avx512f") == 0)
+		return SP_ISA_AVX512;
+	return -2;
+}
+
+const char *
+sp_isa_name(sp_isa isa)
+{
+	switch (isa)
+	{
+		case SP_ISA_AUTO:
+			return "auto";
+		case SP_ISA_SCALAR:
+			return "scalar";
+		case SP_ISA_AVX2:
+			return "avx2";
+		case SP_ISA_AVX512:
+			return "avx512";
+		case SP_ISA_COUNT:
+			break;
+	}
+	return "unknown";
+}
+
+const char *
+sp_distance_isa_name(void)
+{
+	return sp_distance_active()->name;
+}
+
+/* ------------------------------------------------------------------------
+ * Double-precision references
+ * ------------------------------------------------------------------------ */
+
+double
+sp_dist_l2sq_ref(const float *a, const float *b, size_t n)
+{
+	double		s = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		double		d = (double) a[i] - (double) b[i];
+
+		s += d * d;
+	}
+	return s;
+}
+
+double
+sp_dist_dot_ref(const float *a, const float *b, size_t n)
+{
+	double		s = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+		s += (double) a[i] * (double) b[i];
+	return s;
+}
+
+double
+sp_dist_normsq_ref(const float *a, size_t n)
+{
+	return sp_dist_dot_ref(a, a, n);
+}
+
+/* 1 - dot / (|a| |b|), clamped; NaN for a zero vector. */
+static double
+cosine_from_parts(double dot, double na2, double nb2)
+{
+	double		sim;
+
+	if (na2 == 0.0 || nb2 == 0.0)
+		return NAN;
+	/* one sqrt: exact when na2 * nb2 is a perfect square (e.g. a == b) */
+	sim = dot / sqrt(na2 * nb2);
+	/* rounding can push |sim| slightly past 1 */
+	if (sim > 1.0)
+		sim = 1.0;
+	else if (sim < -1.0)
+		sim = -1.0;
+	return 1.0 - sim;
+}
+
+double
+sp_dist_cosine_ref(const float *a, const float *b, size_t n)
+{
+	double		dot = 0.0,
+				na2 = 0.0,
+				nb2 = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		double		x = a[i],
+					y = b[i];
+
+		dot += x * y;
+		na2 += x * x;
+		nb2 += y * y;
+	}
+	return cosine_from_parts(dot, na2, nb2);
+}
+
+/* ------------------------------------------------------------------------
+ * Robust wrappers: use the float kernel unless its result is zero,
+ * subnormal or non-finite, where underflow or overflow may have happened;
+ * then redo the sum in double (which cannot overflow for finite floats and
+ * n <= 2^31).
+ * ------------------------------------------------------------------------ */
+
+static inline int
+float_is_normal_mag(float v)
+{
+	float		m = fabsf(v);
+
+	return m >= FLT_MIN && m <= FLT_MAX;
+}
+
+double
+sp_dist_l2sq(const float *a, const float *b, size_t n)
+{
+	float		r = sp_distance_active()->l2sq(a, b, n);
+
+	if (__builtin_expect(float_is_normal_mag(r), 1))
+		return r;
+	return sp_dist_l2sq_ref(a, b, n);
+}
+
+double
+sp_dist_dot(const float *a, const float *b, size_t n)
+{
+	float		r = sp_distance_active()->dot(a, b, n);
+
+	if (__builtin_expect(float_is_normal_mag(r), 1))
+		return r;
+	return sp_dist_dot_ref(a, b, n);
+}
+
+double
+sp_dist_normsq(const float *a, size_t n)
+{
+	float		r = sp_distance_active()->normsq(a, n);
+
+	if (__builtin_expect(float_is_normal_mag(r), 1))
+		return r;
+	return sp_dist_normsq_ref(a, n);
+}
+
+double
+sp_dist_cosine(const float *a, const float *b, size_t n)
+{
+	sp_cosine_parts p;
+
+	sp_distance_active()->cosine(a, b, n, &p);
+	if (__builtin_expect(float_is_normal_mag(p.norm_a2) &&
+						 float_is_normal_mag(p.norm_b2) &&
+						 isfinite(p.dot), 1))
+		return cosine_from_parts(p.dot, p.norm_a2, p.norm_b2);
+	return sp_dist_cosine_ref(a, b, n);
+}

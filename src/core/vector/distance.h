@@ -1,0 +1,98 @@
+/*
+ * distance.h: float32 distance kernels (L2 squared, inner product, cosine
+ * parts, squared norm) with runtime ISA dispatch.
+ *
+ * Three kernel sets exist: a portable scalar one (multiple float accumulators
+ * so it is still fast and its rounding resembles the vector ones), AVX2+FMA and
+ * AVX-512F.  The best set the CPU (and OS) supports is resolved once, on first
+ * use, and cached; sp_distance_set_isa() can force another one (tests,
+ * benchmarks, or the SIAMESE_DISTANCE_ISA environment variable read at first
+ * resolution: "scalar", "avx2", "avx512").
+ *
+ * Two levels of API:
+ *   - raw kernels (sp_distance_kernels) accumulate in float and return float.
+ *     They are what a hot loop (index search) should call; the result can be
+ *     inf when the true value exceeds FLT_MAX, or lose precision when the
+ *     squares underflow.
+ *   - sp_dist_* wrappers return double and fall back to a double-precision
+ *     pass in the rare cases where the float result is not a normal finite
+ *     number, so SQL-visible results never overflow for finite inputs and tiny
+ *     vectors keep their precision.
+ *
+ * Kernels never allocate, never fail and accept any n (including 0) and any
+ * alignment of a and b.
+ */
+#ifndef SP_DISTANCE_H
+#define SP_DISTANCE_H
+
+#include <stddef.h>
+
+#include "util/sp_common.h"
+
+typedef enum sp_isa
+{
+	SP_ISA_AUTO = -1,			/* best available (only for set_isa) */
+	SP_ISA_SCALAR = 0,
+	SP_ISA_AVX2 = 1,			/* AVX2 + FMA */
+	SP_ISA_AVX512 = 2,			/* AVX-512F */
+	SP_ISA_COUNT = 3
+} sp_isa;
+
+/* Dot product and both squared norms, computed in one pass. */
+typedef struct sp_cosine_parts
+{
+	float		dot;
+	float		norm_a2;
+	float		norm_b2;
+} sp_cosine_parts;
+
+typedef struct sp_distance_kernels
+{
+	sp_isa		isa;
+	const char *name;
+	float		(*l2sq) (const float *a, const float *b, size_t n);
+	float		(*dot) (const float *a, const float *b, size_t n);
+	void		(*cosine) (const float *a, const float *b, size_t n, sp_cosine_parts *out);
+	float		(*normsq) (const float *a, size_t n);
+} sp_distance_kernels;
+
+/* Kernel set for isa, or NULL when not compiled in or unsupported here. */
+extern const sp_distance_kernels *sp_distance_kernels_for(sp_isa isa);
+
+/* The active kernel set (resolves on first call). */
+extern const sp_distance_kernels *sp_distance_active(void);
+
+/* Does this CPU/OS support isa? (SP_ISA_SCALAR: always.) */
+extern int	sp_distance_isa_supported(sp_isa isa);
+
+/*
+ * Force a kernel set; SP_ISA_AUTO picks the best supported one.  Fails with
+ * SP_ERR_UNSUPPORTED when the CPU lacks isa, SP_ERR_INVALID_ARG for junk.
+ */
+extern sp_status sp_distance_set_isa(sp_isa isa, sp_error *err);
+
+/* Parse "auto", "scalar", "avx2", "avx512" (case-insensitive); -2 if unknown. */
+extern int	sp_isa_from_name(const char *name);
+
+/* Name of an ISA ("scalar", "avx2", "avx512"), and of the active one. */
+extern const char *sp_isa_name(sp_isa isa);
+extern const char *sp_distance_isa_name(void);
+
+/* Robust double-returning wrappers over the active kernels (see above). */
+extern double sp_dist_l2sq(const float *a, const float *b, size_t n);
+extern double sp_dist_dot(const float *a, const float *b, size_t n);
+extern double sp_dist_normsq(const float *a, size_t n);
+
+/*
+ * Cosine distance 1 - cos(a, b), clamped to [0, 2].  NaN when either vector
+ * is all zeros (the angle is undefined).
+ */
+extern double sp_dist_cosine(const float *a, const float *b, size_t n);
+
+/* Plain double-precision references (used by the fallbacks and by tests). */
+extern double sp_dist_l2sq_ref(const float *a, const float *b, size_t n);
+extern double sp_dist_dot_ref(const float *a, const float *b, size_t n);
+extern double sp_dist_normsq_ref(const float *a, size_t n);
+extern double sp_dist_cosine_ref(const float *a, const float *b, size_t n);
+
+#endif							/* SP_DISTANCE_H */

@@ -1,0 +1,479 @@
+/*
+ * embedding_type.c: the siamese.embedding type itself: text and binary I/O,
+ * typmod (embedding(n)), the length-coercion cast, casts from and to arrays,
+ * and the shared constructors and checks declared in embedding.h.
+ *
+ * Input is as strict as float4in: every element must parse completely with
+ * strtof, NaN and infinities are refused (distances on them are meaningless),
+ * out-of-range literals are refused rather than rounded to 0 or infinity.
+ * Output uses the shortest decimal that reads back to the same float, so text
+ * round-trips exactly.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "pg/embedding/embedding.h"
+
+PG_FUNCTION_INFO_V1(embedding_in);
+PG_FUNCTION_INFO_V1(embedding_out);
+PG_FUNCTION_INFO_V1(embedding_typmod_in);
+PG_FUNCTION_INFO_V1(embedding_typmod_out);
+PG_FUNCTION_INFO_V1(embedding_recv);
+PG_FUNCTION_INFO_V1(embedding_send);
+PG_FUNCTION_INFO_V1(embedding_coerce);
+PG_FUNCTION_INFO_V1(embedding_from_array);
+PG_FUNCTION_INFO_V1(embedding_to_array);
+
+/* ------------------------------------------------------------------------
+ * Shared helpers (embedding.h)
+ * ------------------------------------------------------------------------ */
+
+void
+embedding_check_dim(int dim)
+{
+	if (dim < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("embedding must have at least 1 dimension")));
+	if (dim > EMBEDDING_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("embedding cannot have more than %d dimensions", EMBEDDING_MAX_DIM)));
+}
+
+Embedding *
+embedding_new(int dim)
+{
+	Embedding  *e;
+	Size		size;
+
+	embedding_check_dim(dim);
+	size = EMBEDDING_SIZE(dim);
+	e = (Embedding *) palloc0(size);
+	SET_VARSIZE(e, size);
+	e->dim = (int16) dim;
+	e->unused = 0;
+	return e;
+}
+
+void
+embedding_check_values(const float *x, int dim)
+{
+	for (int i = 0; i < dim; i++)
+	{
+		if (isnan(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("NaN not allowed in embedding")));
+		if (isinf(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite value not allowed in embedding")));
+	}
+}
+
+Embedding *
+embedding_from_floats(const float *x, int dim)
+{
+	Embedding  *e;
+
+	embedding_check_dim(dim);
+	embedding_check_values(x, dim);
+	e = embedding_new(dim);
+	memcpy(e->x, x, sizeof(float4) * (Size) dim);
+	return e;
+}
+
+void
+embedding_check_same_dims(const Embedding *a, const Embedding *b)
+{
+	if (a->dim != b->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different embedding dimensions %d and %d", a->dim, b->dim)));
+}
+
+void
+embedding_check_typmod(int dim, int32 typmod)
+{
+	if (typmod >= 0 && dim != typmod)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", typmod, dim)));
+}
+
+/* ------------------------------------------------------------------------
+ * Text I/O
+ * ------------------------------------------------------------------------ */
+
+static inline bool
+emb_isspace(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static void
+syntax_error(const char *str, const char *detail) pg_attribute_noreturn();
+
+static void
+syntax_error(const char *str, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type embedding: \"%s\"", str),
+			 errdetail("%s", detail)));
+	pg_unreachable();
+}
+
+/*
+ * Parse '[v1, v2, ...]'.  The result is allocated for the number of commas
+ * plus one (an upper bound on the element count, capped at the limit), so a
+ * huge hostile string costs no more than its own size.
+ */
+Datum
+embedding_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	const char *p = str;
+	Embedding  *result;
+	int			cap = 1;
+	int			dim = 0;
+
+	while (emb_isspace(*p))
+		p++;
+	if (*p != '[')
+		syntax_error(str, "Embedding contents must start with \"[\".");
+	p++;
+
+	for (const char *q = p; *q; q++)
+	{
+		if (*q == ',' && cap <= EMBEDDING_MAX_DIM)
+			cap++;
+	}
+	if (cap > EMBEDDING_MAX_DIM)
+		cap = EMBEDDING_MAX_DIM;
+
+	while (emb_isspace(*p))
+		p++;
+	if (*p == ']')
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("embedding must have at least 1 dimension")));
+
+	result = (Embedding *) palloc0(EMBEDDING_SIZE(cap));
+
+	for (;;)
+	{
+		char	   *end;
+		float		v;
+
+		while (emb_isspace(*p))
+			p++;
+		if (*p == '\0')
+			syntax_error(str, "Unexpected end of input.");
+		if (*p == ',' || *p == ']')
+			syntax_error(str, "Missing element value.");
+		if (dim >= EMBEDDING_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("embedding cannot have more than %d dimensions", EMBEDDING_MAX_DIM)));
+
+		errno = 0;
+		v = strtof(p, &end);
+		if (end == p)
+			syntax_error(str, "Element values must be numbers.");
+		if (errno == ERANGE && (v == 0.0f || isinf(v)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%s\" is out of range for type real",
+							pnstrdup(p, end - p))));
+		if (isnan(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("NaN not allowed in embedding")));
+		if (isinf(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite value not allowed in embedding")));
+		Assert(dim < cap);
+		result->x[dim++] = v;
+		p = end;
+
+		while (emb_isspace(*p))
+			p++;
+		if (*p == ',')
+		{
+			p++;
+			continue;
+		}
+		if (*p == ']')
+		{
+			p++;
+			break;
+		}
+		if (*p == '\0')
+			syntax_error(str, "Unexpected end of input.");
+		syntax_error(str, "Expected \",\" or \"]\" after an element value.");
+	}
+
+	while (emb_isspace(*p))
+		p++;
+	if (*p != '\0')
+		syntax_error(str, "Junk after closing right bracket.");
+
+	embedding_check_typmod(dim, typmod);
+
+	SET_VARSIZE(result, EMBEDDING_SIZE(dim));
+	result->dim = (int16) dim;
+	result->unused = 0;
+	PG_RETURN_EMBEDDING_P(result);
+}
+
+Datum
+embedding_out(PG_FUNCTION_ARGS)
+{
+	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
+	char	   *buf;
+	char	   *p;
+
+	/* each value needs < FLOAT_SHORTEST_DECIMAL_LEN chars plus a separator */
+	buf = palloc((Size) e->dim * (FLOAT_SHORTEST_DECIMAL_LEN + 1) + 3);
+	p = buf;
+	*p++ = '[';
+	for (int i = 0; i < e->dim; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		p += float_to_shortest_decimal_bufn(e->x[i], p);
+	}
+	*p++ = ']';
+	*p = '\0';
+	PG_FREE_IF_COPY(e, 0);
+	PG_RETURN_CSTRING(buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Type modifier: embedding(n)
+ * ------------------------------------------------------------------------ */
+
+Datum
+embedding_typmod_in(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ta = PG_GETARG_ARRAYTYPE_P(0);
+	int32	   *tl;
+	int			n;
+
+	tl = ArrayGetIntegerTypmods(ta, &n);
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier"),
+				 errdetail("Type embedding takes exactly one modifier, the number of dimensions.")));
+	if (tl[0] < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type embedding must be at least 1")));
+	if (tl[0] > EMBEDDING_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type embedding cannot exceed %d", EMBEDDING_MAX_DIM)));
+	PG_RETURN_INT32(tl[0]);
+}
+
+Datum
+embedding_typmod_out(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(0);
+
+	if (typmod < 0)
+		PG_RETURN_CSTRING(pstrdup(""));
+	PG_RETURN_CSTRING(psprintf("(%d)", typmod));
+}
+
+/* Length-coercion cast embedding -> embedding(n). */
+Datum
+embedding_coerce(PG_FUNCTION_ARGS)
+{
+	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
+	int32		typmod = PG_GETARG_INT32(1);
+
+	embedding_check_typmod(e->dim, typmod);
+	PG_RETURN_EMBEDDING_P(e);
+}
+
+/* ------------------------------------------------------------------------
+ * Binary I/O: int16 dim, int16 unused (0), dim x float4; no OIDs.
+ * ------------------------------------------------------------------------ */
+
+Datum
+embedding_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	int			dim;
+	int			unused;
+	Embedding  *result;
+
+	if (buf->len - buf->cursor < 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("binary embedding is truncated"),
+				 errdetail("The 4-byte header is incomplete.")));
+	dim = (int16) pq_getmsgint(buf, sizeof(int16));
+	unused = (int16) pq_getmsgint(buf, sizeof(int16));
+
+	if (dim < 1 || dim > EMBEDDING_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid number of dimensions %d in binary embedding", dim),
+				 errdetail("Dimensions must be between 1 and %d.", EMBEDDING_MAX_DIM)));
+	if (unused != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid reserved field %d in binary embedding", unused),
+				 errdetail("The reserved field must be 0.")));
+	/* refuse before reading dim floats that may not even be there */
+	if ((Size) (buf->len - buf->cursor) < sizeof(float4) * (Size) dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("binary embedding is truncated"),
+				 errdetail("Expected %d values but only %d bytes are left.",
+						   dim, buf->len - buf->cursor)));
+	embedding_check_typmod(dim, typmod);
+
+	result = embedding_new(dim);
+	for (int i = 0; i < dim; i++)
+		result->x[i] = pq_getmsgfloat4(buf);
+	embedding_check_values(result->x, dim);
+	PG_RETURN_EMBEDDING_P(result);
+}
+
+Datum
+embedding_send(PG_FUNCTION_ARGS)
+{
+	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint16(&buf, e->dim);
+	pq_sendint16(&buf, 0);
+	for (int i = 0; i < e->dim; i++)
+		pq_sendfloat4(&buf, e->x[i]);
+	PG_FREE_IF_COPY(e, 0);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* ------------------------------------------------------------------------
+ * Casts from arrays: real[], double precision[], integer[] -> embedding
+ * ------------------------------------------------------------------------ */
+
+static float
+float8_to_element(double v)
+{
+	float		f;
+
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("NaN not allowed in embedding")));
+	if (isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("infinite value not allowed in embedding")));
+	f = (float) v;
+	if (isinf(f))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("value out of range: overflow")));
+	if (f == 0.0f && v != 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("value out of range: underflow")));
+	return f;
+}
+
+Datum
+embedding_from_array(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	int32		typmod = PG_GETARG_INT32(1);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int			ndim = ARR_NDIM(arr);
+	int			n;
+	Embedding  *result;
+
+	if (ndim > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array must be one-dimensional"),
+				 errdetail("The array has %d dimensions.", ndim)));
+	n = ArrayGetNItems(ndim, ARR_DIMS(arr));
+	embedding_check_dim(n);
+	if (array_contains_nulls(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("array must not contain nulls")));
+	embedding_check_typmod(n, typmod);
+
+	result = embedding_new(n);
+	switch (elemtype)
+	{
+		case FLOAT4OID:
+			memcpy(result->x, ARR_DATA_PTR(arr), sizeof(float4) * (Size) n);
+			embedding_check_values(result->x, n);
+			break;
+		case FLOAT8OID:
+			{
+				const float8 *src = (const float8 *) ARR_DATA_PTR(arr);
+
+				for (int i = 0; i < n; i++)
+					result->x[i] = float8_to_element(src[i]);
+				break;
+			}
+		case INT4OID:
+			{
+				const int32 *src = (const int32 *) ARR_DATA_PTR(arr);
+
+				for (int i = 0; i < n; i++)
+					result->x[i] = (float4) src[i];
+				break;
+			}
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("cannot cast array of type %s to embedding",
+							format_type_be(elemtype)),
+					 errhint("Cast the array to real[] first.")));
+	}
+	PG_FREE_IF_COPY(arr, 0);
+	PG_RETURN_EMBEDDING_P(result);
+}
+
+Datum
+embedding_to_array(PG_FUNCTION_ARGS)
+{
+	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
+	Datum	   *elems;
+	ArrayType  *result;
+
+	elems = (Datum *) palloc(sizeof(Datum) * e->dim);
+	for (int i = 0; i < e->dim; i++)
+		elems[i] = Float4GetDatum(e->x[i]);
+	result = construct_array(elems, e->dim, FLOAT4OID, sizeof(float4),
+							 true, TYPALIGN_INT);
+	pfree(elems);
+	PG_FREE_IF_COPY(e, 0);
+	PG_RETURN_ARRAYTYPE_P(result);
+}

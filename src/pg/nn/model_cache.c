@@ -1,0 +1,238 @@
+/*
+ * model_cache.c: the per-backend model cache and the BLAS kernel check.
+ *
+ * A model is loaded from its catalog row on first use in a backend (or
+ * parallel worker) and kept, with a reused forward-pass workspace, in its own
+ * memory context under TopMemoryContext, keyed by name and content hash.
+ * Because a name is bound to one content hash forever (siamese.model_history),
+ * a cached model can only become stale by being deleted; the catalog row's
+ * hash is therefore re-read once per statement (transaction + command id),
+ * a single index lookup, so a deleted model stops working at the next
+ * statement and a cached entry never serves content other than the catalog's.
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+
+#include "pg/nn/model.h"
+#include "pg/sp_pg.h"
+
+#define SP_MODEL_CACHE_MAX 8		/* least recently used models beyond this are freed */
+#define SP_WS_FLOATS (4 * 1024 * 1024)	/* input floats per workspace batch, about */
+
+static SpCachedModel *cache_head = NULL;
+static uint64 use_clock = 0;
+static bool blas_checked = false;
+
+static void *
+cache_alloc(void *user, size_t size)
+{
+	return MemoryContextAllocExtended((MemoryContext) user, size == 0 ? 1 : size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+cache_free(void *user, void *ptr)
+{
+	pfree(ptr);
+}
+
+static void
+cache_remove(SpCachedModel *cm)
+{
+	SpCachedModel **pp;
+
+	for (pp = &cache_head; *pp; pp = &(*pp)->next)
+	{
+		if (*pp == cm)
+		{
+			*pp = cm->next;
+			break;
+		}
+	}
+	MemoryContextDelete(cm->cxt);
+}
+
+static void
+cache_evict_if_full(void)
+{
+	int			n = 0;
+	SpCachedModel *cm,
+			   *lru = NULL;
+
+	for (cm = cache_head; cm; cm = cm->next)
+	{
+		n++;
+		if (lru == NULL || cm->last_used < lru->last_used)
+			lru = cm;
+	}
+	if (n >= SP_MODEL_CACHE_MAX && lru)
+		cache_remove(lru);
+}
+
+static SpCachedModel *
+cache_load(const char *name)
+{
+	char	   *hash;
+	text	   *config;
+	bytea	   *weights;
+	MemoryContext cxt;
+	SpCachedModel *cm;
+	sp_error	err;
+	sp_status	st;
+	int			in_size;
+
+	if (!sp_catalog_lookup(name, &hash, true, &config, &weights))
+		sp_catalog_unknown_model(name);
+
+	cache_evict_if_full();
+	cxt = AllocSetContextCreate(TopMemoryContext, "siamese model", ALLOCSET_DEFAULT_SIZES);
+	cm = MemoryContextAllocZero(cxt, sizeof(SpCachedModel));
+	cm->cxt = cxt;
+	strlcpy(cm->name, name, sizeof cm->name);
+	cm->env.alloc = cache_alloc;
+	cm->env.free = cache_free;
+	cm->env.interrupted = sp_pg_interrupt_poll;
+	cm->env.user = cxt;
+	cm->env.max_pixels = (uint64_t) siamese_max_image_pixels;
+
+	/* No ereport between here and the error checks: a failure frees cxt first. */
+	st = sp_nn_model_load(&cm->env, VARDATA_ANY(config), VARSIZE_ANY_EXHDR(config),
+						  (const uint8_t *) VARDATA_ANY(weights), VARSIZE_ANY_EXHDR(weights),
+						  &cm->model, &err);
+	if (st == SP_OK)
+	{
+		in_size = sp_nn_model_input_size(cm->model);
+		cm->max_batch = Max(1, Min(64, SP_WS_FLOATS / Max(in_size, 1)));
+		st = sp_nn_workspace_create(&cm->env, cm->model, cm->max_batch, &cm->ws, &err);
+	}
+	if (st != SP_OK)
+	{
+		MemoryContextDelete(cxt);
+		sp_pg_raise(&err);
+	}
+	if (strcmp(sp_nn_model_hash(cm->model), hash) != 0)
+	{
+		/* The catalog's trigger computed this hash; a mismatch is corruption. */
+		MemoryContextDelete(cxt);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" does not match its catalog hash", name)));
+	}
+	strlcpy(cm->hash, hash, sizeof cm->hash);
+	pfree(config);
+	pfree(weights);
+
+	cm->next = cache_head;
+	cache_head = cm;
+	return cm;
+}
+
+SpCachedModel *
+sp_model_get(const char *name)
+{
+	SpCachedModel *cm;
+	LocalTransactionId lxid = MyProc->lxid;
+	CommandId	cid = GetCurrentCommandId(false);
+
+	if (!blas_checked)
+		sp_blas_check_core();
+
+	for (cm = cache_head; cm; cm = cm->next)
+		if (strcmp(cm->name, name) == 0)
+			break;
+
+	if (cm != NULL && (cm->checked_lxid != lxid || cm->checked_cid != cid))
+	{
+		char	   *hash;
+
+		if (!sp_catalog_lookup(name, &hash, false, NULL, NULL))
+		{
+			cache_remove(cm);
+			sp_catalog_unknown_model(name);
+		}
+		if (strcmp(hash, cm->hash) != 0)
+		{
+			/* Cannot happen while model_history holds; reload rather than trust it. */
+			cache_remove(cm);
+			cm = NULL;
+		}
+		else
+			pfree(hash);
+	}
+	if (cm == NULL)
+		cm = cache_load(name);
+	cm->checked_lxid = lxid;
+	cm->checked_cid = cid;
+	cm->last_used = ++use_clock;
+	/* Follow siamese.max_image_pixels as it is now. */
+	cm->env.max_pixels = (uint64_t) siamese_max_image_pixels;
+	return cm;
+}
+
+/* ---------------------------------------------------------------------- */
+/* BLAS kernel check. */
+
+static bool
+core_in(const char *core, const char *const *list)
+{
+	for (; *list; list++)
+		if (pg_strcasecmp(core, *list) == 0)
+			return true;
+	return false;
+}
+
+const char *
+sp_blas_suggested_core(const char **cpu_isa)
+{
+	static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+	static const char *const avx2_cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
+	"SapphireRapids", "Excavator", NULL};
+	const char *core = sp_blas_corename();
+	bool		avx512 = false,
+				avx2 = false;
+
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+	avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+	if (cpu_isa)
+		*cpu_isa = avx512 ? "avx512" : avx2 ? "avx2" : "baseline";
+	if (core == NULL)
+		return NULL;
+	if (avx512 && !core_in(core, avx512_cores))
+		return "SkylakeX";
+	if (!avx512 && avx2 && !core_in(core, avx2_cores))
+		return "Haswell";
+	return NULL;
+}
+
+void
+sp_blas_check_core(void)
+{
+	const char *isa;
+	const char *suggest;
+
+	if (blas_checked)
+		return;
+	blas_checked = true;
+	/* One BLAS thread per backend: parallel workers, not BLAS threads, use the cores. */
+	sp_blas_set_threads(1);
+	if (IsParallelWorker())
+		return;					/* the leader warns */
+	suggest = sp_blas_suggested_core(&isa);
+	if (suggest)
+		ereport(WARNING,
+				(errmsg("OpenBLAS is running its \"%s\" kernels although this CPU supports %s",
+						sp_blas_corename(), isa),
+				 errdetail("Model forward passes may run several times slower than they could."),
+				 errhint("Set OPENBLAS_CORETYPE=%s in the environment of the PostgreSQL server "
+						 "(for example with a systemd override or before pg_ctl start) and restart it; "
+						 "siamese.blas_info() shows the kernel in use.", suggest)));
+}

@@ -1,0 +1,629 @@
+/*
+ * report_sql.c: the C side of robustness reports.
+ *
+ * siamese._report_evaluate(run_id, source) does the work of one report run
+ * that siamese._report_begin() registered: it draws the seeded sample from
+ * the source table through SPI (as the caller, so privileges and row level
+ * security apply), decodes it, runs the core engine (src/core/robust/robust_eval.c)
+ * with the model and the baseline, and stores the results in the report
+ * tables.  The procedures in sql/install/61_report_run.sql wrap it in the
+ * transaction control that leaves a failed run marked failed.
+ *
+ * siamese._transaction_control_allowed() tells those procedures whether they
+ * were CALLed in a context where COMMIT is possible.
+ *
+ * Progress goes to NOTICEs (GUC siamese.report_progress), the process title
+ * and application_name, so pg_stat_activity shows the current stage.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+
+#include "pg/nn/model.h"
+#include "robust/robust_eval.h"
+#include "pg/sp_pg.h"
+
+PG_FUNCTION_INFO_V1(siamese_transaction_control_allowed);
+PG_FUNCTION_INFO_V1(siamese_report_evaluate);
+
+bool		siamese_report_progress = true;
+
+/* Decoded pixels a report may hold (the sample stays in memory for the whole run). */
+#define SP_REPORT_MAX_DECODED_BYTES ((uint64) 2 << 30)
+
+/* Parameters of a run, as _report_begin stored them. */
+typedef struct ReportRun
+{
+	int64		run_id;
+	bool		perturbation;	/* kind = 'perturbation' */
+	char	   *image_column;
+	char	   *label_column;	/* NULL: self-retrieval mode */
+	char	   *model;
+	char	   *model_hash;
+	char	   *baseline;
+	char	   *baseline_hash;
+	int		   *items;			/* corruption ids or perturbation indices */
+	int			nitems;
+	unsigned	sev_mask;
+	int			difficulty;
+	int			sample_size;
+	int64		seed;
+	int			k;
+} ReportRun;
+
+/* The decoded sample. */
+typedef struct ReportSample
+{
+	sp_image   *images;
+	int32	   *labels;			/* NULL in self-retrieval mode */
+	int			n;
+	int			skipped;		/* rows whose image could not be decoded */
+} ReportSample;
+
+typedef struct ReportProgress
+{
+	int64		run_id;
+} ReportProgress;
+
+Datum
+siamese_transaction_control_allowed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(SPI_inside_nonatomic_context());
+}
+
+/* Column col of the current SPI row as a C string (NULL if SQL NULL), in the caller's context. */
+static char *
+spi_getstring(int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+}
+
+static Datum
+spi_getdatum(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* text[] datum -> palloc'd C strings */
+static char **
+text_array_strings(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+/* Registry id of a corruption / perturbation name, -1 if unknown. */
+static int
+corruption_id(const char *name)
+{
+	const sp_corruption_info *info = sp_corruption_lookup(name);
+
+	return info ? (int) info->id : -1;
+}
+
+static int
+perturbation_id(const char *name)
+{
+	const sp_perturbation_info *info = sp_perturbation_lookup(name);
+
+	return info ? (int) info->id : -1;
+}
+
+/* The run's item names (text[]) as registry ids in run->items. */
+static void
+item_ids(ReportRun *run, Datum names_array, int (*lookup) (const char *), const char *what)
+{
+	int			n;
+	char	  **names = text_array_strings(names_array, &n);
+
+	run->items = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		run->items[i] = names[i] ? lookup(names[i]) : -1;
+		/* _report_begin validated the names: only a hand-edited row gets here */
+		if (run->items[i] < 0)
+			elog(ERROR, "report " INT64_FORMAT " names an unknown %s", run->run_id, what);
+	}
+	run->nitems = n;
+}
+
+/* Read the run row (it must be one of the caller's own running runs). */
+static void
+load_run(int64 run_id, ReportRun *run)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	bool		isnull;
+	char	   *status;
+
+	args[0] = Int64GetDatum(run_id);
+	if (SPI_execute_with_args("SELECT kind, image_column::text, label_column::text, model, model_hash, "
+							  "baseline_model, baseline_hash, corruptions, severities, perturbations, "
+							  "difficulty, sample_size, seed, k, status "
+							  "FROM siamese.robustness_runs WHERE run_id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read robustness run " INT64_FORMAT, run_id);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("report " INT64_FORMAT " does not exist", run_id)));
+
+	memset(run, 0, sizeof(*run));
+	run->run_id = run_id;
+	run->perturbation = strcmp(spi_getstring(1), "perturbation") == 0;
+	run->image_column = spi_getstring(2);
+	run->label_column = spi_getstring(3);
+	run->model = spi_getstring(4);
+	run->model_hash = spi_getstring(5);
+	run->baseline = spi_getstring(6);
+	run->baseline_hash = spi_getstring(7);
+	run->sample_size = DatumGetInt32(spi_getdatum(12, &isnull));
+	run->seed = DatumGetInt64(spi_getdatum(13, &isnull));
+	run->k = DatumGetInt32(spi_getdatum(14, &isnull));
+	status = spi_getstring(15);
+	if (strcmp(status, "running") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("report " INT64_FORMAT " is not running", run_id),
+				 errdetail("Its status is %s.", status)));
+
+	if (!run->perturbation)
+	{
+		Datum		d = spi_getdatum(8, &isnull);
+		Datum	   *sev;
+		bool	   *sevnull;
+		int			nsev;
+
+		item_ids(run, d, corruption_id, "corruption");
+		d = spi_getdatum(9, &isnull);
+		deconstruct_array(DatumGetArrayTypeP(d), INT4OID, 4, true, TYPALIGN_INT, &sev, &sevnull, &nsev);
+		for (int i = 0; i < nsev; i++)
+			run->sev_mask |= 1u << (DatumGetInt32(sev[i]) - 1);
+	}
+	else
+	{
+		item_ids(run, spi_getdatum(10, &isnull), perturbation_id, "perturbation");
+		run->difficulty = DatumGetInt32(spi_getdatum(11, &isnull));
+	}
+}
+
+/*
+ * The sampling query: a seeded, content-keyed order (md5 of the seed and the
+ * image bytes) so the same data gives the same sample in every run, with the
+ * label mapped to dense ids 0..L-1 over the whole table (ordered by its text
+ * form, so any label type works).  Identifiers are quoted; the relation name
+ * is schema-qualified.
+ */
+static char *
+sampling_query(Oid relid, const ReportRun *run)
+{
+	StringInfoData q;
+	const char *img = quote_identifier(run->image_column);
+	char	   *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												 get_rel_name(relid));
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT s.img, s.lbl FROM (SELECT t.%s AS img, ", img);
+	if (run->label_column)
+		appendStringInfo(&q, "pg_catalog.dense_rank() OVER (ORDER BY t.%s::pg_catalog.text) AS lbl, ",
+						 quote_identifier(run->label_column));
+	else
+		appendStringInfoString(&q, "NULL::pg_catalog.int8 AS lbl, ");
+	appendStringInfo(&q, "pg_catalog.md5(pg_catalog.convert_to($1, 'UTF8') OPERATOR(pg_catalog.||) t.%s) AS ord "
+					 "FROM %s t WHERE t.%s IS NOT NULL", img, rel, img);
+	if (run->label_column)
+		appendStringInfo(&q, " AND t.%s IS NOT NULL", quote_identifier(run->label_column));
+	appendStringInfoString(&q, ") s ORDER BY s.ord, s.lbl LIMIT $2");
+	return q.data;
+}
+
+/* Draw and decode the sample into cxt.  Undecodable images are skipped and counted. */
+static void
+load_sample(Oid relid, const ReportRun *run, MemoryContext cxt, ReportSample *sample)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	char		seedbuf[32];
+	Portal		portal;
+	MemoryContext old;
+	const sp_env *env;
+	uint64		decoded_bytes = 0;
+
+	snprintf(seedbuf, sizeof seedbuf, INT64_FORMAT, run->seed);
+	args[0] = CStringGetTextDatum(seedbuf);
+	args[1] = Int32GetDatum(run->sample_size);
+	portal = SPI_cursor_open_with_args(NULL, sampling_query(relid, run), 2, argtypes, args,
+									   NULL, true, CURSOR_OPT_NO_SCROLL);
+
+	old = MemoryContextSwitchTo(cxt);
+	sample->images = palloc0(sizeof(sp_image) * run->sample_size);
+	sample->labels = run->label_column ? palloc0(sizeof(int32) * run->sample_size) : NULL;
+	sample->n = 0;
+	sample->skipped = 0;
+	env = sp_pg_env();
+	MemoryContextSwitchTo(old);
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 256);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+			bytea	   *bytes;
+			sp_error	err;
+			sp_status	st;
+
+			CHECK_FOR_INTERRUPTS();
+			if (isnull)
+				continue;
+			bytes = DatumGetByteaPP(d);
+			old = MemoryContextSwitchTo(cxt);
+			st = sp_image_decode(env, (const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes),
+								 &sample->images[sample->n], &err);
+			MemoryContextSwitchTo(old);
+			if ((Pointer) bytes != DatumGetPointer(d))
+				pfree(bytes);	/* a detoasted copy: do not let 100k of them pile up */
+			if (st == SP_ERR_INTERRUPTED || st == SP_ERR_NOMEM)
+				sp_pg_raise(&err);
+			if (st != SP_OK)
+			{
+				sample->skipped++;
+				continue;
+			}
+			decoded_bytes += (uint64) sample->images[sample->n].width *
+				sample->images[sample->n].height * sample->images[sample->n].channels;
+			if (decoded_bytes > SP_REPORT_MAX_DECODED_BYTES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("report " INT64_FORMAT ": the sample's decoded images exceed %d MB",
+								run->run_id, (int) (SP_REPORT_MAX_DECODED_BYTES >> 20)),
+						 errdetail("%d images decoded so far.", sample->n + 1),
+						 errhint("Use a smaller sample_size.")));
+			if (sample->labels)
+			{
+				int64		lbl = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+															  SPI_tuptable->tupdesc, 2, &isnull));
+
+				sample->labels[sample->n] = (int32) (lbl - 1);
+			}
+			sample->n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	if (sample->skipped > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("report " INT64_FORMAT ": skipped %d images that could not be decoded",
+						run->run_id, sample->skipped),
+				 errhint("siamese.image_info() on the source column shows which images are not valid PNG or JPEG.")));
+	if (sample->n < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("report " INT64_FORMAT " needs at least 2 images, the source has %d usable",
+						run->run_id, sample->n),
+				 errdetail("Rows with a NULL image%s are not used.",
+						   run->label_column ? " or a NULL label" : "")));
+	if (run->label_column && run->k >= sample->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k = %d needs a sample of more than %d images, the source has %d usable",
+						run->k, run->k, sample->n)));
+}
+
+/*
+ * Progress: a NOTICE (unless siamese.report_progress is off), the process
+ * title, and application_name (visible in pg_stat_activity).  Called from
+ * the core between stages; nothing here throws an ERROR.
+ */
+static void
+report_progress(void *arg, const char *stage, int step, int nsteps)
+{
+	ReportProgress *p = (ReportProgress *) arg;
+	char		buf[NAMEDATALEN];
+
+	if (siamese_report_progress && nsteps > 0)
+		ereport(NOTICE,
+				(errmsg("report " INT64_FORMAT ": %s (%d of %d)", p->run_id, stage, step, nsteps)));
+	else if (siamese_report_progress)
+		ereport(NOTICE, (errmsg("report " INT64_FORMAT ": %s", p->run_id, stage)));
+	snprintf(buf, sizeof buf, "siamese report " INT64_FORMAT ": %s", p->run_id, stage);
+	set_ps_display(buf);
+	/* GUC_ACTION_SET: undone automatically if the run fails. */
+	SetConfigOption("application_name", buf, PGC_USERSET, PGC_S_SESSION);
+}
+
+/* NaN (undefined or not measured) -> SQL NULL */
+static inline void
+float_arg(double v, Datum *value, char *null)
+{
+	*value = Float8GetDatum(v);
+	*null = isnan(v) ? 'n' : ' ';
+}
+
+static void
+spi_run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != expected)
+		elog(ERROR, "could not store report results");
+}
+
+/* Mean over the severities in mask of a per-severity row (NaN cells skipped). */
+static double
+mean_over_mask(const double *row, unsigned mask)
+{
+	double		sum = 0;
+	int			n = 0;
+
+	for (int s = 0; s < SP_CORRUPT_MAX_SEVERITY; s++)
+		if ((mask & (1u << s)) && !isnan(row[s]))
+		{
+			sum += row[s];
+			n++;
+		}
+	return n ? sum / n : NAN;
+}
+
+static void
+store_corruption_result(const ReportRun *run, const ReportSample *sample,
+						const sp_re_corruption_result *res)
+{
+	Oid			cell_types[9] = {INT8OID, TEXTOID, INT4OID, BOOLOID, INT4OID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, FLOAT8OID};
+	Oid			score_types[8] = {INT8OID, TEXTOID, BOOLOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, FLOAT8OID};
+	Oid			run_types[9] = {INT8OID, INT4OID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID};
+	SPIPlanPtr	cell_plan,
+				score_plan,
+				run_plan;
+	Datum		v[9];
+	char		nl[10];
+
+	cell_plan = SPI_prepare("INSERT INTO siamese.robustness_results (run_id, corruption, severity, held_out, "
+							"images, model_error, baseline_error, model_drift, baseline_drift) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, cell_types);
+	score_plan = SPI_prepare("INSERT INTO siamese.robustness_corruption_scores (run_id, corruption, held_out, "
+							 "model_error, baseline_error, ce, relative_ce, model_drift) "
+							 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, score_types);
+	run_plan = SPI_prepare("UPDATE siamese.robustness_runs SET images = $2, skipped_images = $3, "
+						   "clean_error = $4, baseline_clean_error = $5, mce = $6, relative_mce = $7, "
+						   "heldout_mce = $8, heldout_relative_mce = $9 WHERE run_id = $1", 9, run_types);
+	if (!cell_plan || !score_plan || !run_plan)
+		elog(ERROR, "could not prepare report statements: %s", SPI_result_code_string(SPI_result));
+
+	/* the clean row */
+	memset(nl, ' ', sizeof nl);
+	v[0] = Int64GetDatum(run->run_id);
+	v[1] = CStringGetTextDatum("clean");
+	v[2] = Int32GetDatum(0);
+	v[3] = BoolGetDatum(false);
+	v[4] = Int32GetDatum(res->n);
+	v[5] = Float8GetDatum(res->errors[SP_RE_MODEL].clean);
+	v[6] = Float8GetDatum(res->errors[SP_RE_BASELINE].clean);
+	nl[7] = nl[8] = 'n';
+	v[7] = v[8] = (Datum) 0;
+	spi_run(cell_plan, v, nl, SPI_OK_INSERT);
+
+	for (int i = 0; i < res->nscores; i++)
+	{
+		const sp_re_corruption_score *sc = &res->scores[i];
+		int			c = sc->corruption;
+
+		memset(nl, ' ', sizeof nl);
+		v[1] = CStringGetTextDatum(sp_corruption_get(c)->name);
+		v[3] = BoolGetDatum(sc->held_out != 0);
+		for (int s = 1; s <= SP_CORRUPT_MAX_SEVERITY; s++)
+		{
+			if (!(run->sev_mask & (1u << (s - 1))))
+				continue;
+			v[2] = Int32GetDatum(s);
+			v[5] = Float8GetDatum(res->errors[SP_RE_MODEL].err[c][s - 1]);
+			v[6] = Float8GetDatum(res->errors[SP_RE_BASELINE].err[c][s - 1]);
+			float_arg(res->drift[SP_RE_MODEL][c][s - 1], &v[7], &nl[7]);
+			float_arg(res->drift[SP_RE_BASELINE][c][s - 1], &v[8], &nl[8]);
+			spi_run(cell_plan, v, nl, SPI_OK_INSERT);
+		}
+
+		/* per-corruption scores: run_id, corruption, held_out, errors, ce, rce, drift */
+		{
+			Datum		sv[8];
+			char		snl[9];
+
+			memset(snl, ' ', sizeof snl);
+			snl[8] = '\0';
+			sv[0] = v[0];
+			sv[1] = v[1];
+			sv[2] = v[3];
+			sv[3] = Float8GetDatum(mean_over_mask(res->errors[SP_RE_MODEL].err[c], run->sev_mask));
+			sv[4] = Float8GetDatum(mean_over_mask(res->errors[SP_RE_BASELINE].err[c], run->sev_mask));
+			float_arg(sc->ce, &sv[5], &snl[5]);
+			float_arg(sc->relative_ce, &sv[6], &snl[6]);
+			float_arg(mean_over_mask(res->drift[SP_RE_MODEL][c], run->sev_mask), &sv[7], &snl[7]);
+			spi_run(score_plan, sv, snl, SPI_OK_INSERT);
+		}
+	}
+
+	memset(nl, ' ', sizeof nl);
+	v[1] = Int32GetDatum(res->n);
+	v[2] = Int32GetDatum(sample->skipped);
+	float_arg(res->errors[SP_RE_MODEL].clean, &v[3], &nl[3]);
+	float_arg(res->errors[SP_RE_BASELINE].clean, &v[4], &nl[4]);
+	float_arg(res->mce, &v[5], &nl[5]);
+	float_arg(res->relative_mce, &v[6], &nl[6]);
+	float_arg(res->heldout_mce, &v[7], &nl[7]);
+	float_arg(res->heldout_relative_mce, &v[8], &nl[8]);
+	spi_run(run_plan, v, nl, SPI_OK_UPDATE);
+}
+
+static void
+store_perturbation_result(const ReportRun *run, const ReportSample *sample,
+						  const sp_re_perturbation_result *res)
+{
+	Oid			types[11] = {INT8OID, TEXTOID, BOOLOID, INT4OID, INT4OID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+	Oid			run_types[5] = {INT8OID, INT4OID, INT4OID, FLOAT8OID, FLOAT8OID};
+	SPIPlanPtr	plan,
+				run_plan;
+	Datum		v[11];
+	char		nl[12];
+
+	plan = SPI_prepare("INSERT INTO siamese.robustness_perturbation_results (run_id, perturbation, noise, "
+					   "frames, sequences, model_fp, baseline_fp, fr, model_ut5d, baseline_ut5d, t5d) "
+					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", 11, types);
+	run_plan = SPI_prepare("UPDATE siamese.robustness_runs SET images = $2, skipped_images = $3, "
+						   "mfr = $4, mt5d = $5 WHERE run_id = $1", 5, run_types);
+	if (!plan || !run_plan)
+		elog(ERROR, "could not prepare report statements: %s", SPI_result_code_string(SPI_result));
+
+	for (int i = 0; i < res->nscores; i++)
+	{
+		const sp_re_perturbation_score *sc = &res->scores[i];
+
+		memset(nl, ' ', sizeof nl);
+		nl[11] = '\0';
+		v[0] = Int64GetDatum(run->run_id);
+		v[1] = CStringGetTextDatum(sp_perturbation_get(sc->perturbation)->name);
+		v[2] = BoolGetDatum(sc->noise != 0);
+		v[3] = Int32GetDatum(sc->frames);
+		v[4] = Int32GetDatum(res->n);
+		v[5] = Float8GetDatum(sc->fp[SP_RE_MODEL]);
+		v[6] = Float8GetDatum(sc->fp[SP_RE_BASELINE]);
+		float_arg(sc->fr, &v[7], &nl[7]);
+		float_arg(sc->ut5d[SP_RE_MODEL], &v[8], &nl[8]);
+		float_arg(sc->ut5d[SP_RE_BASELINE], &v[9], &nl[9]);
+		float_arg(sc->t5d, &v[10], &nl[10]);
+		spi_run(plan, v, nl, SPI_OK_INSERT);
+	}
+
+	memset(nl, ' ', sizeof nl);
+	v[0] = Int64GetDatum(run->run_id);
+	v[1] = Int32GetDatum(res->n);
+	v[2] = Int32GetDatum(sample->skipped);
+	float_arg(res->mfr, &v[3], &nl[3]);
+	float_arg(res->mt5d, &v[4], &nl[4]);
+	spi_run(run_plan, v, nl, SPI_OK_UPDATE);
+}
+
+/* The cached model called name, checked against the hash the run recorded. */
+static SpCachedModel *
+run_model(const char *name, const char *hash)
+{
+	SpCachedModel *cm = sp_model_get(name);
+
+	if (strcmp(cm->hash, hash) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" changed since the report started", name)));
+	return cm;
+}
+
+/* _report_evaluate(run_id bigint, source regclass) -> void */
+Datum
+siamese_report_evaluate(PG_FUNCTION_ARGS)
+{
+	int64		run_id = PG_GETARG_INT64(0);
+	Oid			relid = PG_GETARG_OID(1);
+	MemoryContext cxt,
+				old;
+	ReportRun	run;
+	ReportSample sample;
+	ReportProgress progress;
+	SpCachedModel *cm_model,
+			   *cm_base;
+	sp_re_models models;
+	sp_re_sample s;
+	sp_error	err;
+	sp_status	st;
+	char	   *appname;
+
+	if (!OidIsValid(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	appname = pstrdup(GetConfigOption("application_name", false, false));
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "siamese report", ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(cxt);
+	load_run(run_id, &run);
+	MemoryContextSwitchTo(old);
+
+	progress.run_id = run_id;
+	report_progress(&progress, "sampling", 0, 0);
+	load_sample(relid, &run, cxt, &sample);
+
+	cm_model = run_model(run.model, run.model_hash);
+	cm_base = run_model(run.baseline, run.baseline_hash);
+	models.model[SP_RE_MODEL] = cm_model->model;
+	models.ws[SP_RE_MODEL] = cm_model->ws;
+	models.model[SP_RE_BASELINE] = cm_base->model;
+	models.ws[SP_RE_BASELINE] = cm_base->ws;
+	s.images = sample.images;
+	s.labels = sample.labels;
+	s.n = sample.n;
+
+	old = MemoryContextSwitchTo(cxt);
+	if (!run.perturbation)
+	{
+		sp_re_corruption_params p;
+		sp_re_corruption_result *res = palloc0(sizeof(*res));
+
+		p.corruptions = run.items;
+		p.ncorruptions = run.nitems;
+		p.sev_mask = run.sev_mask;
+		p.seed = (uint64_t) run.seed;
+		p.k = run.k;
+		p.profile = SP_PROFILE_AUTO;
+		st = sp_re_corruption_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
+		MemoryContextSwitchTo(old);
+		SP_PG_CHECK(st, &err);
+		store_corruption_result(&run, &sample, res);
+	}
+	else
+	{
+		sp_re_perturbation_params p;
+		sp_re_perturbation_result *res = palloc0(sizeof(*res));
+
+		p.perturbations = run.items;
+		p.nperturbations = run.nitems;
+		p.seed = (uint64_t) run.seed;
+		p.k = run.k;
+		p.difficulty = run.difficulty;
+		p.profile = SP_PROFILE_AUTO;
+		st = sp_re_perturbation_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
+		MemoryContextSwitchTo(old);
+		SP_PG_CHECK(st, &err);
+		store_perturbation_result(&run, &sample, res);
+	}
+
+	SPI_finish();
+	MemoryContextDelete(cxt);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	set_ps_display("");
+	PG_RETURN_VOID();
+}
