@@ -364,6 +364,11 @@ cmd_default(void)
 int
 main(int argc, char **argv)
 {
+	/* The benchmark (not the core) takes the path to time from its environment. */
+	const char *path = getenv("SIAMESE_CONV_PATH");
+
+	if (path && *path)
+		sp_nn_set_default_isa(strcmp(path, "im2col") == 0 ? SP_ISA_SCALAR : sp_isa_from_name(path));
 	if (argc >= 3 && strcmp(argv[1], "write") == 0 && argc <= 4)
 		return cmd_write(argv[2], argc == 4 ? argv[3] : NULL);
 	if (argc >= 3 && strcmp(argv[1], "time") == 0 && argc <= 4)

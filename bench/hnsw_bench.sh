@@ -175,7 +175,7 @@ fi
 recall_at() {
   psql_q <<SQL
 SET search_path = public, siamese;
-SET siamese.ef_search = $1;
+SET siamese.hnsw.ef_search = $1;
 SET enable_seqscan = off;
 DROP TABLE IF EXISTS bench_approx;
 CREATE TEMP TABLE bench_approx AS SELECT q.q, x.i FROM bench_queries q CROSS JOIN LATERAL
@@ -183,7 +183,7 @@ CREATE TEMP TABLE bench_approx AS SELECT q.q, x.i FROM bench_queries q CROSS JOI
 SELECT round(count(*)::numeric / (SELECT count(*) FROM bench_exact), 3) FROM bench_approx JOIN bench_exact USING (q, i);
 SQL
 }
-default_ef=$(psql_q -c "LOAD 'siamese_pg'" -c "SHOW siamese.ef_search")
+default_ef=$(psql_q -c "LOAD 'siamese_pg'" -c "SHOW siamese.hnsw.ef_search")
 
 # build: serial, then parallel (the sweep below runs on the parallel build)
 if [ "$SWEEP_ONLY" != 1 ]; then
@@ -225,7 +225,7 @@ exact_qps=$(qps "-c jit=off -c enable_indexscan=off")
 printf "%-12s %10s %10s %9s\n" "exact scan" "1.000" "$exact_qps" "1.0x"
 for ef in $EFS; do
   recall=$(recall_at "$ef")
-  q=$(qps "-c jit=off -c enable_seqscan=off -c siamese.ef_search=$ef")
+  q=$(qps "-c jit=off -c enable_seqscan=off -c siamese.hnsw.ef_search=$ef")
   printf "%-12s %10s %10s %8sx\n" "ef=$ef" "$recall" "$q" "$(echo "$q $exact_qps" | awk '{printf "%.1f", $1 / $2}')"
 done
 loadavg

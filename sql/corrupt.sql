@@ -68,8 +68,8 @@ SELECT corrupt('\x0102'::bytea, 'fog', 1);
 SELECT corruption_contact_sheet(img, 0, 'auto', ARRAY['fog', NULL]) FROM fixture WHERE name = 'rgb32';
 SELECT corruption_contact_sheet(img, 0, 'auto', ARRAY['fog', 'mist']) FROM fixture WHERE name = 'rgb32';
 SELECT corruption_contact_sheet(img, 0, 'auto', ARRAY[['fog'], ['snow']]) FROM fixture WHERE name = 'rgb32';
-SET siamese.max_image_pixels = 100;
+SET siamese.image.max_pixels = 100;
 SELECT corrupt(img, 'fog', 1) FROM fixture WHERE name = 'rgb32';
-RESET siamese.max_image_pixels;
+RESET siamese.image.max_pixels;
 -- The session is fine after the errors.
 SELECT length(corrupt(img, 'fog', 1)) > 0 AS works FROM fixture WHERE name = 'rgb32';

@@ -63,29 +63,46 @@ SELECT opcname, amvalidate(oc.oid) FROM pg_opclass oc JOIN pg_am am ON am.oid = 
   WHERE amname = 'siamese_hnsw' ORDER BY opcname;
 
 -- Iterative scan: a selective filter still gets k rows.
-SET siamese.ef_search = 10;
+SET siamese.hnsw.ef_search = 10;
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10;
 SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
 SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 50) s;
 -- without it, a scan stops after ef_search rows
-SET siamese.hnsw_iterative_scan = off;
+SET siamese.hnsw.iterative_scan = off;
 SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
 SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 50) s;
-RESET siamese.hnsw_iterative_scan;
--- the documented bound: at most hnsw_max_scan_tuples elements visited
-SET siamese.hnsw_max_scan_tuples = 50;
+RESET siamese.hnsw.iterative_scan;
+SHOW siamese.hnsw.iterative_scan;
+-- strict_order: still k rows for the filter, and distances never decrease
+SET siamese.hnsw.iterative_scan = strict_order;
+SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
+CREATE FUNCTION hv_order_check(OUT rows bigint, OUT never_decreasing bool) LANGUAGE sql AS $$
+  SELECT count(*), bool_and(d >= prev) FROM (
+    SELECT d, lag(d, 1, 0::float8) OVER (ORDER BY n) AS prev FROM (
+      SELECT row_number() OVER () AS n, d FROM (
+        SELECT e <-> '[1,2,3]' AS d FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 300) a) b) c $$;
+SELECT * FROM hv_order_check();
+-- relaxed_order: the same scan returns some rows out of order
+SET siamese.hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 10) s;
+SELECT * FROM hv_order_check();
+DROP FUNCTION hv_order_check();
+SET siamese.hnsw.iterative_scan = on;
+RESET siamese.hnsw.iterative_scan;
+-- the documented bound: at most siamese.hnsw.max_scan_tuples elements visited
+SET siamese.hnsw.max_scan_tuples = 50;
 SELECT count(*) < 100 AS bounded FROM (SELECT id FROM hv WHERE id % 100 = 7 ORDER BY e <-> '[1,2,3]' LIMIT 100) s;
-RESET siamese.hnsw_max_scan_tuples;
+RESET siamese.hnsw.max_scan_tuples;
 -- every row is reachable through the iterative scan
 SELECT count(*) FROM (SELECT id FROM hv ORDER BY e <-> '[1,2,3]' LIMIT 20000) s;
-RESET siamese.ef_search;
+RESET siamese.hnsw.ef_search;
 RESET enable_seqscan;
 
 -- GUC and reloption ranges.
-SET siamese.ef_search = 0;
-SET siamese.ef_search = 1001;
-SET siamese.hnsw_max_scan_tuples = 0;
+SET siamese.hnsw.ef_search = 0;
+SET siamese.hnsw.ef_search = 1001;
+SET siamese.hnsw.max_scan_tuples = 0;
 CREATE INDEX ON hv USING siamese_hnsw (e) WITH (m = 1);
 CREATE INDEX ON hv USING siamese_hnsw (e) WITH (m = 101);
 CREATE INDEX ON hv USING siamese_hnsw (e) WITH (ef_construction = 3);

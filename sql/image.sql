@@ -107,15 +107,15 @@ SELECT (image_info(img)).* FROM huge;
 SELECT pg_temp.try(format('SELECT siamese.to_png(%L::bytea)', img)) AS huge FROM huge;
 SELECT to_png(img) FROM huge;
 
--- the limit follows siamese.max_image_pixels
-SHOW siamese.max_image_pixels;
-SET siamese.max_image_pixels = 10;
+-- the limit follows siamese.image.max_pixels
+SHOW siamese.image.max_pixels;
+SET siamese.image.max_pixels = 10;
 SELECT pg_temp.try(format('SELECT siamese.to_png(%L::bytea)', img)) AS over_limit
 FROM fx WHERE name = 'gray8';
 SELECT (image_info(img)).width FROM fx WHERE name = 'gray8';	-- header only: allowed
-SET siamese.max_image_pixels = 12;
+SET siamese.image.max_pixels = 12;
 SELECT length(to_png(img)) > 0 AS at_limit_ok FROM fx WHERE name = 'gray8';
-RESET siamese.max_image_pixels;
+RESET siamese.image.max_pixels;
 SELECT length(to_png(img)) > 0 AS after_reset FROM fx WHERE name = 'gray8';
 
 -- the session survives a bad image: an error, then a good call

@@ -25,11 +25,11 @@ SELECT dims(embed(png)) AS fashion_dims, dims(embed(png, 'fashion-pixels')) AS p
 RESET client_min_messages;
 
 -- A model against itself: CE is exactly 1 wherever defined, so is mCE.
-SET siamese.report_progress = on;
+SET siamese.report.progress = on;
 CALL robustness_report('report_images', 'png', 'label', model => 'fashion', baseline_model => 'fashion',
 					   corruptions => '{fog,contrast,speckle_noise}', severities => '{3,1}',
 					   sample_size => 100, seed => 7) \gset self_
-SET siamese.report_progress = off;
+SET siamese.report.progress = off;
 SELECT kind, source_table, mode, status, images, skipped_images, severities, corruptions,
 	   mce, relative_mce IS NULL OR relative_mce = 1 AS rel_ok, heldout_mce,
 	   finished_at >= started_at AS timed, duration IS NOT NULL AS has_duration,

@@ -32,8 +32,15 @@
 #include "hnsw/hnsw.h"
 
 int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
-bool		hnsw_iterative_scan = true;
+int			hnsw_iterative_scan = HNSW_ITERATIVE_SCAN_RELAXED;
 int			hnsw_max_scan_tuples = HNSW_DEFAULT_MAX_SCAN_TUPLES;
+
+static const struct config_enum_entry hnsw_iterative_scan_options[] = {
+	{"off", HNSW_ITERATIVE_SCAN_OFF, false},
+	{"relaxed_order", HNSW_ITERATIVE_SCAN_RELAXED, false},
+	{"strict_order", HNSW_ITERATIVE_SCAN_STRICT, false},
+	{NULL, 0, false}
+};
 
 static relopt_kind hnsw_relopt_kind;
 static bool hnsw_initialized = false;
@@ -58,23 +65,25 @@ hnsw_init_gucs(void)
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
 
-	DefineCustomIntVariable("siamese.ef_search",
+	DefineCustomIntVariable("siamese.hnsw.ef_search",
 							"Size of the candidate list of a siamese_hnsw index scan.",
 							"Higher values raise recall and cost; an index scan returns at least this many rows "
 							"before iterative scanning starts.",
 							&hnsw_ef_search,
 							HNSW_DEFAULT_EF_SEARCH, 1, HNSW_MAX_EF_SEARCH,
 							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("siamese.hnsw_iterative_scan",
-							 "Lets a siamese_hnsw index scan keep searching after ef_search rows.",
-							 "When on, a scan asked for more rows than ef_search (e.g. a filtered query) "
-							 "widens the search until it finds them, the graph is exhausted or "
-							 "siamese.hnsw_max_scan_tuples elements were visited.  Rows of later batches "
-							 "may be slightly out of distance order.",
+	DefineCustomEnumVariable("siamese.hnsw.iterative_scan",
+							 "What a siamese_hnsw index scan does after its first ef_search rows.",
+							 "relaxed_order and strict_order keep searching when the executor wants more "
+							 "rows (e.g. a filtered query) until it finds them, the graph is exhausted or "
+							 "siamese.hnsw.max_scan_tuples elements were visited.  relaxed_order may return "
+							 "rows of later batches slightly out of distance order; strict_order drops any "
+							 "row nearer than one already returned.  off stops after the first batch.",
 							 &hnsw_iterative_scan,
-							 true,
+							 HNSW_ITERATIVE_SCAN_RELAXED,
+							 hnsw_iterative_scan_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("siamese.hnsw_max_scan_tuples",
+	DefineCustomIntVariable("siamese.hnsw.max_scan_tuples",
 							"Most index elements one iterative siamese_hnsw scan visits.",
 							"Bounds the work of a filtered query whose filter matches few rows.",
 							&hnsw_max_scan_tuples,

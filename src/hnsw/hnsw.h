@@ -388,7 +388,15 @@ extern void hnsw_insert_vector(Relation index, const float *vec, int dims,
 
 /* GUCs */
 extern int	hnsw_ef_search;
-extern bool hnsw_iterative_scan;
+/* siamese.hnsw.iterative_scan: what a scan does after its first batch. */
+typedef enum HnswIterativeScan
+{
+	HNSW_ITERATIVE_SCAN_OFF,	/* stop after ef_search rows */
+	HNSW_ITERATIVE_SCAN_RELAXED,	/* keep searching; batches may interleave */
+	HNSW_ITERATIVE_SCAN_STRICT	/* keep searching; drop rows nearer than one returned */
+} HnswIterativeScan;
+
+extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
 extern void hnsw_init_gucs(void);
 

@@ -6,11 +6,13 @@
  * exact distance order.  The scan keeps its state (visited set, unexpanded
  * candidates, discovered-but-not-returned elements), so when the executor
  * asks for more rows (a filter rejected some, or LIMIT > ef_search) and
- * siamese.hnsw_iterative_scan is on, it resumes the search for the next
- * ef_search elements, and so on until the graph is exhausted or
- * siamese.hnsw_max_scan_tuples elements were visited; then it returns what
+ * siamese.hnsw.iterative_scan is not off, it resumes the search for the
+ * next ef_search elements, and so on until the graph is exhausted or
+ * siamese.hnsw.max_scan_tuples elements were visited; then it returns what
  * it has already discovered and stops.  Rows of those later batches are in
- * order within a batch but may come slightly out of order across batches.
+ * order within a batch; under relaxed_order they may come slightly out of
+ * order across batches, under strict_order a row nearer than one already
+ * returned is dropped instead (pgvector's two modes).
  *
  * Distances are computed exactly from the stored vectors, so the scan sets
  * no recheck flags; xs_orderbyvals carry the operator's value.
@@ -46,6 +48,7 @@ typedef struct HnswScanOpaqueData
 	HnswId	   *nbuf;
 	int64		nvisited;
 	bool		bounded;		/* hit hnsw_max_scan_tuples */
+	float		last_dist;		/* distance of the last row returned (strict_order) */
 
 	HnswCandidate *batch;		/* current batch, ascending */
 	int			nbatch;
@@ -89,6 +92,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	so->nbatch = so->ibatch = 0;
 	so->nvisited = 0;
 	so->bounded = false;
+	so->last_dist = -INFINITY;
 
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
@@ -194,7 +198,7 @@ next_batch(HnswScanOpaque so, bool first)
 	 * relaxed order close to the exact one for filtered queries.
 	 */
 	keep = w.n;
-	if (hnsw_iterative_scan && !so->bounded && so->cand.n > 0)
+	if (hnsw_iterative_scan != HNSW_ITERATIVE_SCAN_OFF && !so->bounded && so->cand.n > 0)
 		keep = Max(1, (w.n + 1) / 2);
 	while (w.n > keep)
 	{
@@ -313,6 +317,12 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 		{
 			HnswCandidate *c = &so->batch[so->ibatch++];
 
+			if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_STRICT)
+			{
+				if (c->dist < so->last_dist)
+					continue;
+				so->last_dist = c->dist;
+			}
 			MemoryContextSwitchTo(old);
 			scan->xs_heaptid = c->htid;
 			scan->xs_recheck = false;
@@ -324,7 +334,7 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			}
 			return true;
 		}
-		if (!hnsw_iterative_scan || so->bounded ||
+		if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_OFF || so->bounded ||
 			(so->cand.n == 0 && so->disc.n == 0))
 		{
 			so->done = true;

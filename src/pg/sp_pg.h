@@ -36,7 +36,7 @@ extern int	sp_pg_errcode(sp_status code);
 /* ereport(ERROR) for a failed core call; never returns. */
 extern void sp_pg_raise(const sp_error *err) pg_attribute_noreturn();
 
-/* Decode a bytea image (PNG/JPEG) under siamese.max_image_pixels; raises on error. */
+/* Decode a bytea image (PNG/JPEG) under siamese.image.max_pixels; raises on error. */
 extern void sp_pg_decode_image(bytea *data, sp_image *out);
 
 /* Encode an image as PNG into a new bytea; raises on error. */

@@ -94,7 +94,7 @@ is($node->safe_psql('postgres', q{
 # --- the whole report, timed ------------------------------------------------
 $t0 = time;
 my $id = $node->safe_psql('postgres', q{
-	SET siamese.report_progress = off;
+	SET siamese.report.progress = off;
 	CALL siamese.robustness_report('items', 'png', 'label', sample_size => 400)});
 my $elapsed = time - $t0;
 diag(sprintf('robustness_report, 400 images x 15 corruptions x 5 severities: %.1f s', $elapsed));

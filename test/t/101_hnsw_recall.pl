@@ -118,7 +118,7 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres', qq{
 	SET search_path = public, siamese;
 	SET enable_seqscan = off;
-	SET siamese.hnsw_max_scan_tuples = 1000000;
+	SET siamese.hnsw.max_scan_tuples = 1000000;
 	SELECT count(*) FILTER (WHERE i % 2 = 0 AND i <= $rows), count(*)
 	  FROM (SELECT i FROM items ORDER BY e <-> (SELECT e FROM queries WHERE q = 3) LIMIT 1000000) s;
 }), '0|' . ($half + 2000), 'an unbounded index scan returns every live row and no dead one');
@@ -128,7 +128,7 @@ is($node->safe_psql('postgres', qq{
 is($node->safe_psql('postgres', qq{
 	SET search_path = public, siamese;
 	SET enable_seqscan = off;
-	SET siamese.ef_search = 10;
+	SET siamese.hnsw.ef_search = 10;
 	SELECT count(*) FROM (SELECT i FROM items WHERE category = 3
 	  ORDER BY e <-> (SELECT e FROM queries WHERE q = 7) LIMIT 10) s;
 }), '10', 'filtered query returns k rows');

@@ -61,7 +61,7 @@ is($chk, '0|t', 'graph checks clean after crash recovery');
 is($node->safe_psql('postgres', q{
 	SET search_path = public, siamese;
 	SET enable_seqscan = off;
-	SET siamese.hnsw_max_scan_tuples = 10000000;
+	SET siamese.hnsw.max_scan_tuples = 10000000;
 	SELECT count(*) FROM (SELECT i FROM items ORDER BY e <-> (SELECT e FROM items WHERE i = 1) LIMIT 10000000) s;
 }), $count, 'every committed row is reachable through the index');
 

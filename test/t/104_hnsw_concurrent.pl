@@ -62,7 +62,7 @@ is($node->safe_psql('postgres',
 # an unbounded index scan returns exactly the table's rows
 is($node->safe_psql('postgres', q{
 	SET enable_seqscan = off;
-	SET siamese.hnsw_max_scan_tuples = 10000000;
+	SET siamese.hnsw.max_scan_tuples = 10000000;
 	SELECT count(*), count(DISTINCT i) FROM (SELECT i FROM items ORDER BY e OPERATOR(siamese.<->) (SELECT e FROM items ORDER BY i LIMIT 1) LIMIT 10000000) s;
 }), "$rows|$rows", 'index scan returns every row exactly once');
 

@@ -139,11 +139,11 @@ for my $case (@cases)
 	# how much margin the default has on this (well clustered) data
 	my $low = $node->safe_psql('postgres', qq{
 		$search_gucs
-		SET siamese.ef_search = 10;
+		SET siamese.hnsw.ef_search = 10;
 		SELECT round(count(*)::numeric / 1000, 4)
 		  FROM ($approx_sql) a JOIN exact_$tag x USING (q, id);
 	});
-	note("$opclass: recall\@10 with siamese.ef_search = 10: $low");
+	note("$opclass: recall\@10 with siamese.hnsw.ef_search = 10: $low");
 	my $chk = $node->safe_psql('postgres',
 		"SELECT live, problems, unreachable, ok FROM siamese.hnsw_check('items_idx')");
 	is($chk, '70000|0|0|t', "$opclass: hnsw_check reports the graph ok");

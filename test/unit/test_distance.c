@@ -115,7 +115,7 @@ SP_TEST(scalar_always_available)
 	REQUIRE(k != NULL);
 	CHECK(k->isa == SP_ISA_SCALAR);
 	CHECK(strcmp(k->name, "scalar") == 0);
-	CHECK(sp_distance_isa_supported(SP_ISA_SCALAR));
+	CHECK(sp_cpu_supports(SP_ISA_SCALAR));
 	CHECK(sp_distance_kernels_for(SP_ISA_COUNT) == NULL);
 	CHECK(sp_distance_kernels_for(SP_ISA_AUTO) == NULL);
 	CHECK(sp_distance_kernels_for((sp_isa) 77) == NULL);
@@ -428,7 +428,7 @@ SP_TEST(dispatch_api)
 	{
 		sp_status	st = sp_distance_set_isa((sp_isa) isa, &err);
 
-		if (sp_distance_isa_supported((sp_isa) isa))
+		if (sp_cpu_supports((sp_isa) isa))
 		{
 			CHECK(st == SP_OK);
 			CHECK(sp_distance_active()->isa == (sp_isa) isa);

@@ -358,7 +358,7 @@ SP_TEST(hostile_png_huge_header)
 	CHECK(sp_image_decode(&fx.env, png, pos, &img, &err) == SP_ERR_LIMIT);
 	CHECK_MSG(strcmp(err.message, "image of 100000x100000 pixels exceeds the limit of 16777216 pixels") == 0,
 			  "%s", err.message);
-	CHECK(strstr(err.hint, "siamese.max_image_pixels") != NULL);
+	CHECK(strstr(err.hint, "siamese.image.max_pixels") != NULL);
 	CHECK_EQ_INT(fx.allocs, 0);
 	/* Raising max_pixels cannot pass the hard limit. */
 	fx.env.max_pixels = UINT64_MAX;

@@ -385,7 +385,7 @@ SP_TEST(image_check_dims_and_alloc)
 	CHECK(sp_image_check_dims(&fx.env, 10, 100, 3, &err) == SP_OK);
 	CHECK(sp_image_check_dims(&fx.env, 10, 101, 3, &err) == SP_ERR_LIMIT);
 	CHECK(strcmp(err.message, "image of 10x101 pixels exceeds the limit of 1000 pixels") == 0);
-	CHECK(strstr(err.hint, "siamese.max_image_pixels") != NULL);
+	CHECK(strstr(err.hint, "siamese.image.max_pixels") != NULL);
 	CHECK(sp_image_check_dims(&fx.env, 0, 10, 1, &err) == SP_ERR_CORRUPT);
 	CHECK(sp_image_check_dims(&fx.env, 10, 0, 1, &err) == SP_ERR_CORRUPT);
 	CHECK(sp_image_check_dims(&fx.env, 1, 1, 0, &err) == SP_ERR_INVALID_ARG);

@@ -578,7 +578,7 @@ SP_TEST(nn_direct_vs_im2col_vs_naive)
 			}
 #if defined(__x86_64__)
 	/* this project's build machines all have AVX2: the direct path really ran */
-	if (sp_distance_isa_supported(SP_ISA_AVX2))
+	if (sp_cpu_supports(SP_ISA_AVX2))
 		CHECK(n_direct > 0);
 #endif
 }
@@ -615,9 +615,9 @@ SP_TEST(nn_direct_path_choice)
 
 	REQUIRE(sp_nn_workspace_create(sp_env_default(), cnn, 1, &ws, &err) == SP_OK);
 	/* new workspaces take the best direct ISA the CPU has */
-	if (sp_distance_isa_supported(SP_ISA_AVX512))
+	if (sp_cpu_supports(SP_ISA_AVX512))
 		CHECK(strcmp(sp_nn_workspace_path(ws), "direct-avx512") == 0);
-	else if (sp_distance_isa_supported(SP_ISA_AVX2))
+	else if (sp_cpu_supports(SP_ISA_AVX2))
 		CHECK(strcmp(sp_nn_workspace_path(ws), "direct-avx2") == 0);
 	else
 		CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
@@ -630,10 +630,10 @@ SP_TEST(nn_direct_path_choice)
 	p = sp_nn_workspace_set_path(ws, SP_ISA_AUTO, &err);
 	CHECK(p != NULL);
 	sp_nn_workspace_free(sp_env_default(), ws);
-	/* SIAMESE_CONV_PATH=im2col: new workspaces keep the im2col path */
-	setenv("SIAMESE_CONV_PATH", "im2col", 1);
+	/* a scalar default (siamese.nn.isa = scalar): new workspaces keep im2col */
+	sp_nn_set_default_isa(SP_ISA_SCALAR);
 	REQUIRE(sp_nn_workspace_create(sp_env_default(), cnn, 1, &ws, &err) == SP_OK);
-	unsetenv("SIAMESE_CONV_PATH");
+	sp_nn_set_default_isa(SP_ISA_AUTO);
 	CHECK(strcmp(sp_nn_workspace_path(ws), "im2col") == 0);
 	sp_nn_workspace_free(sp_env_default(), ws);
 	sp_nn_model_free(sp_env_default(), cnn);

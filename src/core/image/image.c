@@ -111,7 +111,7 @@ sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
 						 "image of %llux%llu pixels exceeds the limit of %llu pixels",
 						 (unsigned long long) width, (unsigned long long) height,
 						 (unsigned long long) limit);
-			sp_error_hint(err, "Raise siamese.max_image_pixels (at most %llu) to decode larger images.",
+			sp_error_hint(err, "Raise siamese.image.max_pixels (at most %llu) to decode larger images.",
 						  (unsigned long long) SP_HARD_MAX_PIXELS);
 		}
 		return SP_ERR_LIMIT;

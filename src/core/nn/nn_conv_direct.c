@@ -36,7 +36,7 @@
  * activations do not depend on the batch it came in.
  */
 #include "nn/nn_layers.h"
-#include "vector/distance.h"
+#include "util/cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -194,9 +194,9 @@ static const sp_dc_kernels *
 kernels_for(sp_isa isa)
 {
 #ifdef SP_DC_X86
-	if (isa == SP_ISA_AVX512 && sp_distance_isa_supported(SP_ISA_AVX512))
+	if (isa == SP_ISA_AVX512 && sp_cpu_supports(SP_ISA_AVX512))
 		return &kernels_avx512;
-	if (isa == SP_ISA_AVX2 && sp_distance_isa_supported(SP_ISA_AVX2))
+	if (isa == SP_ISA_AVX2 && sp_cpu_supports(SP_ISA_AVX2))
 		return &kernels_avx2;
 #else
 	(void) isa;

@@ -18,7 +18,7 @@
  * rounding (test_nn_forward.c checks both against a naive reference).
  */
 #include "nn/nn_layers.h"
-#include "vector/distance.h"
+#include "util/cpu.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -468,24 +468,22 @@ sp_nn_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batc
 }
 
 /*
- * The convolution path new workspaces use: the direct kernels for the best
- * ISA, unless SIAMESE_CONV_PATH says "im2col" (or "avx2" / "avx512"; anything
- * else means automatic), for comparing the two paths on a live system.
+ * The convolution path new workspaces start with.  Process-wide like the
+ * distance kernels' choice: the backend sets it from siamese.nn.isa, the
+ * benchmarks from their command line; nothing reads the environment.
  */
-static int
-default_path(void)
-{
-	const char *e = getenv("SIAMESE_CONV_PATH");
+static int	default_isa = SP_ISA_AUTO;
 
-	if (!e || !*e)
-		return SP_ISA_AUTO;
-	if (strcasecmp(e, "im2col") == 0)
-		return SP_ISA_SCALAR;
-	if (strcasecmp(e, "avx2") == 0)
-		return SP_ISA_AVX2;
-	if (strcasecmp(e, "avx512") == 0)
-		return SP_ISA_AVX512;
-	return SP_ISA_AUTO;
+void
+sp_nn_set_default_isa(int isa)
+{
+	default_isa = isa;
+}
+
+int
+sp_nn_default_isa(void)
+{
+	return default_isa;
 }
 
 static size_t
@@ -567,7 +565,7 @@ sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model, int max_b
 	ws->dense[0] = base;
 	base += n_dense;
 	ws->dense[1] = base;
-	if (!sp_nn_workspace_set_path(ws, default_path(), err))
+	if (!sp_nn_workspace_set_path(ws, default_isa, err))
 	{
 		sp_nn_workspace_free(env, ws);
 		return err ? err->code : SP_ERR_NOMEM;

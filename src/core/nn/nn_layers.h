@@ -154,16 +154,5 @@ extern void sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *
 /* "direct-avx512", "direct-avx2" or "im2col" (d NULL). */
 extern const char *sp_nn_direct_isa_name(const sp_nn_direct *d);
 
-/*
- * Choose the workspace's convolution path (tests, benchmarks): SP_ISA_SCALAR
- * = im2col + sgemm, SP_ISA_AVX2 / SP_ISA_AVX512 / SP_ISA_AUTO = direct
- * kernels (SP_NN_DIRECT_NO_WINOGRAD may be or-ed into the last two).
- * Returns the name of the path now in effect (a direct ISA the CPU or the
- * model cannot use leaves the im2col path), or NULL with err set when out of
- * memory.  New workspaces start with SP_ISA_AUTO, or what the environment
- * variable SIAMESE_CONV_PATH (im2col, avx2, avx512) asks for.
- */
-extern const char *sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err);
-extern const char *sp_nn_workspace_path(const sp_nn_workspace *ws);
 
 #endif							/* SP_NN_LAYERS_H */

@@ -156,6 +156,27 @@ extern sp_status sp_nn_embed_images(const sp_env *env, const sp_nn_model *model,
 									sp_nn_workspace *ws, const sp_image *imgs, int n,
 									float *out, sp_error *err);
 
+/*
+ * The convolution path new workspaces start with (util/cpu.h levels):
+ * SP_ISA_AUTO (default: the best direct kernels this CPU has), SP_ISA_SCALAR
+ * (im2col + BLAS sgemm), SP_ISA_AVX2 or SP_ISA_AVX512.  A level the CPU lacks
+ * leaves new workspaces on the im2col path.  Process-wide; set it before
+ * creating workspaces.
+ */
+extern void sp_nn_set_default_isa(int isa);
+extern int	sp_nn_default_isa(void);
+
+/*
+ * Choose the workspace's convolution path (tests, benchmarks): SP_ISA_SCALAR
+ * = im2col + sgemm, SP_ISA_AVX2 / SP_ISA_AVX512 / SP_ISA_AUTO = direct
+ * kernels (SP_NN_DIRECT_NO_WINOGRAD, nn_layers.h, may be or-ed into the last two).
+ * Returns the name of the path now in effect (a direct ISA the CPU or the
+ * model cannot use leaves the im2col path), or NULL with err set when out of
+ * memory.  New workspaces start with sp_nn_default_isa().
+ */
+extern const char *sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err);
+extern const char *sp_nn_workspace_path(const sp_nn_workspace *ws);
+
 /* BLAS information ("OpenBLAS <config> core=<name>") and thread control. */
 extern void sp_blas_info(char *buf, size_t len);
 extern const char *sp_blas_corename(void);

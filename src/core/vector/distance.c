@@ -17,9 +17,7 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SP_HAVE_X86_KERNELS 1
@@ -452,34 +450,12 @@ static const sp_distance_kernels *const all_kernels[SP_ISA_COUNT] = {
 /* Cached choice; written once at resolution (or by set_isa). */
 static const sp_distance_kernels *active_kernels;
 
-int
-sp_distance_isa_supported(sp_isa isa)
-{
-	switch (isa)
-	{
-		case SP_ISA_SCALAR:
-			return 1;
-#ifdef SP_HAVE_X86_KERNELS
-		case SP_ISA_AVX2:
-			/* libgcc also checks that the OS saves the YMM state (XCR0) */
-			__builtin_cpu_init();
-			return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-		case SP_ISA_AVX512:
-			__builtin_cpu_init();
-			return __builtin_cpu_supports("avx512f") &&
-				__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-		default:
-			return 0;
-	}
-}
-
 const sp_distance_kernels *
 sp_distance_kernels_for(sp_isa isa)
 {
 	if (isa < 0 || isa >= SP_ISA_COUNT || !all_kernels[isa])
 		return NULL;
-	return sp_distance_isa_supported(isa) ? all_kernels[isa] : NULL;
+	return sp_cpu_supports(isa) ? all_kernels[isa] : NULL;
 }
 
 static const sp_distance_kernels *
@@ -498,19 +474,8 @@ best_kernels(void)
 static const sp_distance_kernels *
 resolve_kernels(void)
 {
-	const sp_distance_kernels *k = NULL;
-	const char *forced = getenv("SIAMESE_DISTANCE_ISA");
+	const sp_distance_kernels *k = best_kernels();
 
-	/* An unknown or unsupported forced name silently falls back to auto. */
-	if (forced && *forced)
-	{
-		int			isa = sp_isa_from_name(forced);
-
-		if (isa >= 0)
-			k = sp_distance_kernels_for((sp_isa) isa);
-	}
-	if (!k)
-		k = best_kernels();
 	__atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
 	return k;
 }
@@ -549,41 +514,6 @@ sp_distance_set_isa(sp_isa isa, sp_error *err)
 	}
 	__atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
 	return SP_OK;
-}
-
-int
-sp_isa_from_name(const char *name)
-{
-	if (!name)
-		return -2;
-	if (strcasecmp(name, "auto") == 0)
-		return SP_ISA_AUTO;
-	if (strcasecmp(name, "scalar") == 0)
-		return SP_ISA_SCALAR;
-	if (strcasecmp(name, "avx2") == 0)
-		return SP_ISA_AVX2;
-	if (strcasecmp(name, "avx512") == 0 || strcasecmp(name, "avx512f") == 0)
-		return SP_ISA_AVX512;
-	return -2;
-}
-
-const char *
-sp_isa_name(sp_isa isa)
-{
-	switch (isa)
-	{
-		case SP_ISA_AUTO:
-			return "auto";
-		case SP_ISA_SCALAR:
-			return "scalar";
-		case SP_ISA_AVX2:
-			return "avx2";
-		case SP_ISA_AVX512:
-			return "avx512";
-		case SP_ISA_COUNT:
-			break;
-	}
-	return "unknown";
 }
 
 const char *

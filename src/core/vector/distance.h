@@ -6,8 +6,8 @@
  * so it is still fast and its rounding resembles the vector ones), AVX2+FMA and
  * AVX-512F.  The best set the CPU (and OS) supports is resolved once, on first
  * use, and cached; sp_distance_set_isa() can force another one (tests,
- * benchmarks, or the SIAMESE_DISTANCE_ISA environment variable read at first
- * resolution: "scalar", "avx2", "avx512").
+ * benchmarks, and the backend's siamese.distance.isa setting).  The levels
+ * themselves are util/cpu.h's.
  *
  * Two levels of API:
  *   - raw kernels (sp_distance_kernels) accumulate in float and return float.
@@ -27,16 +27,8 @@
 
 #include <stddef.h>
 
+#include "util/cpu.h"
 #include "util/sp_common.h"
-
-typedef enum sp_isa
-{
-	SP_ISA_AUTO = -1,			/* best available (only for set_isa) */
-	SP_ISA_SCALAR = 0,
-	SP_ISA_AVX2 = 1,			/* AVX2 + FMA */
-	SP_ISA_AVX512 = 2,			/* AVX-512F */
-	SP_ISA_COUNT = 3
-} sp_isa;
 
 /* Dot product and both squared norms, computed in one pass. */
 typedef struct sp_cosine_parts
@@ -62,20 +54,13 @@ extern const sp_distance_kernels *sp_distance_kernels_for(sp_isa isa);
 /* The active kernel set (resolves on first call). */
 extern const sp_distance_kernels *sp_distance_active(void);
 
-/* Does this CPU/OS support isa? (SP_ISA_SCALAR: always.) */
-extern int	sp_distance_isa_supported(sp_isa isa);
-
 /*
  * Force a kernel set; SP_ISA_AUTO picks the best supported one.  Fails with
  * SP_ERR_UNSUPPORTED when the CPU lacks isa, SP_ERR_INVALID_ARG for junk.
  */
 extern sp_status sp_distance_set_isa(sp_isa isa, sp_error *err);
 
-/* Parse "auto", "scalar", "avx2", "avx512" (case-insensitive); -2 if unknown. */
-extern int	sp_isa_from_name(const char *name);
-
-/* Name of an ISA ("scalar", "avx2", "avx512"), and of the active one. */
-extern const char *sp_isa_name(sp_isa isa);
+/* Name of the active kernel set ("scalar", "avx2", "avx512"). */
 extern const char *sp_distance_isa_name(void);
 
 /* Robust double-returning wrappers over the active kernels (see above). */

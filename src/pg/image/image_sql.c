@@ -28,7 +28,7 @@ PG_FUNCTION_INFO_V1(siamese_to_png);
 
 /*
  * image_info(bytea) -> (format, width, height, channels, bit_depth,
- * color_model, interlaced).  Header only: siamese.max_image_pixels does not
+ * color_model, interlaced).  Header only: siamese.image.max_pixels does not
  * apply, so it can describe images too large to decode.
  */
 Datum
@@ -80,7 +80,7 @@ siamese_image_info(PG_FUNCTION_ARGS)
 }
 
 /*
- * to_png(bytea) -> bytea: decode (subject to siamese.max_image_pixels) and
+ * to_png(bytea) -> bytea: decode (subject to siamese.image.max_pixels) and
  * encode as 8-bit gray or RGB PNG.  Deterministic for a given libpng/zlib.
  */
 Datum

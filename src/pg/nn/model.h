@@ -26,6 +26,7 @@ typedef struct SpCachedModel
 	sp_nn_model *model;
 	sp_nn_workspace *ws;
 	int			max_batch;		/* images per forward call (workspace size) */
+	int			ws_isa;			/* siamese.nn.isa the workspace's path was chosen for */
 	/* When the catalog was last checked (once per statement). */
 	LocalTransactionId checked_lxid;
 	CommandId	checked_cid;

@@ -109,6 +109,7 @@ cache_load(const char *name)
 		in_size = sp_nn_model_input_size(cm->model);
 		cm->max_batch = Max(1, Min(64, SP_WS_FLOATS / Max(in_size, 1)));
 		st = sp_nn_workspace_create(&cm->env, cm->model, cm->max_batch, &cm->ws, &err);
+		cm->ws_isa = sp_nn_default_isa();
 	}
 	if (st != SP_OK)
 	{
@@ -169,8 +170,16 @@ sp_model_get(const char *name)
 	cm->checked_lxid = lxid;
 	cm->checked_cid = cid;
 	cm->last_used = ++use_clock;
-	/* Follow siamese.max_image_pixels as it is now. */
+	/* Follow siamese.image.max_pixels and siamese.nn.isa as they are now. */
 	cm->env.max_pixels = (uint64_t) siamese_max_image_pixels;
+	if (cm->ws_isa != sp_nn_default_isa())
+	{
+		sp_error	err;
+
+		if (!sp_nn_workspace_set_path(cm->ws, sp_nn_default_isa(), &err))
+			sp_pg_raise(&err);
+		cm->ws_isa = sp_nn_default_isa();
+	}
 	return cm;
 }
 

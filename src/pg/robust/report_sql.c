@@ -12,7 +12,7 @@
  * siamese._transaction_control_allowed() tells those procedures whether they
  * were CALLed in a context where COMMIT is possible.
  *
- * Progress goes to NOTICEs (GUC siamese.report_progress), the process title
+ * Progress goes to NOTICEs (GUC siamese.report.progress), the process title
  * and application_name, so pg_stat_activity shows the current stage.
  */
 #include "postgres.h"
@@ -334,7 +334,7 @@ load_sample(Oid relid, const ReportRun *run, MemoryContext cxt, ReportSample *sa
 }
 
 /*
- * Progress: a NOTICE (unless siamese.report_progress is off), the process
+ * Progress: a NOTICE (unless siamese.report.progress is off), the process
  * title, and application_name (visible in pg_stat_activity).  Called from
  * the core between stages; nothing here throws an ERROR.
  */
