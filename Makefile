@@ -37,7 +37,7 @@ MODEL_FILES = $(wildcard models/*.safetensors models/*.json)
 CORE_SRCS   = $(sort $(wildcard src/core/*/*.c))
 CORE_OBJS   = $(CORE_SRCS:.c=.o)
 CORE_LIB    = src/core/libsiamese_core.a
-CORE_LIBS   = -lpng -ljpeg -lopenblas -lz -lm
+CORE_LIBS   = -lpng -ljpeg -lopenblas -lcrypto -lz -lm
 CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC -fno-strict-aliasing -fwrapv \
               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Isrc/core $(CORE_EXTRA_CFLAGS)

@@ -1,7 +1,8 @@
 /*
  * nn_model.c: model config (parse, validate, serialise), weight binding
- * from safetensors with batch-norm folding, the model content hash and
- * SHA-256.  See nn_model.h and docs/model-format.md.
+ * from safetensors with batch-norm folding, and the loaded model (its
+ * content hash comes from util/hash.h).  See nn_model.h and
+ * docs/model-format.md.
  *
  * Error codes: JSON syntax errors are SP_ERR_CORRUPT (from the parser); a
  * config that parses but describes an invalid network, or weights that do
@@ -9,6 +10,7 @@
  * limits is SP_ERR_LIMIT.
  */
 #include "nn/nn_layers.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/safetensors.h"
 
@@ -16,174 +18,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------- */
-/* SHA-256 (FIPS 180-4). */
-
-static const uint32_t sha_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
-
-static inline uint32_t
-rotr(uint32_t x, int n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void
-sha_block(uint32_t h[8], const uint8_t *p)
-{
-	uint32_t	w[64],
-				a,
-				b,
-				c,
-				d,
-				e,
-				f,
-				g,
-				hh;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 |
-			(uint32_t) p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 64; i++)
-	{
-		uint32_t	s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t	s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = h[0];
-	b = h[1];
-	c = h[2];
-	d = h[3];
-	e = h[4];
-	f = h[5];
-	g = h[6];
-	hh = h[7];
-	for (int i = 0; i < 64; i++)
-	{
-		uint32_t	S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-		uint32_t	ch = (e & f) ^ (~e & g);
-		uint32_t	t1 = hh + S1 + ch + sha_k[i] + w[i];
-		uint32_t	S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-		uint32_t	mj = (a & b) ^ (a & c) ^ (b & c);
-		uint32_t	t2 = S0 + mj;
-
-		hh = g;
-		g = f;
-		f = e;
-		e = d + t1;
-		d = c;
-		c = b;
-		b = a;
-		a = t1 + t2;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-	h[5] += f;
-	h[6] += g;
-	h[7] += hh;
-}
-
-void
-sp_sha256_init(sp_sha256_ctx *c)
-{
-	static const uint32_t iv[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-	};
-
-	memcpy(c->h, iv, sizeof(iv));
-	c->total = 0;
-	c->buf_len = 0;
-}
-
-void
-sp_sha256_update(sp_sha256_ctx *c, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	c->total += len;
-	if (c->buf_len)
-	{
-		size_t		take = 64 - c->buf_len < len ? 64 - c->buf_len : len;
-
-		memcpy(c->buf + c->buf_len, p, take);
-		c->buf_len += take;
-		p += take;
-		len -= take;
-		if (c->buf_len < 64)
-			return;
-		sha_block(c->h, c->buf);
-		c->buf_len = 0;
-	}
-	while (len >= 64)
-	{
-		sha_block(c->h, p);
-		p += 64;
-		len -= 64;
-	}
-	if (len)
-	{
-		memcpy(c->buf, p, len);
-		c->buf_len = len;
-	}
-}
-
-void
-sp_sha256_final(sp_sha256_ctx *c, uint8_t out[32])
-{
-	uint64_t	bits = c->total * 8;
-	uint8_t		pad[72];
-	size_t		padlen = (c->buf_len < 56) ? 56 - c->buf_len : 120 - c->buf_len;
-
-	memset(pad, 0, sizeof(pad));
-	pad[0] = 0x80;
-	for (int i = 0; i < 8; i++)
-		pad[padlen + i] = (uint8_t) (bits >> (56 - 8 * i));
-	c->total -= 0;				/* length already captured in bits */
-	sp_sha256_update(c, pad, padlen + 8);
-	for (int i = 0; i < 8; i++)
-	{
-		out[4 * i] = (uint8_t) (c->h[i] >> 24);
-		out[4 * i + 1] = (uint8_t) (c->h[i] >> 16);
-		out[4 * i + 2] = (uint8_t) (c->h[i] >> 8);
-		out[4 * i + 3] = (uint8_t) c->h[i];
-	}
-}
-
-void
-sp_sha256(const void *data, size_t len, uint8_t out[32])
-{
-	sp_sha256_ctx c;
-
-	sp_sha256_init(&c);
-	sp_sha256_update(&c, data, len);
-	sp_sha256_final(&c, out);
-}
-
-void
-sp_hex(const uint8_t *bytes, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++)
-	{
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* ---------------------------------------------------------------------- */
 /* Config. */
@@ -1284,16 +1118,7 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 			m->max_dense = (size_t) op->g.O;
 	}
 
-	/* content hash: SHA-256(SHA-256(config) || SHA-256(weights)) */
-	{
-		uint8_t		two[64],
-					h[32];
-
-		sp_sha256(config_json, config_len, two);
-		sp_sha256(weights, weights_len, two + 32);
-		sp_sha256(two, 64, h);
-		sp_hex(h, 32, m->hash);
-	}
+	sp_model_content_hash(config_json, config_len, weights, weights_len, m->hash);
 	sp_free(env, bd.used);
 	sp_st_free(env, st);
 	*out = m;

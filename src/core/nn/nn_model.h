@@ -120,7 +120,7 @@ extern sp_status sp_nn_model_load_ex(const sp_env *env, const char *config_json,
 extern void sp_nn_model_free(const sp_env *env, sp_nn_model *model);
 
 extern const sp_nn_config *sp_nn_model_config(const sp_nn_model *model);
-/* SHA-256 of (SHA-256(config bytes) || SHA-256(weights bytes)), 64 hex chars. */
+/* The content hash (util/hash.h: sp_model_content_hash), 64 hex chars. */
 extern const char *sp_nn_model_hash(const sp_nn_model *model);
 extern int	sp_nn_model_input_size(const sp_nn_model *model);	/* C*H*W */
 extern int	sp_nn_model_dim(const sp_nn_model *model);
@@ -182,19 +182,5 @@ extern void sp_blas_info(char *buf, size_t len);
 extern const char *sp_blas_corename(void);
 extern void sp_blas_set_threads(int n);
 
-/* SHA-256 (FIPS 180-4), used for the model hash. */
-typedef struct sp_sha256_ctx
-{
-	uint32_t	h[8];
-	uint64_t	total;
-	uint8_t		buf[64];
-	size_t		buf_len;
-} sp_sha256_ctx;
-
-extern void sp_sha256_init(sp_sha256_ctx *c);
-extern void sp_sha256_update(sp_sha256_ctx *c, const void *data, size_t len);
-extern void sp_sha256_final(sp_sha256_ctx *c, uint8_t out[32]);
-extern void sp_sha256(const void *data, size_t len, uint8_t out[32]);
-extern void sp_hex(const uint8_t *bytes, size_t n, char *out /* 2n+1 */);
 
 #endif							/* SP_NN_MODEL_H */

@@ -24,6 +24,7 @@
 
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
+#include "util/hash.h"
 
 PG_FUNCTION_INFO_V1(siamese_model_validate);
 PG_FUNCTION_INFO_V1(siamese_model_hash);
@@ -179,20 +180,6 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* Content hash: SHA-256(SHA-256(config) || SHA-256(weights)), as the core computes it. */
-static void
-content_hash(const char *config, size_t config_len, const uint8_t *weights, size_t weights_len,
-			 char out[65])
-{
-	uint8_t		both[64];
-	uint8_t		h[32];
-
-	sp_sha256(config, config_len, both);
-	sp_sha256(weights, weights_len, both + 32);
-	sp_sha256(both, sizeof both, h);
-	sp_hex(h, 32, out);
-}
-
 Datum
 siamese_model_hash(PG_FUNCTION_ARGS)
 {
@@ -200,7 +187,7 @@ siamese_model_hash(PG_FUNCTION_ARGS)
 	bytea	   *weights = PG_GETARG_BYTEA_PP(1);
 	char		hex[65];
 
-	content_hash(VARDATA_ANY(config), VARSIZE_ANY_EXHDR(config),
+	sp_model_content_hash(VARDATA_ANY(config), VARSIZE_ANY_EXHDR(config),
 				 (const uint8_t *) VARDATA_ANY(weights), VARSIZE_ANY_EXHDR(weights), hex);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }
@@ -344,7 +331,7 @@ siamese_load_shipped_models(PG_FUNCTION_ARGS)
 							names[i])));
 			continue;
 		}
-		content_hash(VARDATA(config), VARSIZE(config) - VARHDRSZ,
+		sp_model_content_hash(VARDATA(config), VARSIZE(config) - VARHDRSZ,
 					 (const uint8_t *) VARDATA(weights), VARSIZE(weights) - VARHDRSZ, hash);
 		if (sp_catalog_lookup(names[i], &existing, false, NULL, NULL))
 		{
