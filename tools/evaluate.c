@@ -101,7 +101,7 @@ main(int argc, char **argv)
 		fm_embed(env, model, te_img.pixels, te_img.count, te_img.rows, te_img.cols, te_emb, &err) != SP_OK)
 		die("embedding", &err);
 	if (fm_evaluate(env, tr_emb, trl, tr_img.count, te_emb, tel, te_img.count, D,
-					sp_nn_model_config(model)->distance == SP_NN_COSINE, seed, &q, &err) != SP_OK)
+					sp_nn_model_config(model)->distance, seed, &q, &err) != SP_OK)
 		die("evaluation", &err);
 	fm_quality_json(&q, quality, sizeof(quality));
 	printf("%s\nthreshold %.6f (calibration accuracy %.4f), %.1f s\n", quality, q.threshold,

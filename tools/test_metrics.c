@@ -31,7 +31,7 @@ cmp_scored(const void *a, const void *b)
 }
 
 static int
-check(int ng, int nq, int d, bool cosine, bool self, uint64_t seed)
+check(int ng, int nq, int d, sp_distance_kind kind, bool self, uint64_t seed)
 {
 	const int	k = 5;
 	float	   *g = malloc((size_t) ng * d * sizeof(float));
@@ -66,7 +66,7 @@ check(int ng, int nq, int d, bool cosine, bool self, uint64_t seed)
 		for (int i = 0; i < nq; i++)
 			ql[i] = (int) sp_rng_uniform_int(&rng, 4);
 	}
-	if (fm_knn(sp_env_default(), g, gl, ng, q, ql, nq, d, cosine, self, k, idx, ap, &err) != SP_OK)
+	if (fm_knn(sp_env_default(), g, gl, ng, q, ql, nq, d, kind, self, k, idx, ap, &err) != SP_OK)
 	{
 		fprintf(stderr, "fm_knn failed: %s\n", err.message);
 		return 1;
@@ -82,7 +82,7 @@ check(int ng, int nq, int d, bool cosine, bool self, uint64_t seed)
 		{
 			if (self && j == i)
 				continue;
-			s[n].d = fm_distance(q + (size_t) i * d, g + (size_t) j * d, d, cosine);
+			s[n].d = sp_dist(kind, q + (size_t) i * d, g + (size_t) j * d, (size_t) d);
 			s[n].j = j;
 			rel += gl[j] == ql[i];
 			n++;
@@ -91,7 +91,7 @@ check(int ng, int nq, int d, bool cosine, bool self, uint64_t seed)
 		for (int t = 0; t < k; t++)
 		{
 			/* float vs double rounding may swap near-ties: compare distances */
-			double		got = fm_distance(q + (size_t) i * d, g + (size_t) idx[i * k + t] * d, d, cosine);
+			double		got = sp_dist(kind, q + (size_t) i * d, g + (size_t) idx[i * k + t] * d, (size_t) d);
 
 			if (fabs(got - s[t].d) > 1e-4 * (1 + fabs(s[t].d)))
 			{
@@ -109,7 +109,7 @@ check(int ng, int nq, int d, bool cosine, bool self, uint64_t seed)
 			failures++;
 		}
 	}
-	printf("%s: ng=%d nq=%d d=%d %s%s\n", failures ? "FAIL" : "ok", ng, nq, d, cosine ? "cosine" : "l2",
+	printf("%s: ng=%d nq=%d d=%d %s%s\n", failures ? "FAIL" : "ok", ng, nq, d, sp_distance_kind_name(kind),
 		   self ? " leave-one-out" : "");
 	if (!self)
 	{
@@ -129,11 +129,11 @@ main(void)
 {
 	int			fail = 0;
 
-	fail += check(1000, 300, 16, true, false, 1);
-	fail += check(1000, 300, 16, false, false, 2);
-	fail += check(700, 0, 8, true, true, 3);
-	fail += check(700, 0, 3, false, true, 4);
-	fail += check(257, 129, 2, false, false, 5);
+	fail += check(1000, 300, 16, SP_DISTANCE_COSINE, false, 1);
+	fail += check(1000, 300, 16, SP_DISTANCE_L2, false, 2);
+	fail += check(700, 0, 8, SP_DISTANCE_COSINE, true, 3);
+	fail += check(700, 0, 3, SP_DISTANCE_L2, true, 4);
+	fail += check(257, 129, 2, SP_DISTANCE_L2, false, 5);
 	printf("%s\n", fail ? "FAILED" : "all metric checks passed");
 	return fail != 0;
 }

@@ -569,14 +569,14 @@ main(int argc, char **argv)
 		char	   *final_json;
 		size_t		final_len;
 		char		path[1024];
-		bool		cosine;
+		sp_distance_kind kind;
 		double		te0 = now(),
 					embed_seconds;
 		uint8_t    *gal_pix;
 
 		if (sp_nn_model_load(env, cj, cl, w, wl, &model, &err) != SP_OK)
 			die("loading the exported model", &err);
-		cosine = sp_nn_model_config(model)->distance == SP_NN_COSINE;
+		kind = sp_nn_model_config(model)->distance;
 		/* gallery = the training set actually used (all 60k, or the imbalanced one) */
 		gal_pix = malloc((size_t) ntrain * 784);
 		for (int i = 0; i < ntrain; i++)
@@ -639,7 +639,7 @@ main(int argc, char **argv)
 			{
 				int		   *nn = malloc((size_t) te_img.count * sizeof(int));
 
-				if (fm_knn(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, cosine, false, 1, nn, NULL, &err) != SP_OK)
+				if (fm_knn(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, kind, false, 1, nn, NULL, &err) != SP_OK)
 					die("k-NN", &err);
 				for (int i = 0; i < te_img.count; i++)
 					idx[i] = trl[nn[i]];
@@ -665,7 +665,7 @@ main(int argc, char **argv)
 
 						for (int c = 0; c < NCLASS; c++)
 						{
-							double		dd = fm_distance(te_emb + (size_t) i * D, proto[c], D, cosine);
+							double		dd = sp_dist(kind, te_emb + (size_t) i * D, proto[c], (size_t) D);
 
 							if (dd < bd)
 							{
@@ -711,7 +711,7 @@ main(int argc, char **argv)
 		}
 		else
 		{
-			if (fm_evaluate(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, cosine, o.seed, &q, &err) != SP_OK)
+			if (fm_evaluate(env, tr_emb, trl, ntrain, te_emb, tel, te_img.count, D, kind, o.seed, &q, &err) != SP_OK)
 				die("evaluation", &err);
 			fm_quality_json(&q, quality, sizeof(quality));
 			fprintf(stderr, "quality (%.1f s): %s\nthreshold %.6f (calibration accuracy %.4f)\n",

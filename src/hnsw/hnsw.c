@@ -136,7 +136,7 @@ hnsw_get_kind(Relation index)
 	FmgrInfo   *proc = index_getprocinfo(index, 1, HNSW_KIND_PROC);
 	int			kind = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
 
-	if (kind < HNSW_KIND_L2 || kind > HNSW_KIND_IP)
+	if (kind < SP_DISTANCE_L2 || kind > SP_DISTANCE_IP)
 		elog(ERROR, "siamese_hnsw support function returned invalid distance kind %d", kind);
 	return kind;
 }
@@ -149,19 +149,19 @@ PG_FUNCTION_INFO_V1(siamese_hnsw_ip_support);
 Datum
 siamese_hnsw_l2_support(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(HNSW_KIND_L2);
+	PG_RETURN_INT32(SP_DISTANCE_L2);
 }
 
 Datum
 siamese_hnsw_cosine_support(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(HNSW_KIND_COSINE);
+	PG_RETURN_INT32(SP_DISTANCE_COSINE);
 }
 
 Datum
 siamese_hnsw_ip_support(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(HNSW_KIND_IP);
+	PG_RETURN_INT32(SP_DISTANCE_IP);
 }
 
 /*

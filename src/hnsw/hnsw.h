@@ -71,10 +71,7 @@
 /* Highest layer an element may live on (also bounded by the page size). */
 #define HNSW_MAX_LEVEL			15
 
-/* Distance kinds (one per operator class). */
-#define HNSW_KIND_L2			1
-#define HNSW_KIND_COSINE		2
-#define HNSW_KIND_IP			3
+/* Distance kinds: sp_distance_kind (vector/distance.h), one per operator class. */
 
 /* Support function numbers. */
 #define HNSW_KIND_PROC			1
@@ -207,10 +204,10 @@ hnsw_distance(const HnswMetric *metric, const float *a, const float *b, int dims
 
 	switch (metric->kind)
 	{
-		case HNSW_KIND_L2:
+		case SP_DISTANCE_L2:
 			d = metric->k->l2sq(a, b, (size_t) dims);
 			break;
-		case HNSW_KIND_COSINE:
+		case SP_DISTANCE_COSINE:
 			/* both sides are stored normalised */
 			d = 1.0f - metric->k->dot(a, b, (size_t) dims);
 			break;

@@ -289,9 +289,9 @@ orderby_value(HnswScanOpaque so, float dist)
 {
 	switch (so->metric.kind)
 	{
-		case HNSW_KIND_L2:
+		case SP_DISTANCE_L2:
 			return sqrt(Max((double) dist, 0.0));
-		case HNSW_KIND_COSINE:
+		case SP_DISTANCE_COSINE:
 			return Min(Max((double) dist, 0.0), 2.0);
 		default:
 			return (double) dist;

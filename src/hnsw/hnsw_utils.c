@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "hnsw/hnsw.h"
+#include "util/rng.h"
 
 /* ---------------------------------------------------------------------
  * Candidate heaps
@@ -99,13 +100,8 @@ hnsw_heap_pop(HnswHeap *h)
 static inline uint64
 visited_hash(uint64 k)
 {
-	/* splitmix64 finaliser: ids are highly regular (block << 16 | off) */
-	k ^= k >> 30;
-	k *= UINT64CONST(0xbf58476d1ce4e5b9);
-	k ^= k >> 27;
-	k *= UINT64CONST(0x94d049bb133111eb);
-	k ^= k >> 31;
-	return k;
+	/* ids are highly regular (block << 16 | off): mix them fully */
+	return sp_mix64(k);
 }
 
 void
@@ -414,7 +410,7 @@ hnsw_prepare_vector(const HnswMetric *metric, const float *x, int dims, float *o
 {
 	int			i;
 
-	if (metric->kind == HNSW_KIND_COSINE)
+	if (metric->kind == SP_DISTANCE_COSINE)
 	{
 		double		norm = sqrt(sp_dist_normsq(x, (size_t) dims));
 
@@ -492,7 +488,7 @@ check_meta(Relation index, Page page)
 	if (meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
 		meta->ef_construction < HNSW_MIN_EF_CONSTRUCTION ||
 		meta->ef_construction > HNSW_MAX_EF_CONSTRUCTION ||
-		meta->kind < HNSW_KIND_L2 || meta->kind > HNSW_KIND_IP ||
+		meta->kind < SP_DISTANCE_L2 || meta->kind > SP_DISTANCE_IP ||
 		meta->dims > EMBEDDING_MAX_DIM ||
 		meta->entry_level < -1 || meta->entry_level > HNSW_MAX_LEVEL)
 		ereport(ERROR,

@@ -2,6 +2,7 @@
  * test_nn_util.c: see test_nn_util.h.
  */
 #include "test_nn_util.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +32,7 @@ const char *tu_ref_cnn_config =
 uint64_t
 tu_next(uint64_t *s)
 {
-	uint64_t	z = (*s += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return sp_splitmix64(s);
 }
 
 float

@@ -380,9 +380,9 @@ SP_TEST(robust_eval_cell_by_hand)
 		REQUIRE(sp_nn_embed_images(sp_env_default(), model, mm.ws[m], imgs, N, clean, &err) == SP_OK);
 		REQUIRE(sp_nn_embed_images(sp_env_default(), model, mm.ws[m], cor, N, q, &err) == SP_OK);
 		REQUIRE(sp_rm_knn_error(sp_env_default(), clean, labels, N, clean, labels, self, N, dim, 3,
-								SP_RM_L2, &wrong_clean, NULL, &err) == SP_OK);
+								SP_DISTANCE_L2, &wrong_clean, NULL, &err) == SP_OK);
 		REQUIRE(sp_rm_knn_error(sp_env_default(), clean, labels, N, q, labels, self, N, dim, 3,
-								SP_RM_L2, &wrong, NULL, &err) == SP_OK);
+								SP_DISTANCE_L2, &wrong, NULL, &err) == SP_OK);
 		REQUIRE(sp_rm_mean_drift(sp_env_default(), clean, N, q, self, N, dim, &drift, NULL, &err) == SP_OK);
 		CHECK_NEAR(r.errors[m].clean, (double) wrong_clean / N, 1e-15);
 		CHECK_NEAR(r.errors[m].err[SP_C_FOG][2], (double) wrong / N, 1e-15);

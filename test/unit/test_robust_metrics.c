@@ -636,17 +636,17 @@ SP_TEST(rm_knn_error_hand)
 	const sp_env *env = sp_env_default();
 
 	/* k=1 without exclusion: 0 -> item 0 (0), 2.4 -> item 2 (1), 9 -> item 3 (1) */
-	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, NULL, 3, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, NULL, 3, 2, 1, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 0);
 	CHECK(pred[0] == 0 && pred[1] == 1 && pred[2] == 1);
 	/* with exclusion: 0.1 -> item 1 (0) ok; 2.4 -> item 1 (0) wrong; 9 -> item 4 (1) ok */
-	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 1, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 1);
 	CHECK(pred[0] == 0 && pred[1] == 0 && pred[2] == 1);
 	/* k=3 with exclusion: 2.4 -> items 1, 0, 3? distances 1.4, 2.4, 7.6 -> 0,0,1 -> 0 */
-	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 3, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 3, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(pred[1], 0);
 	/* 0.1 -> items 1, 2, 3 -> labels 0,1,1 -> 1 (majority beats nearest) */
@@ -654,7 +654,7 @@ SP_TEST(rm_knn_error_hand)
 	CHECK_EQ_INT(pred[2], 1);
 	CHECK_EQ_INT(wrong, 2);
 	/* k=2 tie (one vote each): the nearest member's label wins */
-	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 2, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 2, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(pred[0], 0);	/* items 1 (0), 2 (1) */
 	CHECK_EQ_INT(pred[2], 1);	/* items 4, 2 */
@@ -662,14 +662,14 @@ SP_TEST(rm_knn_error_hand)
 	 * k larger than the gallery: all four candidates vote.  q0: 0,1,1,1 -> 1;
 	 * q1: 0,0,1,1 tie, nearest is item 1 -> 0; q2: 0,0,1,1 tie, nearest item 4 -> 1
 	 */
-	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 50, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self, 3, 2, 50, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK(pred[0] == 1 && pred[1] == 0 && pred[2] == 1);
 	/* a self index of -1 means no exclusion for that query */
 	{
 		const int32_t self2[3] = {-1, -1, 3};
 
-		CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self2, 3, 2, 1, SP_RM_L2,
+		CHECK_EQ_INT(sp_rm_knn_error(env, gal, gal_lab, 5, q, qlab, self2, 3, 2, 1, SP_DISTANCE_L2,
 									 &wrong, NULL, &e), SP_OK);
 		CHECK_EQ_INT(wrong, 0);
 	}
@@ -687,20 +687,20 @@ SP_TEST(rm_knn_ties_and_cosine)
 	sp_error	e;
 
 	/* q0 at the origin: items 0 and 1 tie at 1 -> item 0 (7) */
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, 3, q, ql, NULL, 2, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, 3, q, ql, NULL, 2, 2, 1, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(pred[0], 7);
 	CHECK_EQ_INT(pred[1], 7);	/* (0,1): distances 2, 2, 16 */
 	CHECK_EQ_INT(wrong, 2);
 	/* cosine: q0 is the zero vector (NaN to everything) -> lowest index; q1 along y -> item 2 */
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, 3, q, ql, NULL, 2, 2, 1, SP_RM_COSINE,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, 3, q, ql, NULL, 2, 2, 1, SP_DISTANCE_COSINE,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(pred[0], 7);
 	CHECK_EQ_INT(pred[1], 9);
 	CHECK_EQ_INT(wrong, 1);
 	/* cosine ignores the scale: (0, 5) and (0, 1) are identical */
 	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, g, 3, q + 2, (const int32_t[]) {2}, 1, 2,
-											SP_RM_COSINE, &wrong, pred, &e), SP_OK);
+											SP_DISTANCE_COSINE, &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 0);
 	CHECK_EQ_INT(pred[0], 2);
 }
@@ -714,58 +714,58 @@ SP_TEST(rm_knn_bad_arguments)
 	int			left = 0;
 	sp_env		env = *sp_env_default();
 
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 0, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 0, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, SP_RM_MAX_K + 1,
-								 SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+								 SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, (const int32_t[]) {5}, 1, 2, 1,
-								 SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+								 SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, (const int32_t[]) {-2}, 1, 2, 1,
-								 SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+								 SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	/* one gallery item, excluded: no candidate */
 	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 1, q, ql, (const int32_t[]) {0}, 1, 2, 1,
-								 SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, NULL, 5, q, ql, NULL, 1, 2, 1, SP_RM_L2,
+								 SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, NULL, 5, q, ql, NULL, 1, 2, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, NULL, NULL, 1, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, NULL, NULL, 1, 2, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 0, q, ql, NULL, 1, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 0, q, ql, NULL, 1, 2, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 0, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 0, 2, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 0, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 0, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 1, (sp_rm_metric) 7,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 1, (sp_distance_kind) 7,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, q, ql, NULL, 1, 2, 1, SP_DISTANCE_L2,
 								 NULL, NULL, &e), SP_ERR_INVALID_ARG);
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, NULL, gal_lab, 5, q, ql, NULL, 1, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, NULL, gal_lab, 5, q, ql, NULL, 1, 2, 1, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	/* allocator failure and interruption: no leak (valgrind) */
 	env.alloc = fail_alloc;
-	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_NOMEM);
 	env.alloc = plain_alloc;
 	env.free = plain_free;
 	env.interrupted = interrupt_after;
 	env.user = &left;
-	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_ERR_INTERRUPTED);
 	left = 0;
 	CHECK_EQ_INT(sp_rm_self_retrieval_error(&env, gal, 5, q, (const int32_t[]) {0}, 1, 2,
-											SP_RM_L2, &wrong, NULL, &e), SP_ERR_INTERRUPTED);
+											SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INTERRUPTED);
 	left = 1;
-	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(&env, gal, gal_lab, 5, q, ql, NULL, 1, 2, 3, SP_DISTANCE_L2,
 								 &wrong, NULL, &e), SP_OK);
 	/* self-retrieval needs self indexes in range */
-	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, q, NULL, 1, 2, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, q, NULL, 1, 2, SP_DISTANCE_L2,
 											&wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, q, (const int32_t[]) {-1}, 1, 2,
-											SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+											SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, q, (const int32_t[]) {5}, 1, 2,
-											SP_RM_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
+											SP_DISTANCE_L2, &wrong, NULL, &e), SP_ERR_INVALID_ARG);
 	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, q, (const int32_t[]) {0}, 1, 2,
-											SP_RM_COSINE + 1, &wrong, NULL, &e),
+											SP_DISTANCE_COSINE + 1, &wrong, NULL, &e),
 				 SP_ERR_INVALID_ARG);
 }
 
@@ -783,7 +783,7 @@ SP_TEST(rm_self_retrieval_and_flip_variant)
 	double		fp;
 	sp_error	e;
 
-	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, frames, self, 4, 2, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, frames, self, 4, 2, SP_DISTANCE_L2,
 											&wrong, nearest, &e), SP_OK);
 	CHECK(nearest[0] == 1 && nearest[1] == 1 && nearest[2] == 2 && nearest[3] == 1);
 	CHECK_EQ_INT(wrong, 1);
@@ -797,7 +797,7 @@ SP_TEST(rm_self_retrieval_and_flip_variant)
 		const float mid[2] = {1.5f, 0};
 
 		CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, mid, (const int32_t[]) {2}, 1, 2,
-												SP_RM_L2, &wrong, nearest, &e), SP_OK);
+												SP_DISTANCE_L2, &wrong, nearest, &e), SP_OK);
 		CHECK_EQ_INT(nearest[0], 1);
 		CHECK_EQ_INT(wrong, 1);
 	}
@@ -835,7 +835,7 @@ SP_TEST(rm_knn_matches_brute_force)
 		int64_t		wrong,
 					expect = 0;
 
-		CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, NG, q, ql, self, NQ, D, k, SP_RM_L2,
+		CHECK_EQ_INT(sp_rm_knn_error(NULL, g, gl, NG, q, ql, self, NQ, D, k, SP_DISTANCE_L2,
 									 &wrong, pred, &e), SP_OK);
 		for (int qi = 0; qi < NQ; qi++)
 		{
@@ -926,12 +926,12 @@ SP_TEST(rm_knn_clean_leave_one_out)
 	sp_error	e;
 
 	/* item 1 ties items 0 and 2 -> item 0; item 2 -> item 1 (label 0): one error */
-	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, gal, gal_lab, self, 5, 2, 1, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_knn_error(NULL, gal, gal_lab, 5, gal, gal_lab, self, 5, 2, 1, SP_DISTANCE_L2,
 								 &wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 1);
 	CHECK(pred[0] == 0 && pred[1] == 0 && pred[2] == 0 && pred[3] == 1 && pred[4] == 1);
 	/* self-retrieval of the clean gallery is perfect */
-	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, gal, self, 5, 2, SP_RM_L2,
+	CHECK_EQ_INT(sp_rm_self_retrieval_error(NULL, gal, 5, gal, self, 5, 2, SP_DISTANCE_L2,
 											&wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 0);
 }

@@ -47,34 +47,6 @@ fm_embed(const sp_env *env, const sp_nn_model *model, const uint8_t *pixels, int
 	return st;
 }
 
-double
-fm_distance(const float *a, const float *b, int d, bool cosine)
-{
-	double		s = 0,
-				na = 0,
-				nb = 0;
-
-	if (cosine)
-	{
-		for (int i = 0; i < d; i++)
-		{
-			s += (double) a[i] * b[i];
-			na += (double) a[i] * a[i];
-			nb += (double) b[i] * b[i];
-		}
-		if (na <= 0 || nb <= 0)
-			return 1.0;
-		return 1.0 - s / (sqrt(na) * sqrt(nb));
-	}
-	for (int i = 0; i < d; i++)
-	{
-		double		t = (double) a[i] - b[i];
-
-		s += t * t;
-	}
-	return sqrt(s);
-}
-
 /* Copy of x (n x d), rows L2-normalised. */
 static float *
 normalised_copy(const float *x, int n, int d)
@@ -156,7 +128,7 @@ average_precision(uint64_t *a, uint64_t *tmp, int n, int relevant)
 
 sp_status
 fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const float *qry,
-	   const int *q_lab, int nq, int d, bool cosine, bool exclude_self, int k, int *idx,
+	   const int *q_lab, int nq, int d, sp_distance_kind kind, bool exclude_self, int k, int *idx,
 	   double *ap, sp_error *err)
 {
 	float	   *g = NULL,
@@ -173,7 +145,7 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "fm_knn: invalid arguments");
 	for (int i = 0; i < ng; i++)
 		class_count[gal_lab[i] & 255]++;
-	if (cosine)
+	if (kind == SP_DISTANCE_COSINE)
 	{
 		g = normalised_copy(gal, ng, d);
 		q = normalised_copy(qry, nq, d);
@@ -185,12 +157,12 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 		keys = malloc((size_t) ng * sizeof(uint64_t));
 		tmp = malloc((size_t) ng * sizeof(uint64_t));
 	}
-	if ((cosine && (!g || !q)) || !g2 || !scores || (ap && (!keys || !tmp)))
+	if ((kind == SP_DISTANCE_COSINE && (!g || !q)) || !g2 || !scores || (ap && (!keys || !tmp)))
 	{
 		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory in k-NN evaluation");
 		goto done;
 	}
-	if (!cosine)
+	if (kind != SP_DISTANCE_COSINE)
 	{
 		g = (float *) gal;
 		q = (float *) qry;
@@ -208,7 +180,7 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 		int			qb = nq - q0 < QBLOCK ? nq - q0 : QBLOCK;
 
 		/* score = q.g (cosine) or 2 q.g - |g|^2 (= |q|^2 - |q-g|^2, same order) */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qb, ng, d, cosine ? 1.0f : 2.0f,
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qb, ng, d, kind == SP_DISTANCE_COSINE ? 1.0f : 2.0f,
 					q + (size_t) q0 * d, d, g, d, 0.0f, scores, ng);
 		for (int i = 0; i < qb; i++)
 		{
@@ -218,7 +190,7 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 			int			bi[8];
 			int			nb = 0;
 
-			if (!cosine)
+			if (kind != SP_DISTANCE_COSINE)
 				for (int j = 0; j < ng; j++)
 					row[j] -= g2[j];
 			if (exclude_self)
@@ -257,7 +229,7 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 		}
 	}
 done:
-	if (cosine)
+	if (kind == SP_DISTANCE_COSINE)
 	{
 		free(g);
 		free(q);
@@ -289,7 +261,7 @@ cmp_pair(const void *a, const void *b)
 
 /* n balanced pairs (n/2 same label, n/2 different) from test images [lo, hi). */
 static void
-make_pairs(sp_rng *rng, const float *emb, const int *lab, int lo, int hi, int d, bool cosine,
+make_pairs(sp_rng *rng, const float *emb, const int *lab, int lo, int hi, int d, sp_distance_kind kind,
 		   pair_d *out, int n)
 {
 	for (int p = 0; p < n; p++)
@@ -303,7 +275,7 @@ make_pairs(sp_rng *rng, const float *emb, const int *lab, int lo, int hi, int d,
 
 			if (i == j || (lab[i] == lab[j]) != want_same)
 				continue;
-			out[p].d = fm_distance(emb + (size_t) i * d, emb + (size_t) j * d, d, cosine);
+			out[p].d = sp_dist(kind, emb + (size_t) i * d, emb + (size_t) j * d, (size_t) d);
 			out[p].same = want_same;
 			break;
 		}
@@ -442,7 +414,7 @@ sample_distinct(sp_rng *rng, const class_index *ci, int c, int k, int *out)
  */
 static double
 run_episodes(sp_rng *rng, const float *tr, const class_index *tr_ci, const float *te,
-			 const class_index *te_ci, int d, bool cosine, int episodes, int shots, int qpc,
+			 const class_index *te_ci, int d, sp_distance_kind kind, int episodes, int shots, int qpc,
 			 double *dist, int *y, double *proto_acc)
 {
 	long		correct = 0,
@@ -485,7 +457,7 @@ run_episodes(sp_rng *rng, const float *tr, const class_index *tr_ci, const float
 
 					for (int s = 0; s < shots; s++)
 					{
-						double		v = fm_distance(qe, tr + (size_t) sup[k][s] * d, d, cosine);
+						double		v = sp_dist(kind, qe, tr + (size_t) sup[k][s] * d, (size_t) d);
 
 						if (v < m)
 							m = v;
@@ -495,7 +467,7 @@ run_episodes(sp_rng *rng, const float *tr, const class_index *tr_ci, const float
 						best = k;
 					if (proto)
 					{
-						double		v = fm_distance(qe, proto + (size_t) k * d, d, cosine);
+						double		v = sp_dist(kind, qe, proto + (size_t) k * d, (size_t) d);
 
 						if (v < pd)
 						{
@@ -541,7 +513,7 @@ softmax_nll(const double *dist, const int *y, long n, double T)
 
 sp_status
 fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int ntrain,
-			const float *test_emb, const int *test_lab, int ntest, int d, bool cosine,
+			const float *test_emb, const int *test_lab, int ntest, int d, sp_distance_kind kind,
 			uint64_t seed, fm_quality *q, sp_error *err)
 {
 	int		   *idx = malloc((size_t) ntest * 8 * sizeof(int));
@@ -583,7 +555,7 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	}
 
 	/* k-NN accuracy and mAP against the training gallery */
-	st = fm_knn(env, train_emb, train_lab, ntrain, test_emb, test_lab, ntest, d, cosine, false, 5, idx, ap, err);
+	st = fm_knn(env, train_emb, train_lab, ntrain, test_emb, test_lab, ntest, d, kind, false, 5, idx, ap, err);
 	if (st != SP_OK)
 		goto out;
 	for (int i = 0; i < ntest; i++)
@@ -610,7 +582,7 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	q->map = apsum / ntest;
 
 	/* Recall@1 within the test set (leave-one-out) */
-	st = fm_knn(env, test_emb, test_lab, ntest, test_emb, test_lab, ntest, d, cosine, true, 1, idx, NULL, err);
+	st = fm_knn(env, test_emb, test_lab, ntest, test_emb, test_lab, ntest, d, kind, true, 1, idx, NULL, err);
 	if (st != SP_OK)
 		goto out;
 	c1 = 0;
@@ -628,11 +600,11 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 		goto out;
 	}
 	sp_rng_seed(&rng, seed, 1);
-	make_pairs(&rng, test_emb, test_lab, 0, CALIB_END, d, cosine, pairs, calib_pairs);
+	make_pairs(&rng, test_emb, test_lab, 0, CALIB_END, d, kind, pairs, calib_pairs);
 	qsort(pairs, (size_t) calib_pairs, sizeof(pair_d), cmp_pair);
 	q->threshold = best_threshold(pairs, calib_pairs, &q->verif_acc_calib);
 	sp_rng_seed(&rng, seed, 2);
-	make_pairs(&rng, test_emb, test_lab, CALIB_END, ntest, d, cosine, pairs, eval_pairs);
+	make_pairs(&rng, test_emb, test_lab, CALIB_END, ntest, d, kind, pairs, eval_pairs);
 	q->auc = roc_auc(pairs, eval_pairs);
 	{
 		long		ok = 0;
@@ -650,8 +622,8 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 		goto out;
 	}
 	sp_rng_seed(&rng, seed, 3);
-	run_episodes(&rng, train_emb, &tr_ci, test_emb, &cal_ci, d, cosine, cal_eps, 1, qpc, dist, y, NULL);
-	run_episodes(&rng, train_emb, &tr_ci, test_emb, &cal_ci, d, cosine, cal_eps, 5, qpc,
+	run_episodes(&rng, train_emb, &tr_ci, test_emb, &cal_ci, d, kind, cal_eps, 1, qpc, dist, y, NULL);
+	run_episodes(&rng, train_emb, &tr_ci, test_emb, &cal_ci, d, kind, cal_eps, 5, qpc,
 				 dist + (size_t) cal_eps * NCLASS * qpc * NCLASS, y + (size_t) cal_eps * NCLASS * qpc, NULL);
 	ncal = 2L * cal_eps * NCLASS * qpc;
 	for (int g = 0; g <= 400; g++)
@@ -666,8 +638,8 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 		}
 	}
 	sp_rng_seed(&rng, seed, 4);
-	q->fewshot1 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, cosine, eval_eps, 1, qpc, dist, y, NULL);
-	q->fewshot5 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, cosine, eval_eps, 5, qpc,
+	q->fewshot1 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, kind, eval_eps, 1, qpc, dist, y, NULL);
+	q->fewshot5 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, kind, eval_eps, 5, qpc,
 							   dist + (size_t) eval_eps * NCLASS * qpc * NCLASS,
 							   y + (size_t) eval_eps * NCLASS * qpc, &q->fewshot5_proto);
 	q->nll_eval = softmax_nll(dist, y, 2L * eval_eps * NCLASS * qpc, q->temperature);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "util/sp_common.h"
+#include "vector/distance.h"
 #include "nn/nn_model.h"
 
 typedef struct fm_quality
@@ -48,7 +49,7 @@ extern sp_status fm_embed(const sp_env *env, const sp_nn_model *model, const uin
  * "same label".  Exact, blocked sgemm.
  */
 extern sp_status fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng,
-						const float *qry, const int *q_lab, int nq, int d, bool cosine,
+						const float *qry, const int *q_lab, int nq, int d, sp_distance_kind kind,
 						bool exclude_self, int k, int *idx, double *ap, sp_error *err);
 
 /*
@@ -59,10 +60,8 @@ extern sp_status fm_knn(const sp_env *env, const float *gal, const int *gal_lab,
  */
 extern sp_status fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int ntrain,
 							 const float *test_emb, const int *test_lab, int ntest, int d,
-							 bool cosine, uint64_t seed, fm_quality *q, sp_error *err);
+							 sp_distance_kind kind, uint64_t seed, fm_quality *q, sp_error *err);
 
-/* Distance in model units. */
-extern double fm_distance(const float *a, const float *b, int d, bool cosine);
 
 /* Write q as a compact JSON object into buf. */
 extern void fm_quality_json(const fm_quality *q, char *buf, size_t len);

@@ -12,32 +12,13 @@
  */
 #include "nn/nn_train.h"
 #include "nn/nn_layers.h"
+#include "util/rng.h"
 #include "util/safetensors.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Private deterministic RNG (splitmix64); kept here to avoid coupling. */
-static uint64_t
-sm64(uint64_t *s)
-{
-	uint64_t	z = (*s += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-static float
-sm64_uniform(uint64_t *s, float bound)
-{
-	/* 24 random bits -> [0,1) exactly representable, then [-bound, bound) */
-	double		u = (double) (sm64(s) >> 40) / 16777216.0;
-
-	return (float) ((2.0 * u - 1.0) * bound);
-}
 
 typedef struct tlayer
 {
@@ -211,14 +192,14 @@ sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg_in, int max_batc
 			if (t->pw < 0)
 				goto nomem;
 			for (size_t k = 0; k < tr->params[t->pw].numel; k++)
-				tr->params[t->pw].data[k] = sm64_uniform(&rng, wb);
+				tr->params[t->pw].data[k] = sp_splitmix64_symmetric(&rng, wb);
 			if (l->bias)
 			{
 				t->pb = add_param(tr, l->name, "bias", 1, bs, true, false);
 				if (t->pb < 0)
 					goto nomem;
 				for (size_t k = 0; k < tr->params[t->pb].numel; k++)
-					tr->params[t->pb].data[k] = sm64_uniform(&rng, bb);
+					tr->params[t->pb].data[k] = sp_splitmix64_symmetric(&rng, bb);
 			}
 			if (l->type == SP_NN_CONV2D)
 			{

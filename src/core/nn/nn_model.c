@@ -114,7 +114,7 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 	if (cfg->n_layers < 1 || cfg->n_layers > SP_NN_MAX_LAYERS)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "the network must have between 1 and %d layers",
 						 SP_NN_MAX_LAYERS);
-	if (cfg->distance != SP_NN_COSINE && cfg->distance != SP_NN_L2)
+	if (cfg->distance != SP_DISTANCE_COSINE && cfg->distance != SP_DISTANCE_L2)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "unknown distance");
 	if (cfg->has_threshold && !isfinite(cfg->threshold))
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "threshold must be finite");
@@ -492,13 +492,13 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 		goto fail;
 
 	v = sp_json_get(root, "distance");
-	cfg->distance = SP_NN_COSINE;
+	cfg->distance = SP_DISTANCE_COSINE;
 	if (v)
 	{
 		if (v->type == SP_JSON_STRING && strcmp(v->str, "cosine") == 0)
-			cfg->distance = SP_NN_COSINE;
+			cfg->distance = SP_DISTANCE_COSINE;
 		else if (v->type == SP_JSON_STRING && strcmp(v->str, "l2") == 0)
-			cfg->distance = SP_NN_L2;
+			cfg->distance = SP_DISTANCE_L2;
 		else
 		{
 			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"distance\" must be \"cosine\" or \"l2\"");
@@ -729,7 +729,7 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 	sp_jsonw_key(&w, "embedding_dim");
 	sp_jsonw_int(&w, cfg->embedding_dim);
 	sp_jsonw_key(&w, "distance");
-	sp_jsonw_string(&w, cfg->distance == SP_NN_L2 ? "l2" : "cosine");
+	sp_jsonw_string(&w, sp_distance_kind_name(cfg->distance));
 	sp_jsonw_key(&w, "threshold");
 	if (cfg->has_threshold)
 		sp_jsonw_number(&w, cfg->threshold);

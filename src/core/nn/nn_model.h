@@ -15,6 +15,7 @@
 #include "util/sp_common.h"
 #include "image/image.h"
 #include "image/preprocess.h"
+#include "vector/distance.h"
 
 /* Hard limits checked by config validation. */
 #define SP_NN_MAX_LAYERS 256
@@ -39,12 +40,6 @@ typedef enum sp_nn_layer_type
 	SP_NN_LINEAR,
 	SP_NN_L2NORM
 } sp_nn_layer_type;
-
-typedef enum sp_nn_distance
-{
-	SP_NN_COSINE = 0,
-	SP_NN_L2
-} sp_nn_distance;
 
 typedef struct sp_nn_layer
 {
@@ -76,7 +71,7 @@ typedef struct sp_nn_config
 	int			n_layers;
 	sp_nn_layer *layers;
 	int			embedding_dim;
-	sp_nn_distance distance;
+	sp_distance_kind distance;
 	bool		has_threshold;
 	double		threshold;
 	char	   *metadata_json;	/* compact JSON object or NULL */

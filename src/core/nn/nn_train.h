@@ -6,7 +6,7 @@
  * format (safetensors with PyTorch names + config JSON) so that evaluation
  * goes through the very same inference code as SQL (sp_nn_forward).
  *
- * Everything is deterministic given the seed (private splitmix64 RNG) and a
+ * Everything is deterministic given the seed (util/rng.h's splitmix64) and a
  * single BLAS thread.
  */
 #ifndef SP_NN_TRAIN_H

@@ -24,24 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/rng.h"
 #include "vector/distance.h"
 
 /* ---------------------------------------------------------------------- */
 /* Seeds */
 
-/* The splitmix64 output function: a bijection on 64 bits with full avalanche. */
-static inline uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-#define RE_GOLDEN UINT64_C(0x9e3779b97f4a7c15)
 
 /*
- * Each input is absorbed in turn: h = mix64(h ^ word + golden), the way
+ * Each input is absorbed in turn: h = sp_mix64(h ^ word + golden), the way
  * splitmix64 advances its state by the golden gamma before mixing.  Every
  * step is a bijection of h for a fixed word, so two items that differ in
  * exactly one of (image, what, severity) never share a seed, and the
@@ -52,10 +43,10 @@ mix64(uint64_t z)
 uint64_t
 sp_re_item_seed(uint64_t seed, int image, int what, int severity)
 {
-	uint64_t	h = mix64(seed + RE_GOLDEN);
+	uint64_t	h = sp_mix64(seed + SP_SPLITMIX64_GAMMA);
 
-	h = mix64((h ^ (uint64_t) (uint32_t) image) + RE_GOLDEN);
-	h = mix64((h ^ (((uint64_t) (uint32_t) what << 32) | (uint64_t) (uint32_t) severity)) + RE_GOLDEN);
+	h = sp_mix64((h ^ (uint64_t) (uint32_t) image) + SP_SPLITMIX64_GAMMA);
+	h = sp_mix64((h ^ (((uint64_t) (uint32_t) what << 32) | (uint64_t) (uint32_t) severity)) + SP_SPLITMIX64_GAMMA);
 	return h;
 }
 
@@ -294,9 +285,9 @@ measure(re_ctx *cx, int m, const float *queries, const int32_t *qself, const int
 
 	if (s->labels)
 		return sp_rm_knn_error(cx->env, cx->clean[m], s->labels, s->n, queries, qlabels, qself,
-							   nq, cx->dim[m], k, SP_RM_L2, wrong, pred, err);
+							   nq, cx->dim[m], k, SP_DISTANCE_L2, wrong, pred, err);
 	return sp_rm_self_retrieval_error(cx->env, cx->clean[m], s->n, queries, qself, nq,
-									  cx->dim[m], SP_RM_L2, wrong, pred, err);
+									  cx->dim[m], SP_DISTANCE_L2, wrong, pred, err);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -501,19 +501,9 @@ sp_rm_top5_distance(const sp_env *env, const float *values, int m, int n, int k,
 /* ---------------------------------------------------------------------
  * k-NN and self-retrieval over embeddings
  * --------------------------------------------------------------------- */
-static inline double
-embed_dist(const float *a, const float *b, int dim, sp_rm_metric metric)
-{
-	double		d = metric == SP_RM_COSINE ? sp_dist_cosine(a, b, (size_t) dim)
-		: sp_dist_l2sq(a, b, (size_t) dim);
-
-	/* NaN (zero vector under cosine, NaN inputs) ranks after everything */
-	return isnan(d) ? INFINITY : d;
-}
-
 static sp_status
 check_embeddings(const float *gallery, int ng, const float *queries, int nq, int dim,
-				 sp_rm_metric metric, int64_t *n_wrong, sp_error *err)
+				 sp_distance_kind metric, int64_t *n_wrong, sp_error *err)
 {
 	if (!gallery || !queries || !n_wrong)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "gallery, query or output pointer is NULL");
@@ -521,7 +511,7 @@ check_embeddings(const float *gallery, int ng, const float *queries, int nq, int
 		return sp_set_error(err, SP_ERR_INVALID_ARG,
 							"need at least one gallery item, one query and one dimension (got %d, %d, %d)",
 							ng, nq, dim);
-	if (metric != SP_RM_L2 && metric != SP_RM_COSINE)
+	if (metric != SP_DISTANCE_L2 && metric != SP_DISTANCE_COSINE)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "unknown distance metric %d", (int) metric);
 	return SP_OK;
 }
@@ -529,7 +519,7 @@ check_embeddings(const float *gallery, int ng, const float *queries, int nq, int
 sp_status
 sp_rm_knn_error(const sp_env *env, const float *gallery, const int32_t *gallery_labels, int ng,
 				const float *queries, const int32_t *query_labels, const int32_t *self,
-				int nq, int dim, int k, sp_rm_metric metric, int64_t *n_wrong,
+				int nq, int dim, int k, sp_distance_kind metric, int64_t *n_wrong,
 				int32_t *pred, sp_error *err)
 {
 	double	   *nd = NULL;
@@ -583,7 +573,7 @@ sp_rm_knn_error(const sp_env *env, const float *gallery, const int32_t *gallery_
 
 			if (g == excl)
 				continue;
-			d = embed_dist(qv, gallery + (size_t) g * dim, dim, metric);
+			d = sp_dist_rank(metric, qv, gallery + (size_t) g * dim, (size_t) dim);
 			/* g increases, so an equal distance never displaces an earlier one */
 			if (cnt == k && !(d < nd[k - 1]))
 				continue;
@@ -625,7 +615,7 @@ done:
 sp_status
 sp_rm_self_retrieval_error(const sp_env *env, const float *gallery, int ng,
 						   const float *queries, const int32_t *self, int nq, int dim,
-						   sp_rm_metric metric, int64_t *n_wrong, int32_t *nearest,
+						   sp_distance_kind metric, int64_t *n_wrong, int32_t *nearest,
 						   sp_error *err)
 {
 	int64_t		wrong = 0;
@@ -652,7 +642,7 @@ sp_rm_self_retrieval_error(const sp_env *env, const float *gallery, int ng,
 			return sp_set_error(err, SP_ERR_INTERRUPTED, "self-retrieval error was interrupted");
 		for (int g = 0; g < ng; g++)
 		{
-			double		d = embed_dist(qv, gallery + (size_t) g * dim, dim, metric);
+			double		d = sp_dist_rank(metric, qv, gallery + (size_t) g * dim, (size_t) dim);
 
 			if (bi < 0 || d < bd)
 			{

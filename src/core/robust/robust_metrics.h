@@ -26,6 +26,7 @@
 
 #include "robust/corrupt.h"
 #include "util/sp_common.h"
+#include "vector/distance.h"
 
 #define SP_RM_ALL_SEVERITIES 0x1fu
 
@@ -169,12 +170,6 @@ extern sp_status sp_rm_top5_distance(const sp_env *env, const float *values, int
 									 int larger_is_better, int noise, int difficulty,
 									 double *ut5d, sp_error *err);
 
-typedef enum sp_rm_metric
-{
-	SP_RM_L2 = 0,				/* squared Euclidean (same order as Euclidean) */
-	SP_RM_COSINE = 1			/* 1 - cos; zero vectors (NaN) rank last */
-} sp_rm_metric;
-
 /*
  * k-NN classification error of nq query embeddings against ng gallery
  * embeddings (row-major, dim floats each).  self[q] (may be NULL) is the
@@ -195,7 +190,7 @@ extern sp_status sp_rm_knn_error(const sp_env *env, const float *gallery,
 								 const int32_t *gallery_labels, int ng,
 								 const float *queries, const int32_t *query_labels,
 								 const int32_t *self, int nq, int dim, int k,
-								 sp_rm_metric metric, int64_t *n_wrong, int32_t *pred,
+								 sp_distance_kind metric, int64_t *n_wrong, int32_t *pred,
 								 sp_error *err);
 
 /*
@@ -207,7 +202,7 @@ extern sp_status sp_rm_knn_error(const sp_env *env, const float *gallery,
  */
 extern sp_status sp_rm_self_retrieval_error(const sp_env *env, const float *gallery, int ng,
 											const float *queries, const int32_t *self,
-											int nq, int dim, sp_rm_metric metric,
+											int nq, int dim, sp_distance_kind metric,
 											int64_t *n_wrong, int32_t *nearest,
 											sp_error *err);
 

@@ -8,11 +8,15 @@
 uint64_t
 sp_splitmix64(uint64_t *state)
 {
-	uint64_t	z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+	return sp_mix64(*state += SP_SPLITMIX64_GAMMA);
+}
 
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
+float
+sp_splitmix64_symmetric(uint64_t *state, float bound)
+{
+	double		u = (double) (sp_splitmix64(state) >> 40) / 16777216.0;
+
+	return (float) ((2.0 * u - 1.0) * bound);
 }
 
 void

@@ -26,8 +26,32 @@ typedef struct sp_rng
 	double		spare;
 } sp_rng;
 
+/*
+ * The splitmix64 output function: a bijection on 64 bits with full
+ * avalanche.  Hashes ids and seeds (report item seeds, the index's visited
+ * set) as well as finishing each splitmix64 step.
+ */
+static inline uint64_t
+sp_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* splitmix64's gamma: the state advances by it before each mix. */
+#define SP_SPLITMIX64_GAMMA UINT64_C(0x9E3779B97F4A7C15)
+
 /* splitmix64 step: advances *state and returns the next output. */
 extern uint64_t sp_splitmix64(uint64_t *state);
+
+/*
+ * Uniform float in [-bound, bound) from the top 24 bits of one splitmix64
+ * step (exactly representable before scaling).  The trainer's weight
+ * initialisation; its sequence is part of what makes `make models`
+ * reproduce the shipped weights bit for bit.
+ */
+extern float sp_splitmix64_symmetric(uint64_t *state, float bound);
 
 /*
  * Seed from a user seed and a stream id (e.g. corruption id and severity):

@@ -650,3 +650,54 @@ sp_dist_cosine(const float *a, const float *b, size_t n)
 		return cosine_from_parts(p.dot, p.norm_a2, p.norm_b2);
 	return sp_dist_cosine_ref(a, b, n);
 }
+
+/* ------------------------------------------------------------------------
+ * Distance kinds
+ * ------------------------------------------------------------------------ */
+
+const char *
+sp_distance_kind_name(sp_distance_kind kind)
+{
+	switch (kind)
+	{
+		case SP_DISTANCE_L2:
+			return "l2";
+		case SP_DISTANCE_COSINE:
+			return "cosine";
+		case SP_DISTANCE_IP:
+			return "inner_product";
+	}
+	return "unknown";
+}
+
+int
+sp_distance_kind_from_name(const char *name)
+{
+	for (int k = SP_DISTANCE_L2; k <= SP_DISTANCE_IP; k++)
+		if (name && strcmp(name, sp_distance_kind_name((sp_distance_kind) k)) == 0)
+			return k;
+	return -1;
+}
+
+double
+sp_dist(sp_distance_kind kind, const float *a, const float *b, size_t n)
+{
+	switch (kind)
+	{
+		case SP_DISTANCE_L2:
+			return sqrt(sp_dist_l2sq(a, b, n));
+		case SP_DISTANCE_COSINE:
+			return sp_dist_cosine(a, b, n);
+		case SP_DISTANCE_IP:
+			return -sp_dist_dot(a, b, n);
+	}
+	return NAN;
+}
+
+double
+sp_dist_rank(sp_distance_kind kind, const float *a, const float *b, size_t n)
+{
+	double		d = kind == SP_DISTANCE_L2 ? sp_dist_l2sq(a, b, n) : sp_dist(kind, a, b, n);
+
+	return isnan(d) ? INFINITY : d;
+}

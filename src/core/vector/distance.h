@@ -30,6 +30,25 @@
 #include "util/cpu.h"
 #include "util/sp_common.h"
 
+/*
+ * The distance kinds: one per operator class of the index, one per model
+ * "distance", one per report metric.  The numbers are stored in index
+ * metapages: never renumber them.
+ */
+typedef enum sp_distance_kind
+{
+	SP_DISTANCE_L2 = 1,			/* Euclidean (orderings may use its square) */
+	SP_DISTANCE_COSINE = 2,		/* 1 - cos(a, b), in [0, 2]; NaN for a zero vector */
+	SP_DISTANCE_IP = 3			/* negative inner product */
+} sp_distance_kind;
+
+#define SP_DISTANCE_KIND_VALID(k) ((k) >= SP_DISTANCE_L2 && (k) <= SP_DISTANCE_IP)
+
+/* "l2", "cosine", "inner_product"; "unknown" otherwise. */
+extern const char *sp_distance_kind_name(sp_distance_kind kind);
+/* Parse those names (case-sensitive); -1 if unknown. */
+extern int	sp_distance_kind_from_name(const char *name);
+
 /* Dot product and both squared norms, computed in one pass. */
 typedef struct sp_cosine_parts
 {
@@ -73,6 +92,20 @@ extern double sp_dist_normsq(const float *a, size_t n);
  * is all zeros (the angle is undefined).
  */
 extern double sp_dist_cosine(const float *a, const float *b, size_t n);
+
+/*
+ * The distance of a kind as SQL shows it (<->, <=>, <#>, pair_distance):
+ * Euclidean, cosine distance or negative inner product, through the robust
+ * wrappers above.
+ */
+extern double sp_dist(sp_distance_kind kind, const float *a, const float *b, size_t n);
+
+/*
+ * The same order with less work, for ranking: squared Euclidean for L2,
+ * otherwise as sp_dist.  NaN (a zero vector under cosine, NaN inputs) is
+ * returned as +infinity so it ranks after everything.
+ */
+extern double sp_dist_rank(sp_distance_kind kind, const float *a, const float *b, size_t n);
 
 /* Plain double-precision references (used by the fallbacks and by tests). */
 extern double sp_dist_l2sq_ref(const float *a, const float *b, size_t n);

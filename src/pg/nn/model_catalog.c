@@ -168,7 +168,7 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 	cfg = sp_nn_model_config(model);
 	values[0] = CStringGetTextDatum(sp_nn_model_hash(model));
 	values[1] = Int32GetDatum(sp_nn_model_dim(model));
-	values[2] = CStringGetTextDatum(cfg->distance == SP_NN_L2 ? "l2" : "cosine");
+	values[2] = CStringGetTextDatum(sp_distance_kind_name(cfg->distance));
 	if (cfg->has_threshold)
 		values[3] = Float8GetDatum(cfg->threshold);
 	else

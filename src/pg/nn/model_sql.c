@@ -157,42 +157,6 @@ siamese_embed_batch(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(result);
 }
 
-/* Distance of two embeddings of the model, in double precision. */
-static double
-model_distance(const sp_nn_model *model, const float *a, const float *b, int dim)
-{
-	double		s = 0.0;
-
-	if (sp_nn_model_config(model)->distance == SP_NN_L2)
-	{
-		for (int i = 0; i < dim; i++)
-		{
-			double		d = (double) a[i] - (double) b[i];
-
-			s += d * d;
-		}
-		return sqrt(s);
-	}
-	else
-	{
-		double		na = 0.0,
-					nb = 0.0,
-					sim;
-
-		for (int i = 0; i < dim; i++)
-		{
-			s += (double) a[i] * b[i];
-			na += (double) a[i] * a[i];
-			nb += (double) b[i] * b[i];
-		}
-		if (na == 0.0 || nb == 0.0)
-			return 1.0;			/* a zero vector is orthogonal to everything */
-		sim = s / sqrt(na * nb);
-		sim = Max(-1.0, Min(1.0, sim));
-		return 1.0 - sim;
-	}
-}
-
 /* Twin pass: both images in one forward batch. */
 static double
 twin_distance(FunctionCallInfo fcinfo, SpCachedModel **cm_out)
@@ -210,7 +174,8 @@ twin_distance(FunctionCallInfo fcinfo, SpCachedModel **cm_out)
 	out = palloc(sizeof(float) * 2 * dim);
 	sp_model_embed_bytea(cm, pair, 2, out);
 	embedding_check_values(out, 2 * dim);
-	d = model_distance(cm->model, out, out + dim, dim);
+	/* the embedding operators' own distance (<-> for l2, <=> for cosine): they agree */
+	d = sp_dist(sp_nn_model_config(cm->model)->distance, out, out + dim, (size_t) dim);
 	pfree(out);
 	*cm_out = cm;
 	return d;
