@@ -935,3 +935,21 @@ SP_TEST(rm_knn_clean_leave_one_out)
 											&wrong, pred, &e), SP_OK);
 	CHECK_EQ_INT(wrong, 0);
 }
+
+/* The per-corruption severity mean follows the one mean rule: NaN members make it NaN. */
+SP_TEST(rm_severity_mean)
+{
+	double		row[5] = {0.1, 0.2, 0.3, NAN, 0.5};
+	int			flags = 0;
+
+	CHECK_NEAR(sp_rm_severity_mean(row, 0x7u, &flags), 0.2, 1e-15);
+	CHECK_EQ_INT(flags, 0);
+	CHECK_NEAR(sp_rm_severity_mean(row, 0x15u, &flags), 0.3, 1e-15);	/* s1, s3, s5 */
+	CHECK_EQ_INT(flags, 0);
+	CHECK(isnan(sp_rm_severity_mean(row, 0x1fu, &flags)));	/* s4 is undefined */
+	CHECK(flags & SP_RM_UNDEFINED);
+	flags = 0;
+	CHECK(isnan(sp_rm_severity_mean(row, 0x0u, &flags)));	/* nothing selected */
+	CHECK(flags & SP_RM_UNDEFINED);
+	CHECK(isnan(sp_rm_severity_mean(row, 0x8u, NULL)));
+}

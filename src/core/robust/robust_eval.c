@@ -547,6 +547,9 @@ sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_
 		if (st == SP_OK)
 			st = sp_rm_relative_ce(&out->errors[0], &out->errors[1], c, params->sev_mask,
 								   &sc->relative_ce, &sc->relative_ce_flags, err);
+		sc->model_error = sp_rm_severity_mean(out->errors[0].err[c], params->sev_mask, NULL);
+		sc->baseline_error = sp_rm_severity_mean(out->errors[1].err[c], params->sev_mask, NULL);
+		sc->model_drift = sp_rm_severity_mean(out->drift[0][c], params->sev_mask, NULL);
 		out->nscores = i + 1;
 	}
 	if (st == SP_OK)

@@ -80,6 +80,10 @@ typedef struct sp_re_corruption_score
 	double		relative_ce;
 	int			ce_flags;
 	int			relative_ce_flags;
+	/* means over the requested severities (sp_rm_severity_mean) */
+	double		model_error;
+	double		baseline_error;
+	double		model_drift;
 } sp_re_corruption_score;
 
 typedef struct sp_re_corruption_result

@@ -230,6 +230,32 @@ finish_mean(double sum, int n, int undef, int *flags, int *n_undefined)
 	return NAN;
 }
 
+double
+sp_rm_severity_mean(const double *row, unsigned sev_mask, int *flags)
+{
+	double		sum = 0.0;
+	int			n = 0,
+				undef = 0;
+
+	for (int s = 0; s < SP_CORRUPT_MAX_SEVERITY; s++)
+	{
+		if (!(sev_mask & (1u << s)))
+			continue;
+		n++;
+		if (isnan(row[s]))
+			undef++;
+		else
+			sum += row[s];
+	}
+	if (n == 0)
+	{
+		if (flags)
+			*flags |= SP_RM_UNDEFINED;
+		return NAN;
+	}
+	return finish_mean(sum, n, undef, flags, NULL);
+}
+
 sp_status
 sp_rm_mce(const sp_rm_errors *model, const sp_rm_errors *base,
 		  const int *corruptions, int ncorruptions, unsigned sev_mask,

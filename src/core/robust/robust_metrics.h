@@ -122,6 +122,14 @@ extern sp_status sp_rm_ratio(double num, double den, double *ratio, int *flags, 
  * Mean over i of num[i]/den[i] (mFR, mT5D over perturbations), same rules as
  * sp_rm_mce for undefined members.
  */
+/*
+ * Mean of one corruption's per-severity row (row[s - 1]) over the severities
+ * in sev_mask: a report's per-corruption error and drift.  Same rule as every
+ * mean here: a NaN (unmeasured or undefined) selected cell makes the mean NaN
+ * and sets SP_RM_UNDEFINED in *flags (may be NULL); an empty mask too.
+ */
+extern double sp_rm_severity_mean(const double *row, unsigned sev_mask, int *flags);
+
 extern sp_status sp_rm_mean_ratio(const double *num, const double *den, int n, double *mean,
 								  int *flags, int *n_undefined, sp_error *err);
 

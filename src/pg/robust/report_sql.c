@@ -370,22 +370,6 @@ spi_run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 		elog(ERROR, "could not store report results");
 }
 
-/* Mean over the severities in mask of a per-severity row (NaN cells skipped). */
-static double
-mean_over_mask(const double *row, unsigned mask)
-{
-	double		sum = 0;
-	int			n = 0;
-
-	for (int s = 0; s < SP_CORRUPT_MAX_SEVERITY; s++)
-		if ((mask & (1u << s)) && !isnan(row[s]))
-		{
-			sum += row[s];
-			n++;
-		}
-	return n ? sum / n : NAN;
-}
-
 static void
 store_corruption_result(const ReportRun *run, const ReportSample *sample,
 						const sp_re_corruption_result *res)
@@ -457,11 +441,11 @@ store_corruption_result(const ReportRun *run, const ReportSample *sample,
 			sv[0] = v[0];
 			sv[1] = v[1];
 			sv[2] = v[3];
-			sv[3] = Float8GetDatum(mean_over_mask(res->errors[SP_RE_MODEL].err[c], run->sev_mask));
-			sv[4] = Float8GetDatum(mean_over_mask(res->errors[SP_RE_BASELINE].err[c], run->sev_mask));
+			float_arg(sc->model_error, &sv[3], &snl[3]);
+			float_arg(sc->baseline_error, &sv[4], &snl[4]);
 			float_arg(sc->ce, &sv[5], &snl[5]);
 			float_arg(sc->relative_ce, &sv[6], &snl[6]);
-			float_arg(mean_over_mask(res->drift[SP_RE_MODEL][c], run->sev_mask), &sv[7], &snl[7]);
+			float_arg(sc->model_drift, &sv[7], &snl[7]);
 			spi_run(score_plan, sv, snl, SPI_OK_INSERT);
 		}
 	}
