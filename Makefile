@@ -8,6 +8,7 @@
 #   make installcheck     pg_regress tests against a running server (PGHOST/PGPORT)
 #   make tap              TAP tests (PostgreSQL::Test::Cluster); run as a non-root user
 #   make bench            build and run every benchmark (prints figures)
+#   make WERROR=1         any compiler warning is an error (CI builds this way)
 #   scripts/test          everything above on a scratch cluster (what CI runs)
 
 EXTENSION   = siamese_pg
@@ -48,6 +49,13 @@ SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
 EXTRA_CLEAN = $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
+
+# make WERROR=1 (what CI runs): any compiler warning fails the build, in the
+# core (its own flags) and in the glue (PGXS's COPT).
+ifeq ($(WERROR),1)
+COPT += -Werror
+CORE_EXTRA_CFLAGS += -Werror
+endif
 
 # JIT bitcode would require the exact clang PostgreSQL was built with; the
 # extension gains nothing from inlining into JIT-compiled expressions.
