@@ -4,12 +4,13 @@
  *
  *   bench_embed write DIR [MODEL_BASE]
  *       Writes DIR/model.json + DIR/model.safetensors (MODEL_BASE.json /
- *       .safetensors copied verbatim, or without it the REFERENCE section 6
- *       CNN with random He-initialised weights, seed 7), DIR/input.f32 (256
- *       Fashion-MNIST test images preprocessed with the model's input spec,
- *       NCHW float32 little-endian; pseudo-random values if the dataset is not
- *       installed), DIR/pixels.u8 (the raw 28x28 pixels, for checking the
- *       Python preprocessing too) and DIR/ours.f32 (our embeddings of
+ *       .safetensors copied verbatim, or without it the reference CNN of
+ *       docs/reference/fashion-mnist.md with random He-initialised weights,
+ *       seed 7), DIR/input.f32 (256 Fashion-MNIST test images preprocessed
+ *       with the model's input spec, NCHW float32 little-endian;
+ *       pseudo-random values if the dataset is not installed),
+ *       DIR/pixels.u8 (the raw 28x28 pixels, for checking the Python
+ *       preprocessing too) and DIR/ours.f32 (our embeddings of
  *       input.f32, 256 x dim, computed by sp_nn_forward).
  *   bench_embed time DIR [SECONDS]
  *       Times sp_nn_forward on DIR/input.f32 at batch 1 and batch 256, one
@@ -19,7 +20,7 @@
  *       configuration and the convolution path (direct-avx512, direct-avx2 or
  *       im2col; SIAMESE_CONV_PATH=im2col|avx2|avx512 chooses one).
  *   bench_embed            (as run by `make bench`)
- *       The same timing on an in-memory random REFERENCE CNN.
+ *       The same timing on an in-memory random reference CNN.
  *
  * Every heavy figure is measured once per call (the machine may be shared);
  * timing loops run for SECONDS (default 3) after one warm-up pass.

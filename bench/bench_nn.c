@@ -1,7 +1,8 @@
 /*
- * bench_nn.c: inference speed of the REFERENCE section 6 CNN
- * (conv3x3 1->32, conv3x3 32->32, maxpool2, conv3x3 32->64, conv3x3 64->64,
- * maxpool2, linear 3136->128, l2norm; random weights), one BLAS thread:
+ * bench_nn.c: inference speed of the reference CNN of
+ * docs/reference/fashion-mnist.md (conv3x3 1->32, conv3x3 32->32, maxpool2,
+ * conv3x3 32->64, conv3x3 64->64, maxpool2, linear 3136->128, l2norm;
+ * random weights), one BLAS thread:
  * images/s at batch 1 and 256 (and per conv block size), achieved GFLOP/s
  * next to a raw 512x512x512 sgemm measured in the same run, a training step
  * (forward + backward) for reference, and the BLAS core name.

@@ -7,9 +7,9 @@
 # 1. installs Debian's python3-torch if it is missing (only this benchmark
 #    needs it; root or sudo required for that step);
 # 2. builds bench/bin/bench_embed and writes, under a temporary directory, the
-#    REFERENCE section 6 CNN with random weights (and models/fashion if it is
-#    present) with 256 preprocessed Fashion-MNIST test images and our
-#    embeddings of them;
+#    reference CNN (docs/reference/fashion-mnist.md) with random weights (and
+#    models/fashion if it is present) with 256 preprocessed Fashion-MNIST
+#    test images and our embeddings of them;
 # 3. bench/torch_compare.py loads the safetensors by hand into torch, shows
 #    the embeddings agree (max abs difference < 1e-4) and times PyTorch NCHW,
 #    PyTorch channels_last and our engine (with the inherited

@@ -24,6 +24,6 @@ extern sp_nn_model *tu_make_model(const char *config, uint64_t seed, int flags,
 extern void tu_reference_forward(const sp_nn_config *cfg, const sp_safetensors *st,
 								 const float *in, double *out);
 
-extern const char *tu_ref_cnn_config;	/* REFERENCE section 6 CNN */
+extern const char *tu_ref_cnn_config;	/* the reference CNN (docs/reference/fashion-mnist.md) */
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_robust_metrics.c: CE / mCE / relative mCE against the published
- * AlexNet and ResNet-50 ImageNet-C numbers (REFERENCE.md section 3) and hand
+ * AlexNet and ResNet-50 ImageNet-C numbers (docs/reference/metrics.md) and hand
  * examples; flip probability, top-5 distance (both formulas), k-NN and
  * self-retrieval errors, degenerate and hostile inputs.
  */
@@ -71,7 +71,7 @@ SP_TEST(rm_alexnet_table_matches_published_averages)
 		if (c < 15)
 			sum15 += sp_rm_alexnet_published_average(c);
 	}
-	/* REFERENCE: "The mean of the 15 averages is .78899" */
+	/* docs/reference/metrics.md: the mean of the 15 benchmark averages is 0.78899 */
 	CHECK_NEAR(sum15 / 15, 0.78899, 5e-6);
 	CHECK(isnan(sp_rm_alexnet_published_average(-1)));
 	CHECK(isnan(sp_rm_alexnet_published_average(SP_C_COUNT)));

@@ -57,7 +57,8 @@ static const sp_corrupt_fn dispatch[SP_C_COUNT] = {
 
 /*
  * Parameter tuples [corruption][profile: CIFAR, TINY, IMAGENET][severity-1],
- * in the order of the reference's tuples (REFERENCE.md section 1).
+ * in the order of the reference's tuples (docs/reference/imagenet-c.md,
+ * "Severity parameters").
  */
 #define NP 8
 typedef double ptuple[NP];

@@ -1,7 +1,7 @@
 /*
  * perturb.c: the ImageNet-P perturbation sequences: registry, per-profile
- * frame counts and per-frame parameters (REFERENCE.md section 2), argument
- * checking, the sequence state and the frame generators.
+ * frame counts and per-frame parameters (docs/reference/imagenet-p.md),
+ * argument checking, the sequence state and the frame generators.
  *
  * The frames reuse the corruption code: the noise, brightness, snow and
  * spatter pieces run through an sp_corrupt_ctx with the sequence's
@@ -65,9 +65,9 @@ static const double blur_ab[3][2] = {{.3, .015}, {.35, .014}, {.25, .035}};
 
 /*
  * spatter: mean, std, blur sigma, threshold, intensity, then the vertical
- * drip kernel (np.convolve weights; unused taps 0).  REFERENCE.md gives
- * CIFAR-P only the layer distribution and kernel: its blur sigma and
- * threshold are Tiny-P's (documented).
+ * drip kernel (np.convolve weights; unused taps 0).  CIFAR-P's blur sigma
+ * and threshold were first taken from Tiny-P; make_cifar_p.py uses the
+ * same values (docs/reference/imagenet-p.md, "Checked against the source").
  */
 static const double spatter_p[3][5] = {
 	{.6, .265, 1.75, .7, .6},

@@ -2,7 +2,7 @@
  * robust_metrics.c: CE / mCE / relative mCE, flip probability, top-5
  * distance, and the k-NN and self-retrieval error measurements (see
  * robust_metrics.h and docs/robustness-metrics.md).  Also owns the built-in
- * AlexNet ImageNet-C error table from REFERENCE.md section 3.
+ * AlexNet ImageNet-C error table of docs/reference/metrics.md.
  *
  * Everything accumulates in double.  The metric functions are pure and
  * allocation-free; only the k-NN search allocates its O(k) neighbour list,
@@ -28,7 +28,8 @@ const int	sp_rm_heldout_corruptions[4] = {
 
 /*
  * AlexNet top-1 errors on ImageNet-C, severities 1..5, in registry order
- * (hendrycks/robustness README table, as quoted in REFERENCE.md section 3).
+ * (hendrycks/robustness README table; docs/reference/metrics.md, "AlexNet
+ * ImageNet-C top-1 errors").
  */
 static const sp_rm_errors alexnet = {
 	.clean = 0.435,
