@@ -6,6 +6,9 @@
  */
 #include "unit.h"
 #include "robust/corrupt_int.h"
+#include "image/filter.h"
+#include "image/resample.h"
+#include "robust/plasma.h"
 
 #include <stdlib.h>
 

@@ -3,6 +3,8 @@
  * gaussian_blur.
  */
 #include "robust/corrupt_int.h"
+#include "image/filter.h"
+#include "image/resample.h"
 
 #include <math.h>
 #include <string.h>

@@ -3,6 +3,9 @@
  * elastic_transform, pixelate and jpeg_compression.
  */
 #include "robust/corrupt_int.h"
+#include "image/color.h"
+#include "image/filter.h"
+#include "image/resample.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #define SP_CORRUPT_INT_H
 
 #include "robust/corrupt.h"
-#include "image/imgproc.h"
+#include "image/fimg.h"
 #include "util/rng.h"
 
 /* Everything one corruption call needs. */
@@ -54,17 +54,6 @@ static inline int
 sp_corrupt_in_px(const sp_corrupt_ctx *c, size_t i, int k)
 {
 	return c->in->channels == 3 ? c->in->pixels[3 * i + k] : c->in->pixels[i];
-}
-
-/* clip(v, 0, 255) truncated toward zero; NaN gives 0 */
-static inline uint8_t
-sp_trunc_u8(double v)
-{
-	if (!(v > 0.0))
-		return 0;
-	if (v >= 255.0)
-		return 255;
-	return (uint8_t) v;
 }
 
 /* x/255 for x = 0..255, computed once */

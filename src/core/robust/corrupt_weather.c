@@ -4,6 +4,9 @@
  * chamfer L2 distance transform, equalizeHist, box blur, filter2D).
  */
 #include "robust/corrupt_int.h"
+#include "image/filter.h"
+#include "image/resample.h"
+#include "robust/plasma.h"
 
 #include <math.h>
 #include <stdlib.h>

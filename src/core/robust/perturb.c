@@ -5,12 +5,16 @@
  *
  * The frames reuse the corruption code: the noise, brightness, snow and
  * spatter pieces run through an sp_corrupt_ctx with the sequence's
- * parameter, motion blur uses imgproc's ImageMagick kernel, zoom blur and
- * Gaussian blur imgproc's bilinear sampler and Gaussian filter.  Only the geometric sequences (translate, rotate, tilt,
- * scale, shear) have their own code: one projective inverse-mapping warp.
+ * parameter, motion blur uses the ImageMagick kernel of image/filter.h, zoom
+ * blur the bilinear sampler of image/resample.h and Gaussian blur the
+ * Gaussian filter of image/filter.h.  Only the geometric sequences
+ * (translate, rotate, tilt, scale, shear) have their own code: one
+ * projective inverse-mapping warp.
  */
 #include "robust/perturb.h"
 #include "robust/corrupt_int.h"
+#include "image/filter.h"
+#include "image/resample.h"
 
 #include <math.h>
 #include <stdio.h>
