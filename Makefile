@@ -35,7 +35,7 @@ MODEL_FILES = $(wildcard models/*.safetensors models/*.json)
 # into a static library that the module, unit tests, fuzzers, benchmarks and
 # tools link.
 # One folder per capability (src/core/<room>/*.c; docs/architecture.md).
-CORE_SRCS   = $(sort $(wildcard src/core/*/*.c))
+CORE_SRCS   = $(sort $(wildcard src/core/*/*.c src/core/*/*/*.c))
 CORE_OBJS   = $(CORE_SRCS:.c=.o)
 CORE_LIB    = src/core/libsiamese_core.a
 CORE_LIBS   = -lpng -ljpeg -lopenblas -lcrypto -lz -lm
@@ -94,7 +94,7 @@ install-models:
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 UNIT_BIN  = test/unit/run_unit
 
-$(UNIT_BIN): $(UNIT_SRCS) $(wildcard test/unit/*.h src/core/*/*.h) $(CORE_LIB)
+$(UNIT_BIN): $(UNIT_SRCS) $(wildcard test/unit/*.h src/core/*/*.h src/core/*/*/*.h) $(CORE_LIB)
 	$(CC) $(CORE_CFLAGS) -Itest/unit -o $@ $(UNIT_SRCS) $(CORE_LIB) $(CORE_LIBS)
 
 unit: $(UNIT_BIN)

@@ -1,0 +1,39 @@
+/*
+ * op_table.c: the one table of ops (nn/op.h).  An op is one row here and its
+ * functions in the nn/ops/ file of its family.
+ */
+#include "nn/op.h"
+
+#include <string.h>
+
+/* elementwise.c */
+extern const sp_op_def sp_op_Relu, sp_op_LeakyRelu, sp_op_Elu, sp_op_Sigmoid, sp_op_HardSigmoid,
+			sp_op_HardSwish, sp_op_Tanh, sp_op_Erf, sp_op_Gelu, sp_op_Softplus, sp_op_Sqrt, sp_op_Exp,
+			sp_op_Log, sp_op_Neg, sp_op_Abs, sp_op_Reciprocal, sp_op_Clip, sp_op_Identity, sp_op_Dropout,
+			sp_op_Cast, sp_op_Add, sp_op_Sub, sp_op_Mul, sp_op_Div, sp_op_Pow, sp_op_PRelu, sp_op_Max,
+			sp_op_Min, sp_op_Equal, sp_op_Less, sp_op_Greater, sp_op_Where;
+
+static const sp_op_def *const op_table[] = {
+	/* elementwise.c */
+	&sp_op_Relu, &sp_op_LeakyRelu, &sp_op_Elu, &sp_op_Sigmoid, &sp_op_HardSigmoid, &sp_op_HardSwish,
+	&sp_op_Tanh, &sp_op_Erf, &sp_op_Gelu, &sp_op_Softplus, &sp_op_Sqrt, &sp_op_Exp, &sp_op_Log,
+	&sp_op_Neg, &sp_op_Abs, &sp_op_Reciprocal, &sp_op_Clip, &sp_op_Identity, &sp_op_Dropout,
+	&sp_op_Cast, &sp_op_Add, &sp_op_Sub, &sp_op_Mul, &sp_op_Div, &sp_op_Pow, &sp_op_PRelu,
+	&sp_op_Max, &sp_op_Min, &sp_op_Equal, &sp_op_Less, &sp_op_Greater, &sp_op_Where,
+	NULL
+};
+
+const sp_op_def *
+sp_op_lookup(const char *name)
+{
+	for (int i = 0; op_table[i]; i++)
+		if (strcmp(op_table[i]->name, name) == 0)
+			return op_table[i];
+	return NULL;
+}
+
+const sp_op_def *const *
+sp_op_table(void)
+{
+	return op_table;
+}
