@@ -132,6 +132,9 @@ typedef struct sp_graph
 	int		   *order;			/* node indices in run order */
 	size_t		arena_bytes;	/* planned activation memory */
 	size_t		scratch_bytes;	/* largest scratch of one node, after the arena */
+	/* name -> value id: open addressing, -1 empty; cap_hash a power of 2 */
+	int		   *hash;
+	int			cap_hash;
 	/* every allocation of the graph, freed together */
 	void	   *mem;
 } sp_graph;

@@ -11,15 +11,22 @@ extern const sp_op_def sp_op_Relu, sp_op_LeakyRelu, sp_op_Elu, sp_op_Sigmoid, sp
 			sp_op_HardSwish, sp_op_Tanh, sp_op_Erf, sp_op_Gelu, sp_op_Softplus, sp_op_Sqrt, sp_op_Exp,
 			sp_op_Log, sp_op_Neg, sp_op_Abs, sp_op_Reciprocal, sp_op_Clip, sp_op_Identity, sp_op_Dropout,
 			sp_op_Cast, sp_op_Add, sp_op_Sub, sp_op_Mul, sp_op_Div, sp_op_Pow, sp_op_PRelu, sp_op_Max,
-			sp_op_Min, sp_op_Equal, sp_op_Less, sp_op_Greater, sp_op_Where;
+			sp_op_Min, sp_op_Sum, sp_op_Mean, sp_op_Equal, sp_op_Less, sp_op_Greater, sp_op_Where;
+
+/* conv.c, gemm.c, pool.c */
+extern const sp_op_def sp_op_Conv, sp_op_Gemm, sp_op_MatMul, sp_op_MaxPool, sp_op_AveragePool,
+			sp_op_GlobalAveragePool, sp_op_GlobalMaxPool;
 
 static const sp_op_def *const op_table[] = {
+	/* conv.c, gemm.c, pool.c */
+	&sp_op_Conv, &sp_op_Gemm, &sp_op_MatMul, &sp_op_MaxPool, &sp_op_AveragePool,
+	&sp_op_GlobalAveragePool, &sp_op_GlobalMaxPool,
 	/* elementwise.c */
 	&sp_op_Relu, &sp_op_LeakyRelu, &sp_op_Elu, &sp_op_Sigmoid, &sp_op_HardSigmoid, &sp_op_HardSwish,
 	&sp_op_Tanh, &sp_op_Erf, &sp_op_Gelu, &sp_op_Softplus, &sp_op_Sqrt, &sp_op_Exp, &sp_op_Log,
 	&sp_op_Neg, &sp_op_Abs, &sp_op_Reciprocal, &sp_op_Clip, &sp_op_Identity, &sp_op_Dropout,
 	&sp_op_Cast, &sp_op_Add, &sp_op_Sub, &sp_op_Mul, &sp_op_Div, &sp_op_Pow, &sp_op_PRelu,
-	&sp_op_Max, &sp_op_Min, &sp_op_Equal, &sp_op_Less, &sp_op_Greater, &sp_op_Where,
+	&sp_op_Max, &sp_op_Min, &sp_op_Sum, &sp_op_Mean, &sp_op_Equal, &sp_op_Less, &sp_op_Greater, &sp_op_Where,
 	NULL
 };
 
