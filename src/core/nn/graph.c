@@ -1011,6 +1011,12 @@ plan_memory(sp_graph *g, sp_error *err)
 sp_status
 sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err)
 {
+	return sp_graph_prepare_ex(g, input_shapes, 0, err);
+}
+
+sp_status
+sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags, sp_error *err)
+{
 	sp_status	st;
 
 	if (g->prepared)
@@ -1033,15 +1039,18 @@ sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err)
 	if ((st = prune(g, err)) != SP_OK)
 		return st;
 	compact_order(g);
-	if ((st = sp_graph_optimise(g, err)) != SP_OK)
-		return st;
-	compact_order(g);
-	for (int oi = 0; oi < g->n_order; oi++)
+	if (!(flags & SP_GRAPH_PREPARE_PORTABLE))
 	{
-		sp_node    *n = &g->nodes[g->order[oi]];
-
-		if (n->op->prepare && (st = n->op->prepare(g, n, err)) != SP_OK)
+		if ((st = sp_graph_optimise(g, err)) != SP_OK)
 			return st;
+		compact_order(g);
+		for (int oi = 0; oi < g->n_order; oi++)
+		{
+			sp_node    *n = &g->nodes[g->order[oi]];
+
+			if (n->op->prepare && (st = n->op->prepare(g, n, err)) != SP_OK)
+				return st;
+		}
 	}
 	if ((st = plan_memory(g, err)) != SP_OK)
 		return st;

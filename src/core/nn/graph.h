@@ -197,6 +197,15 @@ extern sp_status sp_node_set_tensor(sp_graph *g, sp_node *n, const char *name, i
  */
 extern sp_status sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err);
 
+/*
+ * sp_graph_prepare with flags.  SP_GRAPH_PREPARE_PORTABLE stops after
+ * folding and pruning (no rewrites, no kernel choice): the graph is then
+ * what a model file stores (graph_json.h), and can still be run.
+ */
+#define SP_GRAPH_PREPARE_PORTABLE 0x1
+extern sp_status sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags,
+									 sp_error *err);
+
 /* Arena bytes (planned activation memory + the largest scratch). */
 extern size_t sp_graph_run_bytes(const sp_graph *g);
 
