@@ -1236,3 +1236,38 @@ sp_nn_model_param_count(const sp_nn_model *m)
 {
 	return m ? m->n_params : 0;
 }
+
+void
+sp_nn_model_ops(const sp_nn_model *m, char *buf, size_t len)
+{
+	size_t		o = 0;
+
+	buf[0] = '\0';
+	if (m->graph)
+	{
+		sp_graph_op_summary(m->graph, buf, len);
+		return;
+	}
+	/* format 1: the layer types in order of first appearance, with counts */
+	for (int i = 0; i < m->cfg->n_layers; i++)
+	{
+		sp_nn_layer_type t = m->cfg->layers[i].type;
+		int			count = 0;
+		bool		seen = false;
+
+		for (int j = 0; j < i; j++)
+			seen |= m->cfg->layers[j].type == t;
+		if (seen)
+			continue;
+		for (int j = i; j < m->cfg->n_layers; j++)
+			count += m->cfg->layers[j].type == t;
+		o += (size_t) snprintf(buf + o, o < len ? len - o : 0, "%s%s x%d", o ? ", " : "",
+							   sp_nn_layer_type_name(t), count);
+	}
+}
+
+size_t
+sp_nn_model_activation_bytes(const sp_nn_model *m)
+{
+	return m->graph ? sp_graph_run_bytes(m->graph) : 0;
+}

@@ -140,6 +140,10 @@ extern const char *sp_nn_model_hash(const sp_nn_model *model);
 extern int	sp_nn_model_input_size(const sp_nn_model *model);	/* C*H*W */
 extern int	sp_nn_model_dim(const sp_nn_model *model);
 extern size_t sp_nn_model_param_count(const sp_nn_model *model);	/* after folding */
+/* "Conv x20, Relu x17, ..." of what runs, most frequent first (truncated to len). */
+extern void sp_nn_model_ops(const sp_nn_model *model, char *buf, size_t len);
+/* Activation memory one image needs in a forward pass, in bytes (format 2; 0 for format 1). */
+extern size_t sp_nn_model_activation_bytes(const sp_nn_model *model);
 
 /*
  * Workspace for batches of up to max_batch images: allocated once, reused by
