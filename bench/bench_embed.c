@@ -197,16 +197,6 @@ cmd_write(const char *dir, const char *base)
 	return 0;
 }
 
-/* CPU seconds of this thread (what it got of a shared, loaded machine). */
-static double
-thread_cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /*
  * images/s of sp_nn_forward on in at the given batch (wall clock); one
  * warm-up pass.  *cpu_rate (nullable) gets images per CPU-second of this
@@ -240,26 +230,26 @@ time_forward(sp_nn_model *m, const float *in, int batch, double seconds, double 
 		int			i = 0;
 		int			insz = sp_nn_model_input_size(m);
 
-		c0 = thread_cpu_now();
+		c0 = bench_thread_cpu();
 		t = BENCH_LOOP(seconds, {
 			if (sp_nn_forward(m, ws, in + (size_t) (i++ % N_IMAGES) * insz, 1, out, &err) != SP_OK)
 				die_err("forward", &err);
 			bench_consume(out);
 		});
-		c1 = thread_cpu_now();
+		c1 = bench_thread_cpu();
 		iters = i;
 	}
 	else
 	{
 		iters = 0;
-		c0 = thread_cpu_now();
+		c0 = bench_thread_cpu();
 		t = BENCH_LOOP(seconds, {
 			if (sp_nn_forward(m, ws, in, batch, out, &err) != SP_OK)
 				die_err("forward", &err);
 			bench_consume(out);
 			iters++;
 		});
-		c1 = thread_cpu_now();
+		c1 = bench_thread_cpu();
 	}
 	if (cpu_rate)
 		*cpu_rate = c1 > c0 ? (double) iters * batch / (c1 - c0) : 0.0;

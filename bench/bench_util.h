@@ -22,6 +22,16 @@ bench_now(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of this thread: what it got of a shared, loaded machine. */
+static inline double
+bench_thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
 /*
  * Run body repeatedly until at least min_seconds have passed; returns the
  * seconds per iteration.  Use as:
