@@ -48,6 +48,8 @@
 
 /* Give up on the direct path (keep im2col) above this many floats per buffer. */
 #define SP_DC_MAX_FLOATS ((size_t) 1 << 26)
+/* Winograd tiles per chunk, at most (T_R1 of every ISA) */
+#define SP_DC_R1_MAX 16
 
 /* One convolution, as the kernels see it. */
 typedef struct sp_dc_conv
@@ -671,4 +673,197 @@ sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows)
 			for (int c = 0; c < t->C; c++)
 				rows[((size_t) c * t->H + y) * t->W + xx] = p[c];
 		}
+}
+
+/* ---------------------------------------------------------------------- */
+/* One convolution of an operator graph (nn/ops/conv.c) on NCHW tensors. */
+
+struct sp_dconv
+{
+	const sp_dc_kernels *kern;
+	sp_isa		isa;
+	sp_dc_conv	cv;				/* scratch pointers are set per run */
+	sp_dc_tensor in;			/* padded channels-last input */
+	int			O;
+	size_t		in_floats,
+				out_floats,
+				wv_floats,
+				wm_floats;
+	void	   *mem;
+};
+
+/* U[xi][c][o] of the 3x3 kernels w[o][c] (OIHW), for Winograd. */
+static void
+winograd_weights_oihw(const float *w, int O, int C, int Op, float *u)
+{
+	sp_nn_op	op;
+
+	memset(&op, 0, sizeof(op));
+	op.g.O = O;
+	op.g.C = C;
+	op.w = w;
+	winograd_weights(&op, Op, u);
+}
+
+sp_status
+sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int p, const float *w,
+				const float *b, int isa, sp_dconv **out, sp_error *err)
+{
+	const sp_dc_kernels *kern;
+	sp_dconv   *d;
+	int			Op,
+				OH = (H + 2 * p - k) / s + 1,
+				OW = (W + 2 * p - k) / s + 1;
+	size_t		n_packed,
+				total;
+	bool		wino;
+	float	   *pk;
+	sp_nn_op	probe;
+
+	*out = NULL;
+	if (isa == SP_ISA_AUTO)
+	{
+		isa = SP_ISA_AVX512;
+		if (!(kern = kernels_for(SP_ISA_AVX512)))
+		{
+			isa = SP_ISA_AVX2;
+			kern = kernels_for(SP_ISA_AVX2);
+		}
+	}
+	else
+		kern = kernels_for((sp_isa) isa);
+	if (!kern || OH < 1 || OW < 1 || k < 1 || k > 11 || s < 1 || p < 0 || p >= k)
+		return SP_OK;			/* not for these kernels: the caller keeps its GEMM path */
+	Op = round_up(O, kern->blk);
+	d = sp_alloc(env, sizeof(*d));
+	if (!d)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory preparing a convolution");
+	memset(d, 0, sizeof(*d));
+	d->kern = kern;
+	d->isa = (sp_isa) isa;
+	d->O = O;
+	d->in.H = H;
+	d->in.W = W;
+	d->in.C = C;
+	d->in.pad = p;
+	d->in.cs = round_up(C, kern->vl);
+	memset(&probe, 0, sizeof(probe));
+	probe.g.k = k;
+	probe.g.s = s;
+	probe.g.p = p;
+	probe.g.C = C;
+	probe.g.OH = OH;
+	probe.g.OW = OW;
+	wino = use_winograd(&probe, &d->in, kern, true);
+	/* one spare padded row: the transforms of an odd last tile read past the image */
+	d->in_floats = (((size_t) (H + 2 * p + 1) * (size_t) (W + 2 * p) * (size_t) d->in.cs) + 15) & ~(size_t) 15;
+	d->out_floats = (((size_t) OH * OW * (size_t) Op) + 15) & ~(size_t) 15;
+	d->wv_floats = wino ? 16 * (size_t) SP_DC_R1_MAX * d->in.cs : 0;
+	d->wm_floats = wino ? 16 * (size_t) SP_DC_R1_MAX * (size_t) Op : 0;
+	n_packed = (size_t) k * k * C * Op + (size_t) Op + 32 + (wino ? 16 * (size_t) C * Op + (size_t) Op + 32 : 0);
+	if (n_packed > SP_DC_MAX_FLOATS || d->in_floats > SP_DC_MAX_FLOATS || d->out_floats > SP_DC_MAX_FLOATS)
+	{
+		sp_free(env, d);
+		return SP_OK;
+	}
+	total = sizeof(float) * (n_packed + 16);
+	d->mem = sp_alloc(env, total);
+	if (!d->mem)
+	{
+		sp_free(env, d);
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory preparing a convolution");
+	}
+	memset(d->mem, 0, total);
+	pk = (float *) (((uintptr_t) d->mem + 63) & ~(uintptr_t) 63);
+
+	d->cv.k = k;
+	d->cv.s = s;
+	d->cv.C = C;
+	d->cv.Op = Op;
+	d->cv.OH = OH;
+	d->cv.OW = OW;
+	d->cv.in_cs = (size_t) d->in.cs;
+	d->cv.in_row = (size_t) (W + 2 * p) * d->in.cs;
+	d->cv.pstep = (size_t) s * d->in.cs;
+	d->cv.out_wp = OW;
+	d->cv.out_pad = 0;
+	d->cv.out_cs = Op;
+	d->cv.relu = false;
+	for (int o = 0; o < O; o++)
+		for (int c = 0; c < C; c++)
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++)
+					pk[(((size_t) ky * k + kx) * C + c) * Op + o] = w[(((size_t) o * C + c) * k + ky) * k + kx];
+	d->cv.wp = pk;
+	pk += (size_t) k * k * C * Op;
+	for (int o = 0; o < O; o++)
+		pk[o] = b ? b[o] : 0.0f;
+	d->cv.bias = pk;
+	pk += ((size_t) Op + 15) & ~(size_t) 15;
+	if (wino)
+	{
+		winograd_weights_oihw(w, O, C, Op, pk);
+		d->cv.wino_u = pk;
+		pk += ((16 * (size_t) C * Op) + 15) & ~(size_t) 15;
+		d->cv.wino_zero = pk;	/* Op zeros (memset above) */
+	}
+	*out = d;
+	return SP_OK;
+}
+
+size_t
+sp_dconv_scratch_bytes(const sp_dconv *d)
+{
+	return sizeof(float) * (d->in_floats + d->out_floats + d->wv_floats + d->wm_floats) + 64;
+}
+
+const char *
+sp_dconv_name(const sp_dconv *d)
+{
+	if (d->cv.wino_u)
+		return d->isa == SP_ISA_AVX512 ? "winograd-avx512" : "winograd-avx2";
+	return d->isa == SP_ISA_AVX512 ? "direct-avx512" : "direct-avx2";
+}
+
+void
+sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch)
+{
+	float	   *in = (float *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
+	float	   *out = in + d->in_floats;
+	sp_dc_conv	cv = d->cv;
+	const sp_dc_tensor *t = &d->in;
+	const int	OHW = cv.OH * cv.OW;
+
+	cv.wino_v = out + d->out_floats;
+	cv.wino_m = cv.wino_v + d->wv_floats;
+	/* NCHW -> padded channels-last; padding and spare channels are zero */
+	memset(in, 0, sizeof(float) * d->in_floats);
+	for (int c = 0; c < t->C; c++)
+		for (int yy = 0; yy < t->H; yy++)
+		{
+			const float *src = x + ((size_t) c * t->H + yy) * t->W;
+			float	   *dst = px(in, t, yy, 0) + c;
+
+			for (int xx = 0; xx < t->W; xx++)
+				dst[(size_t) xx * t->cs] = src[xx];
+		}
+	d->kern->conv(&cv, in, out);
+	/* channels-last (stride Op) -> NCHW */
+	for (int o = 0; o < d->O; o++)
+	{
+		const float *src = out + o;
+		float	   *dst = y + (size_t) o * OHW;
+
+		for (int i = 0; i < OHW; i++)
+			dst[i] = src[(size_t) i * cv.Op];
+	}
+}
+
+void
+sp_dconv_free(const sp_env *env, sp_dconv *d)
+{
+	if (!d)
+		return;
+	sp_free(env, d->mem);
+	sp_free(env, d);
 }

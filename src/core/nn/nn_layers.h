@@ -113,6 +113,22 @@ struct sp_nn_workspace
 	void	   *arena_mem;
 };
 
+/*
+ * One convolution of the operator graph on the direct/Winograd kernels
+ * (nn_conv_direct.c): square kernel k, stride s, symmetric zero padding p,
+ * no groups or dilation; weights OIHW.  The input is repacked to the
+ * kernels' padded channels-last layout and the output back to NCHW in
+ * sp_dconv_run, with bias added and no activation.  *out stays NULL (SP_OK)
+ * when the CPU or the geometry does not suit the kernels.
+ */
+typedef struct sp_dconv sp_dconv;
+extern sp_status sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int p,
+								 const float *w, const float *b, int isa, sp_dconv **out, sp_error *err);
+extern size_t sp_dconv_scratch_bytes(const sp_dconv *d);
+extern const char *sp_dconv_name(const sp_dconv *d);
+extern void sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch);
+extern void sp_dconv_free(const sp_env *env, sp_dconv *d);
+
 /* Format 2 models (nn_graph_model.c). */
 extern sp_status sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *st,
 										sp_error *err);

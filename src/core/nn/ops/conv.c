@@ -4,6 +4,11 @@
  * geometry the pools use too (conv.h).
  *
  * Kernels, chosen per node:
+ *   direct      square kernels (k >= 2) with equal strides and pads, no
+ *               groups or dilation, on a CPU with AVX2 or AVX-512: the
+ *               register-blocked direct and Winograd F(2x2, 3x3) kernels of
+ *               nn_conv_direct.c (chosen at prepare; siamese.nn.isa = scalar
+ *               keeps the GEMM paths)
  *   pointwise   1x1, stride 1, no padding: one GEMM straight on the input
  *   depthwise   one input channel per group: a direct loop per channel
  *   im2col      everything else: the receptive fields of one group copied
@@ -12,6 +17,7 @@
  * "_act", "_act_min", "_act_max") are applied to each output plane while it
  * is still in cache.
  */
+#include "nn/nn_layers.h"
 #include "nn/op.h"
 #include "nn/ops/conv.h"
 
@@ -324,6 +330,48 @@ depthwise_plane(const float *xp, const sp_window *w, const float *wk, float bias
 		}
 }
 
+/* Choose the direct kernels when the node suits them. */
+static sp_status
+conv_prepare(sp_graph *g, sp_node *n, sp_error *err)
+{
+	const sp_value *x = sp_in(g, n, 0),
+			   *wv = sp_in(g, n, 1),
+			   *b = sp_in(g, n, 2);
+	int64_t		kernel[2];
+	sp_window	w;
+	sp_dconv   *d = NULL;
+	sp_status	st;
+	int			isa = sp_nn_default_isa();
+
+	if (isa == SP_ISA_SCALAR || x->shape.rank != 4 || !wv->data || (b && !b->data) ||
+		sp_attr_int(n, "group", 1) != 1)
+		return SP_OK;
+	kernel[0] = wv->shape.dim[2];
+	kernel[1] = wv->shape.dim[3];
+	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, err)) != SP_OK)
+		return st;
+	if (w.kh != w.kw || w.kh < 2 || w.sh != w.sw || w.dh != 1 || w.dw != 1 ||
+		w.pt != w.pl || w.pt != w.pb || w.pt != w.pr || w.C > 65536 || w.H > 65536 || w.W > 65536 ||
+		wv->shape.dim[0] > 65536)
+		return SP_OK;
+	if ((st = sp_dconv_create(g->env, (int) w.C, (int) w.H, (int) w.W, (int) wv->shape.dim[0], (int) w.kh,
+							  (int) w.sh, (int) w.pt, wv->data, b ? b->data : NULL, isa, &d, err)) != SP_OK)
+		return st;
+	if (d)
+	{
+		n->state = d;
+		n->scratch = sp_dconv_scratch_bytes(d);
+	}
+	return SP_OK;
+}
+
+static void
+conv_free_state(const sp_env *env, sp_node *n)
+{
+	sp_dconv_free(env, n->state);
+	n->state = NULL;
+}
+
 static sp_status
 conv_forward(const sp_op_run *r)
 {
@@ -348,6 +396,21 @@ conv_forward(const sp_op_run *r)
 	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, r->err)) != SP_OK)
 		return st;
 	sp_fused_act_get(n, &act);
+	if (n->state)
+	{
+		const int64_t OHW = w.OH * w.OW;
+
+		for (int64_t b = 0; b < w.N; b++)
+		{
+			float	   *yb = Y + b * O * OHW;
+
+			if ((st = sp_op_interrupted(r)) != SP_OK)
+				return st;
+			sp_dconv_run(n->state, X + b * w.C * w.H * w.W, yb, r->scratch);
+			sp_fused_act_apply(&act, yb, (size_t) (O * OHW));
+		}
+		return SP_OK;
+	}
 	{
 		const int64_t OHW = w.OH * w.OW,
 					HW = w.H * w.W;
@@ -407,4 +470,4 @@ conv_flops(const sp_graph *g, const sp_node *n)
 	return 2.0 * (double) sp_shape_numel(&y->shape) * (double) (sp_shape_numel(&wv->shape) / wv->shape.dim[0]);
 }
 
-const sp_op_def sp_op_Conv = {"Conv", 2, 3, 1, 1, 0, conv_infer, NULL, conv_forward, NULL, conv_flops};
+const sp_op_def sp_op_Conv = {"Conv", 2, 3, 1, 1, 0, conv_infer, conv_prepare, conv_forward, conv_free_state, conv_flops};
