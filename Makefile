@@ -36,18 +36,22 @@ MODEL_FILES = $(wildcard models/*.safetensors models/*.json)
 # tools link.
 # One folder per capability (src/core/<room>/*.c; docs/architecture.md).
 CORE_SRCS   = $(sort $(wildcard src/core/*/*.c src/core/*/*/*.c))
-CORE_OBJS   = $(CORE_SRCS:.c=.o)
+# protobuf-c code for ONNX, generated at build time from Debian's onnx.proto
+# (libonnx-dev) by protoc-c, like PostGIS does for its vector tiles.
+ONNX_PROTO  ?= /usr/include/onnx/onnx.proto
+ONNX_GEN    = build/onnx/onnx.pb-c.c
+CORE_OBJS   = $(CORE_SRCS:.c=.o) build/onnx/onnx.pb-c.o
 CORE_LIB    = src/core/libsiamese_core.a
-CORE_LIBS   = -lpng -ljpeg -lopenblas -lcrypto -lz -lm
+CORE_LIBS   = -lpng -ljpeg -lopenblas -lprotobuf-c -lcrypto -lz -lm
 CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC -fno-strict-aliasing -fwrapv \
               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-              -Isrc/core $(CORE_EXTRA_CFLAGS)
+              -Isrc/core -Ibuild/onnx $(CORE_EXTRA_CFLAGS)
 
 PG_CPPFLAGS = -Isrc/core -Isrc -MMD -MP
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
-EXTRA_CLEAN = $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
+EXTRA_CLEAN = build $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
 
 # make WERROR=1 (what CI runs): any compiler warning fails the build, in the
@@ -73,8 +77,16 @@ $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL_PARTS)
 
 # Each object depends on exactly the headers it includes (-MMD writes them to
 # the .d file next to the object; -MP keeps a deleted header from breaking make).
-src/core/%.o: src/core/%.c
+src/core/%.o: src/core/%.c | $(ONNX_GEN)
 	$(CC) $(CORE_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/onnx/onnx.pb-c.c build/onnx/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p build/onnx
+	protoc-c --c_out=build/onnx --proto_path=$(dir $(ONNX_PROTO)) $(notdir $(ONNX_PROTO))
+
+# generated code: compiled without the strict warnings of our own code
+build/onnx/onnx.pb-c.o: build/onnx/onnx.pb-c.c
+	$(CC) -std=gnu11 -O2 -g -fPIC -Ibuild/onnx -c -o $@ $<
 
 -include $(CORE_OBJS:.o=.d) $(OBJS:.o=.d)
 
@@ -133,13 +145,13 @@ tools: $(TOOL_BINS)
 # ---------------------------------------------------------------------------
 # libFuzzer harnesses (clang): make fuzz builds test/fuzz/bin/*.
 FUZZ_SRCS = $(sort $(wildcard test/fuzz/fuzz_*.c))
-fuzz: $(CORE_SRCS)
+fuzz: $(CORE_SRCS) $(ONNX_GEN)
 	@mkdir -p test/fuzz/bin
 	@for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "clang -fsanitize=fuzzer,address,undefined $$f"; \
 		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
-			-o test/fuzz/bin/$$n $$f $(CORE_SRCS) $(CORE_LIBS) || exit 1; \
+			-Ibuild/onnx -o test/fuzz/bin/$$n $$f $(CORE_SRCS) $(ONNX_GEN) $(CORE_LIBS) || exit 1; \
 	done
 
 # TAP tests (test/t/*.pl) use PostgreSQL::Test::Cluster against the installed

@@ -149,7 +149,7 @@ SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-weight
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-weights', substr(w, 1, 100), cfg)) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, jsonb_set(cfg, '{embedding_dim}', '5'))) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, cfg || '{"colour": "blue"}')) FROM model_fixture_weights;
-SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, jsonb_set(cfg, '{format_version}', '2'))) FROM model_fixture_weights;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, jsonb_set(cfg, '{format_version}', '3'))) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, '[]')) FROM model_fixture_weights;
 -- a name taken by different content
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny', w, cfg_l2)) FROM model_fixture_weights;

@@ -21,6 +21,8 @@ CREATE TABLE siamese.models (
 	threshold double precision,
 	params bigint NOT NULL,
 	input text NOT NULL,
+	ops text NOT NULL,
+	activation_bytes bigint NOT NULL,
 	config jsonb NOT NULL,
 	config_text text NOT NULL,
 	weights bytea NOT NULL,
@@ -42,6 +44,8 @@ COMMENT ON COLUMN siamese.models.distance IS 'how embeddings of this model are c
 COMMENT ON COLUMN siamese.models.threshold IS 'calibrated verification threshold used by same_item (NULL if none)';
 COMMENT ON COLUMN siamese.models.params IS 'parameter count of the inference network (batch norm folded)';
 COMMENT ON COLUMN siamese.models.input IS 'input tensor the images are preprocessed to, channels x height x width';
+COMMENT ON COLUMN siamese.models.ops IS 'the operations a forward pass runs, with counts, most frequent first';
+COMMENT ON COLUMN siamese.models.activation_bytes IS 'activation memory one image needs in a forward pass (the planned arena; 0 for layer-list models)';
 COMMENT ON COLUMN siamese.models.config IS 'the config document as jsonb (for queries)';
 COMMENT ON COLUMN siamese.models.config_text IS 'the exact config bytes that were hashed and are loaded';
 COMMENT ON COLUMN siamese.models.weights IS 'safetensors bytes';
@@ -70,7 +74,7 @@ GRANT SELECT ON siamese.models, siamese.model_history TO PUBLIC;
 
 CREATE FUNCTION siamese.model_validate(config text, weights bytea,
 	OUT hash text, OUT dims integer, OUT distance text, OUT threshold double precision,
-	OUT params bigint, OUT input text)
+	OUT params bigint, OUT input text, OUT ops text, OUT activation_bytes bigint)
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION siamese.model_validate(text, bytea) IS
@@ -98,6 +102,8 @@ BEGIN
 		NEW.threshold := v.threshold;
 		NEW.params := v.params;
 		NEW.input := v.input;
+		NEW.ops := v.ops;
+		NEW.activation_bytes := v.activation_bytes;
 		NEW.config := NEW.config_text::jsonb;
 		-- model_history_guard refuses a name bound to other content.
 		INSERT INTO siamese.model_history (name, hash, builtin)
@@ -108,6 +114,7 @@ BEGIN
 			OR NEW.dims IS DISTINCT FROM OLD.dims OR NEW.distance IS DISTINCT FROM OLD.distance
 			OR NEW.threshold IS DISTINCT FROM OLD.threshold OR NEW.params IS DISTINCT FROM OLD.params
 			OR NEW.input IS DISTINCT FROM OLD.input OR NEW.builtin IS DISTINCT FROM OLD.builtin
+			OR NEW.ops IS DISTINCT FROM OLD.ops OR NEW.activation_bytes IS DISTINCT FROM OLD.activation_bytes
 			OR NEW.config IS DISTINCT FROM OLD.config OR NEW.config_text IS DISTINCT FROM OLD.config_text
 			OR NEW.weights IS DISTINCT FROM OLD.weights THEN
 			RAISE EXCEPTION 'cannot change the content of model "%"', OLD.name
@@ -206,6 +213,39 @@ REVOKE EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) FROM PUBLI
 COMMENT ON FUNCTION siamese.register_model(text, bytea, jsonb) IS
 	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; superusers and roles granted EXECUTE only';
 
+CREATE FUNCTION siamese.onnx_to_model(onnx bytea, config jsonb, OUT model_config text, OUT weights bytea)
+	RETURNS record
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT * FROM siamese._onnx_to_model(onnx, config::text)
+$$;
+CREATE FUNCTION siamese._onnx_to_model(onnx bytea, config text, OUT model_config text, OUT weights bytea)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_onnx_to_model' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese._onnx_to_model(bytea, text) IS
+	'the C side of onnx_to_model (import config as text)';
+COMMENT ON FUNCTION siamese.onnx_to_model(bytea, jsonb) IS
+	'converts an ONNX model and an import config (input preprocessing, output tensor, normalize, distance, threshold) into the project''s own model (format-2 config text + safetensors weights); refuses what cannot run, naming the op and node';
+
+CREATE FUNCTION siamese.register_onnx_model(name text, onnx bytea, config jsonb) RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m record;
+BEGIN
+	IF name IS NULL OR onnx IS NULL OR config IS NULL THEN
+		RAISE EXCEPTION 'register_onnx_model arguments must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT config ? 'name' THEN
+		config := config || jsonb_build_object('name', name);
+	END IF;
+	m := siamese.onnx_to_model(onnx, config);
+	RETURN siamese.register_model(name, m.weights, m.model_config::jsonb);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION siamese.register_onnx_model(text, bytea, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION siamese.register_onnx_model(text, bytea, jsonb) IS
+	'registers an ONNX model (opsets 6-18) under a new name: converts it with onnx_to_model, then register_model; config gives the preprocessing, the output tensor, normalize, distance and threshold (docs/byo-model.md); returns the content hash; superusers and roles granted EXECUTE only';
+
 CREATE FUNCTION siamese._load_shipped_models() RETURNS integer
 	AS 'MODULE_PATHNAME', 'siamese_load_shipped_models' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION siamese._load_shipped_models() FROM PUBLIC;
@@ -245,16 +285,19 @@ COMMENT ON FUNCTION siamese.same_item(bytea, bytea, text) IS
 CREATE FUNCTION siamese.models(OUT name text, OUT hash text, OUT dims integer, OUT distance text,
 	OUT threshold double precision, OUT input text, OUT params bigint, OUT builtin boolean,
 	OUT quality jsonb, OUT training jsonb, OUT description text, OUT registered_at timestamptz,
-	OUT registered_by name)
+	OUT registered_by name, OUT ops text, OUT output text, OUT activation_bytes bigint,
+	OUT source jsonb)
 	RETURNS SETOF record
 	LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT m.name, m.hash, m.dims, m.distance, m.threshold, m.input, m.params, m.builtin,
 		m.config -> 'quality', m.config -> 'training', m.description, m.registered_at,
-		m.registered_by
+		m.registered_by, m.ops,
+		coalesce(m.config -> 'source' ->> 'output', 'embedding (last layer)'),
+		m.activation_bytes, m.config -> 'source'
 	FROM siamese.models m ORDER BY m.name
 $$;
 COMMENT ON FUNCTION siamese.models() IS
-	'the registered models: name, content hash, dimensions, distance, threshold, input, parameters, shipped or not, measured quality and training provenance';
+	'the registered models: name, content hash, dimensions, distance, threshold, input, parameters, shipped or not, measured quality and training provenance, the ops a forward pass runs, the output tensor, activation memory per image and, for imports, the source';
 
 CREATE FUNCTION siamese.blas_info(OUT library text, OUT core text, OUT threads integer,
 	OUT cpu text, OUT suggested_coretype text)

@@ -97,7 +97,11 @@ SP_TEST(cfg_invalid)
 		{HEAD "\"layers\":[{\"type\":\"conv2d\",\"name\":\"c\",\"in\":1,\"out\":4,\"kernel\":1.5}],\"embedding_dim\":256}", SP_ERR_INVALID_ARG, "integer"},
 		{HEAD "\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64,\"distance\":\"manhattan\"}", SP_ERR_INVALID_ARG, "distance"},
 		{HEAD "\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64,\"threshold\":\"x\"}", SP_ERR_INVALID_ARG, "threshold"},
-		{"{\"name\":\"t\",\"format_version\":2,\"input\":{\"channels\":1,\"height\":8,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_UNSUPPORTED, "format_version"},
+		{"{\"name\":\"t\",\"format_version\":3,\"input\":{\"channels\":1,\"height\":8,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_UNSUPPORTED, "format_version"},
+		/* format 2 is an operator graph: layers are not allowed */
+		{"{\"name\":\"t\",\"format_version\":2,\"input\":{\"channels\":1,\"height\":8,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "graph"},
+		/* format 1 has no graph */
+		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8},\"graph\":{},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "graph"},
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":2,\"height\":8,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":128}", SP_ERR_INVALID_ARG, "channels"},
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8,\"std\":[0]},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "std"},
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8,\"resize\":\"cubic\"},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "resize"},

@@ -91,6 +91,7 @@ sp_graph_free(sp_graph *g)
 	}
 	sp_free(g->env, g->values);
 	sp_free(g->env, g->nodes);
+	sp_free(g->env, g->hash);
 	sp_free(g->env, g);
 }
 
@@ -120,14 +121,59 @@ grow(const sp_env *env, void **arr, int *cap, int need, size_t elem)
 	return true;
 }
 
+static uint32_t
+name_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t) *s) * 16777619u;
+	return h;
+}
+
 int
 sp_graph_find(const sp_graph *g, const char *name)
 {
-	/* linear: graphs are built once; import keeps its own name index when it matters */
-	for (int i = g->n_values - 1; i >= 0; i--)
-		if (strcmp(g->values[i].name, name) == 0)
-			return i;
-	return -1;
+	if (g->cap_hash == 0)
+		return -1;
+	for (uint32_t i = name_hash(name) & (uint32_t) (g->cap_hash - 1);; i = (i + 1) & (uint32_t) (g->cap_hash - 1))
+	{
+		int			id = g->hash[i];
+
+		if (id < 0)
+			return -1;
+		if (strcmp(g->values[id].name, name) == 0)
+			return id;
+	}
+}
+
+/* Index value id by name, growing the table to keep it at most half full. */
+static bool
+hash_insert(sp_graph *g, int id)
+{
+	if (2 * (g->n_values + 1) > g->cap_hash)
+	{
+		int			ncap = g->cap_hash ? 2 * g->cap_hash : 256;
+		int		   *nh = sp_alloc_array(g->env, (size_t) ncap, sizeof(int));
+
+		if (!nh)
+			return false;
+		sp_free(g->env, g->hash);
+		g->hash = nh;
+		g->cap_hash = ncap;
+		for (int i = 0; i < ncap; i++)
+			nh[i] = -1;
+		for (int v = 0; v < g->n_values; v++)
+			if (v != id)
+				(void) hash_insert(g, v);
+	}
+	for (uint32_t i = name_hash(g->values[id].name) & (uint32_t) (g->cap_hash - 1);;
+		 i = (i + 1) & (uint32_t) (g->cap_hash - 1))
+		if (g->hash[i] < 0)
+		{
+			g->hash[i] = id;
+			return true;
+		}
 }
 
 int
@@ -164,6 +210,11 @@ sp_graph_value(sp_graph *g, const char *name, sp_error *err)
 	}
 	v->producer = -1;
 	v->offset = -1;
+	if (!hash_insert(g, g->n_values))
+	{
+		sp_set_error(err, SP_ERR_NOMEM, "out of memory building a model graph");
+		return -1;
+	}
 	return g->n_values++;
 }
 
@@ -960,6 +1011,12 @@ plan_memory(sp_graph *g, sp_error *err)
 sp_status
 sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err)
 {
+	return sp_graph_prepare_ex(g, input_shapes, 0, err);
+}
+
+sp_status
+sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags, sp_error *err)
+{
 	sp_status	st;
 
 	if (g->prepared)
@@ -982,15 +1039,18 @@ sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err)
 	if ((st = prune(g, err)) != SP_OK)
 		return st;
 	compact_order(g);
-	if ((st = sp_graph_optimise(g, err)) != SP_OK)
-		return st;
-	compact_order(g);
-	for (int oi = 0; oi < g->n_order; oi++)
+	if (!(flags & SP_GRAPH_PREPARE_PORTABLE))
 	{
-		sp_node    *n = &g->nodes[g->order[oi]];
-
-		if (n->op->prepare && (st = n->op->prepare(g, n, err)) != SP_OK)
+		if ((st = sp_graph_optimise(g, err)) != SP_OK)
 			return st;
+		compact_order(g);
+		for (int oi = 0; oi < g->n_order; oi++)
+		{
+			sp_node    *n = &g->nodes[g->order[oi]];
+
+			if (n->op->prepare && (st = n->op->prepare(g, n, err)) != SP_OK)
+				return st;
+		}
 	}
 	if ((st = plan_memory(g, err)) != SP_OK)
 		return st;

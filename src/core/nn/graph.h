@@ -132,6 +132,9 @@ typedef struct sp_graph
 	int		   *order;			/* node indices in run order */
 	size_t		arena_bytes;	/* planned activation memory */
 	size_t		scratch_bytes;	/* largest scratch of one node, after the arena */
+	/* name -> value id: open addressing, -1 empty; cap_hash a power of 2 */
+	int		   *hash;
+	int			cap_hash;
 	/* every allocation of the graph, freed together */
 	void	   *mem;
 } sp_graph;
@@ -193,6 +196,15 @@ extern sp_status sp_node_set_tensor(sp_graph *g, sp_node *n, const char *name, i
  * graph input in order; NULL binds every unknown (-1) dimension to 1.
  */
 extern sp_status sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_error *err);
+
+/*
+ * sp_graph_prepare with flags.  SP_GRAPH_PREPARE_PORTABLE stops after
+ * folding and pruning (no rewrites, no kernel choice): the graph is then
+ * what a model file stores (graph_json.h), and can still be run.
+ */
+#define SP_GRAPH_PREPARE_PORTABLE 0x1
+extern sp_status sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags,
+									 sp_error *err);
 
 /* Arena bytes (planned activation memory + the largest scratch). */
 extern size_t sp_graph_run_bytes(const sp_graph *g);

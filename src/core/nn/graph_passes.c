@@ -1,15 +1,234 @@
 /*
  * graph_passes.c: rewrites of a pruned graph (graph_passes.h).  Each pass
- * keeps the graph's results (up to float rounding) and only ever marks nodes
- * dead or rewires a node's input or output to another value.
+ * keeps the graph's results (up to float rounding) and only marks nodes
+ * dead, adds constants, or rewires a node's input or output to another
+ * value.
+ *
+ *   fold_batchnorm   Conv -> BatchNormalization, the conv's output read by
+ *                    nothing else: the normalisation becomes the conv's
+ *                    weights and bias (w' = w s, b' = (b - mean) s + beta,
+ *                    s = gamma / sqrt(var + eps), computed in double).
+ *   fuse_activation  Conv / Gemm / MatMul -> Relu or Clip with constant
+ *                    bounds: the producer clips its own output (conv.h's
+ *                    "_act" attributes), one pass over memory fewer.
  */
 #include "nn/graph_passes.h"
 #include "nn/op.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Readers of each value among live nodes, + 1 for a graph output. */
+static int *
+count_readers(const sp_graph *g)
+{
+	int		   *c = sp_alloc_array(g->env, (size_t) g->n_values + 1, sizeof(int));
+
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(int) * ((size_t) g->n_values + 1));
+	for (int oi = 0; oi < g->n_order; oi++)
+	{
+		const sp_node *n = &g->nodes[g->order[oi]];
+
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] >= 0)
+				c[n->in[k]]++;
+	}
+	for (int i = 0; i < g->n_outputs; i++)
+		c[g->outputs[i]]++;
+	return c;
+}
+
+/* The live node reading value v (caller knows there is exactly one), in run order after position oi. */
+static sp_node *
+reader_of(sp_graph *g, int v, int oi)
+{
+	for (int j = oi + 1; j < g->n_order; j++)
+	{
+		sp_node    *n = &g->nodes[g->order[j]];
+
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] == v)
+				return n;
+	}
+	return NULL;
+}
+
+/* Let n produce what dead node r produced. */
+static void
+take_output(sp_graph *g, sp_node *n, sp_node *r)
+{
+	int			v = r->out[0];
+
+	n->out[0] = v;
+	g->values[v].producer = (int) (n - g->nodes);
+	r->dead = true;
+}
+
+static bool
+is_const_float(const sp_value *v)
+{
+	return v && v->data && v->dtype == SP_DT_FLOAT;
+}
+
+static sp_status
+fold_one_bn(sp_graph *g, sp_node *conv, sp_node *bn, sp_error *err)
+{
+	const sp_value *w = sp_in(g, conv, 1),
+			   *b = sp_in(g, conv, 2);
+	const sp_value *gamma = sp_in(g, bn, 1),
+			   *beta = sp_in(g, bn, 2),
+			   *mean = sp_in(g, bn, 3),
+			   *var = sp_in(g, bn, 4);
+	int64_t		O = w->shape.dim[0],
+				per = sp_shape_numel(&w->shape) / O;
+	double		eps = sp_attr_float(bn, "epsilon", 1e-5f);
+	float	   *nw,
+			   *nb;
+	char		name[SP_GRAPH_MAX_NAME + 32];
+	sp_shape	bs = {1, {O}};
+	int			wid,
+				bid;
+	sp_status	st;
+
+	nw = sp_alloc_array(g->env, (size_t) (O * per), sizeof(float));
+	nb = sp_alloc_array(g->env, (size_t) O, sizeof(float));
+	if (!nw || !nb)
+	{
+		sp_free(g->env, nw);
+		sp_free(g->env, nb);
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory folding batch normalisation");
+	}
+	for (int64_t o = 0; o < O; o++)
+	{
+		double		s = (double) ((const float *) gamma->data)[o] /
+			sqrt((double) ((const float *) var->data)[o] + eps);
+		double		bias = b ? ((const float *) b->data)[o] : 0.0;
+
+		for (int64_t i = 0; i < per; i++)
+			nw[o * per + i] = (float) (((const float *) w->data)[o * per + i] * s);
+		nb[o] = (float) ((bias - ((const float *) mean->data)[o]) * s + ((const float *) beta->data)[o]);
+	}
+	snprintf(name, sizeof name, "%s\001bn_weight", conv->name);
+	wid = sp_graph_value(g, name, err);
+	snprintf(name, sizeof name, "%s\001bn_bias", conv->name);
+	bid = wid >= 0 ? sp_graph_value(g, name, err) : -1;
+	st = bid < 0 ? err->code : sp_graph_set_constant(g, wid, SP_DT_FLOAT, &g->values[conv->in[1]].shape, nw, err);
+	if (st == SP_OK)
+		st = sp_graph_set_constant(g, bid, SP_DT_FLOAT, &bs, nb, err);
+	sp_free(g->env, nw);
+	sp_free(g->env, nb);
+	if (st != SP_OK)
+		return st;
+	if (conv->n_in < 3)
+	{
+		int		   *in = sp_graph_alloc(g, sizeof(int) * 3);
+
+		if (!in)
+			return sp_set_error(err, SP_ERR_NOMEM, "out of memory folding batch normalisation");
+		in[0] = conv->in[0];
+		conv->in = in;
+		conv->n_in = 3;
+	}
+	conv->in[1] = wid;
+	conv->in[2] = bid;
+	take_output(g, conv, bn);
+	return SP_OK;
+}
+
+static sp_status
+fold_batchnorm(sp_graph *g, sp_error *err)
+{
+	int		   *readers = count_readers(g);
+	sp_status	st = SP_OK;
+
+	if (!readers)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
+	for (int oi = 0; oi < g->n_order && st == SP_OK; oi++)
+	{
+		sp_node    *n = &g->nodes[g->order[oi]];
+		sp_node    *bn;
+		int			v;
+
+		if (n->dead || strcmp(n->op->name, "Conv") != 0)
+			continue;
+		v = n->out[0];
+		if (readers[v] != 1 || !is_const_float(sp_in(g, n, 1)) ||
+			(sp_in(g, n, 2) && !is_const_float(sp_in(g, n, 2))))
+			continue;
+		bn = reader_of(g, v, oi);
+		if (!bn || strcmp(bn->op->name, "BatchNormalization") != 0 || bn->in[0] != v || bn->n_out != 1)
+			continue;
+		if (!is_const_float(sp_in(g, bn, 1)) || !is_const_float(sp_in(g, bn, 2)) ||
+			!is_const_float(sp_in(g, bn, 3)) || !is_const_float(sp_in(g, bn, 4)))
+			continue;
+		st = fold_one_bn(g, n, bn, err);
+	}
+	sp_free(g->env, readers);
+	return st;
+}
+
+static sp_status
+fuse_activation(sp_graph *g, sp_error *err)
+{
+	int		   *readers = count_readers(g);
+	sp_status	st = SP_OK;
+
+	if (!readers)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
+	for (int oi = 0; oi < g->n_order && st == SP_OK; oi++)
+	{
+		sp_node    *n = &g->nodes[g->order[oi]];
+		sp_node    *r;
+		const char *op = n->op->name;
+		float		lo = 0.0f,
+					hi = INFINITY;
+
+		if (n->dead || (strcmp(op, "Conv") != 0 && strcmp(op, "Gemm") != 0 && strcmp(op, "MatMul") != 0) ||
+			sp_attr_get(n, "_act") || readers[n->out[0]] != 1)
+			continue;
+		r = reader_of(g, n->out[0], oi);
+		if (!r || r->in[0] != n->out[0])
+			continue;
+		if (strcmp(r->op->name, "Clip") == 0)
+		{
+			const sp_value *a = sp_in(g, r, 1),
+					   *b = sp_in(g, r, 2);
+
+			if ((a && !is_const_float(a)) || (b && !is_const_float(b)))
+				continue;
+			lo = a ? *(const float *) a->data : sp_attr_float(r, "min", -INFINITY);
+			hi = b ? *(const float *) b->data : sp_attr_float(r, "max", INFINITY);
+			if ((st = sp_node_set_string(g, n, "_act", "Clip", err)) != SP_OK ||
+				(st = sp_node_set_float(g, n, "_act_min", lo, err)) != SP_OK ||
+				(st = sp_node_set_float(g, n, "_act_max", hi, err)) != SP_OK)
+				break;
+		}
+		else if (strcmp(r->op->name, "Relu") == 0)
+		{
+			if ((st = sp_node_set_string(g, n, "_act", "Relu", err)) != SP_OK)
+				break;
+		}
+		else
+			continue;
+		take_output(g, n, r);
+	}
+	sp_free(g->env, readers);
+	return st;
+}
+
 sp_status
 sp_graph_optimise(sp_graph *g, sp_error *err)
 {
-	(void) g;
-	(void) err;
-	return SP_OK;
+	sp_status	st;
+
+	if ((st = fold_batchnorm(g, err)) != SP_OK)
+		return st;
+	return fuse_activation(g, err);
 }

@@ -492,6 +492,40 @@ align64(size_t v)
 	return (v + 15) & ~(size_t) 15;	/* in floats: 64 bytes */
 }
 
+/* Format 2: the input buffer and the graph's run memory. */
+static sp_status
+graph_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batch,
+					   sp_nn_workspace **out, sp_error *err)
+{
+	sp_nn_workspace *ws;
+	size_t		n_input;
+
+	if (!sp_mul_size((size_t) max_batch, model->in_size, &n_input))
+		return sp_set_error(err, SP_ERR_LIMIT, "workspace too large");
+	ws = sp_alloc(env, sizeof(*ws));
+	if (!ws)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
+	memset(ws, 0, sizeof(*ws));
+	ws->env = env;
+	ws->model = model;
+	ws->max_batch = max_batch;
+	ws->block = 1;
+	ws->mem = sp_alloc_array(env, n_input + 16, sizeof(float));
+	ws->arena_mem = sp_alloc(env, sp_nn_graph_workspace_bytes(model) + 64);
+	if (!ws->mem || !ws->arena_mem)
+	{
+		sp_nn_workspace_free(env, ws);
+		sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
+		sp_error_detail(err, "The model needs %zu bytes of activation memory per image.",
+						sp_nn_graph_workspace_bytes(model));
+		return SP_ERR_NOMEM;
+	}
+	ws->input = (float *) (((uintptr_t) ws->mem + 63) & ~(uintptr_t) 63);
+	ws->arena = (void *) (((uintptr_t) ws->arena_mem + 63) & ~(uintptr_t) 63);
+	*out = ws;
+	return SP_OK;
+}
+
 sp_status
 sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model, int max_batch,
 						  int block, sp_nn_workspace **out, sp_error *err)
@@ -521,6 +555,8 @@ sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model, int max_b
 	}
 	if (block > max_batch)
 		block = max_batch;
+	if (model->graph)
+		return graph_workspace_create(env, model, max_batch, out, err);
 	dense_row = model->flat_size > model->max_dense ? model->flat_size : model->max_dense;
 
 	/* sizes in floats; the model limits keep these far from overflow */
@@ -581,6 +617,7 @@ sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws)
 		return;
 	sp_nn_direct_free(env, ws->direct);
 	sp_free(env, ws->mem);
+	sp_free(env, ws->arena_mem);
 	sp_free(env, ws);
 }
 
@@ -589,6 +626,8 @@ sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err)
 {
 	sp_nn_direct *d = NULL;
 
+	if (ws->model->graph)
+		return "graph";			/* the graph's ops choose their own kernels */
 	if (isa != SP_ISA_SCALAR &&
 		sp_nn_direct_create(ws->env, ws->model, isa, &d, err) != SP_OK)
 		return NULL;
@@ -600,6 +639,8 @@ sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err)
 const char *
 sp_nn_workspace_path(const sp_nn_workspace *ws)
 {
+	if (ws && ws->model->graph)
+		return "graph";
 	return sp_nn_direct_isa_name(ws ? ws->direct : NULL);
 }
 
@@ -715,6 +756,8 @@ sp_nn_forward(const sp_nn_model *m, sp_nn_workspace *ws, const float *input, int
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "sp_nn_forward: invalid arguments");
 	if (ws->model != m)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "sp_nn_forward: workspace was created for another model");
+	if (m->graph)
+		return sp_nn_graph_forward(m, ws->env, ws->arena, input, batch, out, err);
 
 	for (int start = 0; start < batch; start += ws->max_batch)
 	{

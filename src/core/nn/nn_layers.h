@@ -15,7 +15,9 @@
 #ifndef SP_NN_LAYERS_H
 #define SP_NN_LAYERS_H
 
+#include "nn/graph.h"
 #include "nn/nn_model.h"
+#include "util/safetensors.h"
 
 typedef enum sp_nn_op_kind
 {
@@ -89,6 +91,7 @@ struct sp_nn_model
 	size_t		max_col;		/* floats per image, largest im2col matrix */
 	size_t		max_dense;		/* largest dense row */
 	char		hash[65];
+	sp_graph   *graph;			/* format 2: the prepared operator graph (ops unused) */
 };
 
 /* Direct channels-last path for the spatial part (nn_conv_direct.c). */
@@ -106,7 +109,16 @@ struct sp_nn_workspace
 	float	   *dense[2];		/* max_batch * max(flat, max_dense) each */
 	void	   *mem;			/* single allocation */
 	sp_nn_direct *direct;		/* direct-convolution plan, or NULL: im2col path */
+	void	   *arena;			/* format 2: the graph's run memory (64-byte aligned) */
+	void	   *arena_mem;
 };
+
+/* Format 2 models (nn_graph_model.c). */
+extern sp_status sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *st,
+										sp_error *err);
+extern size_t sp_nn_graph_workspace_bytes(const sp_nn_model *m);
+extern sp_status sp_nn_graph_forward(const sp_nn_model *m, const sp_env *env, void *arena,
+									 const float *input, int batch, float *out, sp_error *err);
 
 /* Geometry helpers. */
 extern size_t sp_nn_col_rows(const sp_nn_geom *g);	/* C*k*k */

@@ -98,8 +98,8 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 	size_t		params = 0;
 	const sp_preprocess_spec *in = &cfg->input;
 
-	if (cfg->format_version != 1)
-		return cfg_error(err, SP_ERR_UNSUPPORTED, -1, NULL, "format_version %d is not supported (expected 1)",
+	if (cfg->format_version != 1 && cfg->format_version != 2)
+		return cfg_error(err, SP_ERR_UNSUPPORTED, -1, NULL, "format_version %d is not supported (expected 1 or 2)",
 						 cfg->format_version);
 	if (in->channels != 1 && in->channels != 3)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input channels must be 1 or 3");
@@ -111,13 +111,23 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 	for (int c = 0; c < in->channels; c++)
 		if (!(in->std[c] > 0) || !isfinite(in->std[c]) || !isfinite(in->mean[c]))
 			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input std must be positive and mean finite");
-	if (cfg->n_layers < 1 || cfg->n_layers > SP_NN_MAX_LAYERS)
-		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "the network must have between 1 and %d layers",
-						 SP_NN_MAX_LAYERS);
 	if (cfg->distance != SP_DISTANCE_COSINE && cfg->distance != SP_DISTANCE_L2)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "unknown distance");
 	if (cfg->has_threshold && !isfinite(cfg->threshold))
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "threshold must be finite");
+	if (cfg->format_version == 2)
+	{
+		/* the graph is checked when it is built (sp_nn_graph_model_bind) */
+		if (!cfg->graph_json || cfg->n_layers != 0)
+			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "a format 2 config has a \"graph\" and no \"layers\"");
+		if (cfg->embedding_dim < 1 || cfg->embedding_dim > SP_NN_MAX_FEATURES)
+			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "embedding_dim must be between 1 and %d",
+							 SP_NN_MAX_FEATURES);
+		return SP_OK;
+	}
+	if (cfg->n_layers < 1 || cfg->n_layers > SP_NN_MAX_LAYERS)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "the network must have between 1 and %d layers",
+						 SP_NN_MAX_LAYERS);
 
 	C = in->channels;
 	H = in->height;
@@ -445,8 +455,8 @@ sp_status
 sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 				   sp_nn_config **out, sp_error *err)
 {
-	static const char *const top_keys[] = {"name", "format_version", "input", "layers", "embedding_dim",
-	"distance", "threshold", "metadata", "training", "quality", NULL};
+	static const char *const top_keys[] = {"name", "format_version", "input", "layers", "graph",
+		"embedding_dim", "distance", "threshold", "metadata", "training", "quality", "source", NULL};
 	static const char *const in_keys[] = {"channels", "height", "width", "resize", "fit", "mean", "std",
 	"scale", NULL};
 	sp_json_doc *doc = NULL;
@@ -459,7 +469,7 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 	double		d = 0;
 
 	*out = NULL;
-	st = sp_json_parse(env, json, len, 32, SP_NN_MAX_CONFIG_BYTES, "model config", &doc, err);
+	st = sp_json_parse(env, json, len, 32, SP_NN_MAX_GRAPH_CONFIG_BYTES, "model config", &doc, err);
 	if (st != SP_OK)
 		return st;
 	root = sp_json_root(doc);
@@ -517,10 +527,11 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 		cfg->threshold = v->number;
 	}
 	{
-		static const char *const free_keys[] = {"metadata", "training", "quality"};
-		char	  **dst[3] = {&cfg->metadata_json, &cfg->training_json, &cfg->quality_json};
+		static const char *const free_keys[] = {"metadata", "training", "quality", "source", "graph"};
+		char	  **dst[5] = {&cfg->metadata_json, &cfg->training_json, &cfg->quality_json,
+		&cfg->source_json, &cfg->graph_json};
 
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 5; k++)
 		{
 			v = sp_json_get(root, free_keys[k]);
 			if (!v || v->type == SP_JSON_NULL)
@@ -582,22 +593,40 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 	cfg->input.scale = (float) d;
 
 	layers = sp_json_get(root, "layers");
-	if (!layers || layers->type != SP_JSON_ARRAY || layers->count < 1 || layers->count > SP_NN_MAX_LAYERS)
+	if (cfg->format_version == 1 && (cfg->graph_json || cfg->source_json || len > SP_NN_MAX_CONFIG_BYTES))
+	{
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+					   "a format 1 config has \"layers\", no \"graph\" or \"source\", and at most %zu bytes",
+					   SP_NN_MAX_CONFIG_BYTES);
+		goto fail;
+	}
+	if (cfg->format_version == 2)
+	{
+		if (layers)
+		{
+			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "a format 2 config has a \"graph\" and no \"layers\"");
+			goto fail;
+		}
+	}
+	else if (!layers || layers->type != SP_JSON_ARRAY || layers->count < 1 || layers->count > SP_NN_MAX_LAYERS)
 	{
 		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "\"layers\" must be an array of 1 to %d layers",
 					   SP_NN_MAX_LAYERS);
 		goto fail;
 	}
-	cfg->layers = sp_alloc_array(env, layers->count, sizeof(sp_nn_layer));
-	if (!cfg->layers)
+	if (layers)
 	{
-		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	cfg->n_layers = (int) layers->count;
-	for (int i = 0; i < cfg->n_layers; i++)
-		if ((st = parse_layer(layers->items[i], i, &cfg->layers[i], err)))
+		cfg->layers = sp_alloc_array(env, layers->count, sizeof(sp_nn_layer));
+		if (!cfg->layers)
+		{
+			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory");
 			goto fail;
+		}
+		cfg->n_layers = (int) layers->count;
+		for (int i = 0; i < cfg->n_layers; i++)
+			if ((st = parse_layer(layers->items[i], i, &cfg->layers[i], err)))
+				goto fail;
+	}
 	if ((st = sp_nn_config_validate(cfg, err)))
 		goto fail;
 	sp_json_free(env, doc);
@@ -619,6 +648,8 @@ sp_nn_config_free(const sp_env *env, sp_nn_config *cfg)
 	sp_free(env, cfg->metadata_json);
 	sp_free(env, cfg->training_json);
 	sp_free(env, cfg->quality_json);
+	sp_free(env, cfg->graph_json);
+	sp_free(env, cfg->source_json);
 	sp_free(env, cfg);
 }
 
@@ -664,8 +695,21 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 	sp_jsonw_key(&w, "scale");
 	sp_jsonw_float(&w, in->scale);
 	sp_jsonw_end_object(&w);
-	sp_jsonw_key(&w, "layers");
-	sp_jsonw_begin_array(&w);
+	if (cfg->graph_json)
+	{
+		sp_jsonw_key(&w, "graph");
+		sp_jsonw_raw(&w, cfg->graph_json, strlen(cfg->graph_json));
+	}
+	if (cfg->source_json)
+	{
+		sp_jsonw_key(&w, "source");
+		sp_jsonw_raw(&w, cfg->source_json, strlen(cfg->source_json));
+	}
+	if (cfg->format_version == 1)
+	{
+		sp_jsonw_key(&w, "layers");
+		sp_jsonw_begin_array(&w);
+	}
 	for (int i = 0; i < cfg->n_layers; i++)
 	{
 		const sp_nn_layer *l = &cfg->layers[i];
@@ -725,7 +769,8 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 		}
 		sp_jsonw_end_object(&w);
 	}
-	sp_jsonw_end_array(&w);
+	if (cfg->format_version == 1)
+		sp_jsonw_end_array(&w);
 	sp_jsonw_key(&w, "embedding_dim");
 	sp_jsonw_int(&w, cfg->embedding_dim);
 	sp_jsonw_key(&w, "distance");
@@ -909,6 +954,15 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 		goto nomem;
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
+	if (cfg->format_version == 2)
+	{
+		if ((rc = sp_nn_graph_model_bind(env, m, st, err)) != SP_OK)
+			goto fail;
+		sp_model_content_hash(config_json, config_len, weights, weights_len, m->hash);
+		sp_st_free(env, st);
+		*out = m;
+		return SP_OK;
+	}
 	m->ops = sp_alloc_array(env, (size_t) cfg->n_layers, sizeof(sp_nn_op));
 	bd.used = sp_alloc_array(env, st->n_tensors > 0 ? (size_t) st->n_tensors : 1, sizeof(bool));
 	if (!m->ops || !bd.used)
@@ -1147,6 +1201,7 @@ sp_nn_model_free(const sp_env *env, sp_nn_model *m)
 	if (!m)
 		return;
 	sp_nn_config_free(env, m->cfg);
+	sp_graph_free(m->graph);
 	sp_free(env, m->ops);
 	sp_free(env, m->params);
 	sp_free(env, m);
@@ -1180,4 +1235,39 @@ size_t
 sp_nn_model_param_count(const sp_nn_model *m)
 {
 	return m ? m->n_params : 0;
+}
+
+void
+sp_nn_model_ops(const sp_nn_model *m, char *buf, size_t len)
+{
+	size_t		o = 0;
+
+	buf[0] = '\0';
+	if (m->graph)
+	{
+		sp_graph_op_summary(m->graph, buf, len);
+		return;
+	}
+	/* format 1: the layer types in order of first appearance, with counts */
+	for (int i = 0; i < m->cfg->n_layers; i++)
+	{
+		sp_nn_layer_type t = m->cfg->layers[i].type;
+		int			count = 0;
+		bool		seen = false;
+
+		for (int j = 0; j < i; j++)
+			seen |= m->cfg->layers[j].type == t;
+		if (seen)
+			continue;
+		for (int j = i; j < m->cfg->n_layers; j++)
+			count += m->cfg->layers[j].type == t;
+		o += (size_t) snprintf(buf + o, o < len ? len - o : 0, "%s%s x%d", o ? ", " : "",
+							   sp_nn_layer_type_name(t), count);
+	}
+}
+
+size_t
+sp_nn_model_activation_bytes(const sp_nn_model *m)
+{
+	return m->graph ? sp_graph_run_bytes(m->graph) : 0;
 }

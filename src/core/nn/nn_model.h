@@ -26,7 +26,8 @@
 #define SP_NN_MAX_FEATURES (1 << 22)	/* linear in/out, flattened size */
 #define SP_NN_MAX_PARAMS ((size_t) 1 << 28)
 #define SP_NN_MAX_ACT ((size_t) 1 << 26)	/* floats per image per layer */
-#define SP_NN_MAX_CONFIG_BYTES ((size_t) 1 << 20)
+#define SP_NN_MAX_CONFIG_BYTES ((size_t) 1 << 20)	/* format 1 */
+#define SP_NN_MAX_GRAPH_CONFIG_BYTES ((size_t) 16 << 20)	/* format 2 */
 #define SP_NN_NAME_LEN 64
 
 typedef enum sp_nn_layer_type
@@ -77,7 +78,13 @@ typedef struct sp_nn_config
 	char	   *metadata_json;	/* compact JSON object or NULL */
 	char	   *training_json;	/* optional "training" object, compact, or NULL */
 	char	   *quality_json;	/* optional "quality" object, compact, or NULL */
+	/* format 2: the operator graph (nn/graph_json.c), compact, instead of layers */
+	char	   *graph_json;
+	char	   *source_json;	/* optional "source" object (where an import came from) */
 } sp_nn_config;
+
+/* Activation memory one image of a format-2 model may need (the planned arena). */
+#define SP_NN_MAX_GRAPH_ARENA ((size_t) 2 << 30)
 
 /* Parse and validate a config document (shapes checked through the chain). */
 extern sp_status sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
@@ -95,6 +102,19 @@ extern const char *sp_nn_layer_type_name(sp_nn_layer_type t);
 extern size_t sp_nn_config_param_count(const sp_nn_config *cfg);
 /* Multiply-adds x 2 per image of conv and linear layers. */
 extern double sp_nn_config_flops(const sp_nn_config *cfg);
+
+/*
+ * A format-2 model from an ONNX file (nn/nn_graph_model.c): import_config is
+ * the JSON object {"input": {preprocessing}, "output": tensor name,
+ * "normalize": bool, "distance": "cosine" | "l2", "threshold": x,
+ * "name": s, "metadata": {...}} (docs/byo-model.md).  Produces the config
+ * text and the safetensors bytes of the project's own format, both
+ * allocated with env; everything that cannot run is refused here.
+ */
+extern sp_status sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
+									   const char *import_config, size_t import_len,
+									   char **config_out, size_t *config_len,
+									   uint8_t **weights_out, size_t *weights_len, sp_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* Inference model. */
@@ -120,6 +140,10 @@ extern const char *sp_nn_model_hash(const sp_nn_model *model);
 extern int	sp_nn_model_input_size(const sp_nn_model *model);	/* C*H*W */
 extern int	sp_nn_model_dim(const sp_nn_model *model);
 extern size_t sp_nn_model_param_count(const sp_nn_model *model);	/* after folding */
+/* "Conv x20, Relu x17, ..." of what runs, most frequent first (truncated to len). */
+extern void sp_nn_model_ops(const sp_nn_model *model, char *buf, size_t len);
+/* Activation memory one image needs in a forward pass, in bytes (format 2; 0 for format 1). */
+extern size_t sp_nn_model_activation_bytes(const sp_nn_model *model);
 
 /*
  * Workspace for batches of up to max_batch images: allocated once, reused by

@@ -4,7 +4,9 @@
  * Owns the scalar, AVX2+FMA and AVX-512F implementations of L2 squared, inner
  * product, cosine parts (dot and both squared norms in one pass) and squared
  * norm, the once-resolved active kernel table, and the double-returning
- * wrappers that the SQL layer uses.  See distance.h for the contract.
+ * wrappers that the SQL layer uses.  See distance.h for the contract.  The
+ * AVX2 and AVX-512 kernels are one template, distance_tmpl.h, instantiated
+ * here per ISA with its vector type, loads and horizontal sum.
  *
  * All kernels accumulate in float across several independent lanes: that
  * keeps the FMA pipelines busy (one accumulator would serialise on FMA
@@ -127,14 +129,27 @@ static const sp_distance_kernels scalar_kernels = {
 #ifdef SP_HAVE_X86_KERNELS
 
 /* ------------------------------------------------------------------------
- * AVX2 + FMA kernels: 4 x 8 lanes in the main loop, then 8 at a time, then a
- * zero-padded copy of the last < 8 elements (zeros add nothing to any sum).
+ * SIMD kernels: one instance of distance_tmpl.h per ISA.  Besides the vector
+ * width, the instances differ in the horizontal sum and in how they load
+ * the last partial vector: AVX2 from a zero-padded copy of the last < 8
+ * elements, AVX-512 with one masked load (masked-off lanes are neither read
+ * nor faulted on, and load as zero).
  * ------------------------------------------------------------------------ */
 
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
 
+/* The rem (< 8) floats at p, zero-padded to a vector. */
+AVX2_TARGET static inline __m256
+load_tail_avx2(const float *p, size_t rem)
+{
+	float		buf[8] = {0};
+
+	memcpy(buf, p, rem * sizeof(float));
+	return _mm256_loadu_ps(buf);
+}
+
 AVX2_TARGET static inline float
-hsum256(__m256 v)
+hsum_avx2(__m256 v)
 {
 	__m128		lo = _mm256_castps256_ps128(v);
 	__m128		hi = _mm256_extractf128_ps(v, 1);
@@ -147,288 +162,44 @@ hsum256(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Copy the last rem (< 8) elements into a zero-padded buffer. */
-static inline void
-pad8(const float *src, size_t rem, float dst[8])
-{
-	memset(dst, 0, 8 * sizeof(float));
-	memcpy(dst, src, rem * sizeof(float));
-}
-
-AVX2_TARGET static float
-avx2_l2sq(const float *a, const float *b, size_t n)
-{
-	__m256		s0 = _mm256_setzero_ps(),
-				s1 = _mm256_setzero_ps(),
-				s2 = _mm256_setzero_ps(),
-				s3 = _mm256_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-		__m256		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-		__m256		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
-
-		s0 = _mm256_fmadd_ps(d0, d0, s0);
-		s1 = _mm256_fmadd_ps(d1, d1, s1);
-		s2 = _mm256_fmadd_ps(d2, d2, s2);
-		s3 = _mm256_fmadd_ps(d3, d3, s3);
-	}
-	for (; i + 8 <= n; i += 8)
-	{
-		__m256		d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-
-		s0 = _mm256_fmadd_ps(d, d, s0);
-	}
-	if (i < n)
-	{
-		float		ta[8],
-					tb[8];
-		__m256		d;
-
-		pad8(a + i, n - i, ta);
-		pad8(b + i, n - i, tb);
-		d = _mm256_sub_ps(_mm256_loadu_ps(ta), _mm256_loadu_ps(tb));
-		s1 = _mm256_fmadd_ps(d, d, s1);
-	}
-	return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-}
-
-AVX2_TARGET static float
-avx2_dot(const float *a, const float *b, size_t n)
-{
-	__m256		s0 = _mm256_setzero_ps(),
-				s1 = _mm256_setzero_ps(),
-				s2 = _mm256_setzero_ps(),
-				s3 = _mm256_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-	}
-	for (; i + 8 <= n; i += 8)
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-	if (i < n)
-	{
-		float		ta[8],
-					tb[8];
-
-		pad8(a + i, n - i, ta);
-		pad8(b + i, n - i, tb);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(ta), _mm256_loadu_ps(tb), s1);
-	}
-	return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-}
-
-AVX2_TARGET static void
-avx2_cosine(const float *a, const float *b, size_t n, sp_cosine_parts *out)
-{
-	__m256		d0 = _mm256_setzero_ps(),
-				d1 = _mm256_setzero_ps(),
-				x0 = _mm256_setzero_ps(),
-				x1 = _mm256_setzero_ps(),
-				y0 = _mm256_setzero_ps(),
-				y1 = _mm256_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 16 <= n; i += 16)
-	{
-		__m256		va0 = _mm256_loadu_ps(a + i),
-					vb0 = _mm256_loadu_ps(b + i),
-					va1 = _mm256_loadu_ps(a + i + 8),
-					vb1 = _mm256_loadu_ps(b + i + 8);
-
-		d0 = _mm256_fmadd_ps(va0, vb0, d0);
-		x0 = _mm256_fmadd_ps(va0, va0, x0);
-		y0 = _mm256_fmadd_ps(vb0, vb0, y0);
-		d1 = _mm256_fmadd_ps(va1, vb1, d1);
-		x1 = _mm256_fmadd_ps(va1, va1, x1);
-		y1 = _mm256_fmadd_ps(vb1, vb1, y1);
-	}
-	if (i + 8 <= n)
-	{
-		__m256		va = _mm256_loadu_ps(a + i),
-					vb = _mm256_loadu_ps(b + i);
-
-		d0 = _mm256_fmadd_ps(va, vb, d0);
-		x0 = _mm256_fmadd_ps(va, va, x0);
-		y0 = _mm256_fmadd_ps(vb, vb, y0);
-		i += 8;
-	}
-	if (i < n)
-	{
-		float		ta[8],
-					tb[8];
-		__m256		va,
-					vb;
-
-		pad8(a + i, n - i, ta);
-		pad8(b + i, n - i, tb);
-		va = _mm256_loadu_ps(ta);
-		vb = _mm256_loadu_ps(tb);
-		d1 = _mm256_fmadd_ps(va, vb, d1);
-		x1 = _mm256_fmadd_ps(va, va, x1);
-		y1 = _mm256_fmadd_ps(vb, vb, y1);
-	}
-	out->dot = hsum256(_mm256_add_ps(d0, d1));
-	out->norm_a2 = hsum256(_mm256_add_ps(x0, x1));
-	out->norm_b2 = hsum256(_mm256_add_ps(y0, y1));
-}
-
-AVX2_TARGET static float
-avx2_normsq(const float *a, size_t n)
-{
-	return avx2_dot(a, a, n);
-}
-
-static const sp_distance_kernels avx2_kernels = {
-	SP_ISA_AVX2, "avx2", avx2_l2sq, avx2_dot, avx2_cosine, avx2_normsq
-};
-
-/* ------------------------------------------------------------------------
- * AVX-512F kernels: 4 x 16 lanes, then 16 at a time, then one masked load
- * (masked-off lanes are neither read nor faulted on, and load as zero).
- * ------------------------------------------------------------------------ */
+#define T_SFX(name) name##_avx2
+#define T_TARGET AVX2_TARGET
+#define T_ISA SP_ISA_AVX2
+#define T_NAME "avx2"
+#define T_V __m256
+#define T_VL 8
+#define T_ZERO() _mm256_setzero_ps()
+#define T_LOAD(p) _mm256_loadu_ps(p)
+#define T_LOAD_TAIL(p, rem) load_tail_avx2((p), (rem))
+#define T_ADD(a, b) _mm256_add_ps((a), (b))
+#define T_SUB(a, b) _mm256_sub_ps((a), (b))
+#define T_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define T_HSUM(v) hsum_avx2(v)
+#include "vector/distance_tmpl.h"	/* #undefs the T_* macros at its end */
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx2,fma")))
 
+/* Lanes 0 .. rem - 1 of a 16-lane mask (rem < 16). */
 AVX512_TARGET static inline __mmask16
 tail_mask(size_t rem)
 {
 	return (__mmask16) ((1u << rem) - 1u);
 }
 
-AVX512_TARGET static float
-avx512_l2sq(const float *a, const float *b, size_t n)
-{
-	__m512		s0 = _mm512_setzero_ps(),
-				s1 = _mm512_setzero_ps(),
-				s2 = _mm512_setzero_ps(),
-				s3 = _mm512_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 64 <= n; i += 64)
-	{
-		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-		__m512		d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-		__m512		d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
-		__m512		d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
-
-		s0 = _mm512_fmadd_ps(d0, d0, s0);
-		s1 = _mm512_fmadd_ps(d1, d1, s1);
-		s2 = _mm512_fmadd_ps(d2, d2, s2);
-		s3 = _mm512_fmadd_ps(d3, d3, s3);
-	}
-	for (; i + 16 <= n; i += 16)
-	{
-		__m512		d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-
-		s0 = _mm512_fmadd_ps(d, d, s0);
-	}
-	if (i < n)
-	{
-		__mmask16	m = tail_mask(n - i);
-		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i),
-									  _mm512_maskz_loadu_ps(m, b + i));
-
-		s1 = _mm512_fmadd_ps(d, d, s1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-AVX512_TARGET static float
-avx512_dot(const float *a, const float *b, size_t n)
-{
-	__m512		s0 = _mm512_setzero_ps(),
-				s1 = _mm512_setzero_ps(),
-				s2 = _mm512_setzero_ps(),
-				s3 = _mm512_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 64 <= n; i += 64)
-	{
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
-	}
-	for (; i + 16 <= n; i += 16)
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-	if (i < n)
-	{
-		__mmask16	m = tail_mask(n - i);
-
-		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i),
-							 _mm512_maskz_loadu_ps(m, b + i), s1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-AVX512_TARGET static void
-avx512_cosine(const float *a, const float *b, size_t n, sp_cosine_parts *out)
-{
-	__m512		d0 = _mm512_setzero_ps(),
-				d1 = _mm512_setzero_ps(),
-				x0 = _mm512_setzero_ps(),
-				x1 = _mm512_setzero_ps(),
-				y0 = _mm512_setzero_ps(),
-				y1 = _mm512_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		__m512		va0 = _mm512_loadu_ps(a + i),
-					vb0 = _mm512_loadu_ps(b + i),
-					va1 = _mm512_loadu_ps(a + i + 16),
-					vb1 = _mm512_loadu_ps(b + i + 16);
-
-		d0 = _mm512_fmadd_ps(va0, vb0, d0);
-		x0 = _mm512_fmadd_ps(va0, va0, x0);
-		y0 = _mm512_fmadd_ps(vb0, vb0, y0);
-		d1 = _mm512_fmadd_ps(va1, vb1, d1);
-		x1 = _mm512_fmadd_ps(va1, va1, x1);
-		y1 = _mm512_fmadd_ps(vb1, vb1, y1);
-	}
-	if (i + 16 <= n)
-	{
-		__m512		va = _mm512_loadu_ps(a + i),
-					vb = _mm512_loadu_ps(b + i);
-
-		d0 = _mm512_fmadd_ps(va, vb, d0);
-		x0 = _mm512_fmadd_ps(va, va, x0);
-		y0 = _mm512_fmadd_ps(vb, vb, y0);
-		i += 16;
-	}
-	if (i < n)
-	{
-		__mmask16	m = tail_mask(n - i);
-		__m512		va = _mm512_maskz_loadu_ps(m, a + i),
-					vb = _mm512_maskz_loadu_ps(m, b + i);
-
-		d1 = _mm512_fmadd_ps(va, vb, d1);
-		x1 = _mm512_fmadd_ps(va, va, x1);
-		y1 = _mm512_fmadd_ps(vb, vb, y1);
-	}
-	out->dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
-	out->norm_a2 = _mm512_reduce_add_ps(_mm512_add_ps(x0, x1));
-	out->norm_b2 = _mm512_reduce_add_ps(_mm512_add_ps(y0, y1));
-}
-
-AVX512_TARGET static float
-avx512_normsq(const float *a, size_t n)
-{
-	return avx512_dot(a, a, n);
-}
-
-static const sp_distance_kernels avx512_kernels = {
-	SP_ISA_AVX512, "avx512", avx512_l2sq, avx512_dot, avx512_cosine, avx512_normsq
-};
+#define T_SFX(name) name##_avx512
+#define T_TARGET AVX512_TARGET
+#define T_ISA SP_ISA_AVX512
+#define T_NAME "avx512"
+#define T_V __m512
+#define T_VL 16
+#define T_ZERO() _mm512_setzero_ps()
+#define T_LOAD(p) _mm512_loadu_ps(p)
+#define T_LOAD_TAIL(p, rem) _mm512_maskz_loadu_ps(tail_mask(rem), (p))
+#define T_ADD(a, b) _mm512_add_ps((a), (b))
+#define T_SUB(a, b) _mm512_sub_ps((a), (b))
+#define T_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define T_HSUM(v) _mm512_reduce_add_ps(v)
+#include "vector/distance_tmpl.h"	/* #undefs the T_* macros at its end */
 
 #endif							/* SP_HAVE_X86_KERNELS */
 
@@ -439,8 +210,8 @@ static const sp_distance_kernels avx512_kernels = {
 static const sp_distance_kernels *const all_kernels[SP_ISA_COUNT] = {
 	&scalar_kernels,
 #ifdef SP_HAVE_X86_KERNELS
-	&avx2_kernels,
-	&avx512_kernels,
+	&kernels_avx2,
+	&kernels_avx512,
 #else
 	NULL,
 	NULL,

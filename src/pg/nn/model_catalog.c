@@ -28,6 +28,7 @@
 
 PG_FUNCTION_INFO_V1(siamese_model_validate);
 PG_FUNCTION_INFO_V1(siamese_model_hash);
+PG_FUNCTION_INFO_V1(siamese_onnx_to_model);
 PG_FUNCTION_INFO_V1(siamese_load_shipped_models);
 
 static SPIPlanPtr plan_hash = NULL;
@@ -148,8 +149,9 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 	sp_error	err;
 	sp_status	st;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+	char		ops[1024];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -176,6 +178,9 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) sp_nn_model_param_count(model));
 	values[5] = CStringGetTextDatum(psprintf("%dx%dx%d", cfg->input.channels,
 											 cfg->input.height, cfg->input.width));
+	sp_nn_model_ops(model, ops, sizeof ops);
+	values[6] = CStringGetTextDatum(ops);
+	values[7] = Int64GetDatum((int64) sp_nn_model_activation_bytes(model));
 	sp_nn_model_free(env, model);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -190,6 +195,50 @@ siamese_model_hash(PG_FUNCTION_ARGS)
 	sp_model_content_hash(VARDATA_ANY(config), VARSIZE_ANY_EXHDR(config),
 				 (const uint8_t *) VARDATA_ANY(weights), VARSIZE_ANY_EXHDR(weights), hex);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+static void
+onnx_errcontext(void *arg)
+{
+	errcontext("importing ONNX model");
+}
+
+/* onnx_to_model(onnx bytea, config jsonb) -> (config text, weights bytea) */
+Datum
+siamese_onnx_to_model(PG_FUNCTION_ARGS)
+{
+	bytea	   *onnx = PG_GETARG_BYTEA_PP(0);
+	text	   *import_cfg = PG_GETARG_TEXT_PP(1);	/* jsonb::text by the SQL wrapper */
+	const sp_env *env = sp_pg_env();
+	ErrorContextCallback cb;
+	char	   *config;
+	uint8_t    *weights;
+	size_t		config_len,
+				weights_len;
+	sp_error	err;
+	sp_status	st;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bytea	   *w;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	cb.callback = onnx_errcontext;
+	cb.arg = NULL;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	st = sp_nn_model_from_onnx(env, (const uint8_t *) VARDATA_ANY(onnx), VARSIZE_ANY_EXHDR(onnx),
+							   VARDATA_ANY(import_cfg), VARSIZE_ANY_EXHDR(import_cfg),
+							   &config, &config_len, &weights, &weights_len, &err);
+	SP_PG_CHECK(st, &err);
+	error_context_stack = cb.previous;
+	values[0] = PointerGetDatum(cstring_to_text_with_len(config, (int) config_len));
+	w = palloc(VARHDRSZ + weights_len);
+	SET_VARSIZE(w, VARHDRSZ + weights_len);
+	memcpy(VARDATA(w), weights, weights_len);
+	values[1] = PointerGetDatum(w);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* ---------------------------------------------------------------------- */

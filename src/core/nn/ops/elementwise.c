@@ -14,6 +14,7 @@
 #include "nn/op.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Ops implement fixed signatures; not every op uses every parameter. */
@@ -276,8 +277,13 @@ identity_infer(sp_graph *g, sp_node *n, sp_error *err)
 {
 	const sp_value *x = sp_in(g, n, 0);
 
+	const sp_value *training = sp_in(g, n, 2);
+
 	if (!x)
 		return sp_op_error(err, SP_ERR_CORRUPT, n, "input 0 is missing");
+	/* inference only: training_mode must be absent or a constant false */
+	if (training && (!training->data || training->dtype != SP_DT_BOOL || *(const uint8_t *) training->data))
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "training mode is not supported");
 	sp_out_set(g, n, 0, x->dtype, &x->shape);
 	if (n->n_out > 1)
 		sp_out_set(g, n, 1, SP_DT_BOOL, &x->shape);
@@ -475,9 +481,41 @@ binary_infer(sp_graph *g, sp_node *n, sp_error *err)
 	if (a->dtype != b->dtype)
 		return sp_op_error(err, SP_ERR_CORRUPT, n, "inputs have different element types (%s, %s)",
 						   sp_dtype_name(a->dtype), sp_dtype_name(b->dtype));
+	/* opset < 7: "broadcast" + "axis"; only the NumPy-compatible alignment is supported */
+	if (sp_attr_int(n, "broadcast", 0) &&
+		sp_attr_int(n, "axis", a->shape.rank - b->shape.rank) != a->shape.rank - b->shape.rank)
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "legacy broadcasting along axis %lld is not supported",
+						   (long long) sp_attr_int(n, "axis", 0));
 	if (bin_kinds[bi].kind == B_PRELU)
 	{
-		/* PRelu broadcasts slope to X unidirectionally */
+		/*
+		 * PRelu broadcasts slope to X unidirectionally.  Opsets before 9 (and
+		 * old exporters) give a per-channel slope as [C]: rewrite a constant
+		 * one as [C, 1, ...] so the NumPy rule applies.
+		 */
+		if (b->shape.rank == 1 && a->shape.rank > 2 && b->shape.dim[0] == a->shape.dim[1] &&
+			b->shape.dim[0] != a->shape.dim[a->shape.rank - 1] && b->data)
+		{
+			char		name[SP_GRAPH_MAX_NAME + 16];
+			sp_shape	cs = {a->shape.rank - 1, {0}};
+			int			id;
+
+			snprintf(name, sizeof name, "%s\001per_channel", b->name);
+			cs.dim[0] = b->shape.dim[0];
+			for (int d = 1; d < cs.rank; d++)
+				cs.dim[d] = 1;
+			if ((id = sp_graph_find(g, name)) < 0)
+			{
+				if ((id = sp_graph_value(g, name, err)) < 0)
+					return err->code;
+				b = sp_in(g, n, 1);		/* values may have moved */
+				if ((st = sp_graph_set_constant(g, id, SP_DT_FLOAT, &cs, b->data, err)) != SP_OK)
+					return st;
+			}
+			n->in[1] = id;
+			a = sp_in(g, n, 0);
+			b = sp_in(g, n, 1);
+		}
 		if (!sp_broadcast_shape(&a->shape, &b->shape, &out) || !sp_shape_equal(&out, &a->shape))
 			return sp_op_error(err, SP_ERR_CORRUPT, n, "slope does not broadcast to the input");
 	}
@@ -662,11 +700,74 @@ BINARY_OP(Mul);
 BINARY_OP(Div);
 BINARY_OP(Pow);
 BINARY_OP(PRelu);
-BINARY_OP(Max);
-BINARY_OP(Min);
 BINARY_OP(Equal);
 BINARY_OP(Less);
 BINARY_OP(Greater);
+
+/* ---------------------------------------------------------------------- */
+/* Variadic Max, Min, Sum, Mean: one or more inputs, all broadcast together. */
+
+static bin_kind
+variadic_kind(const sp_node *n)
+{
+	const char *op = n->op->name;
+
+	return strcmp(op, "Max") == 0 ? B_MAX : strcmp(op, "Min") == 0 ? B_MIN : B_ADD;
+}
+
+static sp_status
+variadic_infer(sp_graph *g, sp_node *n, sp_error *err)
+{
+	bool		float_only = strcmp(n->op->name, "Mean") == 0;
+	sp_shape	out;
+	sp_status	st;
+
+	for (int i = 0; i < n->n_in; i++)
+	{
+		const sp_value *v = sp_in(g, n, i);
+
+		if ((st = sp_check_input(g, n, i, err, float_only ? sp_dt_float_only : sp_dt_float_int64)) != SP_OK)
+			return st;
+		if (v->dtype != sp_in(g, n, 0)->dtype)
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "inputs have different element types");
+		if (i == 0)
+			out = v->shape;
+		else if (!sp_broadcast_shape(&out, &v->shape, &out))
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "input shapes do not broadcast");
+	}
+	sp_out_set(g, n, 0, sp_in(g, n, 0)->dtype, &out);
+	return SP_OK;
+}
+
+static sp_status
+variadic_forward(const sp_op_run *r)
+{
+	const sp_value *vo = sp_out(r->g, r->n, 0);
+	const sp_value *v0 = sp_in(r->g, r->n, 0);
+	bin_kind	k = variadic_kind(r->n);
+	int64_t		numel = sp_shape_numel(&vo->shape);
+
+	/* out = in0 broadcast (Max(x, x) = x), then out = op(out, in_i) in place */
+	binary_general(B_MAX, v0->dtype, false, &v0->shape, r->in[0], &v0->shape, r->in[0], &vo->shape, r->out[0]);
+	for (int i = 1; i < r->n->n_in; i++)
+	{
+		const sp_value *vi = sp_in(r->g, r->n, i);
+
+		binary_general(k, vo->dtype, false, &vo->shape, r->out[0], &vi->shape, r->in[i], &vo->shape, r->out[0]);
+	}
+	if (strcmp(r->n->op->name, "Mean") == 0)
+		for (int64_t j = 0; j < numel; j++)
+			((float *) r->out[0])[j] /= (float) r->n->n_in;
+	return SP_OK;
+}
+
+#define VARIADIC_OP(NAME) \
+	const sp_op_def sp_op_##NAME = {#NAME, 1, 1024, 1, 1, 0, variadic_infer, NULL, variadic_forward, NULL, NULL}
+
+VARIADIC_OP(Max);
+VARIADIC_OP(Min);
+VARIADIC_OP(Sum);
+VARIADIC_OP(Mean);
 
 /* ---------------------------------------------------------------------- */
 /* Where(cond, x, y): three-way broadcast. */

@@ -1,0 +1,410 @@
+/*
+ * conv.c: Conv (1-D and 2-D, groups including depthwise, dilation,
+ * rectangular kernels, asymmetric pads, auto_pad) and the shared window
+ * geometry the pools use too (conv.h).
+ *
+ * Kernels, chosen per node:
+ *   pointwise   1x1, stride 1, no padding: one GEMM straight on the input
+ *   depthwise   one input channel per group: a direct loop per channel
+ *   im2col      everything else: the receptive fields of one group copied
+ *               into a column matrix, then one GEMM per group
+ * The bias and a fused activation (set by graph_passes.c as the attributes
+ * "_act", "_act_min", "_act_max") are applied to each output plane while it
+ * is still in cache.
+ */
+#include "nn/op.h"
+#include "nn/ops/conv.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+/* ---------------------------------------------------------------------- */
+/* Window geometry (Conv, MaxPool, AveragePool). */
+
+sp_status
+sp_window_geometry(const sp_graph *g, const sp_node *n, const sp_shape *x, const int64_t *kernel,
+				   bool ceil_mode, sp_window *w, sp_error *err)
+{
+	const int64_t *a;
+	int			c;
+	int			sr = x->rank - 2;
+	const char *auto_pad = sp_attr_string(n, "auto_pad", "NOTSET");
+
+	if (sr < 1 || sr > 2)
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "only 1-D and 2-D windows are supported (the input has rank %d)",
+						   x->rank);
+	memset(w, 0, sizeof(*w));
+	w->N = x->dim[0];
+	w->C = x->dim[1];
+	/* 1-D runs as 2-D with height 1 */
+	w->H = sr == 2 ? x->dim[2] : 1;
+	w->W = x->dim[sr == 2 ? 3 : 2];
+	w->kh = sr == 2 ? kernel[0] : 1;
+	w->kw = kernel[sr - 1];
+	w->sh = w->sw = w->dh = w->dw = 1;
+	if ((c = sp_attr_ints(n, "strides", &a)) >= 0)
+	{
+		if (c != sr)
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "strides has %d values for %d spatial dimensions", c, sr);
+		w->sh = sr == 2 ? a[0] : 1;
+		w->sw = a[sr - 1];
+	}
+	if ((c = sp_attr_ints(n, "dilations", &a)) >= 0)
+	{
+		if (c != sr)
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "dilations has %d values for %d spatial dimensions", c, sr);
+		w->dh = sr == 2 ? a[0] : 1;
+		w->dw = a[sr - 1];
+	}
+	if (w->kh < 1 || w->kw < 1 || w->kh > 1024 || w->kw > 1024 || w->sh < 1 || w->sw < 1 ||
+		w->sh > 1024 || w->sw > 1024 || w->dh < 1 || w->dw < 1 || w->dh > 1024 || w->dw > 1024)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "kernel, stride or dilation out of range");
+	{
+		int64_t		ekh = (w->kh - 1) * w->dh + 1,
+					ekw = (w->kw - 1) * w->dw + 1;
+
+		if (strcmp(auto_pad, "NOTSET") == 0)
+		{
+			if ((c = sp_attr_ints(n, "pads", &a)) >= 0)
+			{
+				if (c != 2 * sr)
+					return sp_op_error(err, SP_ERR_CORRUPT, n, "pads has %d values for %d spatial dimensions", c, sr);
+				w->pt = sr == 2 ? a[0] : 0;
+				w->pl = a[sr - 1];
+				w->pb = sr == 2 ? a[2] : 0;
+				w->pr = a[2 * sr - 1];
+			}
+			if (w->pt < 0 || w->pl < 0 || w->pb < 0 || w->pr < 0 ||
+				w->pt > 4096 || w->pl > 4096 || w->pb > 4096 || w->pr > 4096)
+				return sp_op_error(err, SP_ERR_CORRUPT, n, "pads out of range");
+		}
+		else if (strcmp(auto_pad, "VALID") == 0)
+			;
+		else if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0)
+		{
+			bool		upper = auto_pad[5] == 'U';
+			int64_t		oh = (w->H + w->sh - 1) / w->sh,
+						ow = (w->W + w->sw - 1) / w->sw;
+			int64_t		ph = (oh - 1) * w->sh + ekh - w->H,
+						pw = (ow - 1) * w->sw + ekw - w->W;
+
+			if (ph < 0)
+				ph = 0;
+			if (pw < 0)
+				pw = 0;
+			w->pt = upper ? ph / 2 : ph - ph / 2;
+			w->pb = ph - w->pt;
+			w->pl = upper ? pw / 2 : pw - pw / 2;
+			w->pr = pw - w->pl;
+		}
+		else
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "auto_pad \"%s\" is not valid", auto_pad);
+
+		if (w->H + w->pt + w->pb < ekh || w->W + w->pl + w->pr < ekw)
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "kernel is larger than the padded input");
+		if (ceil_mode)
+		{
+			w->OH = (w->H + w->pt + w->pb - ekh + w->sh - 1) / w->sh + 1;
+			w->OW = (w->W + w->pl + w->pr - ekw + w->sw - 1) / w->sw + 1;
+			/* the last window must start inside the input or its left padding */
+			if ((w->OH - 1) * w->sh >= w->H + w->pt)
+				w->OH--;
+			if ((w->OW - 1) * w->sw >= w->W + w->pl)
+				w->OW--;
+		}
+		else
+		{
+			w->OH = (w->H + w->pt + w->pb - ekh) / w->sh + 1;
+			w->OW = (w->W + w->pl + w->pr - ekw) / w->sw + 1;
+		}
+	}
+	return SP_OK;
+}
+
+void
+sp_window_out_shape(const sp_window *w, int rank, int64_t channels, sp_shape *out)
+{
+	out->rank = rank;
+	out->dim[0] = w->N;
+	out->dim[1] = channels;
+	if (rank == 4)
+	{
+		out->dim[2] = w->OH;
+		out->dim[3] = w->OW;
+	}
+	else
+		out->dim[2] = w->OW;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Activation after a conv or GEMM (fused by graph_passes.c). */
+
+void
+sp_fused_act_get(const sp_node *n, sp_fused_act *act)
+{
+	const char *a = sp_attr_string(n, "_act", NULL);
+
+	act->kind = SP_ACT_NONE;
+	act->lo = -INFINITY;
+	act->hi = INFINITY;
+	if (!a)
+		return;
+	if (strcmp(a, "Relu") == 0)
+	{
+		act->kind = SP_ACT_CLIP;
+		act->lo = 0.0f;
+	}
+	else if (strcmp(a, "Clip") == 0)
+	{
+		act->kind = SP_ACT_CLIP;
+		act->lo = sp_attr_float(n, "_act_min", -INFINITY);
+		act->hi = sp_attr_float(n, "_act_max", INFINITY);
+	}
+}
+
+void
+sp_fused_act_apply(const sp_fused_act *act, float *y, size_t len)
+{
+	if (act->kind == SP_ACT_NONE)
+		return;
+	if (act->lo == 0.0f && act->hi == INFINITY)
+	{
+		for (size_t i = 0; i < len; i++)
+			y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		y[i] = y[i] < act->lo ? act->lo : (y[i] > act->hi ? act->hi : y[i]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Conv */
+
+typedef enum conv_kernel
+{
+	CONV_IM2COL = 0,
+	CONV_POINTWISE,
+	CONV_DEPTHWISE
+} conv_kernel;
+
+static conv_kernel
+choose_kernel(const sp_window *w, int64_t group, int64_t O)
+{
+	if (group == 1 && w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 &&
+		w->pt == 0 && w->pl == 0 && w->pb == 0 && w->pr == 0)
+		return CONV_POINTWISE;
+	if (group == w->C && group > 1)
+		return CONV_DEPTHWISE;
+	(void) O;
+	return CONV_IM2COL;
+}
+
+static sp_status
+conv_infer(sp_graph *g, sp_node *n, sp_error *err)
+{
+	const sp_value *x = sp_in(g, n, 0),
+			   *wv = sp_in(g, n, 1),
+			   *b = sp_in(g, n, 2);
+	int64_t		group = sp_attr_int(n, "group", 1);
+	int64_t		kernel[2];
+	const int64_t *ks;
+	int			nks;
+	sp_window	w;
+	sp_shape	out;
+	sp_status	st;
+	int			sr;
+
+	if ((st = sp_check_input(g, n, 0, err, sp_dt_float_only)) != SP_OK ||
+		(st = sp_check_input(g, n, 1, err, sp_dt_float_only)) != SP_OK)
+		return st;
+	if (b && (st = sp_check_input(g, n, 2, err, sp_dt_float_only)) != SP_OK)
+		return st;
+	sr = x->shape.rank - 2;
+	if (wv->shape.rank != x->shape.rank)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "weight has rank %d but the input has rank %d",
+						   wv->shape.rank, x->shape.rank);
+	for (int i = 0; i < sr && i < 2; i++)
+		kernel[i] = wv->shape.dim[2 + i];
+	if ((nks = sp_attr_ints(n, "kernel_shape", &ks)) >= 0)
+	{
+		if (nks != sr)
+			return sp_op_error(err, SP_ERR_CORRUPT, n, "kernel_shape has %d values", nks);
+		for (int i = 0; i < sr && i < 2; i++)
+			if (ks[i] != kernel[i])
+				return sp_op_error(err, SP_ERR_CORRUPT, n, "kernel_shape does not match the weight");
+	}
+	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, err)) != SP_OK)
+		return st;
+	if (group < 1 || w.C % group != 0 || wv->shape.dim[0] % group != 0)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "group %lld does not divide %lld input and %lld output channels",
+						   (long long) group, (long long) w.C, (long long) wv->shape.dim[0]);
+	if (wv->shape.dim[1] != w.C / group)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "weight has %lld input channels per group, the input gives %lld",
+						   (long long) wv->shape.dim[1], (long long) (w.C / group));
+	if (b && (b->shape.rank != 1 || b->shape.dim[0] != wv->shape.dim[0]))
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "bias must have %lld values", (long long) wv->shape.dim[0]);
+	if (w.OH < 1 || w.OW < 1)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "output would be empty");
+	sp_window_out_shape(&w, x->shape.rank, wv->shape.dim[0], &out);
+	sp_out_set(g, n, 0, SP_DT_FLOAT, &out);
+	if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_IM2COL)
+	{
+		int64_t		rows = (w.C / group) * w.kh * w.kw;
+
+		if (rows > SP_GRAPH_MAX_ELEMENTS / (w.OH * w.OW))
+			return sp_op_error(err, SP_ERR_LIMIT, n, "im2col matrix would be too large");
+		n->scratch = (size_t) (rows * w.OH * w.OW) * sizeof(float);
+	}
+	return SP_OK;
+}
+
+/* Columns of one group of one image: [C_g * kh * kw][OH * OW]. */
+static void
+im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
+{
+	const int64_t OHW = w->OH * w->OW;
+
+	for (int64_t c = 0; c < cg; c++)
+	{
+		const float *plane = x + (c0 + c) * w->H * w->W;
+
+		for (int64_t ky = 0; ky < w->kh; ky++)
+			for (int64_t kx = 0; kx < w->kw; kx++)
+			{
+				float	   *dst = col + ((c * w->kh + ky) * w->kw + kx) * OHW;
+
+				for (int64_t oy = 0; oy < w->OH; oy++)
+				{
+					int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
+					float	   *d = dst + oy * w->OW;
+
+					if (iy < 0 || iy >= w->H)
+					{
+						memset(d, 0, sizeof(float) * (size_t) w->OW);
+						continue;
+					}
+					for (int64_t ox = 0; ox < w->OW; ox++)
+					{
+						int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
+
+						d[ox] = (ix >= 0 && ix < w->W) ? plane[iy * w->W + ix] : 0.0f;
+					}
+				}
+			}
+	}
+}
+
+/* One depthwise plane: channel c of x (mult output channels per input channel). */
+static void
+depthwise_plane(const float *xp, const sp_window *w, const float *wk, float bias, float *yp)
+{
+	for (int64_t oy = 0; oy < w->OH; oy++)
+		for (int64_t ox = 0; ox < w->OW; ox++)
+		{
+			float		s = bias;
+
+			for (int64_t ky = 0; ky < w->kh; ky++)
+			{
+				int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
+
+				if (iy < 0 || iy >= w->H)
+					continue;
+				for (int64_t kx = 0; kx < w->kw; kx++)
+				{
+					int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
+
+					if (ix >= 0 && ix < w->W)
+						s += xp[iy * w->W + ix] * wk[ky * w->kw + kx];
+				}
+			}
+			yp[oy * w->OW + ox] = s;
+		}
+}
+
+static sp_status
+conv_forward(const sp_op_run *r)
+{
+	const sp_graph *g = r->g;
+	const sp_node *n = r->n;
+	const sp_value *x = sp_in(g, n, 0),
+			   *wv = sp_in(g, n, 1);
+	const float *X = r->in[0],
+			   *Wt = r->in[1],
+			   *B = n->n_in > 2 ? r->in[2] : NULL;
+	float	   *Y = r->out[0];
+	int64_t		group = sp_attr_int(n, "group", 1);
+	int64_t		kernel[2] = {wv->shape.rank == 4 ? wv->shape.dim[2] : wv->shape.dim[2],
+	wv->shape.rank == 4 ? wv->shape.dim[3] : 0};
+	int64_t		O = wv->shape.dim[0];
+	sp_window	w;
+	sp_fused_act act;
+	sp_status	st;
+
+	if (wv->shape.rank == 3)
+		kernel[0] = wv->shape.dim[2];
+	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, r->err)) != SP_OK)
+		return st;
+	sp_fused_act_get(n, &act);
+	{
+		const int64_t OHW = w.OH * w.OW,
+					HW = w.H * w.W;
+		const int64_t cg = w.C / group,
+					og = O / group;
+		const int64_t K = cg * w.kh * w.kw;
+		conv_kernel kern = choose_kernel(&w, group, O);
+
+		for (int64_t b = 0; b < w.N; b++)
+		{
+			const float *xb = X + b * w.C * HW;
+			float	   *yb = Y + b * O * OHW;
+
+			if ((st = sp_op_interrupted(r)) != SP_OK)
+				return st;
+			if (kern == CONV_POINTWISE)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) O, (int) OHW, (int) w.C,
+							1.0f, Wt, (int) w.C, xb, (int) OHW, 0.0f, yb, (int) OHW);
+			else if (kern == CONV_DEPTHWISE)
+			{
+				int64_t		mult = O / w.C;
+
+				for (int64_t o = 0; o < O; o++)
+					depthwise_plane(xb + (o / mult) * HW, &w, Wt + o * w.kh * w.kw, 0.0f, yb + o * OHW);
+			}
+			else
+				for (int64_t gi = 0; gi < group; gi++)
+				{
+					float	   *col = r->scratch;
+
+					im2col(xb, &w, gi * cg, cg, col);
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) og, (int) OHW, (int) K,
+								1.0f, Wt + gi * og * K, (int) K, col, (int) OHW, 0.0f,
+								yb + gi * og * OHW, (int) OHW);
+				}
+			for (int64_t o = 0; o < O; o++)
+			{
+				float	   *yp = yb + o * OHW;
+
+				if (B)
+					for (int64_t i = 0; i < OHW; i++)
+						yp[i] += B[o];
+				sp_fused_act_apply(&act, yp, (size_t) OHW);
+			}
+		}
+	}
+	return SP_OK;
+}
+
+static double
+conv_flops(const sp_graph *g, const sp_node *n)
+{
+	const sp_value *wv = sp_in(g, n, 1);
+	const sp_value *y = sp_out(g, n, 0);
+
+	/* 2 x (output elements) x (weights per output channel) */
+	return 2.0 * (double) sp_shape_numel(&y->shape) * (double) (sp_shape_numel(&wv->shape) / wv->shape.dim[0]);
+}
+
+const sp_op_def sp_op_Conv = {"Conv", 2, 3, 1, 1, 0, conv_infer, NULL, conv_forward, NULL, conv_flops};

@@ -1,0 +1,188 @@
+/*
+ * pool.c: MaxPool and AveragePool (1-D and 2-D windows from conv.h's
+ * geometry: pads, strides, dilations, auto_pad, ceil_mode,
+ * count_include_pad) and the global pools over all spatial positions.
+ */
+#include "nn/op.h"
+#include "nn/ops/conv.h"
+
+#include <math.h>
+#include <string.h>
+
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+static bool
+is_max(const sp_node *n)
+{
+	return strcmp(n->op->name, "MaxPool") == 0;
+}
+
+static sp_status
+pool_window(const sp_graph *g, const sp_node *n, sp_window *w, sp_error *err)
+{
+	const sp_value *x = sp_in(g, n, 0);
+	const int64_t *ks;
+	int			nks = sp_attr_ints(n, "kernel_shape", &ks);
+	int64_t		kernel[2];
+
+	if (x->shape.rank < 3 || x->shape.rank > 4)
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "only 1-D and 2-D windows are supported (the input has rank %d)",
+						   x->shape.rank);
+	if (nks != x->shape.rank - 2)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "kernel_shape must have one value per spatial dimension");
+	kernel[0] = ks[0];
+	kernel[1] = nks > 1 ? ks[1] : 0;
+	return sp_window_geometry(g, n, &x->shape, kernel, sp_attr_int(n, "ceil_mode", 0) != 0, w, err);
+}
+
+static sp_status
+pool_infer(sp_graph *g, sp_node *n, sp_error *err)
+{
+	sp_window	w;
+	sp_shape	out;
+	sp_status	st;
+
+	if ((st = sp_check_input(g, n, 0, err, sp_dt_float_only)) != SP_OK)
+		return st;
+	if (n->n_out > 1)
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "the Indices output is not supported");
+	if ((st = pool_window(g, n, &w, err)) != SP_OK)
+		return st;
+	if (!is_max(n) && (w.dh != 1 || w.dw != 1))
+		return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "dilated average pooling is not supported");
+	if (w.OH < 1 || w.OW < 1)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "output would be empty");
+	sp_window_out_shape(&w, sp_in(g, n, 0)->shape.rank, w.C, &out);
+	sp_out_set(g, n, 0, SP_DT_FLOAT, &out);
+	return SP_OK;
+}
+
+static sp_status
+pool_forward(const sp_op_run *r)
+{
+	sp_window	w;
+	bool		max = is_max(r->n);
+	bool		include_pad = sp_attr_int(r->n, "count_include_pad", 0) != 0;
+	const float *X = r->in[0];
+	float	   *Y = r->out[0];
+	sp_status	st;
+
+	if ((st = pool_window(r->g, r->n, &w, r->err)) != SP_OK)
+		return st;
+	for (int64_t p = 0; p < w.N * w.C; p++)
+	{
+		const float *xp = X + p * w.H * w.W;
+		float	   *yp = Y + p * w.OH * w.OW;
+
+		for (int64_t oy = 0; oy < w.OH; oy++)
+			for (int64_t ox = 0; ox < w.OW; ox++)
+			{
+				float		acc = max ? -INFINITY : 0.0f;
+				int64_t		count = 0;
+				int64_t		y0 = oy * w.sh - w.pt,
+							x0 = ox * w.sw - w.pl;
+
+				for (int64_t ky = 0; ky < w.kh; ky++)
+				{
+					int64_t		iy = y0 + ky * w.dh;
+
+					if (iy < 0 || iy >= w.H)
+						continue;
+					for (int64_t kx = 0; kx < w.kw; kx++)
+					{
+						int64_t		ix = x0 + kx * w.dw;
+						float		v;
+
+						if (ix < 0 || ix >= w.W)
+							continue;
+						v = xp[iy * w.W + ix];
+						if (max)
+							acc = (v > acc || isnan(v)) ? v : acc;
+						else
+							acc += v;
+						count++;
+					}
+				}
+				if (!max)
+				{
+					if (include_pad)
+					{
+						/* the window clipped to the padded extent (ceil_mode may run past it) */
+						int64_t		ye = y0 + (w.kh - 1) * w.dh,
+									xe = x0 + (w.kw - 1) * w.dw;
+						int64_t		hy = (ye < w.H + w.pb ? ye : w.H + w.pb - 1) - y0 + 1,
+									hx = (xe < w.W + w.pr ? xe : w.W + w.pr - 1) - x0 + 1;
+
+						count = hy * hx;
+					}
+					acc = count > 0 ? acc / (float) count : 0.0f;
+				}
+				yp[oy * w.OW + ox] = acc;
+			}
+		if ((p & 63) == 63 && (st = sp_op_interrupted(r)) != SP_OK)
+			return st;
+	}
+	return SP_OK;
+}
+
+const sp_op_def sp_op_MaxPool = {"MaxPool", 1, 1, 1, 2, 0, pool_infer, NULL, pool_forward, NULL, NULL};
+const sp_op_def sp_op_AveragePool = {"AveragePool", 1, 1, 1, 1, 0, pool_infer, NULL, pool_forward, NULL, NULL};
+
+/* ---------------------------------------------------------------------- */
+/* Global pools: N x C x spatial... -> N x C x 1 x ... */
+
+static sp_status
+global_infer(sp_graph *g, sp_node *n, sp_error *err)
+{
+	const sp_value *x = sp_in(g, n, 0);
+	sp_shape	out;
+	sp_status	st;
+
+	if ((st = sp_check_input(g, n, 0, err, sp_dt_float_only)) != SP_OK)
+		return st;
+	if (x->shape.rank < 3)
+		return sp_op_error(err, SP_ERR_CORRUPT, n, "input must have spatial dimensions");
+	out = x->shape;
+	for (int i = 2; i < out.rank; i++)
+		out.dim[i] = 1;
+	sp_out_set(g, n, 0, SP_DT_FLOAT, &out);
+	return SP_OK;
+}
+
+static sp_status
+global_forward(const sp_op_run *r)
+{
+	const sp_value *x = sp_in(r->g, r->n, 0);
+	bool		max = strcmp(r->n->op->name, "GlobalMaxPool") == 0;
+	int64_t		planes = x->shape.dim[0] * x->shape.dim[1];
+	int64_t		hw = sp_shape_numel(&x->shape) / (planes ? planes : 1);
+	const float *X = r->in[0];
+	float	   *Y = r->out[0];
+
+	for (int64_t p = 0; p < planes; p++)
+	{
+		const float *xp = X + p * hw;
+
+		if (max)
+		{
+			float		m = -INFINITY;
+
+			for (int64_t i = 0; i < hw; i++)
+				m = (xp[i] > m || isnan(xp[i])) ? xp[i] : m;
+			Y[p] = m;
+		}
+		else
+		{
+			/* double accumulation: planes of 50k+ values lose bits in float */
+			double		s = 0.0;
+
+			for (int64_t i = 0; i < hw; i++)
+				s += xp[i];
+			Y[p] = (float) (s / (double) hw);
+		}
+	}
+	return SP_OK;
+}
+
+const sp_op_def sp_op_GlobalAveragePool = {"GlobalAveragePool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL};
+const sp_op_def sp_op_GlobalMaxPool = {"GlobalMaxPool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL};
