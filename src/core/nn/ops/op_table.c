@@ -13,6 +13,16 @@ extern const sp_op_def sp_op_Relu, sp_op_LeakyRelu, sp_op_Elu, sp_op_Sigmoid, sp
 			sp_op_Cast, sp_op_Add, sp_op_Sub, sp_op_Mul, sp_op_Div, sp_op_Pow, sp_op_PRelu, sp_op_Max,
 			sp_op_Min, sp_op_Equal, sp_op_Less, sp_op_Greater, sp_op_Where;
 
+/* norm.c */
+extern const sp_op_def sp_op_BatchNormalization, sp_op_InstanceNormalization,
+			sp_op_LayerNormalization, sp_op_LpNormalization, sp_op_SiameseL2Norm, sp_op_Softmax,
+			sp_op_LogSoftmax;
+
+/* reduce.c */
+extern const sp_op_def sp_op_ReduceSum, sp_op_ReduceMean, sp_op_ReduceMax, sp_op_ReduceMin,
+			sp_op_ReduceProd, sp_op_ReduceL1, sp_op_ReduceL2, sp_op_ReduceSumSquare,
+			sp_op_ReduceLogSum, sp_op_ReduceLogSumExp, sp_op_ArgMax, sp_op_ArgMin;
+
 static const sp_op_def *const op_table[] = {
 	/* elementwise.c */
 	&sp_op_Relu, &sp_op_LeakyRelu, &sp_op_Elu, &sp_op_Sigmoid, &sp_op_HardSigmoid, &sp_op_HardSwish,
@@ -20,6 +30,13 @@ static const sp_op_def *const op_table[] = {
 	&sp_op_Neg, &sp_op_Abs, &sp_op_Reciprocal, &sp_op_Clip, &sp_op_Identity, &sp_op_Dropout,
 	&sp_op_Cast, &sp_op_Add, &sp_op_Sub, &sp_op_Mul, &sp_op_Div, &sp_op_Pow, &sp_op_PRelu,
 	&sp_op_Max, &sp_op_Min, &sp_op_Equal, &sp_op_Less, &sp_op_Greater, &sp_op_Where,
+	/* norm.c */
+	&sp_op_BatchNormalization, &sp_op_InstanceNormalization, &sp_op_LayerNormalization,
+	&sp_op_LpNormalization, &sp_op_SiameseL2Norm, &sp_op_Softmax, &sp_op_LogSoftmax,
+	/* reduce.c */
+	&sp_op_ReduceSum, &sp_op_ReduceMean, &sp_op_ReduceMax, &sp_op_ReduceMin, &sp_op_ReduceProd,
+	&sp_op_ReduceL1, &sp_op_ReduceL2, &sp_op_ReduceSumSquare, &sp_op_ReduceLogSum,
+	&sp_op_ReduceLogSumExp, &sp_op_ArgMax, &sp_op_ArgMin,
 	NULL
 };
 
