@@ -22,6 +22,16 @@ extern const sp_op_def sp_op_Shape, sp_op_Size, sp_op_Constant, sp_op_ConstantOf
 			sp_op_Reshape, sp_op_Flatten, sp_op_Squeeze, sp_op_Unsqueeze, sp_op_Transpose, sp_op_Concat,
 			sp_op_Split, sp_op_Slice, sp_op_Gather, sp_op_Pad, sp_op_Expand, sp_op_Tile, sp_op_Not;
 
+/* norm.c */
+extern const sp_op_def sp_op_BatchNormalization, sp_op_InstanceNormalization,
+			sp_op_LayerNormalization, sp_op_LpNormalization, sp_op_SiameseL2Norm, sp_op_Softmax,
+			sp_op_LogSoftmax;
+
+/* reduce.c */
+extern const sp_op_def sp_op_ReduceSum, sp_op_ReduceMean, sp_op_ReduceMax, sp_op_ReduceMin,
+			sp_op_ReduceProd, sp_op_ReduceL1, sp_op_ReduceL2, sp_op_ReduceSumSquare,
+			sp_op_ReduceLogSum, sp_op_ReduceLogSumExp, sp_op_ArgMax, sp_op_ArgMin;
+
 static const sp_op_def *const op_table[] = {
 	/* conv.c, gemm.c, pool.c */
 	&sp_op_Conv, &sp_op_Gemm, &sp_op_MatMul, &sp_op_MaxPool, &sp_op_AveragePool,
@@ -36,6 +46,13 @@ static const sp_op_def *const op_table[] = {
 	&sp_op_Shape, &sp_op_Size, &sp_op_Constant, &sp_op_ConstantOfShape, &sp_op_Range, &sp_op_Reshape,
 	&sp_op_Flatten, &sp_op_Squeeze, &sp_op_Unsqueeze, &sp_op_Transpose, &sp_op_Concat, &sp_op_Split,
 	&sp_op_Slice, &sp_op_Gather, &sp_op_Pad, &sp_op_Expand, &sp_op_Tile, &sp_op_Not,
+	/* norm.c */
+	&sp_op_BatchNormalization, &sp_op_InstanceNormalization, &sp_op_LayerNormalization,
+	&sp_op_LpNormalization, &sp_op_SiameseL2Norm, &sp_op_Softmax, &sp_op_LogSoftmax,
+	/* reduce.c */
+	&sp_op_ReduceSum, &sp_op_ReduceMean, &sp_op_ReduceMax, &sp_op_ReduceMin, &sp_op_ReduceProd,
+	&sp_op_ReduceL1, &sp_op_ReduceL2, &sp_op_ReduceSumSquare, &sp_op_ReduceLogSum,
+	&sp_op_ReduceLogSumExp, &sp_op_ArgMax, &sp_op_ArgMin,
 	NULL
 };
 
