@@ -278,6 +278,29 @@ run_dataset(const char *case_dir, const char *set, const uint8_t *model, size_t 
 					 sp_dtype_name(in_type[k]), sp_dtype_name(g->values[g->inputs[k]].dtype));
 			goto done;
 		}
+	/*
+	 * Shapes are static here: an int64 input (a shape, axes, pads, repeats)
+	 * becomes a constant from the test data, as it is in exported models.
+	 */
+	for (int k = g->n_inputs - 1; k >= 0; k--)
+		if (in_type[k] == SP_DT_INT64)
+		{
+			int			id = g->inputs[k];
+
+			g->values[id].is_input = false;
+			if (sp_graph_set_constant(g, id, SP_DT_INT64, &in_shape[k], in_data[k], &err) != SP_OK)
+			{
+				snprintf(msg, msglen, "%s", err.message);
+				goto done;
+			}
+			memmove(&g->inputs[k], &g->inputs[k + 1], sizeof(int) * (size_t) (g->n_inputs - k - 1));
+			sp_free(env, in_data[k]);
+			memmove(&in_data[k], &in_data[k + 1], sizeof(void *) * (size_t) (n_in - k - 1));
+			memmove(&in_shape[k], &in_shape[k + 1], sizeof(sp_shape) * (size_t) (n_in - k - 1));
+			in_data[n_in - 1] = NULL;
+			g->n_inputs--;
+			n_in--;
+		}
 	st = sp_graph_prepare(g, in_shape, &err);
 	if (st != SP_OK)
 	{
