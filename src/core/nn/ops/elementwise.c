@@ -190,10 +190,17 @@ scalar_input(const sp_graph *g, const sp_node *n, int i, sp_error *err)
 	return SP_OK;
 }
 
+/* Neg and Abs also take int64 (shape arithmetic folded at load). */
+static bool
+unary_int_ok(const sp_node *n)
+{
+	return strcmp(n->op->name, "Neg") == 0 || strcmp(n->op->name, "Abs") == 0;
+}
+
 static sp_status
 unary_infer(sp_graph *g, sp_node *n, sp_error *err)
 {
-	sp_status	st = sp_check_input(g, n, 0, err, sp_dt_float_only);
+	sp_status	st = sp_check_input(g, n, 0, err, unary_int_ok(n) ? sp_dt_float_int64 : sp_dt_float_only);
 
 	if (st != SP_OK)
 		return st;
@@ -210,7 +217,7 @@ unary_infer(sp_graph *g, sp_node *n, sp_error *err)
 		if (strcmp(approx, "none") != 0 && strcmp(approx, "tanh") != 0)
 			return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "approximate \"%s\" is not supported", approx);
 	}
-	sp_out_set(g, n, 0, SP_DT_FLOAT, &sp_in(g, n, 0)->shape);
+	sp_out_set(g, n, 0, sp_in(g, n, 0)->dtype, &sp_in(g, n, 0)->shape);
 	return SP_OK;
 }
 
@@ -218,6 +225,23 @@ static sp_status
 unary_forward(const sp_op_run *r)
 {
 	const unary_kind *k = unary_of(r->n);
+
+	if (sp_in(r->g, r->n, 0)->dtype == SP_DT_INT64)
+	{
+		const int64_t *xi = r->in[0];
+		int64_t    *yi = r->out[0];
+		int64_t		cnt = sp_shape_numel(&sp_in(r->g, r->n, 0)->shape);
+		bool		neg = k->fn == f_neg;
+
+		for (int64_t i = 0; i < cnt; i++)
+		{
+			uint64_t	u = (uint64_t) xi[i];
+
+			/* two's complement negation, wrapping like the other int64 ops */
+			yi[i] = (neg || xi[i] < 0) ? (int64_t) (0 - u) : xi[i];
+		}
+		return SP_OK;
+	}
 	const float *x = r->in[0];
 	float	   *y = r->out[0];
 	int64_t		numel = sp_shape_numel(&sp_out(r->g, r->n, 0)->shape);
