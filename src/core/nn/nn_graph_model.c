@@ -148,6 +148,7 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 	sp_onnx_info info;
 	const char *output = NULL;
 	const char *name = "imported";
+	char		out_name[SP_GRAPH_MAX_NAME + 1] = "";
 	bool		normalize = false;
 	sp_distance_kind distance = SP_DISTANCE_COSINE;
 	sp_jsonw	w;
@@ -248,6 +249,7 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 		int			id;
 
 		snprintf(src, sizeof src, "%s", g->values[g->outputs[0]].name);
+		snprintf(out_name, sizeof out_name, "%s", src);
 		if ((s = append(g, "Flatten", "siamese/flatten", src, "siamese/flat", &n, err)) != SP_OK ||
 			(s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
 			goto done;
@@ -332,7 +334,7 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 		sp_jsonw_key(&cw, "producer");
 		sp_jsonw_string(&cw, info.producer);
 		sp_jsonw_key(&cw, "output");
-		sp_jsonw_string(&cw, output ? output : "(the model's output)");
+		sp_jsonw_string(&cw, out_name);
 		sp_jsonw_key(&cw, "normalize");
 		sp_jsonw_bool(&cw, normalize);
 		sp_jsonw_key(&cw, "nodes_in_file");
