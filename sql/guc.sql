@@ -32,5 +32,18 @@ RESET siamese.nn.isa;
 INSERT INTO guc_emb SELECT 'auto again', embed(img, 'fashion') FROM guc_img;
 SELECT a.isa, b.isa, (a.e <-> b.e) < 1e-5 AS same, a.e = b.e AS bitwise FROM guc_emb a, guc_emb b WHERE a.isa < b.isa ORDER BY 1, 2;
 
+-- siamese.nn.model_cache_size bounds the models a backend keeps: at 1 MB only
+-- the model in use stays, and embedding with another one still works.
+SHOW siamese.nn.model_cache_size;
+SELECT dims(embed(img, 'fashion')) FROM guc_img;
+SELECT dims(embed(img, 'fashion-2d')) FROM guc_img;
+SELECT name, bytes > 0 AS sized FROM model_cache() ORDER BY last_used DESC;
+SET siamese.nn.model_cache_size = '1MB';
+SELECT dims(embed(img, 'fashion-pixels')) FROM guc_img;
+SELECT name FROM model_cache();
+SELECT dims(embed(img, 'fashion')) FROM guc_img;
+SELECT name FROM model_cache();
+RESET siamese.nn.model_cache_size;
+
 -- The siamese. prefix is reserved: typos are errors, not silently new settings.
 SET siamese.no_such_setting = 1;

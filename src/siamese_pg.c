@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -15,6 +17,7 @@
 PG_MODULE_MAGIC;
 
 int			siamese_max_image_pixels = (int) SP_DEFAULT_MAX_PIXELS;
+int			siamese_model_cache_mb = 1024;
 static char *siamese_distance_isa = NULL;
 static char *siamese_nn_isa = NULL;
 
@@ -103,6 +106,17 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   check_isa, assign_nn_isa, NULL);
+
+	DefineCustomIntVariable("siamese.nn.model_cache_size",
+							"Memory the models loaded in one backend may keep between statements.",
+							"Each backend (and parallel worker) keeps the models it used, with their "
+							"prepared kernels and workspace; the least recently used ones are freed "
+							"while the total is above this.  The model in use always stays.",
+							&siamese_model_cache_mb,
+							1024, 1, INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("siamese.report.progress",
 							 "Emit a NOTICE at every stage of a robustness report.",

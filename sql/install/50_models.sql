@@ -299,6 +299,12 @@ $$;
 COMMENT ON FUNCTION siamese.models() IS
 	'the registered models: name, content hash, dimensions, distance, threshold, input, parameters, shipped or not, measured quality and training provenance, the ops a forward pass runs, the output tensor, activation memory per image and, for imports, the source';
 
+CREATE FUNCTION siamese.model_cache(OUT name text, OUT hash text, OUT bytes bigint, OUT last_used bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'siamese_model_cache' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION siamese.model_cache() IS
+	'the models this backend has loaded and keeps (bounded by siamese.nn.model_cache_size): name, hash, memory in bytes, and a use counter (higher = more recent)';
+
 CREATE FUNCTION siamese.blas_info(OUT library text, OUT core text, OUT threads integer,
 	OUT cpu text, OUT suggested_coretype text)
 	RETURNS record

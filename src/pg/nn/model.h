@@ -31,6 +31,7 @@ typedef struct SpCachedModel
 	LocalTransactionId checked_lxid;
 	CommandId	checked_cid;
 	uint64		last_used;
+	Size		bytes;			/* memory of cxt after loading (model + workspace) */
 	struct SpCachedModel *next;
 } SpCachedModel;
 

@@ -13,15 +13,17 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "funcapi.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 
-#define SP_MODEL_CACHE_MAX 8		/* least recently used models beyond this are freed */
+#define SP_MODEL_CACHE_MAX 64	/* entries, whatever their size */
 #define SP_WS_FLOATS (4 * 1024 * 1024)	/* input floats per workspace batch, about */
 
 static SpCachedModel *cache_head = NULL;
@@ -57,21 +59,31 @@ cache_remove(SpCachedModel *cm)
 	MemoryContextDelete(cm->cxt);
 }
 
+/*
+ * Free least recently used models (never keep) while there are too many or
+ * their memory exceeds siamese.nn.model_cache_size.
+ */
 static void
-cache_evict_if_full(void)
+cache_evict(SpCachedModel *keep)
 {
-	int			n = 0;
-	SpCachedModel *cm,
-			   *lru = NULL;
-
-	for (cm = cache_head; cm; cm = cm->next)
+	for (;;)
 	{
-		n++;
-		if (lru == NULL || cm->last_used < lru->last_used)
-			lru = cm;
-	}
-	if (n >= SP_MODEL_CACHE_MAX && lru)
+		int			n = 0;
+		Size		total = 0;
+		SpCachedModel *cm,
+				   *lru = NULL;
+
+		for (cm = cache_head; cm; cm = cm->next)
+		{
+			n++;
+			total += cm->bytes;
+			if (cm != keep && (lru == NULL || cm->last_used < lru->last_used))
+				lru = cm;
+		}
+		if (!lru || (n <= SP_MODEL_CACHE_MAX && total <= (Size) siamese_model_cache_mb * 1024 * 1024))
+			return;
 		cache_remove(lru);
+	}
 }
 
 static SpCachedModel *
@@ -89,7 +101,6 @@ cache_load(const char *name)
 	if (!sp_catalog_lookup(name, &hash, true, &config, &weights))
 		sp_catalog_unknown_model(name);
 
-	cache_evict_if_full();
 	cxt = AllocSetContextCreate(TopMemoryContext, "siamese model", ALLOCSET_DEFAULT_SIZES);
 	cm = MemoryContextAllocZero(cxt, sizeof(SpCachedModel));
 	cm->cxt = cxt;
@@ -128,8 +139,10 @@ cache_load(const char *name)
 	pfree(config);
 	pfree(weights);
 
+	cm->bytes = MemoryContextMemAllocated(cxt, true);
 	cm->next = cache_head;
 	cache_head = cm;
+	cache_evict(cm);
 	return cm;
 }
 
@@ -181,6 +194,30 @@ sp_model_get(const char *name)
 		cm->ws_isa = sp_nn_default_isa();
 	}
 	return cm;
+}
+
+/* model_cache() -> SETOF (name, hash, bytes, uses): this backend's cache, most recent first */
+PG_FUNCTION_INFO_V1(siamese_model_cache);
+
+Datum
+siamese_model_cache(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SpCachedModel *cm;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (cm = cache_head; cm; cm = cm->next)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(cm->name);
+		values[1] = CStringGetTextDatum(cm->hash);
+		values[2] = Int64GetDatum((int64) cm->bytes);
+		values[3] = Int64GetDatum((int64) cm->last_used);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* ---------------------------------------------------------------------- */
