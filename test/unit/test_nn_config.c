@@ -46,6 +46,47 @@ SP_TEST(cfg_parse_reference_and_round_trip)
 	sp_nn_config_free(sp_env_default(), c);
 }
 
+SP_TEST(cfg_torchvision_input_round_trip)
+{
+	/* the torchvision ImageNet eval transform, at 8x8 */
+	const char *txt = "{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":3,\"height\":8,\"width\":8,"
+		"\"resize\":\"pil_bilinear\",\"fit\":\"resize_shorter_then_center_crop\",\"resize_shorter\":9,"
+		"\"mean\":[0.485,0.456,0.406],\"std\":[0.229,0.224,0.225],\"scale\":255},"
+		"\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":192}";
+	sp_nn_config *c,
+			   *c2;
+	sp_error	err;
+	char	   *j1,
+			   *j2;
+	size_t		l1,
+				l2;
+
+	REQUIRE(sp_nn_config_parse(sp_env_default(), txt, strlen(txt), &c, &err) == SP_OK);
+	CHECK(c->input.resize == SP_RESIZE_PIL_BILINEAR);
+	CHECK(c->input.fit == SP_FIT_SHORTER_CENTER_CROP);
+	CHECK_EQ_INT(c->input.resize_shorter, 9);
+	CHECK(c->input.std[2] == 0.225f);
+	REQUIRE(sp_nn_config_to_json(sp_env_default(), c, false, &j1, &l1, &err) == SP_OK);
+	CHECK(strstr(j1, "\"resize\":\"pil_bilinear\",\"fit\":\"resize_shorter_then_center_crop\",\"resize_shorter\":9") != NULL);
+	REQUIRE(sp_nn_config_parse(sp_env_default(), j1, l1, &c2, &err) == SP_OK);
+	CHECK(memcmp(&c->input, &c2->input, sizeof(c->input)) == 0);
+	REQUIRE(sp_nn_config_to_json(sp_env_default(), c2, false, &j2, &l2, &err) == SP_OK);
+	CHECK(strcmp(j1, j2) == 0);
+	free(j1);
+	free(j2);
+	sp_nn_config_free(sp_env_default(), c);
+	sp_nn_config_free(sp_env_default(), c2);
+
+	/* configs without the new fields are written exactly as before */
+	REQUIRE(sp_nn_config_parse(sp_env_default(), tu_ref_cnn_config, strlen(tu_ref_cnn_config), &c, &err) == SP_OK);
+	CHECK_EQ_INT(c->input.resize_shorter, 0);
+	REQUIRE(sp_nn_config_to_json(sp_env_default(), c, false, &j1, &l1, &err) == SP_OK);
+	CHECK(strstr(j1, "resize_shorter") == NULL);
+	CHECK(strstr(j1, "\"resize\":\"bilinear\",\"fit\":\"stretch\",\"mean\"") != NULL);
+	free(j1);
+	sp_nn_config_free(sp_env_default(), c);
+}
+
 SP_TEST(cfg_metadata_kept)
 {
 	const char *txt = HEAD "\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64,"
@@ -107,6 +148,16 @@ SP_TEST(cfg_invalid)
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8,\"resize\":\"cubic\"},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "resize"},
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8,\"mean\":[1,2]},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "mean"},
 		{"{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":2000,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":16000}", SP_ERR_INVALID_ARG, "height"},
+#define IN3(x) "{\"name\":\"t\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8," x "},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}"
+		{IN3("\"fit\":\"resize_shorter_then_center_crop\""), SP_ERR_INVALID_ARG, "resize_shorter"},
+		{IN3("\"fit\":\"resize_shorter_then_center_crop\",\"resize_shorter\":0"), SP_ERR_INVALID_ARG, "between 1 and"},
+		{IN3("\"fit\":\"resize_shorter_then_center_crop\",\"resize_shorter\":5000"), SP_ERR_INVALID_ARG, "between 1 and"},
+		{IN3("\"fit\":\"resize_shorter_then_center_crop\",\"resize_shorter\":\"256\""), SP_ERR_INVALID_ARG, "integer"},
+		{IN3("\"resize_shorter\":256"), SP_ERR_INVALID_ARG, "only used with fit"},
+		{IN3("\"fit\":\"crop\""), SP_ERR_INVALID_ARG, "fit"},
+		{IN3("\"fit\":3"), SP_ERR_INVALID_ARG, "fit"},
+		{IN3("\"resize\":\"PIL_BILINEAR\""), SP_ERR_INVALID_ARG, "pil_bilinear"},
+#undef IN3
 		{"{\"name\":\"\",\"format_version\":1,\"input\":{\"channels\":1,\"height\":8,\"width\":8},\"layers\":[{\"type\":\"flatten\"}],\"embedding_dim\":64}", SP_ERR_INVALID_ARG, "name"},
 	};
 

@@ -5,6 +5,7 @@
  */
 #include "image/image.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -151,6 +152,129 @@ sp_image_alloc(const sp_env *env, sp_image *img, int width, int height,
 	img->width = width;
 	img->height = height;
 	img->channels = channels;
+	return SP_OK;
+}
+
+sp_status
+sp_image_apply_orientation(const sp_env *env, sp_image *img, int orientation, sp_error *err)
+{
+	int			w,
+				h,
+				c;
+	size_t		row;
+	sp_image	out;
+	sp_status	st;
+
+	if (!img || !img->pixels)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "image is NULL");
+	w = img->width;
+	h = img->height;
+	c = img->channels;
+	row = (size_t) w * (size_t) c;
+	if (orientation < 2 || orientation > 8)
+		return SP_OK;
+	if (orientation <= 4)
+	{
+		/* 2 mirror (left-right), 3 rotate 180, 4 flip (top-bottom): in place */
+		if (orientation != 2)
+			for (int y = 0; y < h / 2; y++)
+			{
+				uint8_t    *a = img->pixels + (size_t) y * row,
+						   *b = img->pixels + (size_t) (h - 1 - y) * row;
+
+				for (size_t i = 0; i < row; i++)
+				{
+					uint8_t		t = a[i];
+
+					a[i] = b[i];
+					b[i] = t;
+				}
+			}
+		if (orientation != 4)
+			for (int y = 0; y < h; y++)
+			{
+				uint8_t    *p = img->pixels + (size_t) y * row;
+
+				for (int x = 0; x < w / 2; x++)
+					for (int k = 0; k < c; k++)
+					{
+						uint8_t		t = p[(size_t) x * c + k];
+
+						p[(size_t) x * c + k] = p[(size_t) (w - 1 - x) * c + k];
+						p[(size_t) (w - 1 - x) * c + k] = t;
+					}
+			}
+		return SP_OK;
+	}
+	/*
+	 * 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+	 * counter-clockwise: the output is h wide and w tall; output (ox, oy)
+	 * takes the source pixel base + ox * dx + oy * dy (in pixels):
+	 *   5: (oy, ox)           6: (oy, h-1-ox)
+	 *   7: (w-1-oy, h-1-ox)   8: (w-1-oy, ox)
+	 * copied in 32 x 32 tiles so that both sides stay in cache.
+	 */
+	st = sp_image_alloc(env, &out, h, w, c, err);
+	if (st != SP_OK)
+		return st;
+	{
+		ptrdiff_t	base,
+					dx,
+					dy;
+
+		switch (orientation)
+		{
+			case 5:
+				base = 0, dx = w, dy = 1;
+				break;
+			case 6:
+				base = (ptrdiff_t) (h - 1) * w, dx = -(ptrdiff_t) w, dy = 1;
+				break;
+			case 7:
+				base = (ptrdiff_t) (h - 1) * w + (w - 1), dx = -(ptrdiff_t) w, dy = -1;
+				break;
+			default:			/* 8 */
+				base = w - 1, dx = w, dy = -1;
+				break;
+		}
+		for (int ty = 0; ty < w; ty += 32)
+		{
+			int			ey = ty + 32 < w ? ty + 32 : w;
+
+			if (sp_env_interrupted(env))
+			{
+				sp_image_free(env, &out);
+				return sp_set_error(err, SP_ERR_INTERRUPTED, "image rotation was interrupted");
+			}
+			for (int tx = 0; tx < h; tx += 32)
+			{
+				int			ex = tx + 32 < h ? tx + 32 : h;
+
+				for (int oy = ty; oy < ey; oy++)
+				{
+					uint8_t    *o = out.pixels + ((size_t) oy * (size_t) h + (size_t) tx) * (size_t) c;
+					const uint8_t *p = img->pixels + (base + (ptrdiff_t) tx * dx + (ptrdiff_t) oy * dy) * c;
+					ptrdiff_t	step = dx * c;
+
+					if (c == 3)
+						for (int ox = tx; ox < ex; ox++, o += 3, p += step)
+						{
+							o[0] = p[0];
+							o[1] = p[1];
+							o[2] = p[2];
+						}
+					else if (c == 1)
+						for (int ox = tx; ox < ex; ox++, o++, p += step)
+							o[0] = p[0];
+					else
+						for (int ox = tx; ox < ex; ox++, o += c, p += step)
+							memcpy(o, p, (size_t) c);
+				}
+			}
+		}
+	}
+	sp_image_free(env, img);
+	*img = out;
 	return SP_OK;
 }
 

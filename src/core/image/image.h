@@ -23,6 +23,14 @@
  *                  R = (255 - C) * (255 - K) / 255; YCCK likewise after
  *                  libjpeg's YCC -> CMY step.
  *
+ * JPEG EXIF orientation: the decoder reads the Orientation tag (0x0112) of
+ * the first APP1 "Exif" segment's IFD0 and applies it (2: mirror, 3: 180
+ * degrees, 4: flip, 5: transpose, 6: 90 degrees clockwise, 7: transverse, 8:
+ * 90 degrees counter-clockwise), so every caller gets the upright image, as
+ * PIL's ImageOps.exif_transpose gives it; the probe reports the upright
+ * width and height.  A missing, malformed or out-of-range tag is orientation
+ * 1 (as stored): a bad Exif block never fails the decode.
+ *
  * Limits: every decoder reads the header first and calls
  * sp_image_check_dims() before allocating anything proportional to the
  * image, so a tiny file claiming a huge image costs nothing.
@@ -62,6 +70,8 @@ typedef struct sp_image_info
 	int			bit_depth;		/* 1,2,4,8,16 */
 	int			interlaced;		/* PNG Adam7 or progressive JPEG */
 	char		color_model[16];	/* "gray", "gray+alpha", "palette", "rgb", "rgba", "ycbcr", "cmyk" ... */
+	int			orientation;	/* EXIF orientation the decoder applies: 1 (none) .. 8;
+								 * width and height above are after it */
 } sp_image_info;
 
 /* Format from magic bytes only. */
@@ -111,5 +121,19 @@ extern sp_status sp_png_decode(const sp_env *env, const uint8_t *data, size_t le
 extern sp_status sp_jpeg_probe(const uint8_t *data, size_t len, sp_image_info *info, sp_error *err);
 extern sp_status sp_jpeg_decode(const sp_env *env, const uint8_t *data, size_t len,
 								sp_image *out, sp_error *err);
+
+/*
+ * The EXIF orientation (1..8) in the payload of a JPEG APP1 segment (the
+ * bytes after its length field: "Exif\0\0" and a TIFF structure, either
+ * byte order); 1 for anything else.  Reads only inside data[0..len).
+ */
+extern int	sp_exif_orientation(const uint8_t *data, size_t len);
+
+/*
+ * Apply an EXIF orientation (1..8) to a decoded image, replacing its pixels
+ * (5..8 swap width and height).  Other values leave the image unchanged.
+ */
+extern sp_status sp_image_apply_orientation(const sp_env *env, sp_image *img, int orientation,
+											sp_error *err);
 
 #endif							/* SP_IMAGE_H */

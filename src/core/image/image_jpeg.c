@@ -17,6 +17,10 @@
  *
  * CMYK and YCCK files (Photoshop writes "Adobe" inverted CMYK) are converted
  * to RGB without colour management; the rule is in image.h.
+ *
+ * APP1 segments are kept (jpeg_save_markers) so that the EXIF orientation
+ * of the first "Exif" one (image_exif.c) can be applied after decoding and
+ * reported by the probe (image.h).
  */
 #include "image/image.h"
 
@@ -50,6 +54,7 @@ typedef struct jpeg_ctx
 	sp_image	img;
 	uint8_t    *row;			/* CMYK scanline before conversion */
 	sp_image_info *probe;
+	int			orientation;	/* EXIF, 1..8 */
 
 	struct jpeg_compress_struct c;
 	int			c_created;
@@ -245,7 +250,18 @@ jpeg_open(jpeg_ctx *ctx)
 	ctx->d.src = &ctx->src;
 	ctx->progress.progress_monitor = progress_monitor;
 	ctx->d.progress = &ctx->progress;
+	/* keep APP1 (EXIF) payloads; 0xFFFF is the largest a segment can hold */
+	jpeg_save_markers(&ctx->d, JPEG_APP0 + 1, 0xFFFF);
 	(void) jpeg_read_header(&ctx->d, TRUE);
+	ctx->orientation = 1;
+	for (jpeg_saved_marker_ptr m = ctx->d.marker_list; m; m = m->next)
+		if (m->marker == JPEG_APP0 + 1 && m->data && m->data_length >= 6 &&
+			memcmp(m->data, "Exif\0\0", 6) == 0)
+		{
+			/* the first Exif segment counts, as in PIL */
+			ctx->orientation = sp_exif_orientation(m->data, m->data_length);
+			break;
+		}
 }
 
 static const char *
@@ -281,8 +297,10 @@ jpeg_probe_run(jpeg_ctx *ctx)
 		return jpeg_failure(ctx, 0);
 	jpeg_open(ctx);
 	info->format = SP_FORMAT_JPEG;
-	info->width = (int) ctx->d.image_width;
-	info->height = (int) ctx->d.image_height;
+	info->orientation = ctx->orientation;
+	/* upright size: orientations 5..8 swap the sides */
+	info->width = (int) (ctx->orientation >= 5 ? ctx->d.image_height : ctx->d.image_width);
+	info->height = (int) (ctx->orientation >= 5 ? ctx->d.image_width : ctx->d.image_height);
 	info->channels = ctx->d.num_components;
 	info->bit_depth = ctx->d.data_precision;
 	info->interlaced = ctx->d.progressive_mode ? 1 : 0;
@@ -449,6 +467,8 @@ sp_jpeg_decode(const sp_env *env, const uint8_t *data, size_t len,
 	if (ctx.d_created)
 		jpeg_destroy_decompress(&ctx.d);
 	sp_free(env, ctx.row);
+	if (st == SP_OK && ctx.orientation != 1)
+		st = sp_image_apply_orientation(env, &ctx.img, ctx.orientation, err);
 	if (st != SP_OK)
 	{
 		sp_image_free(env, &ctx.img);

@@ -217,6 +217,7 @@ png_probe_run(png_ctx *ctx)
 	png_read_info(ctx->png, ctx->info);
 
 	info->format = SP_FORMAT_PNG;
+	info->orientation = 1;
 	info->width = (int) png_get_image_width(ctx->png, ctx->info);
 	info->height = (int) png_get_image_height(ctx->png, ctx->info);
 	info->channels = png_get_channels(ctx->png, ctx->info);

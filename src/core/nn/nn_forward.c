@@ -814,7 +814,6 @@ sp_status
 sp_nn_embed_images(const sp_env *env, const sp_nn_model *m, sp_nn_workspace *ws,
 				   const sp_image *imgs, int n, float *out, sp_error *err)
 {
-	(void) env;
 	if (!m || !ws || n < 0 || (n > 0 && (!imgs || !out)))
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "sp_nn_embed_images: invalid arguments");
 	for (int start = 0; start < n; start += ws->max_batch)
@@ -824,8 +823,8 @@ sp_nn_embed_images(const sp_env *env, const sp_nn_model *m, sp_nn_workspace *ws,
 
 		for (int i = 0; i < cnt; i++)
 		{
-			st = sp_preprocess_image(&m->cfg->input, &imgs[start + i],
-									 ws->input + (size_t) i * m->in_size, err);
+			st = sp_preprocess_image_env(env, &m->cfg->input, &imgs[start + i],
+										 ws->input + (size_t) i * m->in_size, err);
 			if (st != SP_OK)
 				return st;
 		}

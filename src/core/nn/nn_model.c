@@ -111,6 +111,15 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 	for (int c = 0; c < in->channels; c++)
 		if (!(in->std[c] > 0) || !isfinite(in->std[c]) || !isfinite(in->mean[c]))
 			return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input std must be positive and mean finite");
+	if (in->fit == SP_FIT_SHORTER_CENTER_CROP &&
+		(in->resize_shorter < 1 || in->resize_shorter > SP_PREPROCESS_MAX_SIDE))
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+						 "input \"resize_shorter\" must be between 1 and %d with fit \"%s\"",
+						 SP_PREPROCESS_MAX_SIDE, sp_fit_mode_name(in->fit));
+	if (in->fit != SP_FIT_SHORTER_CENTER_CROP && in->resize_shorter != 0)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+						 "input \"resize_shorter\" is only used with fit \"%s\"",
+						 sp_fit_mode_name(SP_FIT_SHORTER_CENTER_CROP));
 	if (cfg->distance != SP_DISTANCE_COSINE && cfg->distance != SP_DISTANCE_L2)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "unknown distance");
 	if (cfg->has_threshold && !isfinite(cfg->threshold))
@@ -458,7 +467,7 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 	static const char *const top_keys[] = {"name", "format_version", "input", "layers", "graph",
 		"embedding_dim", "distance", "threshold", "metadata", "training", "quality", "source", NULL};
 	static const char *const in_keys[] = {"channels", "height", "width", "resize", "fit", "mean", "std",
-	"scale", NULL};
+	"scale", "resize_shorter", NULL};
 	sp_json_doc *doc = NULL;
 	const sp_json *root,
 			   *v,
@@ -560,31 +569,21 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 		(st = get_int(in, "width", true, 0, &cfg->input.width, -1, err)))
 		goto fail;
 	v = sp_json_get(in, "resize");
-	if (v)
+	if (v && (v->type != SP_JSON_STRING || !sp_resize_method_parse(v->str, &cfg->input.resize)))
 	{
-		if (v->type == SP_JSON_STRING && strcmp(v->str, "bilinear") == 0)
-			cfg->input.resize = SP_RESIZE_BILINEAR;
-		else if (v->type == SP_JSON_STRING && strcmp(v->str, "area") == 0)
-			cfg->input.resize = SP_RESIZE_AREA;
-		else
-		{
-			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input \"resize\" must be \"bilinear\" or \"area\"");
-			goto fail;
-		}
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+					   "input \"resize\" must be \"bilinear\", \"area\" or \"pil_bilinear\"");
+		goto fail;
 	}
 	v = sp_json_get(in, "fit");
-	if (v)
+	if (v && (v->type != SP_JSON_STRING || !sp_fit_mode_parse(v->str, &cfg->input.fit)))
 	{
-		if (v->type == SP_JSON_STRING && strcmp(v->str, "stretch") == 0)
-			cfg->input.fit = SP_FIT_STRETCH;
-		else if (v->type == SP_JSON_STRING && strcmp(v->str, "center_crop") == 0)
-			cfg->input.fit = SP_FIT_CENTER_CROP;
-		else
-		{
-			st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "input \"fit\" must be \"stretch\" or \"center_crop\"");
-			goto fail;
-		}
+		st = cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
+					   "input \"fit\" must be \"stretch\", \"center_crop\" or \"resize_shorter_then_center_crop\"");
+		goto fail;
 	}
+	if ((st = get_int(in, "resize_shorter", false, 0, &cfg->input.resize_shorter, -1, err)))
+		goto fail;
 	if ((st = get_float_list(in, "mean", cfg->input.channels, 0.0f, cfg->input.mean, err)) ||
 		(st = get_float_list(in, "std", cfg->input.channels, 1.0f, cfg->input.std, err)))
 		goto fail;
@@ -680,6 +679,12 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 	sp_jsonw_string(&w, sp_resize_method_name(in->resize));
 	sp_jsonw_key(&w, "fit");
 	sp_jsonw_string(&w, sp_fit_mode_name(in->fit));
+	if (in->resize_shorter != 0)
+	{
+		/* written only when used, so older configs round-trip byte for byte */
+		sp_jsonw_key(&w, "resize_shorter");
+		sp_jsonw_int(&w, in->resize_shorter);
+	}
 	sp_jsonw_key(&w, "mean");
 	sp_jsonw_inline_next(&w);
 	sp_jsonw_begin_array(&w);

@@ -170,7 +170,10 @@ extern const sp_nn_model *sp_nn_workspace_model(const sp_nn_workspace *ws);
 extern sp_status sp_nn_forward(const sp_nn_model *model, sp_nn_workspace *ws,
 							   const float *input, int batch, float *out, sp_error *err);
 
-/* Preprocess n images (any size / channels) and embed them: out n x dim. */
+/*
+ * Preprocess n images (any size / channels) and embed them: out n x dim.
+ * Preprocessing scratch ("pil_bilinear") comes from env.
+ */
 extern sp_status sp_nn_embed_images(const sp_env *env, const sp_nn_model *model,
 									sp_nn_workspace *ws, const sp_image *imgs, int n,
 									float *out, sp_error *err);
