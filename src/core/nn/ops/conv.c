@@ -256,7 +256,9 @@ conv_infer(sp_graph *g, sp_node *n, sp_error *err)
 		return sp_op_error(err, SP_ERR_CORRUPT, n, "output would be empty");
 	sp_window_out_shape(&w, x->shape.rank, wv->shape.dim[0], &out);
 	sp_out_set(g, n, 0, SP_DT_FLOAT, &out);
-	if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_IM2COL)
+	if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_DEPTHWISE)
+		n->scratch = sp_depthwise_scratch_bytes(&w);
+	else if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_IM2COL)
 	{
 		int64_t		rows = (w.C / group) * w.kh * w.kw;
 
@@ -301,33 +303,6 @@ im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
 				}
 			}
 	}
-}
-
-/* One depthwise plane: channel c of x (mult output channels per input channel). */
-static void
-depthwise_plane(const float *xp, const sp_window *w, const float *wk, float bias, float *yp)
-{
-	for (int64_t oy = 0; oy < w->OH; oy++)
-		for (int64_t ox = 0; ox < w->OW; ox++)
-		{
-			float		s = bias;
-
-			for (int64_t ky = 0; ky < w->kh; ky++)
-			{
-				int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
-
-				if (iy < 0 || iy >= w->H)
-					continue;
-				for (int64_t kx = 0; kx < w->kw; kx++)
-				{
-					int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
-
-					if (ix >= 0 && ix < w->W)
-						s += xp[iy * w->W + ix] * wk[ky * w->kw + kx];
-				}
-			}
-			yp[oy * w->OW + ox] = s;
-		}
 }
 
 /* Choose the direct kernels when the node suits them. */
@@ -433,8 +408,11 @@ conv_forward(const sp_op_run *r)
 			{
 				int64_t		mult = O / w.C;
 
+				/* bias and activation are applied inside the kernel */
 				for (int64_t o = 0; o < O; o++)
-					depthwise_plane(xb + (o / mult) * HW, &w, Wt + o * w.kh * w.kw, 0.0f, yb + o * OHW);
+					sp_depthwise_plane(xb + (o / mult) * HW, &w, Wt + o * w.kh * w.kw, B ? B[o] : 0.0f,
+									   &act, yb + o * OHW, r->scratch);
+				continue;
 			}
 			else
 				for (int64_t gi = 0; gi < group; gi++)
@@ -447,14 +425,7 @@ conv_forward(const sp_op_run *r)
 								yb + gi * og * OHW, (int) OHW);
 				}
 			for (int64_t o = 0; o < O; o++)
-			{
-				float	   *yp = yb + o * OHW;
-
-				if (B)
-					for (int64_t i = 0; i < OHW; i++)
-						yp[i] += B[o];
-				sp_fused_act_apply(&act, yp, (size_t) OHW);
-			}
+				sp_bias_act(yb + o * OHW, (size_t) OHW, B ? B[o] : 0.0f, &act);
 		}
 	}
 	return SP_OK;

@@ -55,4 +55,10 @@ typedef struct sp_fused_act
 extern void sp_fused_act_get(const sp_node *n, sp_fused_act *act);
 extern void sp_fused_act_apply(const sp_fused_act *act, float *y, size_t len);
 
+/* conv_depthwise.c: one depthwise plane (bias and activation fused), and bias + activation in place. */
+extern size_t sp_depthwise_scratch_bytes(const sp_window *w);
+extern void sp_depthwise_plane(const float *x, const sp_window *w, const float *k, float bias,
+							   const sp_fused_act *act, float *y, void *scratch);
+extern void sp_bias_act(float *y, size_t n, float bias, const sp_fused_act *act);
+
 #endif							/* SP_NN_OPS_CONV_H */
