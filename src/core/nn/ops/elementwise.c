@@ -12,6 +12,8 @@
  * Every formula is written once, as a scalar function the loops call.
  */
 #include "nn/op.h"
+#include "nn/ops/vmath.h"
+#include "util/cpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -221,6 +223,20 @@ unary_infer(sp_graph *g, sp_node *n, sp_error *err)
 	return SP_OK;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Sigmoid of n floats: EfficientNet's SiLU and squeeze-excitation gates. */
+SP_VMATH_T static void
+sigmoid_avx2(const float *x, float *y, int64_t n)
+{
+	int64_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, sp_sigmoid_avx2(_mm256_loadu_ps(x + i)));
+	for (; i < n; i++)
+		y[i] = f_sigmoid(x[i], 0, 0);
+}
+#endif
+
 static sp_status
 unary_forward(const sp_op_run *r)
 {
@@ -267,6 +283,13 @@ unary_forward(const sp_op_run *r)
 			y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 		return SP_OK;
 	}
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (fn == f_sigmoid && sp_cpu_supports(SP_ISA_AVX2))
+	{
+		sigmoid_avx2(x, y, numel);
+		return SP_OK;
+	}
+#endif
 	for (int64_t i = 0; i < numel; i++)
 		y[i] = fn(x[i], a, b);
 	return SP_OK;
@@ -700,6 +723,23 @@ binary_forward(const sp_op_run *r)
 
 				for (int64_t p = 0; p < no / inner; p++)
 					binary_flat(k, a + p * inner, 1, b + (p % C), 0, y + p * inner, inner);
+				return SP_OK;
+			}
+		}
+		/* the same with the per-channel operand first (s * x in squeeze-excitation) */
+		if (nb == no && vo->shape.rank >= 2 && va->shape.rank == vo->shape.rank && na == vo->shape.dim[1])
+		{
+			int64_t		C = vo->shape.dim[1];
+			bool		per_channel = true;
+
+			for (int d = 0; d < va->shape.rank; d++)
+				per_channel &= d == 1 ? va->shape.dim[d] == C : va->shape.dim[d] == 1;
+			if (per_channel)
+			{
+				int64_t		inner = no / (vo->shape.dim[0] * C);
+
+				for (int64_t p = 0; p < no / inner; p++)
+					binary_flat(k, a + (p % C), 0, b + p * inner, 1, y + p * inner, inner);
 				return SP_OK;
 			}
 		}

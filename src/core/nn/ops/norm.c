@@ -28,6 +28,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NORM_X86 1
 #include <immintrin.h>
+#include "nn/ops/vmath.h"
 #include "util/cpu.h"
 #endif
 
@@ -804,43 +805,12 @@ sm_row(const float *p, float *q, int64_t D, int64_t st, bool log_sm)
 #ifdef NORM_X86
 /*
  * The same row, contiguous, with AVX2: the attention softmax of a ViT is
- * most of its time outside the matrix products.  exp() is Cephes' expf
- * polynomial (within 2 ulp) for the arguments x - max <= 0; below
- * ln(FLT_MIN) it gives 0 instead of a denormal, which the sum (>= 1) does
- * not notice.  The sum is in double; the last partial vector is padded
+ * most of its time outside the matrix products.  exp() is vmath.h's
+ * (Cephes' polynomial) for the arguments x - max <= 0; below ln(FLT_MIN)
+ * it gives 0 instead of a denormal, which the sum (>= 1) does not notice.  The sum is in double; the last partial vector is padded
  * with -inf (exp: 0).
  */
 #define SM_T __attribute__((target("avx2,fma")))
-
-SM_T static inline __m256
-exp_nonpos_avx2(__m256 x)
-{
-	const __m256 lo = _mm256_set1_ps(-87.33654475f);
-	__m256		under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-	__m256		fx,
-				r,
-				r2,
-				y;
-	__m256i		e;
-
-	x = _mm256_max_ps(x, lo);
-	fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-						 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-	r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
-	r2 = _mm256_mul_ps(r, r);
-	y = _mm256_set1_ps(1.9875691500e-4f);
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-	y = _mm256_add_ps(_mm256_fmadd_ps(y, r2, r), _mm256_set1_ps(1.0f));
-	/* 2^fx, fx in [-126, 0] */
-	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-	y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-	return _mm256_andnot_ps(under, y);
-}
 
 /* Lanes k < n of a partial vector. */
 SM_T static inline __m256i
@@ -907,7 +877,7 @@ sm_row_avx2(const float *p, float *q, int64_t D, bool log_sm)
 	vmax = _mm256_set1_ps(m);
 	for (int64_t j = 0; j < n8; j += 8)
 	{
-		__m256		e = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmax));
+		__m256		e = sp_exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmax));
 
 		if (!log_sm)
 			_mm256_storeu_ps(q + j, e);
@@ -915,7 +885,7 @@ sm_row_avx2(const float *p, float *q, int64_t D, bool log_sm)
 	}
 	if (rest)
 	{
-		__m256		e = exp_nonpos_avx2(_mm256_sub_ps(load_part(p + n8, rest), vmax));
+		__m256		e = sp_exp_nonpos_avx2(_mm256_sub_ps(load_part(p + n8, rest), vmax));
 
 		if (!log_sm)
 			_mm256_maskstore_ps(q + n8, part_mask(rest), e);
