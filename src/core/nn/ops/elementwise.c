@@ -671,6 +671,49 @@ binary_flat(bin_kind k, const float *a, int64_t sa, const float *b, int64_t sb, 
 	}
 }
 
+/*
+ * Does x (broadcast to out) vary along one contiguous block of dimensions
+ * only?  Then out is [outer][mid][inner] with x holding the mid values: a
+ * scalar (mid 1), a per-channel vector (N x C x H x W against C), a
+ * trailing vector (a bias added to rows).
+ */
+static bool
+block_broadcast(const sp_shape *x, const sp_shape *out, int64_t *outer, int64_t *mid, int64_t *inner)
+{
+	int			r = out->rank,
+				lo = -1,
+				hi = -1;
+
+	for (int d = 0; d < r; d++)
+	{
+		int			ix = x->rank - r + d;
+		int64_t		xd = ix >= 0 ? x->dim[ix] : 1;
+
+		if (xd == out->dim[d] && xd != 1)
+		{
+			if (lo < 0)
+				lo = d;
+			else if (hi >= 0)
+				return false;	/* a second block */
+		}
+		else if (xd == 1)
+		{
+			if (lo >= 0 && hi < 0)
+				hi = d;
+		}
+		else
+			return false;
+	}
+	if (lo < 0)
+		lo = hi = r;			/* a scalar */
+	if (hi < 0)
+		hi = r;
+	*outer = *mid = *inner = 1;
+	for (int d = 0; d < r; d++)
+		*(d < lo ? outer : d < hi ? mid : inner) *= out->dim[d];
+	return true;
+}
+
 static sp_status
 binary_forward(const sp_op_run *r)
 {
@@ -688,6 +731,9 @@ binary_forward(const sp_op_run *r)
 		const float *a = r->in[0],
 				   *b = r->in[1];
 		float	   *y = r->out[0];
+		int64_t		outer,
+					mid,
+					inner;
 
 		if (na == no && nb == no)
 		{
@@ -704,44 +750,38 @@ binary_forward(const sp_op_run *r)
 			binary_flat(k, a, 0, b, 1, y, no);
 			return SP_OK;
 		}
-		/* per-channel: a is N x C x S..., b has C values on axis 1 (rank-aligned) */
-		if (na == no && vo->shape.rank >= 2)
+		/* one operand full-size, the other spanning one block of dimensions */
+		if (na == no && block_broadcast(&vb->shape, &vo->shape, &outer, &mid, &inner))
 		{
-			int			r0 = vo->shape.rank;
-			int64_t		C = vo->shape.dim[1];
-			bool		per_channel = nb == C && vb->shape.rank >= r0 - 1;
+			for (int64_t o = 0; o < outer; o++)
+				for (int64_t m = 0; m < mid; m++)
+				{
+					int64_t		at = (o * mid + m) * inner;
 
-			for (int d = 0; per_channel && d < vb->shape.rank; d++)
-			{
-				int			od = r0 - vb->shape.rank + d;
-
-				per_channel = (od == 1) ? vb->shape.dim[d] == C : vb->shape.dim[d] == 1;
-			}
-			if (per_channel)
-			{
-				int64_t		inner = no / (vo->shape.dim[0] * C);
-
-				for (int64_t p = 0; p < no / inner; p++)
-					binary_flat(k, a + p * inner, 1, b + (p % C), 0, y + p * inner, inner);
-				return SP_OK;
-			}
+					if (inner == 1)
+					{
+						binary_flat(k, a + o * mid, 1, b, 1, y + o * mid, mid);
+						break;
+					}
+					binary_flat(k, a + at, 1, b + m, 0, y + at, inner);
+				}
+			return SP_OK;
 		}
-		/* the same with the per-channel operand first (s * x in squeeze-excitation) */
-		if (nb == no && vo->shape.rank >= 2 && va->shape.rank == vo->shape.rank && na == vo->shape.dim[1])
+		if (nb == no && block_broadcast(&va->shape, &vo->shape, &outer, &mid, &inner))
 		{
-			int64_t		C = vo->shape.dim[1];
-			bool		per_channel = true;
+			for (int64_t o = 0; o < outer; o++)
+				for (int64_t m = 0; m < mid; m++)
+				{
+					int64_t		at = (o * mid + m) * inner;
 
-			for (int d = 0; d < va->shape.rank; d++)
-				per_channel &= d == 1 ? va->shape.dim[d] == C : va->shape.dim[d] == 1;
-			if (per_channel)
-			{
-				int64_t		inner = no / (vo->shape.dim[0] * C);
-
-				for (int64_t p = 0; p < no / inner; p++)
-					binary_flat(k, a + (p % C), 0, b + p * inner, 1, y + p * inner, inner);
-				return SP_OK;
-			}
+					if (inner == 1)
+					{
+						binary_flat(k, a, 1, b + o * mid, 1, y + o * mid, mid);
+						break;
+					}
+					binary_flat(k, a + m, 0, b + at, 1, y + at, inner);
+				}
+			return SP_OK;
 		}
 	}
 	binary_general(k, va->dtype, bin_kinds[bi].compare, &va->shape, r->in[0], &vb->shape, r->in[1],
