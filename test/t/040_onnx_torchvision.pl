@@ -1,0 +1,79 @@
+# 040_onnx_torchvision.pl: real networks from PyTorch, end to end in SQL.
+#
+# Two torchvision backbones (ResNet-18 and MobileNetV3-small, seeded random
+# weights, heads removed) are exported to ONNX by tools/onnx/torch_features.py,
+# which also computes PyTorch's features of five real photos (skimage's
+# samples: PNG and JPEG, colour and grey) with torchvision's eval transform.
+# Each model is registered with siamese.register_onnx_model; the photos are
+# embedded by siamese.embed in SQL, preprocessing included, and must equal
+# PyTorch's features to 1e-4 relative.  Skipped, saying so, where Debian's
+# python3-torch is not installed (scripts/setup installs it).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+use lib 'test/perl';
+use SiameseTest qw(new_node);
+
+my $python = '/usr/bin/python3';
+my $srcdir = $ENV{SIAMESE_SRCDIR} // '.';
+my $script = "$srcdir/tools/onnx/torch_features.py";
+plan skip_all => 'python3-torch / python3-torchvision are not installed: the torchvision comparison is skipped'
+  unless -x $python && system("$python -c 'import torch, torchvision, onnx' 2>/dev/null") == 0;
+plan skip_all => "$script is missing" unless -f $script;
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $node = new_node('torchvision');
+my $photos = '/usr/lib/python3/dist-packages/skimage/data';
+
+for my $model (qw(resnet18 mobilenet_v3_small))
+{
+	my ($out, $err) = run_command([ $python, $script, $model, $dir ]);
+	ok(-f "$dir/$model.onnx", "$model exported to ONNX") or diag($err);
+	open(my $fh, '<', "$dir/$model.json") or die "$model.json: $!";
+	my $ref = decode_json(do { local $/; <$fh> });
+	close $fh;
+	my $config = encode_json($ref->{import});
+
+	my $hash = $node->safe_psql('postgres',
+		"SELECT siamese.register_onnx_model('$model', pg_read_binary_file('$dir/$model.onnx'), '$config')");
+	like($hash, qr/^[0-9a-f]{64}$/, "$model registered");
+	my $dims = scalar @{ $ref->{features}{'astronaut.png'} };
+	is($node->safe_psql('postgres', "SELECT dims FROM siamese.models WHERE name = '$model'"),
+		$dims, "$model embeds to $dims dimensions");
+
+	for my $photo (sort keys %{ $ref->{features} })
+	{
+		my $got = $node->safe_psql('postgres',
+			"SELECT siamese.embed(pg_read_binary_file('$photos/$photo'), '$model')::real[]");
+		$got =~ s/[{}]//g;
+		my @g = split /,/, $got;
+		my @w = @{ $ref->{features}{$photo} };
+		my ($maxdiff, $maxref) = (0, 0);
+		for my $i (0 .. $#w)
+		{
+			my $d = abs(($g[$i] // 1e30) - $w[$i]);
+			$maxdiff = $d if $d > $maxdiff;
+			$maxref = abs($w[$i]) if abs($w[$i]) > $maxref;
+		}
+		my $rel = $maxref > 0 ? $maxdiff / $maxref : $maxdiff;
+		ok(@g == @w && $rel < 1e-4, sprintf("%s: %s equals PyTorch (max difference %.2g of max |value| %.3g)",
+				$model, $photo, $maxdiff, $maxref));
+	}
+}
+
+# the normalised variant of one of them: unit vectors, same direction
+$node->safe_psql('postgres', qq{
+	SELECT siamese.register_onnx_model('resnet18-unit', pg_read_binary_file('$dir/resnet18.onnx'),
+		(SELECT jsonb_build_object('input', config -> 'input', 'normalize', true) FROM siamese.models WHERE name = 'resnet18'))});
+is($node->safe_psql('postgres', qq{
+	SELECT round(siamese.norm(siamese.embed(pg_read_binary_file('$photos/chelsea.png'), 'resnet18-unit'))::numeric, 5)}),
+	'1.00000', 'normalize: true gives unit vectors');
+is($node->safe_psql('postgres', qq{
+	SELECT siamese.cosine_distance(siamese.embed(i, 'resnet18-unit'), siamese.embed(i, 'resnet18')) < 1e-6
+	FROM (SELECT pg_read_binary_file('$photos/coffee.png') AS i) s}),
+	't', 'the normalised model points the same way');
+
+done_testing();
