@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""export_torchvision.py: torchvision classifiers with seeded random weights as
+ONNX files, the test and benchmark material for siamese_pg's ONNX importer.
+
+    /usr/bin/python3 tools/onnx/export_torchvision.py [--models a,b,c]
+        [--out DIR] [--opset 17] [--size 224] [--features] [--seed 0]
+
+For each model (torchvision 0.14 constructors, weights=None; no download) it
+writes into DIR (default /tmp/siamese_onnx):
+
+  NAME.onnx           torch.onnx.export, opset 17 by default (11..17), input
+                      "input" (N,3,S,S) float32, output "logits" (N,classes),
+                      or "features" (N,D) with --features; dynamic batch axis;
+                      do_constant_folding=True; eval mode.
+  NAME.siamese.json   the "siamese config" sidecar the importer reads (input
+                      geometry and normalisation, output tensor, distance):
+                      built by siamese_config() alone, so that its keys can
+                      follow the importer's in one place.
+  NAME.pt             the torch state_dict, so reference_outputs.py and
+                      bench/torch_bench.py run exactly these weights
+                      (--no-state-dict to skip).
+
+NAME is the model name, with "-features" appended under --features.
+Generated files (.onnx, .pt) are never committed.
+
+Weights: torch.manual_seed(seed), then torchvision's own
+default init (the constructor's), then realistic_init() below, which explains
+why the BatchNorm statistics are calibrated rather than left at 0/1.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision import models as tvm
+
+ALL_MODELS = [
+    "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2",
+    "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1", "densenet121",
+    "regnet_y_400mf", "convnext_tiny", "vit_b_16",
+]
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+# ---------------------------------------------------------------- the models
+
+def construct(arch, size=224):
+    """The bare torchvision 0.14 model, weights=None (default init)."""
+    if arch not in ALL_MODELS:
+        raise SystemExit(f"unknown model {arch!r}; known: {','.join(ALL_MODELS)}")
+    ctor = getattr(tvm, arch)
+    if arch == "vit_b_16":
+        # the position embedding fixes ViT's input size
+        return ctor(weights=None, image_size=size)
+    return ctor(weights=None)
+
+
+def to_features(arch, m):
+    """Replace the classifier head by what yields the pooled feature vector
+    (N, D), per architecture; returns (model, D)."""
+    if arch in ("resnet18", "resnet50", "resnext50_32x4d", "regnet_y_400mf"):
+        # ... avgpool -> flatten -> fc
+        d = m.fc.in_features
+        m.fc = nn.Identity()
+    elif arch in ("mobilenet_v2", "efficientnet_b0"):
+        # ... avgpool -> flatten -> classifier = [Dropout, Linear]
+        d = m.classifier[-1].in_features
+        m.classifier = nn.Identity()
+    elif arch == "mobilenet_v3_small":
+        # ... avgpool -> flatten -> classifier = [Linear(576,1024), Hardswish,
+        # Dropout, Linear]: the pooled features are the 576 before the MLP
+        d = m.classifier[0].in_features
+        m.classifier = nn.Identity()
+    elif arch == "densenet121":
+        # features -> relu -> adaptive avgpool -> flatten -> classifier
+        d = m.classifier.in_features
+        m.classifier = nn.Identity()
+    elif arch == "squeezenet1_1":
+        # features -> classifier = [Dropout, Conv1x1(512,1000), ReLU, AvgPool]
+        # -> flatten: pool the 512 feature maps directly
+        d = m.classifier[1].in_channels
+        m.classifier = nn.AdaptiveAvgPool2d(1)
+    elif arch == "convnext_tiny":
+        # avgpool -> classifier = [LayerNorm2d, Flatten, Linear]: the head's
+        # LayerNorm belongs to the features, only the Linear goes
+        d = m.classifier[2].in_features
+        m.classifier[2] = nn.Identity()
+    elif arch == "vit_b_16":
+        # encoder (ends with LayerNorm) -> class token -> heads = [Linear]
+        d = m.heads.head.in_features
+        m.heads = nn.Identity()
+    else:
+        raise AssertionError(arch)
+    return m, d
+
+
+def calibration_batch(n, size, gen):
+    """n normalised 'natural-looking' images: smooth random colour fields
+    (a 7x7 grid upsampled bicubically) plus a little pixel noise, in [0,1]
+    before the ImageNet normalisation, like real photos after ToTensor."""
+    low = torch.rand(n, 3, 7, 7, generator=gen)
+    img = torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic",
+                                          align_corners=False)
+    img = (img + 0.05 * torch.randn(n, 3, size, size, generator=gen)).clamp(0, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (img - mean) / std
+
+
+@torch.no_grad()
+def realistic_init(arch, m, size, gen):
+    """Re-initialise what torchvision's default init leaves degenerate.
+
+    Choice: keep torchvision's default init for convolutions and linear
+    layers (Kaiming/Xavier-like, it keeps the pre-activation variance ~1 per
+    layer), and then
+
+    * BatchNorm: gamma ~ U(0.5, 1.5), beta ~ N(0, 0.1) (trained networks
+      have such values), then the running mean/var are CALIBRATED: a seeded
+      batch of 16 synthetic images goes through the network with only the BN
+      layers in training mode and momentum=None (a plain average).  The
+      statistics are then per-channel, nonzero means and non-unit variances,
+      as in a trained net, so folding BN into the convolution (scale AND
+      shift) is really exercised; and unlike independent random running
+      stats, which compound layer after layer (a residual stack of 16+
+      blocks drifts by orders of magnitude), calibrated stats keep every
+      activation at unit scale, so the logits stay in a sane range and a
+      float32 comparison with a tolerance of ~1e-4 relative remains
+      meaningful.
+    * LayerNorm (ConvNeXt, ViT): weight ~ U(0.75, 1.25), bias ~ N(0, 0.05):
+      defaults of 1 and 0 would hide a missing scale or shift in the engine.
+    * ConvNeXt layer_scale: default 1e-6 makes every block an identity up to
+      1e-6, so an engine could get the blocks wrong and still match; set to
+      U(0.1, 0.3) per channel.
+    * zero-initialised weights (ViT's head, ViT's class token, biases that
+      default to 0: conv_proj, regnet/convnext linear and conv biases) get
+      small random values, so a missing bias or a wrong class-token row show.
+    """
+    for mod in m.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.weight.copy_(torch.empty_like(mod.weight).uniform_(0.5, 1.5, generator=gen))
+            mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
+        elif isinstance(mod, nn.LayerNorm) or type(mod).__name__ == "LayerNorm2d":
+            mod.weight.copy_(torch.empty_like(mod.weight).uniform_(0.75, 1.25, generator=gen))
+            mod.bias.copy_(0.05 * torch.randn(mod.bias.shape, generator=gen))
+        elif isinstance(mod, (nn.Linear, nn.Conv2d)):
+            if not mod.weight.any():
+                fan_in = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) / fan_in ** 0.5)
+            if mod.bias is not None and not mod.bias.any():
+                mod.bias.copy_(0.02 * torch.randn(mod.bias.shape, generator=gen))
+        if type(mod).__name__ == "CNBlock":
+            mod.layer_scale.copy_(torch.empty_like(mod.layer_scale).uniform_(0.1, 0.3, generator=gen))
+    if arch == "vit_b_16":
+        m.class_token.copy_(0.02 * torch.randn(m.class_token.shape, generator=gen))
+
+    bns = [x for x in m.modules() if isinstance(x, nn.modules.batchnorm._BatchNorm)]
+    if bns:
+        m.eval()  # dropout / stochastic depth off during calibration
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the calibration
+            bn.train()
+        m(calibration_batch(16, size, gen))
+        for bn in bns:
+            bn.momentum = 0.1
+    m.eval()
+    return m
+
+
+def build_model(arch, seed=0, features=False, size=224, init=True):
+    """The model exactly as exported: torch.manual_seed(seed), torchvision's
+    default init, realistic_init() (its own generator, seeded from seed),
+    head replaced under features, eval mode.  With init=False only the
+    skeleton (to load a saved state_dict into)."""
+    torch.manual_seed(seed)
+    m = construct(arch, size)
+    if init:
+        realistic_init(arch, m, size, torch.Generator().manual_seed(seed + 1))
+    if features:
+        m, _ = to_features(arch, m)
+    return m.eval()
+
+
+def load_model(config_path):
+    """The torch model behind an exported NAME.onnx, from its sidecar: loads
+    NAME.pt when present, else rebuilds it from the seed (deterministic)."""
+    with open(config_path) as f:
+        cfg = json.load(f)
+    src = cfg["source"]
+    pt = os.path.join(os.path.dirname(os.path.abspath(config_path)), src["state_dict"])
+    if os.path.exists(pt):
+        m = build_model(src["arch"], src["seed"], src["features"],
+                        cfg["input"]["height"], init=False)
+        m.load_state_dict(torch.load(pt))
+    else:
+        m = build_model(src["arch"], src["seed"], src["features"],
+                        cfg["input"]["height"])
+    m.eval()
+    return m, cfg
+
+
+# ------------------------------------------------------------ the sidecar
+
+def siamese_config(name, arch, size, output_name, output_dim, features, seed, opset):
+    """The importer's "siamese config" for one exported model.  The only place
+    that knows the sidecar's keys: adapt here when the importer settles them.
+
+    Preprocessing is torchvision's eval transform on a PIL image:
+    convert("RGB"), Resize(resize_shorter) (PIL bilinear, antialiased; long
+    side = int(resize_shorter * long / short)), CenterCrop(height, width)
+    (offsets int(round((in - out) / 2)), Python's round half to even),
+    ToTensor (pixel / scale), Normalize(mean, std)."""
+    return {
+        "input": {
+            "name": "input",
+            "layout": "NCHW",
+            "color": "RGB",
+            "channels": 3,
+            "height": size,
+            "width": size,
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
+            "scale": 255,
+            "resize_shorter": int(size * 256 / 224),
+            "interpolation": "bilinear",
+            "antialias": True,
+            "crop": "center",
+        },
+        "output": output_name,
+        "output_dim": output_dim,
+        "normalize": True,
+        "distance": "cosine",
+        "model": name,
+        "opset": opset,
+        "source": {
+            "framework": f"torch {torch.__version__} / torchvision {torchvision.__version__}",
+            "arch": arch,
+            "features": features,
+            "seed": seed,
+            "state_dict": f"{name}.pt",
+        },
+    }
+
+
+# ---------------------------------------------------------------- export
+
+def export_one(arch, args):
+    name = arch + ("-features" if args.features else "")
+    out_name = "features" if args.features else "logits"
+    t0 = time.perf_counter()
+    m = build_model(arch, args.seed, args.features, args.size)
+    t_build = time.perf_counter() - t0
+
+    x = calibration_batch(2, args.size, torch.Generator().manual_seed(args.seed + 12345))
+    with torch.no_grad():
+        y = m(x)
+    d = y.shape[1]
+    onnx_path = os.path.join(args.out, name + ".onnx")
+    t0 = time.perf_counter()
+    torch.onnx.export(
+        m, x[:1], onnx_path,
+        opset_version=args.opset,
+        input_names=["input"], output_names=[out_name],
+        dynamic_axes={"input": {0: "batch"}, out_name: {0: "batch"}},
+        do_constant_folding=True,
+        training=torch.onnx.TrainingMode.EVAL,
+    )
+    t_export = time.perf_counter() - t0
+    if not args.no_state_dict:
+        torch.save(m.state_dict(), os.path.join(args.out, name + ".pt"))
+    cfg = siamese_config(name, arch, args.size, out_name, d, args.features,
+                         args.seed, args.opset)
+    with open(os.path.join(args.out, name + ".siamese.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    size_mb = os.path.getsize(onnx_path) / 1e6
+    print(f"{name:26s} out={out_name}({d}) init={t_build:6.2f}s export={t_export:6.2f}s "
+          f"size={size_mb:7.2f}MB  output mean={y.mean():+.3f} std={y.std():.3f} "
+          f"max|.|={y.abs().max():.3f}", flush=True)
+    return {"name": name, "init_s": t_build, "export_s": t_export, "mb": size_mb}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=",".join(ALL_MODELS),
+                    help="comma-separated list (default: all %d)" % len(ALL_MODELS))
+    ap.add_argument("--out", default="/tmp/siamese_onnx")
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--features", action="store_true",
+                    help="export the pooled features instead of the logits")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-state-dict", action="store_true",
+                    help="do not save NAME.pt next to the .onnx")
+    args = ap.parse_args()
+    if not 11 <= args.opset <= 17:
+        ap.error("--opset must be in 11..17 (torch 1.13 exports up to 17)")
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(max(1, int(os.environ.get("EXPORT_THREADS", "1"))))
+    for arch in [a.strip() for a in args.models.split(",") if a.strip()]:
+        export_one(arch, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
