@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -139,8 +140,10 @@ def realistic_init(arch, m, size, gen):
       1e-6, so an engine could get the blocks wrong and still match; set to
       U(0.1, 0.3) per channel.
     * zero-initialised weights (ViT's head, ViT's class token, biases that
-      default to 0: conv_proj, regnet/convnext linear and conv biases) get
-      small random values, so a missing bias or a wrong class-token row show.
+      default to 0: conv_proj, attention in_proj/out_proj, regnet/convnext
+      linear and conv biases) get small random values, so a missing bias or
+      a wrong class-token row show (and identical all-zero tensors are not
+      deduplicated by the exporter into Identity nodes).
     """
     for mod in m.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -155,6 +158,9 @@ def realistic_init(arch, m, size, gen):
                 mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) / fan_in ** 0.5)
             if mod.bias is not None and not mod.bias.any():
                 mod.bias.copy_(0.02 * torch.randn(mod.bias.shape, generator=gen))
+        if isinstance(mod, nn.MultiheadAttention) and mod.in_proj_bias is not None \
+                and not mod.in_proj_bias.any():
+            mod.in_proj_bias.copy_(0.02 * torch.randn(mod.in_proj_bias.shape, generator=gen))
         if type(mod).__name__ == "CNBlock":
             mod.layer_scale.copy_(torch.empty_like(mod.layer_scale).uniform_(0.1, 0.3, generator=gen))
     if arch == "vit_b_16":
@@ -303,6 +309,8 @@ def main():
     if not 11 <= args.opset <= 17:
         ap.error("--opset must be in 11..17 (torch 1.13 exports up to 17)")
     os.makedirs(args.out, exist_ok=True)
+    # ViT's torch._assert on the input size is traced as a constant: expected
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     torch.set_num_threads(max(1, int(os.environ.get("EXPORT_THREADS", "1"))))
     for arch in [a.strip() for a in args.models.split(",") if a.strip()]:
         export_one(arch, args)
