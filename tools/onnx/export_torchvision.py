@@ -101,17 +101,59 @@ def to_features(arch, m):
     return m, d
 
 
-def calibration_batch(n, size, gen):
-    """n normalised 'natural-looking' images: smooth random colour fields
-    (a 7x7 grid upsampled bicubically) plus a little pixel noise, in [0,1]
-    before the ImageNet normalisation, like real photos after ToTensor."""
-    low = torch.rand(n, 3, 7, 7, generator=gen)
-    img = torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic",
-                                          align_corners=False)
-    img = (img + 0.05 * torch.randn(n, 3, size, size, generator=gen)).clamp(0, 1)
+# BatchNorm calibration photos: skimage's sample images (Debian's
+# python3-skimage) that reference_outputs.py does NOT use as test images
+SKIMAGE_DATA = "/usr/lib/python3/dist-packages/skimage/data"
+CALIBRATION_PHOTOS = ["ihc.png", "retina.jpg", "coins.png", "moon.png", "brick.png",
+                      "grass.png", "gravel.png", "cell.png", "clock_motion.png",
+                      "page.png", "color.png"]
+
+
+def _normalise(img):
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (img - mean) / std
+
+
+def pink_noise_batch(n, size, gen):
+    """n synthetic images with natural-image statistics: 1/f amplitude
+    spectrum, random phases (mostly shared by the 3 channels), mean and
+    contrast of a photo; in [0,1] before the ImageNet normalisation."""
+    f = torch.fft.fftfreq(size).abs()
+    amp = 1.0 / torch.sqrt(f.view(-1, 1) ** 2 + f.view(1, -1) ** 2).clamp(min=1.0 / size)
+    phase = 2 * torch.pi * (0.7 * torch.rand(n, 1, size, size, generator=gen)
+                            + 0.3 * torch.rand(n, 3, size, size, generator=gen))
+    img = torch.fft.ifft2(amp * torch.exp(1j * phase)).real
+    img = img - img.mean(dim=(2, 3), keepdim=True)
+    img = img / img.std(dim=(2, 3), keepdim=True) * 0.25
+    img = img + 0.3 + 0.4 * torch.rand(n, 3, 1, 1, generator=gen)
+    return _normalise(img.clamp(0, 1))
+
+
+def calibration_batch(n, size, gen):
+    """n normalised calibration images: random crops (random scale, flip,
+    per-channel tint so grey photos get colour) of CALIBRATION_PHOTOS, or
+    pink_noise_batch() when skimage's data is not there.  Returns (batch,
+    description)."""
+    paths = [os.path.join(SKIMAGE_DATA, f) for f in CALIBRATION_PHOTOS]
+    if not all(os.path.exists(p) for p in paths):
+        return pink_noise_batch(n, size, gen), "pink noise (1/f)"
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+    photos = [Image.open(p).convert("RGB") for p in paths]
+    out = []
+    for i in range(n):
+        short = int(torch.randint(size, size * 3 // 2 + 1, (1,), generator=gen))
+        im = TF.resize(photos[i % len(photos)], short)
+        w, h = im.size
+        x = int(torch.randint(0, w - size + 1, (1,), generator=gen))
+        y = int(torch.randint(0, h - size + 1, (1,), generator=gen))
+        t = TF.to_tensor(im.crop((x, y, x + size, y + size)))
+        t = (t * (0.7 + 0.6 * torch.rand(3, 1, 1, generator=gen))).clamp(0, 1)
+        if torch.rand(1, generator=gen) < 0.5:
+            t = t.flip(2)
+        out.append(t)
+    return _normalise(torch.stack(out)), "skimage photos: " + ",".join(CALIBRATION_PHOTOS)
 
 
 @torch.no_grad()
@@ -124,8 +166,10 @@ def realistic_init(arch, m, size, gen):
 
     * BatchNorm: gamma ~ U(0.5, 1.5), beta ~ N(0, 0.1) (trained networks
       have such values), then the running mean/var are CALIBRATED: a seeded
-      batch of 16 synthetic images goes through the network with only the BN
-      layers in training mode and momentum=None (a plain average).  The
+      batch of 16 images (random crops of skimage sample photos that are not
+      the reference test images; 1/f noise when they are missing) goes
+      through the network with only the BN layers in training mode and
+      momentum=None (a plain average).  The
       statistics are then per-channel, nonzero means and non-unit variances,
       as in a trained net, so folding BN into the convolution (scale AND
       shift) is really exercised; and unlike independent random running
@@ -133,7 +177,9 @@ def realistic_init(arch, m, size, gen):
       blocks drifts by orders of magnitude), calibrated stats keep every
       activation at unit scale, so the logits stay in a sane range and a
       float32 comparison with a tolerance of ~1e-4 relative remains
-      meaningful.
+      meaningful.  (Calibrating on smooth synthetic images instead left
+      EfficientNet/RegNet logits on real photos at |y| ~ 500: photos have
+      far more high-frequency energy; hence real photos.)
     * LayerNorm (ConvNeXt, ViT): weight ~ U(0.75, 1.25), bias ~ N(0, 0.05):
       defaults of 1 and 0 would hide a missing scale or shift in the engine.
     * ConvNeXt layer_scale: default 1e-6 makes every block an identity up to
@@ -173,7 +219,7 @@ def realistic_init(arch, m, size, gen):
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average over the calibration
             bn.train()
-        m(calibration_batch(16, size, gen))
+        m(calibration_batch(16, size, gen)[0])
         for bn in bns:
             bn.momentum = 0.1
     m.eval()
@@ -264,7 +310,7 @@ def export_one(arch, args):
     m = build_model(arch, args.seed, args.features, args.size)
     t_build = time.perf_counter() - t0
 
-    x = calibration_batch(2, args.size, torch.Generator().manual_seed(args.seed + 12345))
+    x, calib = calibration_batch(2, args.size, torch.Generator().manual_seed(args.seed + 12345))
     with torch.no_grad():
         y = m(x)
     d = y.shape[1]
@@ -283,6 +329,8 @@ def export_one(arch, args):
         torch.save(m.state_dict(), os.path.join(args.out, name + ".pt"))
     cfg = siamese_config(name, arch, args.size, out_name, d, args.features,
                          args.seed, args.opset)
+    has_bn = any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules())
+    cfg["source"]["bn_calibration"] = calib if has_bn else None
     with open(os.path.join(args.out, name + ".siamese.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
