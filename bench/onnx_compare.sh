@@ -24,7 +24,9 @@
 #    exported for it).  Until that binary exists the column reads "n/a".
 #
 # Each case: warm-up, then 5 timed runs over S seconds (default 5), best run.
-# Run it on a quiet machine: the load average is printed with the table.
+# Run it on a quiet machine: the load average is printed with the table.  A
+# second table gives torch's and ORT's images per second of process CPU time,
+# which other load on a shared machine disturbs far less than wall clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,13 +100,16 @@ ratio() { # $1 / $2 with 2 decimals, or n/a
 }
 
 rows=()
+cpu_rows=()
 for m in "${MODEL_LIST[@]}"; do
 	for b in "${BATCH_LIST[@]}"; do
 		echo "== timing $m batch $b" >&2
 		t_out=$("$PY" bench/torch_bench.py "$OUT/$m.onnx" --batch "$b" --seconds "$SECS" \
 			--threads "$THREADS" 2>/dev/null || true)
 		printf '%s\n' "$t_out" | sed 's/^/   /' >&2
-		t=$(printf '%s\n' "$t_out" | grep -E '^batch=.* images/s: ' | tail -1 |
+		t_cpu=$(printf '%s\n' "$t_out" | grep -E '^batch=.* cpu images/s: ' | tail -1 |
+			sed -E 's/.*images\/s: *([0-9.]+).*/\1/')
+		t=$(printf '%s\n' "$t_out" | grep -E '^batch=[0-9]+ images/s: ' | tail -1 |
 			sed -E 's/.*images\/s: *([0-9.]+) \((.*)\)/\1 \2/')
 		t_rate=${t% *}
 		t_layout=${t#* }
@@ -115,6 +120,7 @@ for m in "${MODEL_LIST[@]}"; do
 		o=$(printf '%s\n' "$o_out" | grep -E '^images/s: ' | sed -E 's/.*: *//')
 		o=${o:-n/a}
 		o_rss=$(printf '%s\n' "$o_out" | grep -E '^peak RSS MB: ' | sed -E 's/.*: *//')
+		o_cpu=$(printf '%s\n' "$o_out" | grep -E '^cpu images/s: ' | sed -E 's/.*: *//')
 		# -- siamese_pg hook: the graph engine's benchmark binary
 		if [ -x "$SIAMESE_BENCH" ]; then
 			s=$(SIAMESE_THREADS=$THREADS rate "$SIAMESE_BENCH" "$OUT/$m.onnx" \
@@ -123,6 +129,7 @@ for m in "${MODEL_LIST[@]}"; do
 			s=n/a
 		fi
 		echo "   siamese_pg images/s: $s" >&2
+		cpu_rows+=("| $m | $b | ${t_cpu:-n/a} | ${o_cpu:-n/a} | $(ratio "${o_cpu:-0}" "${t_cpu:-0}") |")
 		rows+=("| $m | $b | $t_rate${t_layout:+ ($t_layout)} | $o | $s | $(ratio "$o" "$t_rate") | $(ratio "$s" "$o") | ${o_rss:-n/a} |")
 	done
 done
@@ -133,3 +140,9 @@ echo
 echo "| model | batch | PyTorch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) (layout) | ONNX Runtime $(node -p "require('./bench/ort/node_modules/onnxruntime-node/package.json').version") | siamese_pg | ORT / torch | siamese_pg / ORT | ORT peak RSS MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "Per second of process CPU time (less disturbed by other load; the siamese_pg hook reports wall clock only):"
+echo
+echo "| model | batch | PyTorch cpu images/s | ORT cpu images/s | ORT / torch |"
+echo "|---|---:|---:|---:|---:|"
+printf '%s\n' "${cpu_rows[@]}"

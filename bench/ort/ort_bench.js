@@ -7,8 +7,9 @@
 //   node bench/ort/ort_bench.js MODEL.onnx [--batch 1] [--threads 1]
 //        [--seconds 5] [--runs 5] [--size S]
 //     warm-up, then --runs timed runs of --seconds/--runs each (at least one
-//     inference per run); prints the best run as "images/s: X", the median,
-//     and the peak RSS of the process.
+//     inference per run); prints the best run as "images/s: X" (wall clock),
+//     the median, "cpu images/s: X" (per second of the process's CPU time,
+//     best run) and the peak RSS of the process.
 //   node bench/ort/ort_bench.js MODEL.onnx --dump INPUT.f32 OUTPUT.f32
 //     runs INPUT.f32 (raw little-endian float32, NCHW, batch = size / (3*S*S))
 //     once and writes the first output as raw little-endian float32.
@@ -121,8 +122,10 @@ async function main() {
 
   const per_run_ms = (a.seconds * 1000) / a.runs;
   const rates = [];
+  const cpuRates = [];
   for (let r = 0; r < a.runs; r++) {
     let iters = 0;
+    const c0 = process.cpuUsage();
     const start = performance.now();
     let now = start;
     while (iters === 0 || now - start < per_run_ms) {
@@ -130,7 +133,9 @@ async function main() {
       iters++;
       now = performance.now();
     }
+    const c = process.cpuUsage(c0);
     rates.push((iters * a.batch) / ((now - start) / 1000));
+    cpuRates.push((iters * a.batch) / ((c.user + c.system) / 1e6));
   }
   const sorted = [...rates].sort((x, y) => x - y);
   const best = sorted[sorted.length - 1];
@@ -138,6 +143,9 @@ async function main() {
   console.log(`ort ${onnxruntimeVersion()} ${path.basename(a.model)} batch=${a.batch} threads=${a.threads} ` +
     `size=${S} load=${loadS.toFixed(2)}s runs=${rates.map((x) => x.toFixed(2)).join(',')}`);
   console.log(`median images/s: ${median.toFixed(2)}`);
+  // per second of this process's CPU time (all its threads): with one
+  // thread, a figure that other load on the machine disturbs far less
+  console.log(`cpu images/s: ${Math.max(...cpuRates).toFixed(2)}`);
   console.log(`peak RSS MB: ${peakRssMB().toFixed(0)}`);
   console.log(`images/s: ${best.toFixed(2)}`);
 }
