@@ -23,9 +23,10 @@ writes into DIR (default /tmp/siamese_onnx):
 NAME is the model name, with "-features" appended under --features.
 Generated files (.onnx, .pt) are never committed.
 
-Weights: torch.manual_seed(seed), then torchvision's own
-default init (the constructor's), then realistic_init() below, which explains
-why the BatchNorm statistics are calibrated rather than left at 0/1.
+Weights: torch.manual_seed(seed), torchvision's own default init (the
+constructor's), then realistic_init() below, which explains why the
+BatchNorm statistics are calibrated rather than left at 0/1.  A --features
+model has the same weights as the full one, minus the head.
 """
 import argparse
 import json
@@ -169,10 +170,9 @@ def realistic_init(arch, m, size, gen):
       batch of 16 images (random crops of skimage sample photos that are not
       the reference test images; 1/f noise when they are missing) goes
       through the network with only the BN layers in training mode and
-      momentum=None (a plain average).  The
-      statistics are then per-channel, nonzero means and non-unit variances,
-      as in a trained net, so folding BN into the convolution (scale AND
-      shift) is really exercised; and unlike independent random running
+      momentum=None (a plain average).  The statistics are then per-channel,
+      nonzero means and non-unit variances, as in a trained net, so folding
+      BN into the convolution (scale AND shift) is really exercised; and unlike independent random running
       stats, which compound layer after layer (a residual stack of 16+
       blocks drifts by orders of magnitude), calibrated stats keep every
       activation at unit scale, so the logits stay in a sane range and a
