@@ -70,9 +70,9 @@ def main():
     import export_torchvision
     torch.set_num_threads(args.threads)
     base = args.model[:-5] if args.model.endswith(".onnx") else args.model
-    model, cfg = export_torchvision.load_model(base + ".siamese.json")
-    H, W = cfg["input"]["height"], cfg["input"]["width"]
-    name = cfg["model"]
+    model, info = export_torchvision.load_model(base + ".siamese.json")
+    H, W = info["height"], info["width"]
+    name = info["name"]
     gen = torch.Generator().manual_seed(0)
     for b in [int(x) for x in args.batch.split(",")]:
         x = torch.randn(b, 3, H, W, generator=gen)

@@ -12,10 +12,13 @@ writes into DIR (default /tmp/siamese_onnx):
                       "input" (N,3,S,S) float32, output "logits" (N,classes),
                       or "features" (N,D) with --features; dynamic batch axis;
                       do_constant_folding=True; eval mode.
-  NAME.siamese.json   the "siamese config" sidecar the importer reads (input
-                      geometry and normalisation, output tensor, distance):
-                      built by siamese_config() alone, so that its keys can
-                      follow the importer's in one place.
+  NAME.siamese.json   the "siamese config" sidecar, the import config that
+                      sp_nn_model_from_onnx / bench/bin/bench_graph read
+                      (preprocessing, output tensor, normalize, distance),
+                      with what these tools need under "metadata"; written
+                      by siamese_config() and read by sidecar_info() alone,
+                      so that its keys can follow the importer's in one
+                      place.
   NAME.pt             the torch state_dict, so reference_outputs.py and
                       bench/torch_bench.py run exactly these weights
                       (--no-state-dict to skip).
@@ -242,62 +245,103 @@ def build_model(arch, seed=0, features=False, size=224, init=True):
 
 def load_model(config_path):
     """The torch model behind an exported NAME.onnx, from its sidecar: loads
-    NAME.pt when present, else rebuilds it from the seed (deterministic)."""
+    NAME.pt when present, else rebuilds it from the seed (deterministic).
+    Returns (model, sidecar_info(config))."""
     with open(config_path) as f:
-        cfg = json.load(f)
-    src = cfg["source"]
-    pt = os.path.join(os.path.dirname(os.path.abspath(config_path)), src["state_dict"])
-    if os.path.exists(pt):
-        m = build_model(src["arch"], src["seed"], src["features"],
-                        cfg["input"]["height"], init=False)
+        info = sidecar_info(json.load(f))
+    pt = os.path.join(os.path.dirname(os.path.abspath(config_path)), info["state_dict"])
+    have_pt = os.path.exists(pt)
+    m = build_model(info["arch"], info["seed"], info["features"], info["height"],
+                    init=not have_pt)
+    if have_pt:
         m.load_state_dict(torch.load(pt))
-    else:
-        m = build_model(src["arch"], src["seed"], src["features"],
-                        cfg["input"]["height"])
-    m.eval()
-    return m, cfg
+    return m.eval(), info
 
 
 # ------------------------------------------------------------ the sidecar
+# Only siamese_config() and sidecar_info() know the sidecar's layout.
 
-def siamese_config(name, arch, size, output_name, output_dim, features, seed, opset):
-    """The importer's "siamese config" for one exported model.  The only place
-    that knows the sidecar's keys: adapt here when the importer settles them.
+def siamese_config(name, arch, size, output_name, output_dim, features, seed, opset,
+                   bn_calibration):
+    """The import config for one exported model, in the keys the importer
+    (sp_nn_model_from_onnx) accepts: name, input {channels, height, width,
+    resize, fit, mean, std, scale}, output, normalize, distance, threshold,
+    metadata (free).  The importer refuses unknown keys, so whatever else
+    the tools here need lives under "metadata".
 
-    Preprocessing is torchvision's eval transform on a PIL image:
-    convert("RGB"), Resize(resize_shorter) (PIL bilinear, antialiased; long
-    side = int(resize_shorter * long / short)), CenterCrop(height, width)
+    The engine's preprocessing ("fit": "center_crop" = the largest centred
+    region with the target aspect ratio, then an "area" resize to height x
+    width) is NOT torchvision's eval transform, which the reference outputs
+    use: convert("RGB"), Resize(resize_shorter) (PIL bilinear, antialiased;
+    long side = int(resize_shorter * long / short)), CenterCrop(crop)
     (offsets int(round((in - out) / 2)), Python's round half to even),
-    ToTensor (pixel / scale), Normalize(mean, std)."""
+    ToTensor (pixel / 255), Normalize(mean, std).  That transform is
+    recorded in metadata.reference_transform."""
     return {
+        "name": name,
         "input": {
-            "name": "input",
-            "layout": "NCHW",
-            "color": "RGB",
             "channels": 3,
             "height": size,
             "width": size,
+            "resize": "area",
+            "fit": "center_crop",
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
             "scale": 255,
-            "resize_shorter": int(size * 256 / 224),
-            "interpolation": "bilinear",
-            "antialias": True,
-            "crop": "center",
         },
         "output": output_name,
-        "output_dim": output_dim,
         "normalize": True,
         "distance": "cosine",
-        "model": name,
-        "opset": opset,
-        "source": {
-            "framework": f"torch {torch.__version__} / torchvision {torchvision.__version__}",
-            "arch": arch,
-            "features": features,
-            "seed": seed,
-            "state_dict": f"{name}.pt",
+        "metadata": {
+            "input_name": "input",
+            "layout": "NCHW",
+            "output_dim": output_dim,
+            "opset": opset,
+            "reference_transform": {
+                "library": f"torchvision {torchvision.__version__} on PIL images",
+                "convert": "RGB",
+                "resize_shorter": int(size * 256 / 224),
+                "interpolation": "bilinear",
+                "antialias": True,
+                "center_crop": [size, size],
+                "scale": 255,
+                "mean": IMAGENET_MEAN,
+                "std": IMAGENET_STD,
+            },
+            "source": {
+                "framework": f"torch {torch.__version__} / torchvision {torchvision.__version__}",
+                "arch": arch,
+                "features": features,
+                "seed": seed,
+                "state_dict": f"{name}.pt",
+                "bn_calibration": bn_calibration,
+            },
         },
+    }
+
+
+def sidecar_info(cfg):
+    """What the tools read back from a sidecar, as one flat dict."""
+    md = cfg["metadata"]
+    rt = md["reference_transform"]
+    return {
+        "name": cfg["name"],
+        "height": cfg["input"]["height"],
+        "width": cfg["input"]["width"],
+        "input_name": md["input_name"],
+        "output_name": cfg["output"],
+        "output_dim": md["output_dim"],
+        "arch": md["source"]["arch"],
+        "seed": md["source"]["seed"],
+        "features": md["source"]["features"],
+        "state_dict": md["source"]["state_dict"],
+        "resize_shorter": rt["resize_shorter"],
+        "crop": rt["center_crop"],
+        "mean": rt["mean"],
+        "std": rt["std"],
+        "scale": rt["scale"],
+        "interpolation": rt["interpolation"],
+        "config": cfg,
     }
 
 
@@ -327,10 +371,9 @@ def export_one(arch, args):
     t_export = time.perf_counter() - t0
     if not args.no_state_dict:
         torch.save(m.state_dict(), os.path.join(args.out, name + ".pt"))
-    cfg = siamese_config(name, arch, args.size, out_name, d, args.features,
-                         args.seed, args.opset)
     has_bn = any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules())
-    cfg["source"]["bn_calibration"] = calib if has_bn else None
+    cfg = siamese_config(name, arch, args.size, out_name, d, args.features,
+                         args.seed, args.opset, calib if has_bn else None)
     with open(os.path.join(args.out, name + ".siamese.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
