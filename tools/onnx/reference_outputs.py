@@ -8,9 +8,10 @@ for (a) the preprocessing and (b) the forward pass.
 
 NAME.onnx must come from tools/onnx/export_torchvision.py: its sidecar
 NAME.siamese.json gives the input geometry (metadata.reference_transform)
-and NAME.pt the weights (or the seed to rebuild them).  Images default to the skimage sample photos
-(astronaut, chelsea, coffee, rocket, motorcycle_left, camera (grey),
-hubble_deep_field).  For each image STEM, OUTDIR (default DIR/NAME.ref/) gets
+and NAME.pt the weights (or the seed to rebuild them).  Images default to
+the skimage sample photos (astronaut, chelsea, coffee, rocket,
+motorcycle_left, camera (grey), hubble_deep_field).  For each image STEM,
+OUTDIR (default DIR/NAME.ref/) gets
 
   STEM.crop.u8       the RGB pixels after Resize + CenterCrop, before
                      ToTensor: H x W x 3 uint8 (HWC), to debug the resize alone
