@@ -4,7 +4,8 @@
 # printed as a markdown table.
 #
 #   bash bench/onnx_compare.sh [--out DIR] [--models a,b] [--batches 1,16]
-#                              [--seconds S] [--threads T] [--check] [--no-export]
+#                              [--seconds S] [--threads T] [--check]
+#                              [--export | --no-export]
 #
 # 1. exports the models (tools/onnx/export_torchvision.py, seeded random
 #    weights, opset 17) into DIR (default /tmp/siamese_onnx; reused when
