@@ -174,9 +174,11 @@ bench-sql: install tools/bin/fmnist_export
 	bash bench/embed_sql_bench.sh $(MODEL)
 bench-torch: bench/bin/bench_embed
 	bash bench/torch_compare.sh
+bench-onnx: bench/bin/bench_graph
+	bash bench/onnx_compare.sh
 bench-hnsw: install
 	bash bench/hnsw_bench.sh
 bench-hnsw-fashion: install tools/bin/fmnist_export
 	DATA=fashion bash bench/hnsw_bench.sh
 
-.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-hnsw bench-hnsw-fashion fuzz install-models tap tools
+.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-onnx bench-hnsw bench-hnsw-fashion fuzz install-models tap tools

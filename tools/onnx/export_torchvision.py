@@ -269,22 +269,20 @@ def siamese_config(name, arch, size, output_name, output_dim, features, seed, op
     metadata (free).  The importer refuses unknown keys, so whatever else
     the tools here need lives under "metadata".
 
-    The engine's preprocessing ("fit": "center_crop" = the largest centred
-    region with the target aspect ratio, then an "area" resize to height x
-    width) is NOT torchvision's eval transform, which the reference outputs
-    use: convert("RGB"), Resize(resize_shorter) (PIL bilinear, antialiased;
-    long side = int(resize_shorter * long / short)), CenterCrop(crop)
-    (offsets int(round((in - out) / 2)), Python's round half to even),
-    ToTensor (pixel / 255), Normalize(mean, std).  That transform is
-    recorded in metadata.reference_transform."""
+    The "input" is torchvision's eval transform, which the engine reproduces
+    bit for bit ("resize": "pil_bilinear", "fit":
+    "resize_shorter_then_center_crop"): convert("RGB"), Resize(resize_shorter)
+    (PIL bilinear, antialiased), CenterCrop(size), ToTensor, Normalize(mean,
+    std); metadata.reference_transform records it for the reference tools."""
     return {
         "name": name,
         "input": {
             "channels": 3,
             "height": size,
             "width": size,
-            "resize": "area",
-            "fit": "center_crop",
+            "resize": "pil_bilinear",
+            "fit": "resize_shorter_then_center_crop",
+            "resize_shorter": int(size * 256 / 224),
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
             "scale": 255,
