@@ -150,7 +150,7 @@ fuzz: $(CORE_SRCS) $(ONNX_GEN)
 	@for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "clang -fsanitize=fuzzer,address,undefined $$f"; \
-		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
+		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc/core \
 			-Ibuild/onnx -o test/fuzz/bin/$$n $$f $(CORE_SRCS) $(ONNX_GEN) $(CORE_LIBS) || exit 1; \
 	done
 

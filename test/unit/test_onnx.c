@@ -411,6 +411,25 @@ SP_TEST(onnx_hostile_models)
 		idims[0] = 1000000;
 	}
 
+	/* found by fuzzing: a graph input without a name */
+	mb_init(&b, 1);
+	b.in.name = NULL;
+	CHECK(mb_try(&b, &err) == SP_ERR_CORRUPT && strstr(err.message, "no name"));
+
+	/* found by fuzzing: an empty string attribute (no data pointer) */
+	mb_init(&b, 1);
+	onnx__attribute_proto__init(&b.attr);
+	b.attr.name = "mode";
+	b.attr.has_type = 1;
+	b.attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+	b.attr.has_s = 1;
+	b.attr.s.len = 0;
+	b.attr.s.data = NULL;
+	b.attrp[0] = &b.attr;
+	b.nodes[0].n_attribute = 1;
+	b.nodes[0].attribute = b.attrp;
+	CHECK(mb_try(&b, &err) == SP_OK);
+
 	/* two nodes writing one tensor */
 	mb_init(&b, 2);
 	b.nout[0][0] = "y";

@@ -441,7 +441,7 @@ add_attributes(importer *im, const Onnx__NodeProto *np, sp_node *n, sp_error *er
 					char		buf[256];
 					size_t		l = a->s.len < sizeof buf - 1 ? a->s.len : sizeof buf - 1;
 
-					if (a->s.len >= sizeof buf || memchr(a->s.data, 0, l))
+					if (a->s.len >= sizeof buf || (l && memchr(a->s.data, 0, l)))
 						return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "string attribute \"%s\" is too long or holds NUL", name);
 					if (l)
 						memcpy(buf, a->s.data, l);
@@ -499,6 +499,8 @@ add_input(importer *im, const Onnx__ValueInfoProto *vi, sp_error *err)
 	sp_dtype	dt;
 	int			id;
 
+	if (!vi->name || !vi->name[0])
+		return sp_set_error(err, SP_ERR_CORRUPT, "a graph input has no name");
 	if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
 		return sp_set_error(err, SP_ERR_UNSUPPORTED, "graph input \"%s\" is not a tensor", vi->name);
 	tt = tp->tensor_type;
