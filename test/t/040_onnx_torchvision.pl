@@ -76,4 +76,24 @@ is($node->safe_psql('postgres', qq{
 	FROM (SELECT pg_read_binary_file('$photos/coffee.png') AS i) s}),
 	't', 'the normalised model points the same way');
 
+# both reports with an imported model: photos of 224 px and more take the
+# ImageNet corruption profile; the baseline is a shipped model
+$node->safe_psql('postgres', qq{
+	CREATE TABLE photos AS SELECT f AS name, pg_read_binary_file('$photos/' || f) AS img
+	FROM unnest(ARRAY['astronaut.png', 'camera.png', 'chelsea.png', 'coffee.png', 'rocket.jpg']) f});
+my $rid = $node->safe_psql('postgres', q{
+	CALL siamese.robustness_report('photos', 'img', NULL, model => 'mobilenet_v3_small',
+		baseline_model => 'fashion-pixels', corruptions => ARRAY['gaussian_noise', 'fog'],
+		severities => '{1,3}', sample_size => 5)});
+like($rid, qr/^\d+$/, 'robustness_report runs with an imported model');
+is($node->safe_psql('postgres', "SELECT status || ' ' || images FROM siamese.robustness_runs WHERE run_id = $rid"),
+	'succeeded 5', 'the report succeeded on the 5 photos');
+is($node->safe_psql('postgres', "SELECT count(*) FROM siamese.robustness_results WHERE run_id = $rid AND severity > 0"),
+	'4', 'one result per corruption and severity');
+my $pid = $node->safe_psql('postgres', q{
+	CALL siamese.perturbation_report('photos', 'img', NULL, model => 'mobilenet_v3_small',
+		baseline_model => 'fashion-pixels', perturbations => ARRAY['brightness'], sample_size => 5)});
+is($node->safe_psql('postgres', "SELECT status FROM siamese.robustness_runs WHERE run_id = $pid"),
+	'succeeded', 'perturbation_report runs with an imported model');
+
 done_testing();
