@@ -18,6 +18,7 @@ PG_MODULE_MAGIC;
 
 int			siamese_max_image_pixels = (int) SP_DEFAULT_MAX_PIXELS;
 int			siamese_model_cache_mb = 1024;
+int			siamese_max_model_memory_mb = 1024;
 static char *siamese_distance_isa = NULL;
 static char *siamese_nn_isa = NULL;
 
@@ -115,6 +116,17 @@ _PG_init(void)
 							&siamese_model_cache_mb,
 							1024, 1, INT_MAX / 2,
 							PGC_USERSET,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("siamese.nn.max_model_memory",
+							"Most memory a model may need to embed one image, checked when it is registered.",
+							"Weights plus the largest working memory of a forward pass (activations, "
+							"im2col columns, kernel scratch).  A model above it is refused at "
+							"registration, naming the layer that needs the most.",
+							&siamese_max_model_memory_mb,
+							1024, 1, INT_MAX / 2,
+							PGC_SUSET,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 

@@ -19,6 +19,7 @@
 /* GUCs (defined in siamese_pg.c) */
 extern int	siamese_max_image_pixels;
 extern int	siamese_model_cache_mb;
+extern int	siamese_max_model_memory_mb;
 extern bool siamese_report_progress;	/* report_sql.c */
 
 /* Env for core calls: palloc in CurrentMemoryContext, interrupt polling. */

@@ -590,8 +590,8 @@ sp_nn_direct_free(const sp_env *env, sp_nn_direct *d)
 /* ---------------------------------------------------------------------- */
 /* Forward. */
 
-void
-sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows)
+bool
+sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows)
 {
 	const sp_dc_tensor *t = &d->input;
 	float	   *x = d->buf[0];
@@ -613,6 +613,10 @@ sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows)
 		const sp_dc_step *st = &d->steps[i];
 		const float *src = d->buf[st->src];
 		float	   *dst = d->buf[st->dst];
+
+		/* between layers: a large image through many layers must stay cancellable */
+		if (sp_env_interrupted(env))
+			return false;
 
 		switch (st->kind)
 		{
@@ -673,6 +677,7 @@ sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows)
 			for (int c = 0; c < t->C; c++)
 				rows[((size_t) c * t->H + y) * t->W + xx] = p[c];
 		}
+	return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -825,8 +830,8 @@ sp_dconv_name(const sp_dconv *d)
 	return d->isa == SP_ISA_AVX512 ? "direct-avx512" : "direct-avx2";
 }
 
-void
-sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch)
+bool
+sp_dconv_run(const sp_dconv *d, const sp_env *env, const float *x, float *y, void *scratch)
 {
 	float	   *in = (float *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
 	float	   *out = in + d->in_floats;
@@ -847,7 +852,30 @@ sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch)
 			for (int xx = 0; xx < t->W; xx++)
 				dst[(size_t) xx * t->cs] = src[xx];
 		}
-	d->kern->conv(&cv, in, out);
+	/*
+	 * In bands of output rows of about 2^25 multiply-adds, polling interrupts
+	 * between them: one convolution of a large image can take seconds.
+	 * Winograd bands are whole tile rows (2 output rows).
+	 */
+	{
+		double		per_row = (double) cv.OW * cv.k * cv.k * cv.C * cv.Op;
+		int			band = (int) ((double) (1 << 25) / (per_row > 1 ? per_row : 1));
+
+		if (band < 1)
+			band = 1;
+		if (cv.wino_u)
+			band = band < 2 ? 2 : band & ~1;
+		for (int r0 = 0; r0 < cv.OH; r0 += band)
+		{
+			sp_dc_conv	b = cv;
+
+			if (sp_env_interrupted(env))
+				return false;
+			b.OH = cv.OH - r0 < band ? cv.OH - r0 : band;
+			d->kern->conv(&b, in + (size_t) r0 * cv.s * cv.in_row,
+						  out + (size_t) r0 * cv.out_wp * cv.out_cs);
+		}
+	}
 	/* channels-last (stride Op) -> NCHW */
 	for (int o = 0; o < d->O; o++)
 	{
@@ -857,6 +885,7 @@ sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch)
 		for (int i = 0; i < OHW; i++)
 			dst[i] = src[(size_t) i * cv.Op];
 	}
+	return true;
 }
 
 void

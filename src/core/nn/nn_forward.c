@@ -694,8 +694,11 @@ linear_rows(const float *x, int n, const sp_nn_op *op, float *y)
 		}
 }
 
-/* Convolutional part for one block of nb images; leaves rows in dst. */
-static void
+/*
+ * Convolutional part for one block of nb images; leaves rows in dst.
+ * Interrupts are polled between layers; false when one is pending.
+ */
+static bool
 forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb, float *dst)
 {
 	int			C = m->cfg->input.channels;
@@ -707,9 +710,10 @@ forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb
 	{
 		/* one image at a time: its activations stay in L1/L2 throughout */
 		for (int b = 0; b < nb; b++)
-			sp_nn_direct_forward(ws->direct, in + (size_t) b * m->in_size,
-								 dst + (size_t) b * m->flat_size);
-		return;
+			if (!sp_nn_direct_forward(ws->direct, ws->env, in + (size_t) b * m->in_size,
+									  dst + (size_t) b * m->flat_size))
+				return false;
+		return true;
 	}
 	sp_nn_nchw_to_cbhw(in, C, hw, nb, nb, 0, x);
 	for (int i = 0; i < m->first_dense; i++)
@@ -717,6 +721,8 @@ forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb
 		const sp_nn_op *op = &m->ops[i];
 		float	   *t;
 
+		if (sp_env_interrupted(ws->env))
+			return false;
 		switch (op->kind)
 		{
 			case SP_OP_CONV:
@@ -744,6 +750,7 @@ forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb
 		hw = (size_t) op->g.OH * op->g.OW;
 	}
 	sp_nn_cbhw_to_rows(x, C, hw, nb, 0, nb, dst);
+	return true;
 }
 
 sp_status
@@ -771,9 +778,9 @@ sp_nn_forward(const sp_nn_model *m, sp_nn_workspace *ws, const float *input, int
 		{
 			int			nb = n - b0 < ws->block ? n - b0 : ws->block;
 
-			if (sp_env_interrupted(ws->env))
+			if (sp_env_interrupted(ws->env) ||
+				!forward_block(m, ws, in + (size_t) b0 * m->in_size, nb, cur + (size_t) b0 * m->flat_size))
 				return sp_set_error(err, SP_ERR_INTERRUPTED, "network forward pass interrupted");
-			forward_block(m, ws, in + (size_t) b0 * m->in_size, nb, cur + (size_t) b0 * m->flat_size);
 		}
 		for (int i = m->first_dense; i < m->n_ops; i++)
 		{

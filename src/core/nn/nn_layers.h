@@ -118,7 +118,8 @@ struct sp_nn_workspace
  * (nn_conv_direct.c): square kernel k, stride s, symmetric zero padding p,
  * no groups or dilation; weights OIHW.  The input is repacked to the
  * kernels' padded channels-last layout and the output back to NCHW in
- * sp_dconv_run, with bias added and no activation.  *out stays NULL (SP_OK)
+ * sp_dconv_run, with bias added and no activation; it polls env between
+ * bands of rows and returns false when interrupted.  *out stays NULL (SP_OK)
  * when the CPU or the geometry does not suit the kernels.
  */
 typedef struct sp_dconv sp_dconv;
@@ -126,7 +127,7 @@ extern sp_status sp_dconv_create(const sp_env *env, int C, int H, int W, int O, 
 								 const float *w, const float *b, int isa, sp_dconv **out, sp_error *err);
 extern size_t sp_dconv_scratch_bytes(const sp_dconv *d);
 extern const char *sp_dconv_name(const sp_dconv *d);
-extern void sp_dconv_run(const sp_dconv *d, const float *x, float *y, void *scratch);
+extern bool sp_dconv_run(const sp_dconv *d, const sp_env *env, const float *x, float *y, void *scratch);
 extern void sp_dconv_free(const sp_env *env, sp_dconv *d);
 
 /* Format 2 models (nn_graph_model.c). */
@@ -177,8 +178,11 @@ extern sp_status sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, in
 /* or-ed into isa (tests): direct convolution only, no Winograd F(2x2, 3x3) */
 #define SP_NN_DIRECT_NO_WINOGRAD 0x100
 extern void sp_nn_direct_free(const sp_env *env, sp_nn_direct *d);
-/* The spatial part of one NCHW image, flattened (c, y, x) into rows (flat_size floats). */
-extern void sp_nn_direct_forward(const sp_nn_direct *d, const float *in, float *rows);
+/*
+ * The spatial part of one NCHW image, flattened (c, y, x) into rows
+ * (flat_size floats).  Polls env between layers: false when interrupted.
+ */
+extern bool sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows);
 /* "direct-avx512", "direct-avx2" or "im2col" (d NULL). */
 extern const char *sp_nn_direct_isa_name(const sp_nn_direct *d);
 

@@ -10,6 +10,7 @@
  * limits is SP_ERR_LIMIT.
  */
 #include "nn/nn_layers.h"
+#include "nn/op.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/safetensors.h"
@@ -1275,4 +1276,62 @@ size_t
 sp_nn_model_activation_bytes(const sp_nn_model *m)
 {
 	return m->graph ? sp_graph_run_bytes(m->graph) : 0;
+}
+
+size_t
+sp_nn_model_memory_bytes(const sp_nn_model *m, char *where, size_t where_len)
+{
+	size_t		total = m->n_params * sizeof(float);
+
+	if (where && where_len)
+		where[0] = '\0';
+	if (m->graph)
+	{
+		const sp_graph *g = m->graph;
+		size_t		best = 0;
+
+		/* the largest node: its scratch (im2col columns, kernel buffers) or output */
+		for (int oi = 0; oi < g->n_order; oi++)
+		{
+			const sp_node *n = &g->nodes[g->order[oi]];
+			size_t		need = n->scratch;
+
+			for (int o = 0; o < n->n_out; o++)
+			{
+				const sp_value *v = &g->values[n->out[o]];
+
+				need += (size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype);
+			}
+			if (need > best)
+			{
+				best = need;
+				if (where && where_len)
+					snprintf(where, where_len, "%s node \"%s\"", n->op->name, n->name);
+			}
+		}
+		return total + sp_graph_run_bytes(g);
+	}
+	/* format 1, batch 1: input, two activations, the im2col columns, two dense rows */
+	total += sizeof(float) * (m->in_size + 2 * m->max_act + m->max_col +
+							  2 * (m->flat_size > m->max_dense ? m->flat_size : m->max_dense));
+	if (where && where_len)
+	{
+		size_t		best = 0;
+
+		for (int i = 0; i < m->first_dense && i < m->n_ops; i++)
+		{
+			const sp_nn_op *op = &m->ops[i];
+			size_t		need = (size_t) op->g.O * op->g.OH * op->g.OW;
+
+			if (op->kind == SP_OP_CONV && sp_nn_conv_needs_im2col(&op->g))
+				need += sp_nn_col_rows(&op->g) * op->g.OH * op->g.OW;
+			if (need > best)
+			{
+				best = need;
+				snprintf(where, where_len, "the %s with output %d x %d x %d",
+						 op->kind == SP_OP_CONV ? "convolution" : "pool", op->g.O, op->g.OH, op->g.OW);
+			}
+		}
+	}
+	return total;
 }

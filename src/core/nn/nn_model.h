@@ -146,6 +146,15 @@ extern void sp_nn_model_ops(const sp_nn_model *model, char *buf, size_t len);
 extern size_t sp_nn_model_activation_bytes(const sp_nn_model *model);
 
 /*
+ * What one backend needs to embed an image with the model: weights plus the
+ * largest working memory of a forward pass of one image (activations,
+ * im2col columns, kernel scratch).  where (may be NULL) receives the layer
+ * or node that needs the most working memory, for error messages.
+ * Registration refuses a model above siamese.nn.max_model_memory.
+ */
+extern size_t sp_nn_model_memory_bytes(const sp_nn_model *model, char *where, size_t where_len);
+
+/*
  * Workspace for batches of up to max_batch images: allocated once, reused by
  * every forward call (no allocation per image).  block is the number of
  * images pushed through the convolutional part together (0 = automatic,

@@ -168,6 +168,18 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 	error_context_stack = cb.previous;
 
 	cfg = sp_nn_model_config(model);
+	{
+		char		where[256];
+		size_t		need = sp_nn_model_memory_bytes(model, where, sizeof where);
+
+		if (need > (size_t) siamese_max_model_memory_mb * 1024 * 1024)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("model needs %zu MB to embed one image, more than siamese.nn.max_model_memory (%d MB)",
+							need >> 20, siamese_max_model_memory_mb),
+					 errdetail("The most working memory goes to %s.", where[0] ? where : "its largest layer"),
+					 errhint("Use a smaller input size, or raise siamese.nn.max_model_memory (superuser) if the server has the memory for every backend that embeds with it.")));
+	}
 	values[0] = CStringGetTextDatum(sp_nn_model_hash(model));
 	values[1] = Int32GetDatum(sp_nn_model_dim(model));
 	values[2] = CStringGetTextDatum(sp_distance_kind_name(cfg->distance));

@@ -381,7 +381,9 @@ conv_forward(const sp_op_run *r)
 
 			if ((st = sp_op_interrupted(r)) != SP_OK)
 				return st;
-			sp_dconv_run(n->state, X + b * w.C * w.H * w.W, yb, r->scratch);
+			if (!sp_dconv_run(n->state, r->env, X + b * w.C * w.H * w.W, yb, r->scratch))
+				return sp_op_interrupted(r) != SP_OK ? SP_ERR_INTERRUPTED :
+					sp_set_error(r->err, SP_ERR_INTERRUPTED, "canceled");
 			sp_fused_act_apply(&act, yb, (size_t) (O * OHW));
 		}
 		return SP_OK;
