@@ -60,13 +60,21 @@ const_add(const_set *cs, int id)
 	return true;
 }
 
+/* Open a tensor's object (an input or an inline constant): name, dtype, shape. */
 static void
-write_shape(sp_jsonw *w, const sp_shape *s)
+write_value_head(sp_jsonw *w, const sp_value *v)
 {
 	sp_jsonw_inline_next(w);
+	sp_jsonw_begin_object(w);
+	sp_jsonw_key(w, "name");
+	sp_jsonw_string(w, v->name);
+	sp_jsonw_key(w, "dtype");
+	sp_jsonw_string(w, sp_dtype_name(v->dtype));
+	sp_jsonw_key(w, "shape");
+	sp_jsonw_inline_next(w);
 	sp_jsonw_begin_array(w);
-	for (int i = 0; i < s->rank; i++)
-		sp_jsonw_int(w, s->dim[i]);
+	for (int i = 0; i < v->shape.rank; i++)
+		sp_jsonw_int(w, v->shape.dim[i]);
 	sp_jsonw_end_array(w);
 }
 
@@ -104,16 +112,7 @@ sp_graph_write_json(const sp_graph *g, sp_jsonw *w, sp_st_out_tensor **tensors, 
 	sp_jsonw_begin_array(w);
 	for (int i = 0; i < g->n_inputs; i++)
 	{
-		const sp_value *v = &g->values[g->inputs[i]];
-
-		sp_jsonw_inline_next(w);
-		sp_jsonw_begin_object(w);
-		sp_jsonw_key(w, "name");
-		sp_jsonw_string(w, v->name);
-		sp_jsonw_key(w, "dtype");
-		sp_jsonw_string(w, sp_dtype_name(v->dtype));
-		sp_jsonw_key(w, "shape");
-		write_shape(w, &v->shape);
+		write_value_head(w, &g->values[g->inputs[i]]);
 		sp_jsonw_end_object(w);
 	}
 	sp_jsonw_end_array(w);
@@ -154,14 +153,7 @@ sp_graph_write_json(const sp_graph *g, sp_jsonw *w, sp_st_out_tensor **tensors, 
 			return sp_set_error(err, SP_ERR_LIMIT, "%s tensor \"%s\" of %lld elements is too large to store",
 								sp_dtype_name(v->dtype), v->name, (long long) numel);
 		}
-		sp_jsonw_inline_next(w);
-		sp_jsonw_begin_object(w);
-		sp_jsonw_key(w, "name");
-		sp_jsonw_string(w, v->name);
-		sp_jsonw_key(w, "dtype");
-		sp_jsonw_string(w, sp_dtype_name(v->dtype));
-		sp_jsonw_key(w, "shape");
-		write_shape(w, &v->shape);
+		write_value_head(w, v);
 		sp_jsonw_key(w, "data");
 		sp_jsonw_begin_array(w);
 		for (int64_t e = 0; e < numel; e++)
