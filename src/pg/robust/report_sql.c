@@ -774,8 +774,6 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {true, true, true, true};
 	char	   *appname;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
 	if (!OidIsValid(get_rel_namespace(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -786,6 +784,20 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(fcxt);
 	load_run(run_id, relid, &run);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+	{
+		/*
+		 * Declared RETURNS void: a database still on the 0.1.0 SQL objects
+		 * (until ALTER EXTENSION siamese_pg UPDATE), whose procedure catches
+		 * the error itself and then marks the run failed.
+		 */
+		evaluate_run(&run, relid);
+		SPI_finish();
+		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+		set_ps_display("");
+		PG_RETURN_VOID();
+	}
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(fcxt);
