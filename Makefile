@@ -12,16 +12,20 @@
 #   scripts/test          everything above on a scratch cluster (what CI runs)
 
 EXTENSION   = siamese_pg
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 
 MODULE_big  = siamese_pg
 PG_SRCS     = src/siamese_pg.c $(sort $(wildcard src/pg/*.c src/pg/*/*.c src/hnsw/*.c))
 OBJS        = $(PG_SRCS:.c=.o)
 
-# The install script is assembled from one fragment per area (sql/install/NN_*.sql),
-# so each area owns its own file.
+# The install script of the current version is assembled from one fragment per
+# area (sql/install/NN_*.sql), so each area owns its own file.  Earlier versions
+# ship as committed files in sql/upgrade/: the frozen install script of each
+# released version and the update script from each version to the next
+# (siamese_pg--A--B.sql), so ALTER EXTENSION siamese_pg UPDATE has a path.
 INSTALL_SQL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(sort $(wildcard sql/upgrade/$(EXTENSION)--*.sql))
 
 # pg_regress: every sql/*.sql is a test with expected/<name>.out.
 REGRESS      = $(sort $(basename $(notdir $(wildcard sql/*.sql))))

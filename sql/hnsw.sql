@@ -165,9 +165,46 @@ SELECT id FROM hempty ORDER BY e <=> '[1,0]' LIMIT 3;
 INSERT INTO hempty VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]'), (4, '[0,0]'), (5, '[-1,0.1]');
 -- the zero vector has no direction: not in a cosine index
 SELECT id FROM hempty ORDER BY e <=> '[1,0.2]' LIMIT 10;
-SELECT id FROM hempty ORDER BY e <=> '[0,0]' LIMIT 10;
+-- a zero query has no cosine distance to anything (NaN): every indexed row, in any order
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM hempty ORDER BY e <=> '[0,0]' LIMIT 10) s;
 RESET enable_seqscan;
 SELECT elements, live, entry_level >= 0 AS has_entry, ok FROM hnsw_check('hempty_idx');
+
+-- A query with no distance to order by (a NULL vector, or the zero vector
+-- under cosine) orders nothing: like ORDER BY NULL, every row comes back, in
+-- any order, whatever the plan.  A custom plan folds e <-> NULL to a
+-- constant (sequential scan); a generic plan scans the index, which returns
+-- every live row it holds.
+CREATE TABLE hnq (id int, e embedding(2));
+INSERT INTO hnq SELECT i, array_to_embedding(ARRAY[i, i % 7]::real[], 2, true) FROM generate_series(1, 300) i;
+CREATE INDEX hnq_l2 ON hnq USING siamese_hnsw (e);
+CREATE INDEX hnq_cos ON hnq USING siamese_hnsw (e embedding_cosine_ops);
+DELETE FROM hnq WHERE id % 10 = 0;
+PREPARE hnq_l2(embedding, int) AS
+	SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM hnq ORDER BY e <-> $1 LIMIT $2) s;
+PREPARE hnq_cos(embedding, int) AS
+	SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM hnq ORDER BY e <=> $1 LIMIT $2) s;
+SET enable_seqscan = off;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE hnq_l2(NULL, 3);
+EXECUTE hnq_l2(NULL, 3);
+EXECUTE hnq_l2(NULL, 1000);
+EXECUTE hnq_cos(NULL, 1000);
+EXPLAIN (COSTS OFF) EXECUTE hnq_cos('[0,0]', 3);
+EXECUTE hnq_cos('[0,0]', 3);
+EXECUTE hnq_cos('[0,0]', 1000);
+SET plan_cache_mode = force_custom_plan;
+EXPLAIN (COSTS OFF) EXECUTE hnq_l2(NULL, 3);
+EXECUTE hnq_l2(NULL, 3);
+EXECUTE hnq_l2(NULL, 1000);
+SET enable_indexscan = off;
+EXECUTE hnq_cos('[0,0]', 1000);
+RESET enable_indexscan;
+RESET plan_cache_mode;
+RESET enable_seqscan;
+DEALLOCATE hnq_l2;
+DEALLOCATE hnq_cos;
+DROP TABLE hnq;
 
 -- Unlogged tables (init fork) and TRUNCATE.
 CREATE UNLOGGED TABLE hunlog (id int, e embedding(2));

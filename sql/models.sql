@@ -178,6 +178,7 @@ SELECT try(format('INSERT INTO siamese.models (name, config_text, weights) VALUE
 -- and its name can only come back with the same content
 DELETE FROM siamese.models WHERE name = 'tiny-l2';
 SELECT try($$SELECT embed((SELECT img FROM model_fixture WHERE name = 'a'), 'tiny-l2')$$);
+SELECT to_regprocedure('siamese_models."tiny-l2"()') IS NULL AS dump_copy_dropped;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny-l2', w, cfg)) FROM model_fixture_weights;
 SELECT register_model('tiny-l2', w, cfg_l2) = model_hash(cfg_l2::text, w) AS back FROM model_fixture_weights;
 SELECT round(pair_distance(a.img, b.img, 'tiny-l2')::numeric, 4)
@@ -215,8 +216,33 @@ CREATE INDEX model_gen_expr ON model_gen ((dims(embed(img, 'tiny'))));
 SELECT name, round((e <=> embed(img, 'tiny'))::numeric, 6) AS same FROM model_gen ORDER BY name;
 DROP TABLE model_gen;
 
+-- pg_dump: a user model has a dump copy, the function siamese_models.<name>(),
+-- which pg_dump restores before any table data (the restores themselves:
+-- test/t/050_dump_restore.pl); shipped models have none
+SELECT string_agg(proname, ', ' ORDER BY proname) AS dump_copies
+FROM pg_proc WHERE pronamespace = 'siamese_models'::regnamespace;
+SELECT name, c.hash = m.hash AND c.config = m.config_text AND c.weights = m.weights AS same_content
+FROM (SELECT 'tiny' AS name, * FROM siamese_models.tiny()
+	UNION ALL SELECT 'tiny-granted', * FROM siamese_models."tiny-granted"()
+	UNION ALL SELECT 'tiny-l2', * FROM siamese_models."tiny-l2"()) c JOIN models m USING (name)
+ORDER BY name;
+-- while the catalog row is not restored yet, embed() loads the model from its copy
+SELECT register_model('tiny-copy', w, cfg) = model_hash(cfg::text, w) AS ok FROM model_fixture_weights;
+BEGIN;
+SET LOCAL session_replication_role = replica;	-- no trigger: the row goes, its copy stays
+DELETE FROM siamese.models WHERE name = 'tiny-copy';
+SELECT name, round((embed(img, 'tiny-copy') <=> embed(img, 'tiny'))::numeric, 6) AS same FROM model_fixture ORDER BY name;
+ROLLBACK;
+DELETE FROM siamese.models WHERE name = 'tiny-copy';
+-- a copy that holds other content than the model is refused
+CREATE FUNCTION siamese_models."tiny-fake"(OUT hash text, OUT config text, OUT weights bytea)
+	LANGUAGE sql AS $$ SELECT 'x'::text, '{}'::text, '\x00'::bytea $$;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny-fake', w, cfg)) FROM model_fixture_weights;
+DROP FUNCTION siamese_models."tiny-fake"();
+
 -- cleanup (model_history keeps the names for good)
 DELETE FROM siamese.models WHERE NOT builtin;
+SELECT count(*) AS dump_copies_left FROM pg_proc WHERE pronamespace = 'siamese_models'::regnamespace;
 DROP TABLE "Support Set", model_fixture, model_fixture_weights;
 REVOKE ALL ON SCHEMA siamese FROM regress_model_user;
 REVOKE EXECUTE ON FUNCTION register_model(text, bytea, jsonb) FROM regress_model_user;

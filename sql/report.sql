@@ -157,12 +157,37 @@ SELECT count(*) AS own_runs_only FROM siamese.robustness_runs WHERE run_by <> cu
 INSERT INTO siamese.robustness_results VALUES (:self_report_id, 'snow', 1, false, 1, 0, 0, NULL, NULL);
 UPDATE siamese.robustness_runs SET status = 'failed' WHERE run_id = :self_report_id;
 DELETE FROM siamese.robustness_runs WHERE run_id = :self_report_id;
--- nor forge a finished run of its own
+-- nor forge results of its own: only the extension's code writes runs, their
+-- status and metrics, and results (the role has no INSERT or UPDATE)
+UPDATE siamese.robustness_runs SET mce = 0.01 WHERE run_id = :rls_report_id;
+UPDATE siamese.robustness_runs SET status = 'failed', error_message = 'made up' WHERE run_id = :rls_report_id;
 INSERT INTO siamese.robustness_runs (kind, source_table, image_column, mode, model, model_hash,
-	baseline_model, baseline_hash, corruptions, severities, sample_size, seed, k, config_key, status)
-VALUES ('corruption', 'x', 'y', 'knn', 'm', 'h', 'b', 'h', '{fog}', '{1}', 2, 0, 1, 'k', 'succeeded');
+	baseline_model, baseline_hash, corruptions, severities, sample_size, seed, k, config_key)
+VALUES ('corruption', 'x', 'y', 'knn', 'm', 'h', 'b', 'h', '{fog}', '{1}', 2, 0, 1, 'k');
+INSERT INTO siamese.robustness_results VALUES (:rls_report_id, 'snow', 1, false, 1, 0, 0, NULL, NULL);
+INSERT INTO siamese.robustness_corruption_scores VALUES (:rls_report_id, 'snow', false, 0, 0, 0, 0, 0);
+-- nor through the internal functions: they evaluate only the caller's own
+-- running run, for the table it was begun for
+SELECT * FROM siamese._report_evaluate(:rls_report_id, 'report_images');
+SELECT * FROM siamese._report_evaluate(:self_report_id, 'report_images');
+SELECT siamese._report_begin('corruption', 'report_images', 'png', 'label', 'fashion', 'fashion-pixels',
+							 '{fog}', '{1}', NULL, NULL, 10, 0, 1) AS begun_id \gset
+SELECT * FROM siamese._report_evaluate(:begun_id, 'report_base');
+SELECT status, run_by = current_user AS own, images IS NULL AS no_results FROM siamese.robustness_runs WHERE run_id = :begun_id;
+-- it reads its runs, untouched ...
+SELECT status, images, mce > 0 AS mce_measured, error_message,
+	   (SELECT count(*) FROM siamese.robustness_results r WHERE r.run_id = x.run_id) AS results
+FROM siamese.robustness_runs x WHERE run_id = :rls_report_id;
+-- ... runs perturbation reports too ...
+CALL siamese.perturbation_report('report_images', 'png', 'label', perturbations => '{brightness}',
+								 sample_size => 6) \gset rlsp_
+SELECT kind, status, images, run_by FROM siamese.robustness_runs WHERE run_id = :rlsp_report_id;
+-- ... and deletes its runs, with their results
+DELETE FROM siamese.robustness_runs WHERE run_id IN (:rls_report_id, :rlsp_report_id, :begun_id);
 RESET ROLE;
 SELECT status FROM robustness_runs WHERE run_id = :self_report_id;
+SELECT count(*) AS runs_left, (SELECT count(*) FROM robustness_results WHERE run_id = :rls_report_id) AS results_left
+FROM robustness_runs WHERE run_id IN (:rls_report_id, :rlsp_report_id, :begun_id);
 
 DROP POLICY only_a ON report_images;
 ALTER TABLE report_images DISABLE ROW LEVEL SECURITY;

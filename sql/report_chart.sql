@@ -161,18 +161,23 @@ GRANT USAGE ON SCHEMA siamese TO regress_report_chart_user;
 SET ROLE regress_report_chart_user;
 SELECT report_chart(900001);
 SELECT report_history_chart(900010);
--- ... but charts its own run (inserted running, then marked succeeded)
+-- ... but charts its own run (roles cannot write report rows: the superuser
+-- writes it for the role, running, then succeeded)
+RESET ROLE;
 INSERT INTO robustness_runs
 	(run_id, kind, source_table, image_column, mode, model, model_hash, baseline_model,
 	 baseline_hash, corruptions, severities, sample_size, seed, k, config_key, images,
-	 started_at, clean_error, baseline_clean_error)
+	 started_at, clean_error, baseline_clean_error, run_by)
 OVERRIDING SYSTEM VALUE VALUES (900030, 'corruption', 'public.items', 'image', 'knn', 'fashion', 'mh', 'fashion-pixels',
 		'bh', '{fog}', '{1,2,3,4,5}', 10, 0, 1, 'report_chart_k1', 10,
-		'2026-01-20 00:00+00', 0.1, 0.2);
+		'2026-01-20 00:00+00', 0.1, 0.2, 'regress_report_chart_user');
 INSERT INTO robustness_results (run_id, corruption, severity, held_out, images, model_error, baseline_error)
 SELECT 900030, 'fog', s, false, 10, 0.1 * s, 0.15 * s FROM generate_series(1, 5) s;
+SET ROLE regress_report_chart_user;
 SELECT report_chart(900030);
+RESET ROLE;
 UPDATE robustness_runs SET status = 'succeeded', finished_at = started_at WHERE run_id = 900030;
+SET ROLE regress_report_chart_user;
 SELECT width, height FROM image_info(report_chart(900030));
 -- its history holds only its own run of config report_chart_k1
 SELECT report_history_chart(900030) = report_history_chart(900030, 1) AS only_own_runs;

@@ -86,6 +86,58 @@ COMMENT ON FUNCTION siamese.model_hash(text, bytea) IS
 	'content hash of a model: SHA-256(SHA-256(config) || SHA-256(weights)) in hex (no validation)';
 
 -- ---------------------------------------------------------------------------
+-- Dump copies of user-registered models
+--
+-- pg_dump writes every table's data after every function, and orders table
+-- data by schema and name, so a user table in public would be restored
+-- before siamese.models: a generated column (or CHECK constraint) calling
+-- embed() with a user model would fail its COPY and the table would come back
+-- empty.  So each user-registered model also lives in a function
+-- siamese_models.<name>() that returns its hash, config and weights; pg_dump
+-- writes functions before any table data, and the catalog lookup of embed()
+-- falls back to that function while the model's catalog row is not restored
+-- yet.  models_guard creates the function with the row and drops it with the
+-- row; shipped models come from CREATE EXTENSION and have none.
+-- ---------------------------------------------------------------------------
+
+CREATE SCHEMA siamese_models;
+COMMENT ON SCHEMA siamese_models IS
+	'one function per user-registered model returning its hash, config and weights: the copy pg_dump restores before any table data (managed by siamese.models_guard)';
+GRANT USAGE ON SCHEMA siamese_models TO PUBLIC;
+
+CREATE FUNCTION siamese._model_dump_copy(name text, hash text, config text, weights bytea)
+	RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET check_function_bodies = off AS $$
+DECLARE
+	copy_hash text;
+BEGIN
+	-- pg_proc is read with a query: looking the function up by name would put
+	-- its whole body in this backend's catalog cache.
+	PERFORM 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'siamese_models' AND p.proname = _model_dump_copy.name AND p.pronargs = 0;
+	IF FOUND THEN
+		-- a restore: pg_dump wrote the function before the catalog row
+		EXECUTE format('SELECT hash FROM siamese_models.%I()', name) INTO copy_hash;
+		IF copy_hash IS DISTINCT FROM hash THEN
+			RAISE EXCEPTION 'function siamese_models.%() holds other content than model "%"',
+					quote_ident(name), name
+				USING ERRCODE = 'data_corrupted',
+					DETAIL = format('The function returns hash %s, the model has hash %s.', copy_hash, hash);
+		END IF;
+		RETURN;
+	END IF;
+	EXECUTE format('CREATE FUNCTION siamese_models.%I(OUT hash text, OUT config text, OUT weights bytea) '
+			'RETURNS record LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
+		name,
+		format('SELECT %L::pg_catalog.text, %L::pg_catalog.text, pg_catalog.decode(%L, %L)',
+			hash, config, encode(weights, 'base64'), 'base64'));
+END
+$$;
+REVOKE EXECUTE ON FUNCTION siamese._model_dump_copy(text, text, text, bytea) FROM PUBLIC;
+COMMENT ON FUNCTION siamese._model_dump_copy(text, text, text, bytea) IS
+	'creates siamese_models.<name>(), the dump copy of a user-registered model, or checks that the existing one (restored by pg_dump) holds the same content; run by models_guard';
+
+-- ---------------------------------------------------------------------------
 -- Guards
 -- ---------------------------------------------------------------------------
 
@@ -108,6 +160,9 @@ BEGIN
 		-- model_history_guard refuses a name bound to other content.
 		INSERT INTO siamese.model_history (name, hash, builtin)
 			VALUES (NEW.name, NEW.hash, NEW.builtin);
+		IF NOT NEW.builtin THEN
+			PERFORM siamese._model_dump_copy(NEW.name, NEW.hash, NEW.config_text, NEW.weights);
+		END IF;
 		RETURN NEW;
 	ELSIF TG_OP = 'UPDATE' THEN
 		IF NEW.name IS DISTINCT FROM OLD.name OR NEW.hash IS DISTINCT FROM OLD.hash
@@ -129,12 +184,13 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					HINT = 'Shipped models are removed only by DROP EXTENSION.';
 		END IF;
+		EXECUTE format('DROP FUNCTION IF EXISTS siamese_models.%I()', OLD.name);
 		RETURN OLD;
 	END IF;
 END
 $$;
 COMMENT ON FUNCTION siamese.models_guard() IS
-	'trigger of siamese.models: validates inserted models and fills the derived columns, records the name in model_history, refuses content updates and deleting shipped models';
+	'trigger of siamese.models: validates inserted models and fills the derived columns, records the name in model_history, keeps the dump copy siamese_models.<name>() of user models, refuses content updates and deleting shipped models';
 
 CREATE TRIGGER models_guard BEFORE INSERT OR UPDATE OR DELETE ON siamese.models
 	FOR EACH ROW EXECUTE FUNCTION siamese.models_guard();

@@ -5,10 +5,12 @@
 -- 62_report_charts.sql.  See docs/robustness.md.
 --
 -- Privileges: every role may run reports (they read the source with the
--- caller's own rights) and so may INSERT/UPDATE/DELETE report rows, but row
--- level security limits each role to the runs it started (run_by), and result
--- rows can only be added to one's own run while it is 'running'.  Roles see
--- their own runs; members of pg_read_all_data see every run.
+-- caller's own rights).  Roles may read and delete report rows, and row
+-- level security limits that to the runs they started (run_by); members of
+-- pg_read_all_data read every run.  Only the extension's own code writes
+-- runs, status, metrics and results: the C functions of the procedures
+-- (src/pg/robust/report_sql.c) write as the tables' owner, with values they
+-- compute themselves.  Roles have no INSERT or UPDATE on these tables.
 -- ---------------------------------------------------------------------------
 
 CREATE TABLE siamese.robustness_runs (
@@ -180,10 +182,6 @@ SELECT pg_catalog.pg_extension_config_dump('siamese.robustness_perturbation_resu
 ALTER TABLE siamese.robustness_runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_select ON siamese.robustness_runs FOR SELECT
 	USING (run_by = current_user OR pg_catalog.pg_has_role(current_user, 'pg_read_all_data', 'MEMBER'));
-CREATE POLICY runs_insert ON siamese.robustness_runs FOR INSERT
-	WITH CHECK (run_by = current_user AND status = 'running');
-CREATE POLICY runs_update ON siamese.robustness_runs FOR UPDATE
-	USING (run_by = current_user) WITH CHECK (run_by = current_user);
 CREATE POLICY runs_delete ON siamese.robustness_runs FOR DELETE
 	USING (run_by = current_user);
 
@@ -199,19 +197,15 @@ BEGIN
 		EXECUTE format('CREATE POLICY %I ON siamese.%I FOR SELECT USING '
 					   '(EXISTS (SELECT 1 FROM siamese.robustness_runs r WHERE r.run_id = %I.run_id))',
 					   t || '_select', t, t);
-		-- written only into one's own running run
-		EXECUTE format('CREATE POLICY %I ON siamese.%I FOR INSERT WITH CHECK '
-					   '(EXISTS (SELECT 1 FROM siamese.robustness_runs r WHERE r.run_id = %I.run_id '
-					   'AND r.run_by = current_user AND r.status = ''running''))',
-					   t || '_insert', t, t);
 	END LOOP;
 END
 $$;
 
 REVOKE ALL ON siamese.robustness_runs, siamese.robustness_results,
 	siamese.robustness_corruption_scores, siamese.robustness_perturbation_results FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON siamese.robustness_runs TO PUBLIC;
-GRANT SELECT, INSERT ON siamese.robustness_results, siamese.robustness_corruption_scores,
+-- (deleting a run deletes its results through the foreign keys)
+GRANT SELECT, DELETE ON siamese.robustness_runs TO PUBLIC;
+GRANT SELECT ON siamese.robustness_results, siamese.robustness_corruption_scores,
 	siamese.robustness_perturbation_results TO PUBLIC;
 
 CREATE VIEW siamese.robustness_summary WITH (security_invoker = true) AS

@@ -12,6 +12,10 @@
 -- CALLed inside a transaction block it cannot commit, so the run is then
 -- all-or-nothing (a failure leaves no row at all).
 --
+-- Roles cannot write the report tables (60_reports.sql): the run row, the
+-- results and the final status are written by the C functions _report_begin
+-- and _report_evaluate, as the tables' owner, from values they compute.
+--
 -- The procedures run with the caller's rights; they cannot pin search_path
 -- with a SET clause (that forbids COMMIT), so every function they call is
 -- schema-qualified (a caller's own search_path can only mislead the caller);
@@ -24,12 +28,13 @@ CREATE FUNCTION siamese._transaction_control_allowed() RETURNS boolean
 COMMENT ON FUNCTION siamese._transaction_control_allowed() IS
 	'internal: true when called from a procedure that may COMMIT (CALLed outside a transaction block)';
 
-CREATE FUNCTION siamese._report_evaluate(report_id bigint, source regclass) RETURNS void
+CREATE FUNCTION siamese._report_evaluate(report_id bigint, source regclass,
+		OUT sqlstate text, OUT message text, OUT detail text, OUT hint text) RETURNS record
 	AS 'MODULE_PATHNAME', 'siamese_report_evaluate'
 	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION siamese._report_evaluate(bigint, regclass) IS
-	'internal: samples the source as the caller, corrupts / perturbs and embeds the sample, stores the results of a running report';
+	'internal: evaluates the caller''s running report begun for source (samples it as the caller, corrupts / perturbs and embeds the sample) and stores the results and status as the report tables'' owner; on failure rolls back, marks the run failed and returns the error (all NULL on success)';
 
 -- names: non-empty, no NULL, all known, no repeats (what = 'corruption' or 'perturbation')
 CREATE FUNCTION siamese._report_check_names(what text, names text[], known text[]) RETURNS void
@@ -58,11 +63,15 @@ COMMENT ON FUNCTION siamese._report_check_names(text, text[], text[]) IS
 
 -- Validates everything before a run row exists, so that a bad call (unknown
 -- column, no privilege, unknown model) fails cleanly without leaving a run.
-CREATE FUNCTION siamese._report_begin(kind text, source regclass, image_column name, label_column name,
+-- Returns the run row to insert; _report_begin (C) inserts it as the report
+-- tables' owner with caller = the calling role, so privileges are checked for
+-- that role explicitly.
+CREATE FUNCTION siamese._report_validate(kind text, source regclass, image_column name, label_column name,
 		model text, baseline_model text, corruptions text[], severities integer[],
-		perturbations text[], difficulty integer, sample_size integer, seed bigint, k integer)
-	RETURNS bigint
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+		perturbations text[], difficulty integer, sample_size integer, seed bigint, k integer,
+		caller oid)
+	RETURNS siamese.robustness_runs
+	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -70,8 +79,11 @@ DECLARE
 	coltype regtype;
 	model_hash text;
 	baseline_hash text;
-	run bigint;
+	r siamese.robustness_runs;
 BEGIN
+	IF caller IS NULL THEN
+		RAISE EXCEPTION 'caller must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF source IS NULL OR image_column IS NULL THEN
 		RAISE EXCEPTION 'source and image_column must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
@@ -93,8 +105,8 @@ BEGIN
 	END IF;
 	-- The sample is read with the caller's rights anyway; checking first means
 	-- a caller without access gets the error before any run row is written.
-	IF NOT has_column_privilege(source, image_column, 'SELECT')
-	   OR (label_column IS NOT NULL AND NOT has_column_privilege(source, label_column, 'SELECT')) THEN
+	IF NOT has_column_privilege(caller, source, image_column, 'SELECT')
+	   OR (label_column IS NOT NULL AND NOT has_column_privilege(caller, source, label_column, 'SELECT')) THEN
 		RAISE EXCEPTION 'permission denied for table %', rel
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = 'A report reads the image and label columns with the privileges of the role that runs it.';
@@ -140,24 +152,46 @@ BEGIN
 		severities := NULL;
 	END IF;
 
-	INSERT INTO siamese.robustness_runs (kind, source_table, image_column, label_column, mode,
-			model, model_hash, baseline_model, baseline_hash, corruptions, severities,
-			perturbations, difficulty, sample_size, seed, k, config_key, backend_start)
-	VALUES (kind, rel, image_column, label_column,
-			CASE WHEN label_column IS NULL THEN 'self_retrieval' ELSE 'knn' END,
-			model, model_hash, baseline_model, baseline_hash, corruptions, severities,
-			perturbations, difficulty, sample_size, seed, k,
-			md5(concat_ws('|', kind, rel, image_column, label_column, model, baseline_model,
-						  corruptions::text, severities::text, perturbations::text, difficulty,
-						  sample_size, seed, k)),
-			(SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()))
-	RETURNING run_id INTO run;
-	RETURN run;
+	r.kind := kind;
+	r.source_table := rel;
+	r.image_column := image_column;
+	r.label_column := label_column;
+	r.mode := CASE WHEN label_column IS NULL THEN 'self_retrieval' ELSE 'knn' END;
+	r.model := model;
+	r.model_hash := model_hash;
+	r.baseline_model := baseline_model;
+	r.baseline_hash := baseline_hash;
+	r.corruptions := corruptions;
+	r.severities := severities;
+	r.perturbations := perturbations;
+	r.difficulty := difficulty;
+	r.sample_size := sample_size;
+	r.seed := seed;
+	r.k := k;
+	r.config_key := md5(concat_ws('|', kind, rel, image_column, label_column, model, baseline_model,
+								  corruptions::text, severities::text, perturbations::text, difficulty,
+								  sample_size, seed, k));
+	r.status := 'running';
+	r.run_by := pg_get_userbyid(caller);
+	r.backend_pid := pg_backend_pid();
+	r.backend_start := (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid());
+	RETURN r;
 END
 $$;
+COMMENT ON FUNCTION siamese._report_validate(text, regclass, name, name, text, text, text[], integer[],
+		text[], integer, integer, bigint, integer, oid) IS
+	'internal: validates report parameters for the calling role caller and returns the run row _report_begin inserts (run_id and timestamps unset)';
+
+CREATE FUNCTION siamese._report_begin(kind text, source regclass, image_column name, label_column name,
+		model text, baseline_model text, corruptions text[], severities integer[],
+		perturbations text[], difficulty integer, sample_size integer, seed bigint, k integer)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'siamese_report_begin'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION siamese._report_begin(text, regclass, name, name, text, text, text[], integer[],
 		text[], integer, integer, bigint, integer) IS
-	'internal: validates report parameters and inserts the run row in status running; returns its id';
+	'internal: validates report parameters (for the calling role) and inserts the run row in status running, as the report tables'' owner with run_by = the calling role; returns its id';
 
 CREATE FUNCTION siamese._report_unknown_model(model text) RETURNS void
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -171,19 +205,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION siamese._report_unknown_model(text) IS 'internal: raises the unknown-model error of report functions';
-
-CREATE FUNCTION siamese._report_finish(report_id bigint, sqlstate text, message text) RETURNS void
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
-AS $$
-	UPDATE siamese.robustness_runs
-	SET status = CASE WHEN sqlstate IS NULL THEN 'succeeded' ELSE 'failed' END,
-		error_sqlstate = sqlstate, error_message = message,
-		finished_at = clock_timestamp(), duration = clock_timestamp() - started_at
-	WHERE run_id = report_id AND status = 'running';
-$$;
-COMMENT ON FUNCTION siamese._report_finish(bigint, text, text) IS
-	'internal: marks a running report succeeded (sqlstate NULL) or failed';
 
 -- The shared body of both report procedures.
 CREATE PROCEDURE siamese._run_report(kind text, source regclass, image_column name, label_column name,
@@ -205,14 +226,10 @@ BEGIN
 	IF can_commit THEN
 		COMMIT;
 	END IF;
-	BEGIN
-		PERFORM siamese._report_evaluate(report_id, source);
-	EXCEPTION WHEN OTHERS OR query_canceled THEN
-		-- the subtransaction is rolled back: no partial results remain
-		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
-								err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-	END;
-	PERFORM siamese._report_finish(report_id, err_state, err_message);
+	-- stores the results and status 'succeeded', or rolls its work back (no
+	-- partial results remain), marks the run failed and returns the error
+	SELECT e.sqlstate, e.message, e.detail, e.hint INTO err_state, err_message, err_detail, err_hint
+	FROM siamese._report_evaluate(report_id, source) e;
 	IF err_state IS NOT NULL THEN
 		IF can_commit THEN
 			COMMIT;
@@ -227,7 +244,7 @@ END
 $$;
 COMMENT ON PROCEDURE siamese._run_report(text, regclass, name, name, text, text, text[], integer[],
 		text[], integer, integer, bigint, integer, bigint) IS
-	'internal: registers, evaluates and finishes a report run, marking it failed (committed) when the evaluation fails';
+	'internal: registers and evaluates a report run; when the evaluation fails, commits the run marked failed and re-raises the error';
 
 CREATE PROCEDURE siamese.robustness_report(
 		source regclass,

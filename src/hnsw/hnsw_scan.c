@@ -16,13 +16,22 @@
  *
  * Distances are computed exactly from the stored vectors, so the scan sets
  * no recheck flags; xs_orderbyvals carry the operator's value.
+ *
+ * A query with no distance to order by (a NULL query vector, or the zero
+ * vector under cosine distance, where every distance is NaN) returns every
+ * live element, reading the element pages in order: what a sequential scan
+ * returns for ORDER BY NULL (all rows, in no particular order), minus the
+ * rows the index does not hold (NULL embeddings, zero vectors under cosine).
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "access/itup.h"
 #include "access/relscan.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -35,6 +44,15 @@ typedef struct HnswScanOpaqueData
 	bool		done;
 	bool		has_query;
 	Embedding  *query;			/* copied at rescan */
+
+	/* No distance to order by: every live element, page by page. */
+	bool		all;
+	bool		all_null;		/* order-by value NULL (NULL query), else NaN */
+	BlockNumber all_blkno;		/* next element page to read */
+	BlockNumber all_nblocks;
+	ItemPointerData *all_tids;	/* heap TIDs of the current page's live elements */
+	int			all_n;
+	int			all_i;
 
 	float	   *q;				/* prepared query vector */
 	HnswMetaPageData meta;
@@ -87,6 +105,9 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	so->done = false;
 	so->has_query = false;
 	so->query = NULL;
+	so->all = false;
+	so->all_tids = NULL;
+	so->all_n = so->all_i = 0;
 	so->q = NULL;
 	so->batch = NULL;
 	so->nbatch = so->ibatch = 0;
@@ -217,6 +238,58 @@ next_batch(HnswScanOpaque so, bool first)
 	pfree(w.items);
 }
 
+/*
+ * No distance to order by: return every live element.  The elements of one
+ * page are collected under its share lock; elements are never moved, and a
+ * row inserted after the scan started is invisible to its snapshot.
+ */
+static void
+start_all(HnswScanOpaque so, Relation index, bool null_query)
+{
+	so->all = true;
+	so->all_null = null_query;
+	so->all_blkno = HNSW_METAPAGE_BLKNO + 1;
+	so->all_nblocks = RelationGetNumberOfBlocks(index);
+	so->all_tids = palloc(sizeof(ItemPointerData) * MaxIndexTuplesPerPage);
+	so->all_n = so->all_i = 0;
+}
+
+/* Read the next element page with live elements; false at the end. */
+static bool
+next_all_page(HnswScanOpaque so, Relation index)
+{
+	while (so->all_blkno < so->all_nblocks)
+	{
+		BlockNumber blkno = so->all_blkno++;
+		Buffer		buf;
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		so->all_n = so->all_i = 0;
+		if (!PageIsNew(page) && (HnswPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENT))
+		{
+			OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+			OffsetNumber off;
+
+			for (off = FirstOffsetNumber; off <= maxoff; off++)
+			{
+				HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, so->meta.m);
+
+				if ((etup->flags & HNSW_ELEM_DELETED) || !ItemPointerIsValid(&etup->heaptid))
+					continue;
+				so->all_tids[so->all_n++] = etup->heaptid;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		if (so->all_n > 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 start_scan(IndexScanDesc scan)
 {
@@ -231,14 +304,14 @@ start_scan(IndexScanDesc scan)
 	so->started = true;
 	pgstat_count_index_scan(index);
 
+	hnsw_read_meta(index, &so->meta);
 	if (!so->has_query)
 	{
-		/* ORDER BY e <-> NULL: every distance is NULL; nothing to order by */
-		so->done = true;
+		/* ORDER BY e <-> NULL: every distance is NULL; all rows, any order */
+		start_all(so, index, true);
 		return;
 	}
 
-	hnsw_read_meta(index, &so->meta);
 	dims = so->query->dim;
 	if (so->meta.dims != 0 && so->meta.dims != (uint32) dims)
 		ereport(ERROR,
@@ -256,7 +329,7 @@ start_scan(IndexScanDesc scan)
 	if (!hnsw_prepare_vector(&so->metric, so->query->x, dims, so->q))
 	{
 		/* zero query vector under cosine distance: every distance is NaN */
-		so->done = true;
+		start_all(so, index, false);
 		return;
 	}
 	hnsw_disk_source_init(&so->ds, &so->src, index, so->meta.m, dims, &so->metric);
@@ -310,6 +383,25 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	old = MemoryContextSwitchTo(so->ctx);
 	if (!so->started)
 		start_scan(scan);
+
+	while (so->all && !so->done)
+	{
+		if (so->all_i < so->all_n)
+		{
+			MemoryContextSwitchTo(old);
+			scan->xs_heaptid = so->all_tids[so->all_i++];
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			if (scan->numberOfOrderBys > 0)
+			{
+				scan->xs_orderbyvals[0] = Float8GetDatum(get_float8_nan());
+				scan->xs_orderbynulls[0] = so->all_null;
+			}
+			return true;
+		}
+		if (!next_all_page(so, scan->indexRelation))
+			so->done = true;
+	}
 
 	while (!so->done)
 	{

@@ -14,7 +14,10 @@ my $png = tiny_png_hex();
 
 is($node->safe_psql('postgres',
 		"SELECT extversion FROM pg_extension WHERE extname = 'siamese_pg'"),
-	'0.1.0', 'extension version');
+	'0.2.0', 'extension version');
+is($node->safe_psql('postgres',
+		"SELECT default_version FROM pg_available_extensions WHERE name = 'siamese_pg'"),
+	'0.2.0', 'the default version of the installed control file');
 
 is($node->safe_psql('postgres',
 		"SELECT format, width, height, channels FROM siamese.image_info(decode('$png', 'hex'))"),

@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(siamese_load_shipped_models);
 
 static SPIPlanPtr plan_hash = NULL;
 static SPIPlanPtr plan_full = NULL;
+static SPIPlanPtr plan_copy = NULL;
 
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *argtypes)
@@ -44,6 +45,40 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
+}
+
+/*
+ * The model's row is not in siamese.models: look for its dump copy, the
+ * function siamese_models.<name>() (see 50_models.sql).  pg_dump restores
+ * functions before any table data, so during a restore a generated column or
+ * CHECK constraint that embeds with a user model finds it here before the
+ * catalog row is restored.  Runs inside the caller's SPI connection; the
+ * result is in SPI_tuptable (hash, config, weights) when it returns true.
+ */
+static bool
+lookup_dump_copy(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			ret;
+
+	if (plan_copy == NULL)
+		plan_copy = prepare_kept("SELECT 1 FROM pg_catalog.pg_proc p "
+								 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+								 "WHERE n.nspname OPERATOR(pg_catalog.=) 'siamese_models' "
+								 "AND p.proname OPERATOR(pg_catalog.=) $1::pg_catalog.name "
+								 "AND p.pronargs OPERATOR(pg_catalog.=) 0", 1, argtypes);
+	args[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_plan(plan_copy, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return false;
+	ret = SPI_execute(psprintf("SELECT hash, config, weights FROM siamese_models.%s()",
+							   quote_identifier(name)), true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 1;
 }
 
 bool
@@ -74,7 +109,7 @@ sp_catalog_lookup(const char *name, char **hash, bool want_content,
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
-	if (SPI_processed == 1)
+	if (SPI_processed == 1 || lookup_dump_copy(name))
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;

@@ -1,13 +1,24 @@
 /*
  * report_sql.c: the C side of robustness reports.
  *
- * siamese._report_evaluate(run_id, source) does the work of one report run
- * that siamese._report_begin() registered: it draws the seeded sample from
- * the source table through SPI (as the caller, so privileges and row level
- * security apply), decodes it, runs the core engine (src/core/robust/robust_eval.c)
- * with the model and the baseline, and stores the results in the report
- * tables.  The procedures in sql/install/61_report_run.sql wrap it in the
- * transaction control that leaves a failed run marked failed.
+ * siamese._report_begin(...) registers a run: it validates the parameters
+ * (siamese._report_validate, as the caller's role) and inserts the run row.
+ * siamese._report_evaluate(run_id, source) does the work of that run: it
+ * draws the seeded sample from the source table through SPI (as the caller,
+ * so privileges and row level security apply), decodes it, runs the core
+ * engine (src/core/robust/robust_eval.c) with the model and the baseline,
+ * and stores the results in the report tables with the run's final status;
+ * when the evaluation fails it rolls its work back, marks the run failed and
+ * returns the error, which the procedures in sql/install/61_report_run.sql
+ * commit and re-raise.
+ *
+ * Roles may read and delete their own runs but not write the report tables:
+ * every write here runs as the tables' owner (the extension owner), and the
+ * values written come from this code, never from arguments (issue 13,
+ * defect 9: a role could UPDATE its runs' status and metrics and INSERT runs
+ * that never ran).  A role can call these functions directly, but that is
+ * only running a report: begin records the caller as run_by, evaluate works
+ * only on the caller's own running run and on the table it was begun for.
  *
  * siamese._transaction_control_allowed() tells those procedures whether they
  * were CALLed in a context where COMMIT is possible.
@@ -19,9 +30,14 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -29,12 +45,15 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
 
 #include "pg/nn/model.h"
 #include "robust/robust_eval.h"
 #include "pg/sp_pg.h"
 
 PG_FUNCTION_INFO_V1(siamese_transaction_control_allowed);
+PG_FUNCTION_INFO_V1(siamese_report_begin);
 PG_FUNCTION_INFO_V1(siamese_report_evaluate);
 
 bool		siamese_report_progress = true;
@@ -95,6 +114,92 @@ spi_getdatum(int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
 }
 
+/*
+ * Writes to the report tables run as their owner (roles have SELECT and
+ * DELETE only).  No restore on error is needed: the (sub)transaction abort
+ * that follows an error restores the user id, as for SECURITY DEFINER
+ * functions.
+ */
+typedef struct OwnerScope
+{
+	Oid			save_user;
+	int			save_sec;
+} OwnerScope;
+
+static void
+as_report_owner(OwnerScope *scope)
+{
+	Oid			nsp = get_namespace_oid("siamese", false);
+	Oid			rel = get_relname_relid("robustness_runs", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(rel))
+		elog(ERROR, "siamese.robustness_runs does not exist");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", rel);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&scope->save_user, &scope->save_sec);
+	SetUserIdAndSecContext(owner, scope->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+static void
+end_report_owner(const OwnerScope *scope)
+{
+	SetUserIdAndSecContext(scope->save_user, scope->save_sec);
+}
+
+/*
+ * _report_begin(kind, source, image_column, label_column, model,
+ * baseline_model, corruptions, severities, perturbations, difficulty,
+ * sample_size, seed, k) -> run id.  _report_validate checks the parameters
+ * for the caller (passed as its role: privileges are checked for it) and
+ * returns the run row; it is inserted as the tables' owner.
+ */
+Datum
+siamese_report_begin(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[14] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, TEXTOID,
+		TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4OID, INT4OID, INT8OID, INT4OID, OIDOID};
+	Datum		values[14];
+	char		nulls[15];
+	OwnerScope	scope;
+	bool		isnull;
+	int64		run_id;
+
+	for (int i = 0; i < 13; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	values[13] = ObjectIdGetDatum(GetUserId());
+	nulls[13] = ' ';
+	nulls[14] = '\0';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	as_report_owner(&scope);
+	if (SPI_execute_with_args("INSERT INTO siamese.robustness_runs (kind, source_table, image_column, "
+							  "label_column, mode, model, model_hash, baseline_model, baseline_hash, "
+							  "corruptions, severities, perturbations, difficulty, sample_size, seed, k, "
+							  "config_key, run_by, backend_start) "
+							  "SELECT r.kind, r.source_table, r.image_column, r.label_column, r.mode, "
+							  "r.model, r.model_hash, r.baseline_model, r.baseline_hash, r.corruptions, "
+							  "r.severities, r.perturbations, r.difficulty, r.sample_size, r.seed, r.k, "
+							  "r.config_key, r.run_by, r.backend_start "
+							  "FROM siamese._report_validate($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+							  "$11, $12, $13, $14) r RETURNING run_id",
+							  14, argtypes, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "could not insert the report run");
+	run_id = DatumGetInt64(spi_getdatum(1, &isnull));
+	end_report_owner(&scope);
+	SPI_finish();
+	PG_RETURN_INT64(run_id);
+}
+
 /* text[] datum -> palloc'd C strings */
 static char **
 text_array_strings(Datum d, int *n)
@@ -145,26 +250,36 @@ item_ids(ReportRun *run, Datum names_array, int (*lookup) (const char *), const 
 	run->nitems = n;
 }
 
-/* Read the run row (it must be one of the caller's own running runs). */
+/*
+ * Read and lock the run row: it must be one of the caller's own runs, still
+ * running, begun for the relation relid.
+ */
 static void
-load_run(int64 run_id, ReportRun *run)
+load_run(int64 run_id, Oid relid, ReportRun *run)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
+	Oid			argtypes[2] = {INT8OID, OIDOID};
+	Datum		args[2];
 	bool		isnull;
 	char	   *status;
+	char	   *source;
+	OwnerScope	scope;
 
 	args[0] = Int64GetDatum(run_id);
+	args[1] = ObjectIdGetDatum(GetUserId());
+	as_report_owner(&scope);
 	if (SPI_execute_with_args("SELECT kind, image_column::text, label_column::text, model, model_hash, "
 							  "baseline_model, baseline_hash, corruptions, severities, perturbations, "
-							  "difficulty, sample_size, seed, k, status "
-							  "FROM siamese.robustness_runs WHERE run_id = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  "difficulty, sample_size, seed, k, status, source_table "
+							  "FROM siamese.robustness_runs "
+							  "WHERE run_id = $1 AND run_by = pg_catalog.pg_get_userbyid($2) FOR UPDATE",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read robustness run " INT64_FORMAT, run_id);
+	end_report_owner(&scope);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("report " INT64_FORMAT " does not exist", run_id)));
+				 errmsg("report " INT64_FORMAT " does not exist", run_id),
+				 errdetail("A role can evaluate only the runs it began.")));
 
 	memset(run, 0, sizeof(*run));
 	run->run_id = run_id;
@@ -184,6 +299,13 @@ load_run(int64 run_id, ReportRun *run)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("report " INT64_FORMAT " is not running", run_id),
 				 errdetail("Its status is %s.", status)));
+	/* the name as _report_validate recorded it (both pin search_path) */
+	source = spi_getstring(16);
+	if (strcmp(source, DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(relid)))) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("report " INT64_FORMAT " was begun for %s, not for %s", run_id, source,
+						DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(relid))))));
 
 	if (!run->perturbation)
 	{
@@ -363,6 +485,10 @@ float_arg(double v, Datum *value, char *null)
 	*null = isnan(v) ? 'n' : ' ';
 }
 
+/* The final status of a run whose results are stored (in the same UPDATE as its metrics). */
+#define RUN_SUCCEEDED "status = 'succeeded', finished_at = pg_catalog.clock_timestamp(), " \
+	"duration = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started_at"
+
 static void
 spi_run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
@@ -394,7 +520,8 @@ store_corruption_result(const ReportRun *run, const ReportSample *sample,
 							 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, score_types);
 	run_plan = SPI_prepare("UPDATE siamese.robustness_runs SET images = $2, skipped_images = $3, "
 						   "clean_error = $4, baseline_clean_error = $5, mce = $6, relative_mce = $7, "
-						   "heldout_mce = $8, heldout_relative_mce = $9 WHERE run_id = $1", 9, run_types);
+						   "heldout_mce = $8, heldout_relative_mce = $9, " RUN_SUCCEEDED
+						   " WHERE run_id = $1", 9, run_types);
 	if (!cell_plan || !score_plan || !run_plan)
 		elog(ERROR, "could not prepare report statements: %s", SPI_result_code_string(SPI_result));
 
@@ -478,7 +605,7 @@ store_perturbation_result(const ReportRun *run, const ReportSample *sample,
 					   "frames, sequences, model_fp, baseline_fp, fr, model_ut5d, baseline_ut5d, t5d) "
 					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", 11, types);
 	run_plan = SPI_prepare("UPDATE siamese.robustness_runs SET images = $2, skipped_images = $3, "
-						   "mfr = $4, mt5d = $5 WHERE run_id = $1", 5, run_types);
+						   "mfr = $4, mt5d = $5, " RUN_SUCCEEDED " WHERE run_id = $1", 5, run_types);
 	if (!plan || !run_plan)
 		elog(ERROR, "could not prepare report statements: %s", SPI_result_code_string(SPI_result));
 
@@ -524,15 +651,15 @@ run_model(const char *name, const char *hash)
 	return cm;
 }
 
-/* _report_evaluate(run_id bigint, source regclass) -> void */
-Datum
-siamese_report_evaluate(PG_FUNCTION_ARGS)
+/*
+ * The evaluation of a locked running run: sample (as the caller), engine,
+ * results and final status (as the tables' owner).  Raises on failure.
+ */
+static void
+evaluate_run(const ReportRun *run, Oid relid)
 {
-	int64		run_id = PG_GETARG_INT64(0);
-	Oid			relid = PG_GETARG_OID(1);
 	MemoryContext cxt,
 				old;
-	ReportRun	run;
 	ReportSample sample;
 	ReportProgress progress;
 	SpCachedModel *cm_model,
@@ -541,28 +668,15 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 	sp_re_sample s;
 	sp_error	err;
 	sp_status	st;
-	char	   *appname;
+	OwnerScope	scope;
 
-	if (!OidIsValid(get_rel_namespace(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-
-	appname = pstrdup(GetConfigOption("application_name", false, false));
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "siamese report", ALLOCSET_DEFAULT_SIZES);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	old = MemoryContextSwitchTo(cxt);
-	load_run(run_id, &run);
-	MemoryContextSwitchTo(old);
-
-	progress.run_id = run_id;
+	progress.run_id = run->run_id;
 	report_progress(&progress, "sampling", 0, 0);
-	load_sample(relid, &run, cxt, &sample);
+	load_sample(relid, run, cxt, &sample);
 
-	cm_model = run_model(run.model, run.model_hash);
-	cm_base = run_model(run.baseline, run.baseline_hash);
+	cm_model = run_model(run->model, run->model_hash);
+	cm_base = run_model(run->baseline, run->baseline_hash);
 	models.model[SP_RE_MODEL] = cm_model->model;
 	models.ws[SP_RE_MODEL] = cm_model->ws;
 	models.model[SP_RE_BASELINE] = cm_base->model;
@@ -572,42 +686,166 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 	s.n = sample.n;
 
 	old = MemoryContextSwitchTo(cxt);
-	if (!run.perturbation)
+	if (!run->perturbation)
 	{
 		sp_re_corruption_params p;
 		sp_re_corruption_result *res = palloc0(sizeof(*res));
 
-		p.corruptions = run.items;
-		p.ncorruptions = run.nitems;
-		p.sev_mask = run.sev_mask;
-		p.seed = (uint64_t) run.seed;
-		p.k = run.k;
+		p.corruptions = run->items;
+		p.ncorruptions = run->nitems;
+		p.sev_mask = run->sev_mask;
+		p.seed = (uint64_t) run->seed;
+		p.k = run->k;
 		p.profile = SP_PROFILE_AUTO;
 		st = sp_re_corruption_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
 		MemoryContextSwitchTo(old);
 		SP_PG_CHECK(st, &err);
-		store_corruption_result(&run, &sample, res);
+		as_report_owner(&scope);
+		store_corruption_result(run, &sample, res);
+		end_report_owner(&scope);
 	}
 	else
 	{
 		sp_re_perturbation_params p;
 		sp_re_perturbation_result *res = palloc0(sizeof(*res));
 
-		p.perturbations = run.items;
-		p.nperturbations = run.nitems;
-		p.seed = (uint64_t) run.seed;
-		p.k = run.k;
-		p.difficulty = run.difficulty;
+		p.perturbations = run->items;
+		p.nperturbations = run->nitems;
+		p.seed = (uint64_t) run->seed;
+		p.k = run->k;
+		p.difficulty = run->difficulty;
 		p.profile = SP_PROFILE_AUTO;
 		st = sp_re_perturbation_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
 		MemoryContextSwitchTo(old);
 		SP_PG_CHECK(st, &err);
-		store_perturbation_result(&run, &sample, res);
+		as_report_owner(&scope);
+		store_perturbation_result(run, &sample, res);
+		end_report_owner(&scope);
+	}
+	MemoryContextDelete(cxt);
+}
+
+/* Mark the (locked, running) run failed with the error that failed it. */
+static void
+mark_failed(int64 run_id, const ErrorData *edata)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[4] = "   ";
+	OwnerScope	scope;
+
+	args[0] = Int64GetDatum(run_id);
+	args[1] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	if (edata->message)
+		args[2] = CStringGetTextDatum(edata->message);
+	else
+		nulls[2] = 'n';
+	as_report_owner(&scope);
+	if (SPI_execute_with_args("UPDATE siamese.robustness_runs SET status = 'failed', "
+							  "error_sqlstate = $2, error_message = $3, "
+							  "finished_at = pg_catalog.clock_timestamp(), "
+							  "duration = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started_at "
+							  "WHERE run_id = $1 AND status = 'running'",
+							  3, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not mark report " INT64_FORMAT " failed", run_id);
+	end_report_owner(&scope);
+}
+
+/*
+ * _report_evaluate(report_id bigint, source regclass) -> (sqlstate, message,
+ * detail, hint): evaluates the caller's running run in a subtransaction.  On
+ * success the results and status 'succeeded' are stored and every column is
+ * NULL; on failure (cancellation included) the subtransaction's work is
+ * rolled back, the run is marked failed, and the error is returned for the
+ * procedure to commit and re-raise.  Errors before the evaluation (not the
+ * caller's run, not running, another table) are raised and change nothing.
+ */
+Datum
+siamese_report_evaluate(PG_FUNCTION_ARGS)
+{
+	int64		run_id = PG_GETARG_INT64(0);
+	Oid			relid = PG_GETARG_OID(1);
+	MemoryContext fcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ReportRun	run;
+	ErrorData  *volatile edata = NULL;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {true, true, true, true};
+	char	   *appname;
+
+	if (!OidIsValid(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	appname = pstrdup(GetConfigOption("application_name", false, false));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(fcxt);
+	load_run(run_id, relid, &run);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+	{
+		/*
+		 * Declared RETURNS void: a database still on the 0.1.0 SQL objects
+		 * (until ALTER EXTENSION siamese_pg UPDATE), whose procedure catches
+		 * the error itself and then marks the run failed.
+		 */
+		evaluate_run(&run, relid);
+		SPI_finish();
+		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+		set_ps_display("");
+		PG_RETURN_VOID();
 	}
 
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(fcxt);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		evaluate_run(&run, relid);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(fcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(fcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* also undoes the results, application_name and the SPI connection */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(fcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+
+	if (edata != NULL)
+	{
+		mark_failed(run_id, edata);
+		values[0] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+		nulls[0] = false;
+		if (edata->message)
+		{
+			values[1] = CStringGetTextDatum(edata->message);
+			nulls[1] = false;
+		}
+		if (edata->detail)
+		{
+			values[2] = CStringGetTextDatum(edata->detail);
+			nulls[2] = false;
+		}
+		if (edata->hint)
+		{
+			values[3] = CStringGetTextDatum(edata->hint);
+			nulls[3] = false;
+		}
+	}
 	SPI_finish();
-	MemoryContextDelete(cxt);
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 	set_ps_display("");
-	PG_RETURN_VOID();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
