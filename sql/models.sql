@@ -108,6 +108,10 @@ FROM classify((SELECT img FROM model_fixture WHERE name = 'c'), '"Support Set"',
 SELECT try($$SELECT * FROM classify('\x00', '"Support Set"', 'Emb', 'Label', 'tiny', 0)$$);
 SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'nope', 'Label', 'tiny')$$);
 SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'no_such_table', 'Emb', 'Label', 'tiny')$$);
+-- temperature: NaN is refused like 0, negative values and Infinity
+SELECT t, try(format('SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = %L), %L, %L, %L, %L, 1, %L)',
+	'a', '"Support Set"', 'Emb', 'Label', 'tiny', t)) AS result
+FROM unnest(ARRAY['NaN', '0', '-1', 'Infinity']::float8[]) t;
 
 -- embedding_plot: PNG with PCA (4 -> 2 dims), 2-d as is, NULLs skipped
 SELECT format, width, height, channels

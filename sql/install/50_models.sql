@@ -338,7 +338,7 @@ BEGIN
 	SELECT mm.distance, mm.dims, mm.config INTO m FROM siamese.models mm WHERE mm.name = model;
 	t := coalesce(temperature, (m.config #>> '{quality,temperature}')::double precision,
 		(m.config #>> '{quality,fewshot_temperature}')::double precision, 1.0);
-	IF NOT (t > 0) OR t = 'Infinity'::double precision THEN
+	IF NOT (t > 0) OR t = 'Infinity'::double precision OR t = 'NaN'::double precision THEN	-- NaN sorts above every number
 		RAISE EXCEPTION 'temperature must be a positive finite number' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	op := CASE m.distance WHEN 'l2' THEN 'OPERATOR(siamese.<->)' ELSE 'OPERATOR(siamese.<=>)' END;
