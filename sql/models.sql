@@ -112,6 +112,25 @@ SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 
 SELECT t, try(format('SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = %L), %L, %L, %L, %L, 1, %L)',
 	'a', '"Support Set"', 'Emb', 'Label', 'tiny', t)) AS result
 FROM unnest(ARRAY['NaN', '0', '-1', 'Infinity']::float8[]) t;
+-- extreme temperatures: a stable softmax (smallest distance weight 1, weights
+-- below the double range 0, never an underflow or overflow error)
+SELECT t, label, round(probability::numeric, 4) AS p, probability > 0 AS positive, round(distance::numeric, 4) AS d
+FROM unnest(ARRAY[0.001, 1e-300, 5e-324, 1e300, 1.7e308]::float8[]) t,
+	classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'tiny', 1, t)
+ORDER BY t, d, label;
+-- a single row at a tiny temperature
+CREATE TABLE support_one AS SELECT * FROM "Support Set" WHERE "Label" = 'checker';
+SELECT label, probability FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'support_one', 'Emb', 'Label', 'tiny', 1, 1e-300);
+-- errors in the support query carry a one-line context, not the internal query
+\set SHOW_CONTEXT always
+SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'nope', 'Label', 'tiny');
+SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Label', 'Label', 'tiny');
+CREATE TABLE support_3d (e embedding, l text, i integer);
+INSERT INTO support_3d VALUES ('[1,2,3]', 'x', 1);
+SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'support_3d', 'e', 'l', 'tiny');
+SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'support_3d', 'i', 'l', 'tiny');
+\set SHOW_CONTEXT never
+DROP TABLE support_one, support_3d;
 
 -- embedding_plot: PNG with PCA (4 -> 2 dims), 2-d as is, NULLs skipped
 SELECT format, width, height, channels

@@ -320,49 +320,11 @@ CREATE FUNCTION siamese.classify(image bytea, support_table regclass, embedding_
 	label_column name, model text DEFAULT 'fashion', k integer DEFAULT 1,
 	temperature double precision DEFAULT NULL)
 	RETURNS TABLE (label text, probability double precision, distance double precision)
-	LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	m record;
-	q siamese.embedding;
-	t double precision;
-	op text;
-BEGIN
-	IF k IS NULL OR k < 1 THEN
-		RAISE EXCEPTION 'k must be at least 1' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF image IS NULL OR support_table IS NULL OR embedding_column IS NULL
-		OR label_column IS NULL OR model IS NULL THEN
-		RETURN;
-	END IF;
-	q := siamese.embed(image, model);		-- raises for an unknown model
-	SELECT mm.distance, mm.dims, mm.config INTO m FROM siamese.models mm WHERE mm.name = model;
-	t := coalesce(temperature, (m.config #>> '{quality,temperature}')::double precision,
-		(m.config #>> '{quality,fewshot_temperature}')::double precision, 1.0);
-	IF NOT (t > 0) OR t = 'Infinity'::double precision OR t = 'NaN'::double precision THEN	-- NaN sorts above every number
-		RAISE EXCEPTION 'temperature must be a positive finite number' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	op := CASE m.distance WHEN 'l2' THEN 'OPERATOR(siamese.<->)' ELSE 'OPERATOR(siamese.<=>)' END;
-	-- Runs with the caller's privileges; identifiers are quoted.
-	RETURN QUERY EXECUTE format($q$
-		WITH d AS (
-			SELECT s.%2$I::text AS label, s.%1$I::siamese.embedding %4$s $1 AS dist
-			FROM %3$s s
-			WHERE s.%1$I IS NOT NULL AND s.%2$I IS NOT NULL
-		), r AS (
-			SELECT d.label, d.dist, row_number() OVER (PARTITION BY d.label ORDER BY d.dist) AS rn
-			FROM d
-		), c AS (
-			SELECT r.label, avg(r.dist) AS dist FROM r WHERE r.rn <= $2 GROUP BY r.label
-		), e AS (
-			SELECT c.label, c.dist, exp(-(c.dist - min(c.dist) OVER ()) / $3) AS w FROM c
-		)
-		SELECT e.label, e.w / sum(e.w) OVER (), e.dist FROM e ORDER BY e.dist, e.label
-		$q$, embedding_column, label_column, support_table, op)
-		USING q, k, t;
-END
-$$;
+	-- Not SECURITY DEFINER: the support query runs with the caller's privileges
+	-- (every name in it is quoted and schema-qualified).
+	AS 'MODULE_PATHNAME', 'siamese_classify' LANGUAGE C STABLE PARALLEL RESTRICTED COST 2000 ROWS 10;
 COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
-	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1); runs as the caller';
+	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by a stable softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1; positive and finite); runs as the caller';
 
 -- ---------------------------------------------------------------------------
 -- Plot
