@@ -174,6 +174,10 @@ SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, cfg || '{"colour": "blue"}')) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, jsonb_set(cfg, '{format_version}', '3'))) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config', w, '[]')) FROM model_fixture_weights;
+-- NULL arguments: a clear error (22004), as register_onnx_model gives
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', NULL, w, cfg)) FROM model_fixture_weights;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'null-weights', NULL, cfg)) FROM model_fixture_weights;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'null-config', w, NULL)) FROM model_fixture_weights;
 -- a name taken by different content
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny', w, cfg_l2)) FROM model_fixture_weights;
 -- nothing of the failed registrations was kept
@@ -196,6 +200,7 @@ SELECT NOT EXISTS (SELECT FROM models WHERE builtin)
 	OR try($$DELETE FROM siamese.models WHERE builtin$$) LIKE '55000: cannot delete shipped model%' AS builtin_kept;
 -- direct INSERT is validated by the trigger too
 SELECT try(format('INSERT INTO siamese.models (name, config_text, weights) VALUES (%L, %L, %L::bytea)', 'direct', cfg::text, '\x00'::bytea)) FROM model_fixture_weights;
+SELECT try(format('INSERT INTO siamese.models (name, config_text, weights) VALUES (%L, %L, %L::bytea)', 'direct', NULL, w)) FROM model_fixture_weights;
 
 -- a deleted model stops working at the next statement in this backend,
 -- and its name can only come back with the same content

@@ -95,6 +95,10 @@ DECLARE
 	v record;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
+		IF NEW.config_text IS NULL OR NEW.weights IS NULL THEN
+			RAISE EXCEPTION 'a model''s config_text and weights must not be NULL'
+				USING ERRCODE = 'not_null_violation';
+		END IF;
 		v := siamese.model_validate(NEW.config_text, NEW.weights);
 		NEW.hash := v.hash;
 		NEW.dims := v.dims;
@@ -186,6 +190,10 @@ DECLARE
 	h text;
 	existing text;
 BEGIN
+	IF name IS NULL OR weights IS NULL OR config IS NULL THEN
+		RAISE EXCEPTION 'register_model arguments must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid model name "%"', name
 			USING ERRCODE = 'invalid_name',
@@ -211,7 +219,7 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION siamese.register_model(text, bytea, jsonb) IS
-	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; superusers and roles granted EXECUTE only';
+	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; NULL arguments are an error; superusers and roles granted EXECUTE only';
 
 CREATE FUNCTION siamese.onnx_to_model(onnx bytea, config jsonb, OUT model_config text, OUT weights bytea)
 	RETURNS record
