@@ -178,6 +178,24 @@ SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bad-config
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', NULL, w, cfg)) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'null-weights', NULL, cfg)) FROM model_fixture_weights;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'null-config', w, NULL)) FROM model_fixture_weights;
+-- a model whose embeddings the embedding type cannot hold (more than 16000
+-- dimensions) is refused at registration; 16000 registers and embeds.
+-- wide_model(n): 1x1 gray input, flatten, linear 1 -> n, zero weights.
+CREATE FUNCTION pg_temp.wide_model(n integer, OUT cfg jsonb, OUT w bytea) LANGUAGE sql AS $$
+	SELECT jsonb_build_object('name', 'wide', 'format_version', 1,
+			'input', jsonb_build_object('channels', 1, 'height', 1, 'width', 1),
+			'layers', jsonb_build_array(jsonb_build_object('type', 'flatten'),
+				jsonb_build_object('type', 'linear', 'name', 'fc', 'in', 1, 'out', n)),
+			'embedding_dim', n, 'distance', 'l2'),
+		decode(lpad(to_hex(length(h) % 256), 2, '0') || lpad(to_hex(length(h) / 256), 2, '0') || '000000000000', 'hex')
+			|| convert_to(h, 'UTF8') || decode(repeat('00', 8 * n), 'hex')
+	FROM (SELECT rpad(h0, (length(h0) + 7) / 8 * 8) AS h
+		  FROM format('{"fc.weight":{"dtype":"F32","shape":[%s,1],"data_offsets":[0,%s]},"fc.bias":{"dtype":"F32","shape":[%s],"data_offsets":[%s,%s]}}',
+					  n, 4 * n, n, 4 * n, 8 * n) h0) x
+$$;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'wide-16001', w, cfg)) FROM pg_temp.wide_model(16001);
+SELECT register_model('wide-16000', w, cfg) IS NOT NULL AS registered FROM pg_temp.wide_model(16000);
+SELECT dims(embed((SELECT img FROM model_fixture WHERE name = 'a'), 'wide-16000'));
 -- a name taken by different content
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny', w, cfg_l2)) FROM model_fixture_weights;
 -- nothing of the failed registrations was kept

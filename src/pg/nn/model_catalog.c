@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "pg/embedding/embedding.h"
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 #include "util/hash.h"
@@ -165,6 +166,13 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 						  (const uint8_t *) VARDATA_ANY(weights), VARSIZE_ANY_EXHDR(weights),
 						  &model, &err);
 	SP_PG_CHECK(st, &err);
+	/* The core allows wider outputs than the SQL type can hold: such a model could never embed. */
+	if (sp_nn_model_dim(model) > EMBEDDING_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model embedding_dim %d exceeds the embedding type's maximum of %d dimensions",
+						sp_nn_model_dim(model), EMBEDDING_MAX_DIM),
+				 errhint("Give the model an output of at most %d values.", EMBEDDING_MAX_DIM)));
 	error_context_stack = cb.previous;
 
 	cfg = sp_nn_model_config(model);
