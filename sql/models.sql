@@ -91,6 +91,24 @@ FROM model_fixture a, model_fixture b WHERE a.name < b.name ORDER BY 1, 2;
 SELECT round((pair_distance(a.img, b.img, 'tiny') - (embed(a.img, 'tiny') <=> embed(b.img, 'tiny')))::numeric, 6) AS diff
 FROM model_fixture a, model_fixture b WHERE a.name = 'a' AND b.name = 'c';
 
+-- a zero embedding (the fixture's layout with all-zero weights): pair_distance
+-- equals the operators exactly, NaN under cosine (the angle is undefined) and
+-- 0 under l2; same_item is false (NaN <= threshold is false, as in SQL)
+SELECT register_model('zero', substr(w, 1, 280) || decode(repeat('00', 608), 'hex'), cfg) IS NOT NULL AS zero,
+	register_model('zero-l2', substr(w, 1, 280) || decode(repeat('00', 608), 'hex'),
+		cfg_l2 || '{"threshold": 0.5}') IS NOT NULL AS zero_l2
+FROM model_fixture_weights;
+SELECT embed(img, 'zero') AS e, norm(embed(img, 'zero')) FROM model_fixture WHERE name = 'a';
+SELECT pair_distance(a.img, b.img, 'zero') AS cosine,
+	embed(a.img, 'zero') <=> embed(b.img, 'zero') AS op_cosine,
+	pair_distance(a.img, b.img, 'zero') = (embed(a.img, 'zero') <=> embed(b.img, 'zero')) AS agree,
+	pair_distance(a.img, b.img, 'zero-l2') AS l2,
+	embed(a.img, 'zero-l2') <-> embed(b.img, 'zero-l2') AS op_l2,
+	same_item(a.img, b.img, 'zero') AS same_cosine,
+	(pair_distance(a.img, b.img, 'zero') <= 0.5) AS sql_same_cosine,
+	same_item(a.img, b.img, 'zero-l2') AS same_l2
+FROM model_fixture a, model_fixture b WHERE a.name = 'a' AND b.name = 'c';
+
 -- classify against a small support table (quoted identifiers)
 CREATE TABLE "Support Set" ("Emb" embedding(4), "Label" text);
 INSERT INTO "Support Set"
@@ -112,6 +130,13 @@ SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 
 SELECT t, try(format('SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = %L), %L, %L, %L, %L, 1, %L)',
 	'a', '"Support Set"', 'Emb', 'Label', 'tiny', t)) AS result
 FROM unnest(ARRAY['NaN', '0', '-1', 'Infinity']::float8[]) t;
+-- a zero query embedding under cosine: every distance and probability is NaN;
+-- a label whose only support embedding is zero gets probability 0
+SELECT label, probability, distance FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'zero');
+CREATE TABLE support_zero AS SELECT * FROM "Support Set" UNION ALL SELECT '[0,0,0,0]', 'zero';
+SELECT label, round(probability::numeric, 4) AS p, round(distance::numeric, 4) AS d
+FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'support_zero', 'Emb', 'Label', 'tiny');
+DROP TABLE support_zero;
 -- extreme temperatures: a stable softmax (smallest distance weight 1, weights
 -- below the double range 0, never an underflow or overflow error)
 SELECT t, label, round(probability::numeric, 4) AS p, probability > 0 AS positive, round(distance::numeric, 4) AS d
