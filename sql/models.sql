@@ -221,6 +221,52 @@ $$;
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'wide-16001', w, cfg)) FROM pg_temp.wide_model(16001);
 SELECT register_model('wide-16000', w, cfg) IS NOT NULL AS registered FROM pg_temp.wide_model(16000);
 SELECT dims(embed((SELECT img FROM model_fixture WHERE name = 'a'), 'wide-16000'));
+-- non-finite weights: batch-norm statistics whose folded weights overflow
+-- float32 are refused at registration naming the model and the layer; weights
+-- that overflow on an image fail embed naming the model, not the type.
+-- st(tensors): safetensors bytes of [[name, shape, values], ...] (float32)
+CREATE FUNCTION pg_temp.st(t jsonb) RETURNS bytea LANGUAGE sql AS $$
+	WITH e AS (
+		SELECT o, x->>0 AS name, x->1 AS shape,
+			(SELECT coalesce(string_agg(decode(substr(h, 7, 2) || substr(h, 5, 2) || substr(h, 3, 2) || substr(h, 1, 2), 'hex'), '' ORDER BY i), '')
+			 FROM jsonb_array_elements_text(x->2) WITH ORDINALITY v(val, i),
+				  LATERAL encode(float4send(val::real), 'hex') h) AS data
+		FROM jsonb_array_elements(t) WITH ORDINALITY a(x, o)
+	), off AS (
+		SELECT *, coalesce(sum(length(data)) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS start
+		FROM e
+	), hdr AS (
+		SELECT (SELECT '{' || string_agg(format('"%s":{"dtype":"F32","shape":%s,"data_offsets":[%s,%s]}',
+					name, shape, start, start + length(data)), ',' ORDER BY o) || '}' FROM off) AS h0
+	), h AS (SELECT rpad(h0, (length(h0) + 7) / 8 * 8) AS h FROM hdr)
+	SELECT decode(lpad(to_hex(length(h) % 256), 2, '0') || lpad(to_hex(length(h) / 256), 2, '0') || '000000000000', 'hex')
+		|| convert_to(h, 'UTF8') || (SELECT string_agg(data, '' ORDER BY o) FROM off)
+	FROM h
+$$;
+CREATE TABLE bn_models AS
+SELECT '{"name": "bn", "format_version": 1, "input": {"channels": 1, "height": 2, "width": 2},
+	"layers": [{"type": "conv2d", "name": "conv1", "in": 1, "out": 1, "kernel": 1},
+		{"type": "batchnorm", "name": "bn1"}, {"type": "flatten"}], "embedding_dim": 4, "distance": "l2"}'::jsonb AS cfg,
+	pg_temp.st('[["conv1.weight", [1,1,1,1], [1]], ["conv1.bias", [1], [0.1]], ["bn1.weight", [1], [3e38]],
+		["bn1.bias", [1], [0]], ["bn1.running_mean", [1], [0]], ["bn1.running_var", [1], [1e-45]]]') AS w_overflow,
+	pg_temp.st('[["conv1.weight", [1,1,1,1], [1]], ["conv1.bias", [1], [0.1]], ["bn1.weight", [1], [1]],
+		["bn1.bias", [1], [0]], ["bn1.running_mean", [1], [0]], ["bn1.running_var", [1], [1]]]') AS w_ok,
+	pg_temp.st('[["conv1.weight", [1,1,1,1], [3e38]], ["conv1.bias", [1], [3e38]], ["bn1.weight", [1], [1]],
+		["bn1.bias", [1], [0]], ["bn1.running_mean", [1], [0]], ["bn1.running_var", [1], [1]]]') AS w_huge;
+SELECT register_model('bn-ok', w_ok, cfg) IS NOT NULL AS bn_ok FROM bn_models;
+SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'bn-overflow', w_overflow, cfg)) FROM bn_models;
+DO $$
+DECLARE c text;
+BEGIN
+	PERFORM siamese.register_model('bn-overflow', w_overflow, cfg) FROM bn_models;
+EXCEPTION WHEN invalid_parameter_value THEN
+	GET STACKED DIAGNOSTICS c = PG_EXCEPTION_CONTEXT;
+	RAISE NOTICE 'context names the model: %', c LIKE 'validating model "bn-overflow"%';
+END
+$$;
+SELECT register_model('bn-huge', w_huge, cfg) IS NOT NULL AS bn_huge FROM bn_models;
+SELECT try($$SELECT embed((SELECT img FROM model_fixture WHERE name = 'b'), 'bn-huge')$$);
+DROP TABLE bn_models;
 -- a name taken by different content
 SELECT try(format('SELECT register_model(%L, %L::bytea, %L::jsonb)', 'tiny', w, cfg_l2)) FROM model_fixture_weights;
 -- nothing of the failed registrations was kept

@@ -79,6 +79,13 @@ CREATE FUNCTION siamese.model_validate(config text, weights bytea,
 	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION siamese.model_validate(text, bytea) IS
 	'loads a model (config JSON text + safetensors bytes) with full validation and describes it; raises the loader''s error if it is invalid';
+CREATE FUNCTION siamese.model_validate(config text, weights bytea, name text,
+	OUT hash text, OUT dims integer, OUT distance text, OUT threshold double precision,
+	OUT params bigint, OUT input text, OUT ops text, OUT activation_bytes bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.model_validate(text, bytea, text) IS
+	'model_validate(config, weights) for the model called name: an error''s context names it (used by the catalog''s trigger)';
 
 CREATE FUNCTION siamese.model_hash(config text, weights bytea) RETURNS text
 	AS 'MODULE_PATHNAME', 'siamese_model_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -95,11 +102,11 @@ DECLARE
 	v record;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		IF NEW.config_text IS NULL OR NEW.weights IS NULL THEN
-			RAISE EXCEPTION 'a model''s config_text and weights must not be NULL'
+		IF NEW.name IS NULL OR NEW.config_text IS NULL OR NEW.weights IS NULL THEN
+			RAISE EXCEPTION 'a model''s name, config_text and weights must not be NULL'
 				USING ERRCODE = 'not_null_violation';
 		END IF;
-		v := siamese.model_validate(NEW.config_text, NEW.weights);
+		v := siamese.model_validate(NEW.config_text, NEW.weights, NEW.name);
 		NEW.hash := v.hash;
 		NEW.dims := v.dims;
 		NEW.distance := v.distance;

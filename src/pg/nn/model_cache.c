@@ -86,6 +86,12 @@ cache_evict(SpCachedModel *keep)
 	}
 }
 
+static void
+load_errcontext(void *arg)
+{
+	errcontext("loading model \"%s\"", (const char *) arg);
+}
+
 static SpCachedModel *
 cache_load(const char *name)
 {
@@ -124,7 +130,13 @@ cache_load(const char *name)
 	}
 	if (st != SP_OK)
 	{
+		ErrorContextCallback cb;
+
 		MemoryContextDelete(cxt);
+		cb.callback = load_errcontext;
+		cb.arg = (void *) name;
+		cb.previous = error_context_stack;
+		error_context_stack = &cb;
 		sp_pg_raise(&err);
 	}
 	if (strcmp(sp_nn_model_hash(cm->model), hash) != 0)

@@ -134,10 +134,13 @@ sp_catalog_unknown_model(const char *name)
 static void
 validate_errcontext(void *arg)
 {
-	errcontext("validating model");
+	if (arg)
+		errcontext("validating model \"%s\"", (const char *) arg);
+	else
+		errcontext("validating model");
 }
 
-/* model_validate(config text, weights bytea) -> (hash, dims, distance, threshold, params, input) */
+/* model_validate(config text, weights bytea [, name text]) -> (hash, dims, distance, threshold, params, input, ...) */
 Datum
 siamese_model_validate(PG_FUNCTION_ARGS)
 {
@@ -158,7 +161,8 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	cb.callback = validate_errcontext;
-	cb.arg = NULL;
+	/* model_validate(config, weights, name): the catalog's trigger names the model */
+	cb.arg = PG_NARGS() > 2 ? text_to_cstring(PG_GETARG_TEXT_PP(2)) : NULL;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
 
