@@ -220,6 +220,9 @@ DROP TABLE hdup;
 -- The checker refuses other relations.
 SELECT * FROM hnsw_check('hv');
 SELECT * FROM hnsw_check('hv_pkey');
+-- an OID that names no relation: 42P01 (undefined_table), as PostgreSQL's own
+SELECT * FROM hnsw_check(0::regclass);
+\echo :LAST_ERROR_SQLSTATE
 
 DROP TABLE hv, hmix, hnull, hempty, hunlog, hbig;
 DROP FUNCTION hv_topk, hv_same, hv_overlap;
