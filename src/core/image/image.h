@@ -78,7 +78,11 @@ typedef struct sp_image_info
 extern sp_image_format sp_image_detect_format(const uint8_t *data, size_t len);
 extern const char *sp_image_format_name(sp_image_format format);
 
-/* Allocate an image (pixels uninitialised); checks size limits and overflow. */
+/*
+ * Allocate an image (pixels uninitialised); checks size limits and overflow
+ * as sp_image_check_dims does, for an image the extension creates ("output
+ * image of WxH pixels exceeds ...", with a hint about outputs, not decoding).
+ */
 extern sp_status sp_image_alloc(const sp_env *env, sp_image *img, int width,
 								int height, int channels, sp_error *err);
 extern void sp_image_free(const sp_env *env, sp_image *img);
