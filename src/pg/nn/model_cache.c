@@ -271,6 +271,14 @@ sp_blas_suggested_core(const char **cpu_isa)
 	return NULL;
 }
 
+/*
+ * The advice is for the administrator, so it goes to the server log (LOG),
+ * never to clients: as a WARNING it reached every new session that used a
+ * model, and every shard connection of a distributed query.  Once per backend:
+ * a once-per-server flag needs shared memory, which an extension not in
+ * shared_preload_libraries cannot reserve.  Users see the same advice in
+ * siamese.blas_info().suggested_coretype.
+ */
 void
 sp_blas_check_core(void)
 {
@@ -286,7 +294,7 @@ sp_blas_check_core(void)
 		return;					/* the leader warns */
 	suggest = sp_blas_suggested_core(&isa);
 	if (suggest)
-		ereport(WARNING,
+		ereport(LOG,
 				(errmsg("OpenBLAS is running its \"%s\" kernels although this CPU supports %s",
 						sp_blas_corename(), isa),
 				 errdetail("Model forward passes may run several times slower than they could."),
