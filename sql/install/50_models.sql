@@ -2,7 +2,8 @@
 -- 50_models.sql: the model catalog, model registration, embed / embed_batch,
 -- the twin pass (pair_distance, same_item), few-shot classify, models(),
 -- embedding_plot and blas_info.
--- C code: src/pg/model_{catalog,cache,sql}.c, src/pg/draw/embedding_plot.c.
+-- C code: src/pg/nn/model_{catalog,cache,sql}.c, src/pg/nn/classify_sql.c,
+-- src/pg/draw/embedding_plot.c.
 -- See docs/sql-models.md.
 --
 -- Immutability contract: a model name is bound to one content hash forever.
