@@ -69,23 +69,28 @@ main(int argc, char **argv)
 		sp_image	img;
 		sp_error	err;
 		uint8_t    *png,
+				   *pngf,
 				   *jpg,
 				   *jpgp;
 		size_t		png_len,
+					pngf_len,
 					jpg_len,
 					jpgp_len;
 		double		raw = (double) sh->w * sh->h * sh->c;
 		struct
 		{
 			const char *op;
-			int			kind;	/* 0 png dec, 1 jpeg dec, 2 prog jpeg dec, 3 png enc, 4 jpeg enc */
+			int			kind;	/* 0 png dec, 1 jpeg dec, 2 prog jpeg dec, 3 png enc, 4 jpeg enc,
+								 * 5 fast png dec, 6 fast png enc */
 			size_t		bytes;
-		}			ops[5];
+		}			ops[7];
 
 		if (sp_image_alloc(NULL, &img, sh->w, sh->h, sh->c, &err) != SP_OK)
 			die("alloc", &err);
 		fill(&img, k + 1);
 		if (sp_png_encode(NULL, &img, &png, &png_len, &err) != SP_OK)
+			die("png encode", &err);
+		if (sp_png_encode_mode(NULL, &img, SP_PNG_FAST, &pngf, &pngf_len, &err) != SP_OK)
 			die("png encode", &err);
 		if (sp_jpeg_encode(NULL, &img, 90, 0, &jpg, &jpg_len, &err) != SP_OK)
 			die("jpeg encode", &err);
@@ -106,8 +111,14 @@ main(int argc, char **argv)
 		ops[4].op = "jpeg encode";
 		ops[4].kind = 4;
 		ops[4].bytes = jpg_len;
+		ops[5].op = "png-fast dec";
+		ops[5].kind = 5;
+		ops[5].bytes = pngf_len;
+		ops[6].op = "png-fast enc";
+		ops[6].kind = 6;
+		ops[6].bytes = pngf_len;
 
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 7; i++)
 		{
 			double		t;
 
@@ -131,13 +142,19 @@ main(int argc, char **argv)
 					case 3:
 						st = sp_png_encode(NULL, &img, &buf, &len, &err);
 						break;
+					case 5:
+						st = sp_image_decode(NULL, pngf, pngf_len, &out, &err);
+						break;
+					case 6:
+						st = sp_png_encode_mode(NULL, &img, SP_PNG_FAST, &buf, &len, &err);
+						break;
 					default:
 						st = sp_jpeg_encode(NULL, &img, 90, 0, &buf, &len, &err);
 						break;
 				}
 				if (st != SP_OK)
 					die(ops[i].op, &err);
-				if (ops[i].kind <= 2)
+				if (ops[i].kind <= 2 || ops[i].kind == 5)
 				{
 					bench_consume(out.pixels);
 					sp_image_free(NULL, &out);
@@ -152,10 +169,12 @@ main(int argc, char **argv)
 				   1.0 / t, raw / t / 1e6);
 		}
 		sp_free(NULL, png);
+		sp_free(NULL, pngf);
 		sp_free(NULL, jpg);
 		sp_free(NULL, jpgp);
 		sp_image_free(NULL, &img);
 	}
-	printf("\nJPEG quality 90 (4:2:0 for RGB); PNG zlib level 6 with libpng's adaptive filters.\n");
+	printf("\nJPEG quality 90 (4:2:0 for RGB); PNG zlib level 6 with libpng's adaptive filters;\n"
+		   "png-fast: the Up filter and zlib's Z_RLE (corrupt() and perturbation_frames() outputs).\n");
 	return 0;
 }

@@ -125,6 +125,14 @@ DROP INDEX hv_cic;
 CREATE TABLE hwide (id int, e embedding(2000));
 INSERT INTO hwide SELECT i, array_to_embedding(array_fill(i::real, ARRAY[2000]), 2000, true) FROM generate_series(1, 3) i;
 CREATE INDEX ON hwide USING siamese_hnsw (e);
+-- the same limit on insert into an empty index of an unconstrained column
+CREATE TABLE hwide2 (e embedding);
+CREATE INDEX ON hwide2 USING siamese_hnsw (e);
+INSERT INTO hwide2 SELECT array_to_embedding(array_fill(1::real, ARRAY[2000]), 2000, true);
+-- beyond any m
+CREATE TABLE hwide3 (e embedding(4000));
+CREATE INDEX ON hwide3 USING siamese_hnsw (e);
+DROP TABLE hwide2, hwide3;
 CREATE INDEX hwide_idx ON hwide USING siamese_hnsw (e) WITH (m = 2, ef_construction = 4);
 SELECT elements, ok FROM hnsw_check('hwide_idx');
 DROP TABLE hwide;
@@ -257,6 +265,9 @@ DROP TABLE hdup;
 -- The checker refuses other relations.
 SELECT * FROM hnsw_check('hv');
 SELECT * FROM hnsw_check('hv_pkey');
+-- an OID that names no relation: 42P01 (undefined_table), as PostgreSQL's own
+SELECT * FROM hnsw_check(0::regclass);
+\echo :LAST_ERROR_SQLSTATE
 
 DROP TABLE hv, hmix, hnull, hempty, hunlog, hbig;
 DROP FUNCTION hv_topk, hv_same, hv_overlap;

@@ -35,14 +35,14 @@ GROUP BY x.name ORDER BY x.name;
 
 -- Noise sequences: frame 0 is the clean image; later frames are independent draws.
 SELECT p.name,
-       bool_and(f.image = to_png(x.img)) FILTER (WHERE f.frame = 0) AS frame0_clean,
+       bool_and(to_png(f.image) = to_png(x.img)) FILTER (WHERE f.frame = 0) AS frame0_clean,
        count(DISTINCT f.image) AS distinct_frames
 FROM perturbations() p, pfixture x, LATERAL perturbation_frames(x.img, p.name, 5) f
 WHERE p.noise AND x.name = 'rgb32'
 GROUP BY p.name ORDER BY p.name;
 
 -- Identity frames of temporal sequences (CIFAR-P): translate 7, rotate/tilt/shear/scale 15, zoom_blur 0.
-SELECT p.name, f.frame, f.image = to_png(x.img) AS is_clean
+SELECT p.name, f.frame, to_png(f.image) = to_png(x.img) AS is_clean
 FROM (VALUES ('translate', 7), ('rotate', 15), ('tilt', 15), ('shear', 15), ('scale', 15),
              ('zoom_blur', 0)) AS p(name, frame),
      pfixture x, LATERAL perturbation_frames(x.img, p.name) f

@@ -122,7 +122,18 @@ CALL perturbation_report('report_images', 'png', difficulty => 4);
 SELECT count(*) - :runs_before AS new_rows FROM robustness_runs;
 -- k needs more images than the table has: a failed run (the sample is known only then)
 CALL robustness_report('report_images', 'png', 'label', corruptions => '{fog}', k => 30);
+\echo :LAST_ERROR_SQLSTATE
 SELECT status, error_message FROM robustness_runs ORDER BY run_id DESC LIMIT 1;
+-- an empty source (or one with fewer than 2 usable images) is a data problem,
+-- 22023 like the k error above, not insufficient_resources (53000)
+CREATE TABLE report_empty (png bytea, label text);
+CALL robustness_report('report_empty', 'png', corruptions => '{fog}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO report_empty SELECT png, label FROM report_images WHERE id = 1;
+CALL perturbation_report('report_empty', 'png', perturbations => '{gaussian_noise}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT kind, status, error_sqlstate, error_message FROM robustness_runs ORDER BY run_id DESC LIMIT 2;
+DROP TABLE report_empty;
 SELECT * FROM robustness_compare(-1);
 SELECT * FROM robustness_compare(threshold => -1);
 

@@ -2,7 +2,8 @@
 -- 50_models.sql: the model catalog, model registration, embed / embed_batch,
 -- the twin pass (pair_distance, same_item), few-shot classify, models(),
 -- embedding_plot and blas_info.
--- C code: src/pg/model_{catalog,cache,sql}.c, src/pg/draw/embedding_plot.c.
+-- C code: src/pg/nn/model_{catalog,cache,sql}.c, src/pg/nn/classify_sql.c,
+-- src/pg/draw/embedding_plot.c.
 -- See docs/sql-models.md.
 --
 -- Immutability contract: a model name is bound to one content hash forever.
@@ -79,6 +80,13 @@ CREATE FUNCTION siamese.model_validate(config text, weights bytea,
 	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION siamese.model_validate(text, bytea) IS
 	'loads a model (config JSON text + safetensors bytes) with full validation and describes it; raises the loader''s error if it is invalid';
+CREATE FUNCTION siamese.model_validate(config text, weights bytea, name text,
+	OUT hash text, OUT dims integer, OUT distance text, OUT threshold double precision,
+	OUT params bigint, OUT input text, OUT ops text, OUT activation_bytes bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.model_validate(text, bytea, text) IS
+	'model_validate(config, weights) for the model called name: an error''s context names it (used by the catalog''s trigger)';
 
 CREATE FUNCTION siamese.model_hash(config text, weights bytea) RETURNS text
 	AS 'MODULE_PATHNAME', 'siamese_model_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -147,7 +155,11 @@ DECLARE
 	v record;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		v := siamese.model_validate(NEW.config_text, NEW.weights);
+		IF NEW.name IS NULL OR NEW.config_text IS NULL OR NEW.weights IS NULL THEN
+			RAISE EXCEPTION 'a model''s name, config_text and weights must not be NULL'
+				USING ERRCODE = 'not_null_violation';
+		END IF;
+		v := siamese.model_validate(NEW.config_text, NEW.weights, NEW.name);
 		NEW.hash := v.hash;
 		NEW.dims := v.dims;
 		NEW.distance := v.distance;
@@ -242,6 +254,10 @@ DECLARE
 	h text;
 	existing text;
 BEGIN
+	IF name IS NULL OR weights IS NULL OR config IS NULL THEN
+		RAISE EXCEPTION 'register_model arguments must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid model name "%"', name
 			USING ERRCODE = 'invalid_name',
@@ -267,7 +283,7 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION siamese.register_model(text, bytea, jsonb) IS
-	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; superusers and roles granted EXECUTE only';
+	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; NULL arguments are an error; superusers and roles granted EXECUTE only';
 
 CREATE FUNCTION siamese.onnx_to_model(onnx bytea, config jsonb, OUT model_config text, OUT weights bytea)
 	RETURNS record
@@ -376,49 +392,11 @@ CREATE FUNCTION siamese.classify(image bytea, support_table regclass, embedding_
 	label_column name, model text DEFAULT 'fashion', k integer DEFAULT 1,
 	temperature double precision DEFAULT NULL)
 	RETURNS TABLE (label text, probability double precision, distance double precision)
-	LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	m record;
-	q siamese.embedding;
-	t double precision;
-	op text;
-BEGIN
-	IF k IS NULL OR k < 1 THEN
-		RAISE EXCEPTION 'k must be at least 1' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF image IS NULL OR support_table IS NULL OR embedding_column IS NULL
-		OR label_column IS NULL OR model IS NULL THEN
-		RETURN;
-	END IF;
-	q := siamese.embed(image, model);		-- raises for an unknown model
-	SELECT mm.distance, mm.dims, mm.config INTO m FROM siamese.models mm WHERE mm.name = model;
-	t := coalesce(temperature, (m.config #>> '{quality,temperature}')::double precision,
-		(m.config #>> '{quality,fewshot_temperature}')::double precision, 1.0);
-	IF NOT (t > 0) OR t = 'Infinity'::double precision THEN
-		RAISE EXCEPTION 'temperature must be a positive finite number' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	op := CASE m.distance WHEN 'l2' THEN 'OPERATOR(siamese.<->)' ELSE 'OPERATOR(siamese.<=>)' END;
-	-- Runs with the caller's privileges; identifiers are quoted.
-	RETURN QUERY EXECUTE format($q$
-		WITH d AS (
-			SELECT s.%2$I::text AS label, s.%1$I::siamese.embedding %4$s $1 AS dist
-			FROM %3$s s
-			WHERE s.%1$I IS NOT NULL AND s.%2$I IS NOT NULL
-		), r AS (
-			SELECT d.label, d.dist, row_number() OVER (PARTITION BY d.label ORDER BY d.dist) AS rn
-			FROM d
-		), c AS (
-			SELECT r.label, avg(r.dist) AS dist FROM r WHERE r.rn <= $2 GROUP BY r.label
-		), e AS (
-			SELECT c.label, c.dist, exp(-(c.dist - min(c.dist) OVER ()) / $3) AS w FROM c
-		)
-		SELECT e.label, e.w / sum(e.w) OVER (), e.dist FROM e ORDER BY e.dist, e.label
-		$q$, embedding_column, label_column, support_table, op)
-		USING q, k, t;
-END
-$$;
+	-- Not SECURITY DEFINER: the support query runs with the caller's privileges
+	-- (every name in it is quoted and schema-qualified).
+	AS 'MODULE_PATHNAME', 'siamese_classify' LANGUAGE C STABLE PARALLEL RESTRICTED COST 2000 ROWS 10;
 COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
-	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1); runs as the caller';
+	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by a stable softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1; positive and finite); runs as the caller';
 
 -- ---------------------------------------------------------------------------
 -- Plot

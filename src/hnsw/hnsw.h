@@ -313,6 +313,12 @@ extern int	hnsw_select_neighbours(const HnswMetric *metric, int dims,
 /* Random level for a new element (also capped by what fits in a page). */
 extern int	hnsw_random_level(pg_prng_state *rng, int m, int max_level);
 extern int	hnsw_max_level_for(int dims, int m);
+/*
+ * hnsw_max_level_for, or ERROR when not even a level-0 element fits a page:
+ * the message gives the most dimensions that fit with this m and the largest
+ * m that fits these dimensions.
+ */
+extern int	hnsw_max_level_checked(int dims, int m);
 
 /* Reloptions */
 typedef struct HnswOptions

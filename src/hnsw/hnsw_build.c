@@ -508,14 +508,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (bs->dims == 0)
 	{
 		bs->dims = emb->dim;
-		bs->maxlevel = hnsw_max_level_for(bs->dims, bs->m);
-		if (bs->maxlevel < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
-							bs->dims, bs->m),
-					 errdetail("An element (vector and neighbour list) must fit in one %d-byte page.", BLCKSZ),
-					 errhint("Use a smaller m.")));
+		bs->maxlevel = hnsw_max_level_checked(bs->dims, bs->m);
 		bs->vecbuf = MemoryContextAlloc(bs->buildctx, sizeof(float) * bs->dims);
 	}
 	else if (emb->dim != bs->dims)
@@ -596,14 +589,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (typmod > 0)
 	{
 		bs.dims = typmod;
-		bs.maxlevel = hnsw_max_level_for(bs.dims, bs.m);
-		if (bs.maxlevel < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
-							bs.dims, bs.m),
-					 errdetail("An element (vector and neighbour list) must fit in one %d-byte page.", BLCKSZ),
-					 errhint("Use a smaller m.")));
+		bs.maxlevel = hnsw_max_level_checked(bs.dims, bs.m);
 		bs.vecbuf = MemoryContextAlloc(bs.buildctx, sizeof(float) * bs.dims);
 	}
 

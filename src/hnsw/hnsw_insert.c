@@ -417,13 +417,7 @@ hnsw_insert_vector(Relation index, const float *vec, int dims,
 	hnsw_check_dims(index, meta.dims, dims);
 	m = meta.m;
 	efc = meta.ef_construction;
-	maxlevel = hnsw_max_level_for(dims, m);
-	if (maxlevel < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
-						dims, m),
-				 errdetail("An element (vector and neighbour list) must fit in one %d-byte page.", BLCKSZ)));
+	maxlevel = hnsw_max_level_checked(dims, m);
 	level = hnsw_random_level(rng, m, maxlevel);
 
 	/* Entry point may change: serialise against every other insert. */

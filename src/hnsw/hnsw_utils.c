@@ -383,6 +383,50 @@ hnsw_max_level_for(int dims, int m)
 	return -1;
 }
 
+/* The most dimensions an element of level 0 holds in a page with this m (0 if none). */
+static int
+hnsw_max_dims_for(int m)
+{
+	int			lo = 0,
+				hi = EMBEDDING_MAX_DIM;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo + 1) / 2;
+
+		if (hnsw_max_level_for(mid, m) >= 0)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+int
+hnsw_max_level_checked(int dims, int m)
+{
+	int			level = hnsw_max_level_for(dims, m);
+	int			fit_m = 0;
+
+	if (level >= 0)
+		return level;
+	/* the largest m whose elements of dims dimensions still fit */
+	for (int mm = m - 1; mm >= HNSW_MIN_M && fit_m == 0; mm--)
+		if (hnsw_max_level_for(dims, mm) >= 0)
+			fit_m = mm;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
+					dims, m),
+			 errdetail("An element (vector and neighbour list) must fit in one %d-byte page: "
+					   "with m = %d at most %d dimensions fit.", BLCKSZ, m, hnsw_max_dims_for(m)),
+			 fit_m > 0 ?
+			 errhint("Build the index WITH (m = %d) or a smaller m.", fit_m) :
+			 errhint("No m fits: at most %d dimensions fit with the smallest m (%d); reduce the dimensions.",
+					 hnsw_max_dims_for(HNSW_MIN_M), HNSW_MIN_M)));
+	pg_unreachable();
+}
+
 int
 hnsw_random_level(pg_prng_state *rng, int m, int max_level)
 {

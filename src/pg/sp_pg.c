@@ -106,6 +106,12 @@ sp_pg_decode_image(bytea *data, sp_image *out)
 bytea *
 sp_pg_image_to_png(const sp_image *img)
 {
+	return sp_pg_image_to_png_mode(img, SP_PNG_COMPACT);
+}
+
+bytea *
+sp_pg_image_to_png_mode(const sp_image *img, sp_png_mode mode)
+{
 	const sp_env *env = sp_pg_env();
 	sp_error	err;
 	sp_status	st;
@@ -113,7 +119,7 @@ sp_pg_image_to_png(const sp_image *img)
 	size_t		png_len;
 	bytea	   *result;
 
-	st = sp_png_encode(env, img, &png, &png_len, &err);
+	st = sp_png_encode_mode(env, img, mode, &png, &png_len, &err);
 	SP_PG_CHECK(st, &err);
 	if (png_len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,

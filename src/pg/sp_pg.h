@@ -44,6 +44,9 @@ extern void sp_pg_decode_image(bytea *data, sp_image *out);
 /* Encode an image as PNG into a new bytea; raises on error. */
 extern bytea *sp_pg_image_to_png(const sp_image *img);
 
+/* The same with the encoder's speed/size trade-off (image.h sp_png_mode). */
+extern bytea *sp_pg_image_to_png_mode(const sp_image *img, sp_png_mode mode);
+
 /* Check a core status: if not SP_OK, raise. */
 #define SP_PG_CHECK(status, errp) \
 	do { if ((status) != SP_OK) sp_pg_raise(errp); } while (0)

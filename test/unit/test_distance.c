@@ -454,3 +454,62 @@ SP_TEST(dispatch_api)
 	CHECK(sp_distance_set_isa(SP_ISA_AUTO, &err) == SP_OK);
 	CHECK(sp_distance_active() == best);
 }
+
+/* The few-shot softmax: stable at extreme temperatures, NaN distances. */
+SP_TEST(softmin_extremes)
+{
+	double		d[3] = {0.5, 0.25, 1.0};
+	double		p[3];
+	double		nan3[3] = {NAN, NAN, NAN};
+	double		mixed[3] = {NAN, 0.3, 0.4};
+
+	/* the plain formula at T = 1 */
+	sp_softmin(d, 3, 1.0, p);
+	{
+		double		z = exp(-0.5) + exp(-0.25) + exp(-1.0);
+
+		CHECK_NEAR(p[0], exp(-0.5) / z, 1e-15);
+		CHECK_NEAR(p[1], exp(-0.25) / z, 1e-15);
+		CHECK_NEAR(p[2], exp(-1.0) / z, 1e-15);
+	}
+	/* tiny temperatures: the nearest takes everything, no overflow or NaN */
+	for (int i = 0; i < 4; i++)
+	{
+		double		t = (double[]) {1e-3, 1e-300, 4.9e-324, 1e-10}[i];
+
+		sp_softmin(d, 3, t, p);
+		CHECK(p[1] == 1.0 && p[0] < 1e-100 && p[2] < 1e-300);
+		CHECK(p[0] >= 0 && p[2] >= 0);
+	}
+	CHECK(p[0] == 0.0 && p[2] == 0.0);	/* T = 1e-10: below the double range */
+	/* huge temperatures: flat, finite */
+	for (int i = 0; i < 2; i++)
+	{
+		double		t = (double[]) {1e300, 1.7e308}[i];
+
+		sp_softmin(d, 3, t, p);
+		for (int j = 0; j < 3; j++)
+			CHECK_NEAR(p[j], 1.0 / 3, 1e-12);
+	}
+	/* ties share; n = 1 is certain; n = 0 is a no-op */
+	{
+		double		tie[2] = {0.7, 0.7};
+
+		sp_softmin(tie, 2, 1e-300, p);
+		CHECK(p[0] == 0.5 && p[1] == 0.5);
+		sp_softmin(d, 1, 1e-300, p);
+		CHECK(p[0] == 1.0);
+		sp_softmin(d, 0, 1.0, p);
+	}
+	/* NaN distances: probability 0, or all NaN when nothing is defined */
+	sp_softmin(mixed, 3, 0.1, p);
+	CHECK(p[0] == 0.0);
+	CHECK_NEAR(p[1], 1 / (1 + exp(-1.0)), 1e-15);
+	CHECK_NEAR(p[1] + p[2], 1.0, 1e-15);
+	sp_softmin(nan3, 3, 1.0, p);
+	CHECK(isnan(p[0]) && isnan(p[1]) && isnan(p[2]));
+	/* in place */
+	memcpy(p, d, sizeof d);
+	sp_softmin(p, 3, 1e-300, p);
+	CHECK(p[1] == 1.0 && p[0] == 0.0);
+}

@@ -186,3 +186,99 @@ SP_TEST(graph_errors)
 		sp_graph_free(g);
 	}
 }
+
+/*
+ * Conv (1 -> 2 channels, 1x1) -> BatchNormalization with the given gamma and
+ * var, prepared for running (so the batch norm is folded).
+ */
+static sp_status
+conv_bn_prepare(float gamma0, float var0, float w0, sp_graph **out, sp_error *err)
+{
+	sp_graph   *g;
+	sp_shape	xs = {4, {1, 1, 2, 2}},
+				ws = {4, {2, 1, 1, 1}},
+				cs = {1, {2}};
+	float		w[2] = {w0, 1},
+				b[2] = {0.5f, 0},
+				gam[2] = {gamma0, 1},
+				beta[2] = {0, 0},
+				mean[2] = {0, 0},
+				var[2] = {var0, 1};
+	const char *cin[3] = {"x", "w", "b"},
+			   *cout[1] = {"c"},
+			   *bin[5] = {"c", "gamma", "beta", "mean", "var"},
+			   *bout[1] = {"y"};
+	sp_status	st;
+
+	if ((st = sp_graph_create(sp_env_default(), &g, err)) != SP_OK)
+		return st;
+	*out = g;
+	if ((st = sp_graph_add_input(g, sp_graph_value(g, "x", err), SP_DT_FLOAT, &xs, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "w", err), SP_DT_FLOAT, &ws, w, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "b", err), SP_DT_FLOAT, &cs, b, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "gamma", err), SP_DT_FLOAT, &cs, gam, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "beta", err), SP_DT_FLOAT, &cs, beta, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "mean", err), SP_DT_FLOAT, &cs, mean, err)) != SP_OK ||
+		(st = sp_graph_set_constant(g, sp_graph_value(g, "var", err), SP_DT_FLOAT, &cs, var, err)) != SP_OK)
+		return st;
+	if (!sp_graph_add_node(g, "Conv", "conv1", cin, 3, cout, 1, err) ||
+		!sp_graph_add_node(g, "BatchNormalization", "bn1", bin, 5, bout, 1, err))
+		return err->code;
+	if ((st = sp_graph_add_output(g, sp_graph_find(g, "y"), err)) != SP_OK)
+		return st;
+	return sp_graph_prepare(g, NULL, err);
+}
+
+/* Batch-norm folding that overflows float32, and non-finite weights, are load errors. */
+SP_TEST(graph_nonfinite_weights_refused)
+{
+	sp_graph   *g = NULL;
+	sp_error	err;
+
+	/* sane statistics fold */
+	CHECK_MSG(conv_bn_prepare(1, 1, 1, &g, &err) == SP_OK, "%s", err.message);
+	sp_graph_free(g);
+	/* gamma 3e38, var 1e-45: scale ~1e41 overflows float32 in the folded weight and bias */
+	g = NULL;
+	CHECK(conv_bn_prepare(3e38f, 1e-45f, 1, &g, &err) == SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "\"bn1\"") && strstr(err.message, "\"conv1\"") &&
+			  strstr(err.message, "non-finite") && strstr(err.message, "channel 0"), "%s", err.message);
+	sp_graph_free(g);
+	/* a zero weight folds to 0 but the bias still overflows */
+	g = NULL;
+	CHECK(conv_bn_prepare(3e38f, 1e-45f, 0, &g, &err) == SP_ERR_INVALID_ARG);
+	sp_graph_free(g);
+	/* NaN and infinite constants are refused, naming the node and the tensor */
+	g = NULL;
+	CHECK(conv_bn_prepare(1, 1, NAN, &g, &err) == SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "Conv node \"conv1\"") && strstr(err.message, "\"w\" contains NaN at index 0"),
+			  "%s", err.message);
+	sp_graph_free(g);
+	g = NULL;
+	CHECK(conv_bn_prepare(INFINITY, 1, 1, &g, &err) == SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "\"gamma\" contains infinity"), "%s", err.message);
+	sp_graph_free(g);
+
+	/* Clip's bounds may be infinite */
+	{
+		sp_shape	s = shape2(1, 2),
+					one = {0, {0}};
+		float		lo = 0,
+					hi = INFINITY,
+					x[2] = {-1, 1e30f},
+					y[2];
+		const char *in[3] = {"x", "lo", "hi"},
+				   *out[1] = {"y"};
+
+		REQUIRE(sp_graph_create(sp_env_default(), &g, &err) == SP_OK);
+		REQUIRE(sp_graph_add_input(g, sp_graph_value(g, "x", &err), SP_DT_FLOAT, &s, &err) == SP_OK);
+		REQUIRE(sp_graph_set_constant(g, sp_graph_value(g, "lo", &err), SP_DT_FLOAT, &one, &lo, &err) == SP_OK);
+		REQUIRE(sp_graph_set_constant(g, sp_graph_value(g, "hi", &err), SP_DT_FLOAT, &one, &hi, &err) == SP_OK);
+		REQUIRE(sp_graph_add_node(g, "Clip", "clip", in, 3, out, 1, &err) != NULL);
+		REQUIRE(sp_graph_add_output(g, sp_graph_find(g, "y"), &err) == SP_OK);
+		CHECK_MSG(sp_graph_prepare(g, NULL, &err) == SP_OK, "%s", err.message);
+		REQUIRE(run1(g, x, y, &err) == SP_OK);
+		CHECK(y[0] == 0 && y[1] == 1e30f);
+		sp_graph_free(g);
+	}
+}

@@ -308,3 +308,64 @@ SP_TEST(cfg_mutated_config_and_weights)
 	free(wm);
 	free(w);
 }
+
+/*
+ * Batch-norm statistics whose folded weights overflow float32 (gamma 3e38,
+ * running_var 1e-45: scale ~1e41) are a load error naming the layer, folded or
+ * not; before, the model loaded and embedded to zeros or NaN.
+ */
+SP_TEST(cfg_batchnorm_overflow)
+{
+	const char *cfg = HEAD "\"layers\":[{\"type\":\"conv2d\",\"name\":\"c\",\"in\":1,\"out\":2,\"kernel\":3,\"padding\":1},"
+		"{\"type\":\"batchnorm\",\"name\":\"bn\"},{\"type\":\"flatten\"}],\"embedding_dim\":128}";
+	const char *cfg_bn_first = HEAD "\"layers\":[{\"type\":\"batchnorm\",\"name\":\"bn\",\"num_features\":1},{\"type\":\"flatten\"}],\"embedding_dim\":64}";
+	float		w[18],
+				b[2] = {0.1f, 0.2f},
+				g_huge[2] = {3e38f, 1},
+				g_ok[2] = {1, 1},
+				z[2] = {0, 0},
+				v_tiny[2] = {1e-45f, 1},
+				v_ok[2] = {1, 1};
+	sp_st_out_tensor conv_bn[6] = {{"c.weight", 4, {2, 1, 3, 3}, w}, {"c.bias", 1, {2}, b},
+	{"bn.weight", 1, {2}, g_huge}, {"bn.bias", 1, {2}, z}, {"bn.running_mean", 1, {2}, z},
+	{"bn.running_var", 1, {2}, v_tiny}};
+	sp_st_out_tensor bn_only[4] = {{"bn.weight", 1, {1}, g_huge}, {"bn.bias", 1, {1}, z},
+	{"bn.running_mean", 1, {1}, b}, {"bn.running_var", 1, {1}, v_tiny}};
+	sp_nn_model *m;
+	sp_error	err;
+	uint8_t    *buf;
+	size_t		len;
+
+	for (int i = 0; i < 18; i++)
+		w[i] = 0.01f * (float) (i + 1);
+	REQUIRE(sp_st_write(sp_env_default(), conv_bn, 6, NULL, NULL, 0, &buf, &len, &err) == SP_OK);
+	/* folded into the conv */
+	m = NULL;
+	CHECK(sp_nn_model_load(sp_env_default(), cfg, strlen(cfg), buf, len, &m, &err) == SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "batchnorm \"bn\"") && strstr(err.message, "conv2d \"c\"") &&
+			  strstr(err.message, "non-finite") && strstr(err.message, "channel 0"), "%s", err.message);
+	sp_nn_model_free(sp_env_default(), m);
+	/* not folded (a separate affine op) */
+	m = NULL;
+	CHECK(sp_nn_model_load_ex(sp_env_default(), cfg, strlen(cfg), buf, len, SP_NN_LOAD_NO_FOLD, &m, &err) ==
+		  SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "batchnorm \"bn\"") && strstr(err.message, "non-finite scale"), "%s", err.message);
+	sp_nn_model_free(sp_env_default(), m);
+	free(buf);
+	/* a batch norm with no conv before it */
+	REQUIRE(sp_st_write(sp_env_default(), bn_only, 4, NULL, NULL, 0, &buf, &len, &err) == SP_OK);
+	m = NULL;
+	CHECK(sp_nn_model_load(sp_env_default(), cfg_bn_first, strlen(cfg_bn_first), buf, len, &m, &err) ==
+		  SP_ERR_INVALID_ARG);
+	CHECK_MSG(strstr(err.message, "non-finite scale or shift for channel 0"), "%s", err.message);
+	sp_nn_model_free(sp_env_default(), m);
+	free(buf);
+	/* sane statistics load */
+	conv_bn[2].data = g_ok;
+	conv_bn[5].data = v_ok;
+	REQUIRE(sp_st_write(sp_env_default(), conv_bn, 6, NULL, NULL, 0, &buf, &len, &err) == SP_OK);
+	m = NULL;
+	CHECK_MSG(sp_nn_model_load(sp_env_default(), cfg, strlen(cfg), buf, len, &m, &err) == SP_OK, "%s", err.message);
+	sp_nn_model_free(sp_env_default(), m);
+	free(buf);
+}

@@ -824,3 +824,89 @@ SP_TEST(robust_eval_mixed_sizes)
 	free_images(imgs, N);
 	fixture_free(&f);
 }
+
+/* the pixels baseline declared "cosine": unnormalised embeddings, so cosine and L2 rank differently */
+static const char *cfg_pix_cosine =
+"{\"name\":\"re_pix_cos\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"mean\":[0.3],\"std\":[0.3]},"
+"\"layers\":[{\"type\":\"avgpool\",\"kernel\":2},{\"type\":\"flatten\"}],"
+"\"embedding_dim\":196,\"distance\":\"cosine\"}";
+
+/*
+ * Each model's errors are ranked by its own distance (the one classify and
+ * pair_distance use), not always by L2: a "cosine" model with unnormalised
+ * embeddings against the same network declared "l2".  Every cell equals the
+ * k-NN error recomputed by hand with that model's distance, and for this
+ * fixture at least one cell differs between the two distances (before, both
+ * were ranked by L2 and so were equal).
+ */
+SP_TEST(robust_eval_ranks_by_model_distance)
+{
+	enum { N = 12 };
+	fixture		f;
+	sp_nn_model *cos_model;
+	sp_nn_workspace *cos_ws;
+	uint8_t    *w_cos;
+	size_t		len;
+	sp_image	imgs[N],
+				cor[N];
+	int32_t		labels[N],
+				self[N];
+	const int	cs[] = {SP_C_CONTRAST, SP_C_BRIGHTNESS};
+	sp_re_corruption_params p = cparams(cs, 2, 0x1f, 5);
+	sp_re_sample s = {imgs, labels, N};
+	sp_re_models mm;
+	sp_re_corruption_result r;
+	sp_error	err;
+	int			differ = 0;
+
+	REQUIRE(fixture_init(&f, 4));
+	cos_model = tu_make_model(cfg_pix_cosine, 6, 0, &w_cos, &len);
+	REQUIRE(cos_model);
+	REQUIRE(sp_nn_workspace_create(sp_env_default(), cos_model, 4, &cos_ws, &err) == SP_OK);
+	mm.model[SP_RE_MODEL] = cos_model;
+	mm.ws[SP_RE_MODEL] = cos_ws;
+	mm.model[SP_RE_BASELINE] = f.pix;
+	mm.ws[SP_RE_BASELINE] = f.ws_pix;
+	make_images(imgs, labels, N, 21);
+	/* vary the brightness so that the norms differ within a class */
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < 28 * 28; j++)
+			imgs[i].pixels[j] = (uint8_t) (imgs[i].pixels[j] * (4 + i % 5) / 8);
+	REQUIRE(sp_re_corruption_run(sp_env_default(), &s, &mm, &p, NULL, NULL, &r, &err) == SP_OK);
+	for (int i = 0; i < N; i++)
+		self[i] = i;
+	for (int c = 0; c < 2; c++)
+		for (int sev = 1; sev <= 5; sev++)
+		{
+			int			dim = sp_nn_model_dim(cos_model);
+			float	   *clean = malloc(sizeof(float) * N * dim);
+			float	   *q = malloc(sizeof(float) * N * dim);
+			int64_t		wrong_cos,
+						wrong_l2;
+
+			for (int i = 0; i < N; i++)
+				REQUIRE(sp_corrupt_by_id(sp_env_default(), &imgs[i], cs[c], sev,
+										 sp_re_item_seed(5, i, cs[c], sev), SP_PROFILE_AUTO, &cor[i],
+										 &err) == SP_OK);
+			REQUIRE(sp_nn_embed_images(sp_env_default(), cos_model, cos_ws, imgs, N, clean, &err) == SP_OK);
+			REQUIRE(sp_nn_embed_images(sp_env_default(), cos_model, cos_ws, cor, N, q, &err) == SP_OK);
+			REQUIRE(sp_rm_knn_error(sp_env_default(), clean, labels, N, q, labels, self, N, dim, 1,
+									SP_DISTANCE_COSINE, &wrong_cos, NULL, &err) == SP_OK);
+			REQUIRE(sp_rm_knn_error(sp_env_default(), clean, labels, N, q, labels, self, N, dim, 1,
+									SP_DISTANCE_L2, &wrong_l2, NULL, &err) == SP_OK);
+			CHECK_NEAR(r.errors[SP_RE_MODEL].err[cs[c]][sev - 1], (double) wrong_cos / N, 1e-15);
+			/* the baseline is the same network declared l2: its cells are the L2 errors */
+			CHECK_NEAR(r.errors[SP_RE_BASELINE].err[cs[c]][sev - 1], (double) wrong_l2 / N, 1e-15);
+			differ += wrong_cos != wrong_l2;
+			free_images(cor, N);
+			free(clean);
+			free(q);
+		}
+	CHECK_MSG(differ > 0, "cosine and L2 rank alike on every cell: the fixture does not discriminate");
+	free_images(imgs, N);
+	sp_nn_workspace_free(sp_env_default(), cos_ws);
+	sp_nn_model_free(sp_env_default(), cos_model);
+	free(w_cos);
+	fixture_free(&f);
+}

@@ -5,6 +5,7 @@
 #include "draw/contact_sheet.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "draw/canvas.h"
 
@@ -71,6 +72,19 @@ sp_contact_sheet(const sp_env *env, const sp_image *in, const char *const *names
 	height = header_h + n_rows * (cell_h + SHEET_MARGIN) + SHEET_MARGIN;
 
 	st = sp_canvas_create(env, out, width, height, white, err);
+	if (st == SP_ERR_LIMIT)
+	{
+		/* the sheet is what is too large, not the input: say how to make it smaller */
+		char		msg[sizeof(err->message)];
+
+		snprintf(msg, sizeof msg, "%s", err->message);
+		/* "output image of WxH pixels exceeds ..." -> "contact sheet of WxH pixels exceeds ..." */
+		sp_set_error(err, SP_ERR_LIMIT, "contact sheet %s",
+					 strncmp(msg, "output image ", 13) == 0 ? msg + 13 : msg);
+		sp_error_hint(err, "The sheet has %d rows of %dx%d cells: pass fewer corruptions, or raise "
+					  "siamese.image.max_pixels (the limit applies to the images the extension makes).",
+					  n_rows, cell_w, cell_h);
+	}
 	if (st != SP_OK)
 		return st;
 

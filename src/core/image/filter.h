@@ -80,7 +80,8 @@ extern int	sp_motion_kernel(int radius, double sigma, double angle_deg, double *
 							 int *dx, int *dy, int max_taps);
 /*
  * Apply it to an interleaved uint8 image with replicated edges; the result is
- * rounded to nearest like ImageMagick's quantum clamp.
+ * what ImageMagick 6.9.11 Q16 writes to an 8-bit PNG: rounded to the 16-bit
+ * quantum, then quantum / 257 truncated.
  */
 extern sp_status sp_motion_blur_u8(const sp_env *env, const uint8_t *src, uint8_t *dst,
 								   int w, int h, int c, int radius, double sigma,

@@ -5,6 +5,7 @@
  */
 #include "image/image.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -81,9 +82,14 @@ unknown_format_error(const uint8_t *data, size_t len, sp_error *err)
 	return SP_ERR_CORRUPT;
 }
 
-sp_status
-sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
-					int channels, sp_error *err)
+/*
+ * output: the image is one the extension creates (a corrupted image, a
+ * canvas, a contact sheet), not one it decodes: the limit error says so, and
+ * its hint does not talk about decoding.
+ */
+static sp_status
+check_dims(const sp_env *env, uint64_t width, uint64_t height, int channels, bool output,
+		   sp_error *err)
 {
 	uint64_t	limit = env ? env->max_pixels : SP_DEFAULT_MAX_PIXELS;
 	uint64_t	pixels;
@@ -103,24 +109,32 @@ sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
 	{
 		if (limit == SP_HARD_MAX_PIXELS)
 			sp_set_error(err, SP_ERR_LIMIT,
-						 "image of %llux%llu pixels exceeds the hard limit of %llu pixels",
+						 "%simage of %llux%llu pixels exceeds the hard limit of %llu pixels",
+						 output ? "output " : "",
 						 (unsigned long long) width, (unsigned long long) height,
 						 (unsigned long long) SP_HARD_MAX_PIXELS);
 		else
 		{
 			sp_set_error(err, SP_ERR_LIMIT,
-						 "image of %llux%llu pixels exceeds the limit of %llu pixels",
+						 "%simage of %llux%llu pixels exceeds the limit of %llu pixels",
+						 output ? "output " : "",
 						 (unsigned long long) width, (unsigned long long) height,
 						 (unsigned long long) limit);
-			sp_error_hint(err, "Raise siamese.image.max_pixels (at most %llu) to decode larger images.",
-						  (unsigned long long) SP_HARD_MAX_PIXELS);
+			if (output)
+				sp_error_hint(err, "siamese.image.max_pixels limits the images the extension makes as well as "
+							  "those it decodes: raise it (at most %llu) for a larger output.",
+							  (unsigned long long) SP_HARD_MAX_PIXELS);
+			else
+				sp_error_hint(err, "Raise siamese.image.max_pixels (at most %llu) to decode larger images.",
+							  (unsigned long long) SP_HARD_MAX_PIXELS);
 		}
 		return SP_ERR_LIMIT;
 	}
 	if (width > SP_IMAGE_MAX_SIDE || height > SP_IMAGE_MAX_SIDE)
 	{
 		sp_set_error(err, SP_ERR_LIMIT,
-					 "image of %llux%llu pixels exceeds the maximum side length of %d pixels",
+					 "%simage of %llux%llu pixels exceeds the maximum side length of %d pixels",
+					 output ? "output " : "",
 					 (unsigned long long) width, (unsigned long long) height,
 					 SP_IMAGE_MAX_SIDE);
 		return SP_ERR_LIMIT;
@@ -128,6 +142,13 @@ sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
 	if (!sp_mul_size((size_t) pixels, (size_t) channels, &bytes))
 		return sp_set_error(err, SP_ERR_LIMIT, "image buffer size overflows");
 	return SP_OK;
+}
+
+sp_status
+sp_image_check_dims(const sp_env *env, uint64_t width, uint64_t height,
+					int channels, sp_error *err)
+{
+	return check_dims(env, width, height, channels, false, err);
 }
 
 sp_status
@@ -142,7 +163,7 @@ sp_image_alloc(const sp_env *env, sp_image *img, int width, int height,
 	if (width < 0 || height < 0)
 		return sp_set_error(err, SP_ERR_INVALID_ARG,
 							"negative image dimensions %dx%d", width, height);
-	st = sp_image_check_dims(env, (uint64_t) width, (uint64_t) height, channels, err);
+	st = check_dims(env, (uint64_t) width, (uint64_t) height, channels, true, err);
 	if (st != SP_OK)
 		return st;
 	img->pixels = sp_alloc(env, (size_t) width * (size_t) height * (size_t) channels);

@@ -4,10 +4,13 @@
  * dead, adds constants, or rewires a node's input or output to another
  * value.
  *
+ *   check_constants  every float constant a live node reads is finite
+ *                    (Clip's bounds may be infinite); not a rewrite.
  *   fold_batchnorm   Conv -> BatchNormalization, the conv's output read by
  *                    nothing else: the normalisation becomes the conv's
  *                    weights and bias (w' = w s, b' = (b - mean) s + beta,
- *                    s = gamma / sqrt(var + eps), computed in double).
+ *                    s = gamma / sqrt(var + eps), computed in double;
+ *                    a folded value that overflows float32 is an error).
  *   fuse_activation  Conv / Gemm / MatMul -> Relu or Clip with constant
  *                    bounds: the producer clips its own output (conv.h's
  *                    "_act" attributes), one pass over memory fewer.
@@ -110,10 +113,25 @@ fold_one_bn(sp_graph *g, sp_node *conv, sp_node *bn, sp_error *err)
 		double		s = (double) ((const float *) gamma->data)[o] /
 			sqrt((double) ((const float *) var->data)[o] + eps);
 		double		bias = b ? ((const float *) b->data)[o] : 0.0;
+		bool		finite = isfinite(s);
 
 		for (int64_t i = 0; i < per; i++)
+		{
 			nw[o * per + i] = (float) (((const float *) w->data)[o * per + i] * s);
+			finite &= isfinite(nw[o * per + i]) != 0;
+		}
 		nb[o] = (float) ((bias - ((const float *) mean->data)[o]) * s + ((const float *) beta->data)[o]);
+		/* float32 overflow here would make every embedding NaN or zero */
+		if (!finite || !isfinite(nb[o]))
+		{
+			sp_free(g->env, nw);
+			sp_free(g->env, nb);
+			return sp_set_error(err, SP_ERR_INVALID_ARG,
+								"BatchNormalization node \"%s\" folded into Conv node \"%s\" gives a non-finite "
+								"weight or bias for channel %lld (scale / sqrt(var + epsilon) = %g): "
+								"the statistics overflow float32",
+								bn->name, conv->name, (long long) o, s);
+		}
 	}
 	snprintf(name, sizeof name, "%s\001bn_weight", conv->name);
 	wid = sp_graph_value(g, name, err);
@@ -223,11 +241,51 @@ fuse_activation(sp_graph *g, sp_error *err)
 	return st;
 }
 
+/*
+ * Every float constant a live node reads must be finite: a NaN or infinite
+ * weight would silently poison every embedding (the layer-list loader checks
+ * its tensors the same way).  Clip's bounds may be infinite.
+ */
+static sp_status
+check_constants(const sp_graph *g, sp_error *err)
+{
+	for (int oi = 0; oi < g->n_order; oi++)
+	{
+		const sp_node *n = &g->nodes[g->order[oi]];
+		bool		clip = strcmp(n->op->name, "Clip") == 0;
+
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->n_in; k++)
+		{
+			const sp_value *v = n->in[k] >= 0 ? &g->values[n->in[k]] : NULL;
+			int64_t		numel;
+
+			if (!is_const_float(v))
+				continue;
+			numel = sp_shape_numel(&v->shape);
+			for (int64_t e = 0; e < numel; e++)
+			{
+				float		x = ((const float *) v->data)[e];
+
+				if (isnan(x) || (isinf(x) && !(clip && k > 0)))
+					return sp_set_error(err, SP_ERR_INVALID_ARG,
+										"%s node \"%s\": constant \"%s\" contains %s at index %lld",
+										n->op->name, n->name, v->name, isnan(x) ? "NaN" : "infinity",
+										(long long) e);
+			}
+		}
+	}
+	return SP_OK;
+}
+
 sp_status
 sp_graph_optimise(sp_graph *g, sp_error *err)
 {
 	sp_status	st;
 
+	if ((st = check_constants(g, err)) != SP_OK)
+		return st;
 	if ((st = fold_batchnorm(g, err)) != SP_OK)
 		return st;
 	return fuse_activation(g, err);

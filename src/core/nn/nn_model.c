@@ -1081,10 +1081,23 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 						for (int c = 0; c < Cn; c++)
 						{
 							double		s = (double) tg->data[c] / sqrt((double) tv->data[c] + l->eps);
+							bool		finite = isfinite(s);
 
 							for (size_t k = 0; k < per; k++)
+							{
 								w[(size_t) c * per + k] = (float) (w[(size_t) c * per + k] * s);
+								finite &= isfinite(w[(size_t) c * per + k]) != 0;
+							}
 							b[c] = (float) (((double) b[c] - tm->data[c]) * s + tbeta->data[c]);
+							/* float32 overflow here would make every embedding NaN or zero */
+							if (!finite || !isfinite(b[c]))
+							{
+								cfg_error(err, SP_ERR_INVALID_ARG, i, l,
+										  "folding into %s \"%s\" gives a non-finite weight or bias for channel %d "
+										  "(weight / sqrt(running_var + eps) = %g): the statistics overflow float32",
+										  sp_nn_layer_type_name(pl->type), pl->name, c, s);
+								goto fail_err;
+							}
 						}
 					}
 					else
@@ -1098,6 +1111,14 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 
 							sc[c] = (float) s;
 							sh[c] = (float) (tbeta->data[c] - tm->data[c] * s);
+							if (!isfinite(sc[c]) || !isfinite(sh[c]))
+							{
+								cfg_error(err, SP_ERR_INVALID_ARG, i, l,
+										  "non-finite scale or shift for channel %d "
+										  "(weight / sqrt(running_var + eps) = %g): the statistics overflow float32",
+										  c, s);
+								goto fail_err;
+							}
 						}
 						pp = sh + (((size_t) Cn + 15) & ~(size_t) 15);
 						op->kind = SP_OP_AFFINE;

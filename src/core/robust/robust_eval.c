@@ -60,6 +60,7 @@ typedef struct re_ctx
 	const sp_re_models *models;
 	int			nmodels;		/* 1: both roles are one model (shared results) */
 	int			dim[2];
+	sp_distance_kind kind[2];	/* each model's own distance (its config's "distance") */
 	int			chunk;			/* images per embedding call */
 	int32_t    *self;			/* self[i] = i (own clean original) */
 	float	   *clean[2];		/* n x dim clean embeddings per model */
@@ -175,6 +176,7 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 			return st;
 		}
 		cx->dim[m] = sp_nn_model_dim(models->model[m]);
+		cx->kind[m] = sp_nn_model_config(models->model[m])->distance;
 	}
 	if (k < 1 || k > SP_RM_MAX_K)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "k = %d is out of range 1..%d", k, SP_RM_MAX_K);
@@ -275,7 +277,10 @@ embed_clean(re_ctx *cx, sp_error *err)
  * Error count of n queries (query q derived from sample image qself[q])
  * against model m's clean embeddings: k-NN excluding the own original with
  * labels, self-retrieval without.  pred (may be NULL) gets the predicted
- * label or the nearest clean index.
+ * label or the nearest clean index.  Neighbours are ranked by the model's own
+ * distance, the one pair_distance and classify use: a model is judged as it
+ * is used (L2 for "l2" models such as the raw-pixel baseline, cosine for
+ * "cosine" ones; for L2-normalised embeddings the two rank alike).
  */
 static sp_status
 measure(re_ctx *cx, int m, const float *queries, const int32_t *qself, const int32_t *qlabels,
@@ -285,9 +290,9 @@ measure(re_ctx *cx, int m, const float *queries, const int32_t *qself, const int
 
 	if (s->labels)
 		return sp_rm_knn_error(cx->env, cx->clean[m], s->labels, s->n, queries, qlabels, qself,
-							   nq, cx->dim[m], k, SP_DISTANCE_L2, wrong, pred, err);
+							   nq, cx->dim[m], k, cx->kind[m], wrong, pred, err);
 	return sp_rm_self_retrieval_error(cx->env, cx->clean[m], s->n, queries, qself, nq,
-									  cx->dim[m], SP_DISTANCE_L2, wrong, pred, err);
+									  cx->dim[m], cx->kind[m], wrong, pred, err);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -780,14 +785,18 @@ pt_flush(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
 	{
 		int			dim = cx->dim[m];
 
-		/* class ranking of every frame: L2 distance to each class prototype */
+		/*
+		 * class ranking of every frame: the model's distance to each class
+		 * prototype (L2, or cosine with NaN ranked last)
+		 */
 		for (int f = 0; s->labels && f < nf; f++)
 		{
 			const float *e = ps->emb[m] + (size_t) f * dim;
 
 			for (int c = 0; c < ps->ncls; c++)
-				ps->values[m][(size_t) f * ps->ncls + c] =
-					(float) sqrt(sp_dist_l2sq(e, ps->proto[m] + (size_t) c * dim, (size_t) dim));
+				ps->values[m][(size_t) f * ps->ncls + c] = cx->kind[m] == SP_DISTANCE_L2 ?
+					(float) sqrt(sp_dist_l2sq(e, ps->proto[m] + (size_t) c * dim, (size_t) dim)) :
+					(float) sp_dist_rank(cx->kind[m], e, ps->proto[m] + (size_t) c * dim, (size_t) dim);
 		}
 		for (int q = 0; st == SP_OK && q < ps->nseq; q++)
 		{

@@ -18,6 +18,7 @@
 #include "vector/distance.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <string.h>
 
@@ -471,4 +472,38 @@ sp_dist_rank(sp_distance_kind kind, const float *a, const float *b, size_t n)
 	double		d = kind == SP_DISTANCE_L2 ? sp_dist_l2sq(a, b, n) : sp_dist(kind, a, b, n);
 
 	return isnan(d) ? INFINITY : d;
+}
+
+void
+sp_softmin(const double *dist, size_t n, double temperature, double *p)
+{
+	double		dmin = INFINITY,
+				sum = 0;
+	bool		any = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(dist[i]) && (!any || dist[i] < dmin))
+		{
+			dmin = dist[i];
+			any = true;
+		}
+	for (size_t i = 0; i < n; i++)
+	{
+		double		d = dist[i];
+
+		if (!any)
+			p[i] = NAN;
+		else if (isnan(d))
+			p[i] = 0;
+		else if (d == dmin)
+			p[i] = 1;			/* also when dmin is infinite */
+		else
+			p[i] = exp(-((d - dmin) / temperature));	/* in [0, 1): 0 below the range */
+		if (any)
+			sum += p[i];
+	}
+	/* sum >= 1: the smallest distance contributes 1 */
+	if (any)
+		for (size_t i = 0; i < n; i++)
+			p[i] /= sum;
 }

@@ -107,6 +107,17 @@ extern double sp_dist(sp_distance_kind kind, const float *a, const float *b, siz
  */
 extern double sp_dist_rank(sp_distance_kind kind, const float *a, const float *b, size_t n);
 
+/*
+ * Probabilities softmax(-dist[i] / temperature) over n distances (the few-shot
+ * classifier's), computed stably: the smallest distance gets weight 1 and the
+ * others exp(-(d - dmin) / temperature), so a tiny temperature cannot overflow
+ * and a weight below the double range is 0 (underflow is not an error).  A NaN
+ * distance (a zero vector under cosine) gets probability 0; when every
+ * distance is NaN, every probability is NaN.  temperature must be positive and
+ * finite (the caller checks).  p may alias dist.
+ */
+extern void sp_softmin(const double *dist, size_t n, double temperature, double *p);
+
 /* Plain double-precision references (used by the fallbacks and by tests). */
 extern double sp_dist_l2sq_ref(const float *a, const float *b, size_t n);
 extern double sp_dist_dot_ref(const float *a, const float *b, size_t n);

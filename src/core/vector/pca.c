@@ -6,10 +6,13 @@
 #include "vector/pca.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define PCA_MAX_ITERS 1000
 #define PCA_TOL 1e-10
+/* a component with less variance than this fraction of the first one's has none */
+#define PCA_ZERO_VARIANCE 1e-12
 
 /* v -= sum_j (v . c_j) c_j over the first m unit components */
 static void
@@ -37,16 +40,43 @@ norm2(const double *v, int d)
 	return sqrt(s);
 }
 
+/* v = a unit vector orthogonal to the first m components (deterministic start) */
+static void
+start_vector(double *v, const double *comps, int m, int d)
+{
+	double		nv;
+
+	for (int i = 0; i < d; i++)
+		v[i] = 1.0 + fmod((i + 1) * 0.6180339887498949, 1.0);
+	/* twice: one Gram-Schmidt pass can leave a rounding residue along the components */
+	orthogonalise(v, comps, m, d);
+	orthogonalise(v, comps, m, d);
+	nv = norm2(v, d);
+	for (int t = 0; nv < 1e-6 && t < d; t++)
+	{
+		/* the start lies in the span of the components: try the axes */
+		memset(v, 0, sizeof(double) * d);
+		v[(m + t) % d] = 1.0;
+		orthogonalise(v, comps, m, d);
+		orthogonalise(v, comps, m, d);
+		nv = norm2(v, d);
+	}
+	for (int i = 0; i < d; i++)
+		v[i] /= nv;
+}
+
 sp_status
 sp_pca_project(const sp_env *env, const float *x, int n, int d, int k,
-			   float *out, double *explained, double *components, sp_error *err)
+			   double *out, double *explained, double *components, sp_error *err)
 {
 	double	   *mean = NULL,
 			   *comps = NULL,
 			   *v = NULL,
 			   *w = NULL,
 			   *proj = NULL;
-	double		total = 0.0;
+	double		total = 0.0,
+				lambda1 = 0.0;
+	bool		zero[SP_PCA_MAX_K] = {false};
 	sp_status	st = SP_OK;
 
 	if (!x || !out || n < 1 || d < 1 || k < 1 || k > SP_PCA_MAX_K || k > d)
@@ -83,22 +113,7 @@ sp_pca_project(const sp_env *env, const float *x, int n, int d, int k,
 		double		lambda = 0.0;
 
 		/* Deterministic start that is unlikely to be orthogonal to the answer. */
-		for (int i = 0; i < d; i++)
-			v[i] = 1.0 + fmod((i + 1) * 0.6180339887498949, 1.0);
-		orthogonalise(v, comps, j, d);
-		{
-			double		nv = norm2(v, d);
-
-			if (nv == 0.0)
-			{
-				memset(v, 0, sizeof(double) * d);
-				v[j % d] = 1.0;
-				orthogonalise(v, comps, j, d);
-				nv = norm2(v, d);
-			}
-			for (int i = 0; i < d; i++)
-				v[i] /= nv;
-		}
+		start_vector(v, comps, j, d);
 		for (int it = 0; it < PCA_MAX_ITERS; it++)
 		{
 			double		delta = 0.0,
@@ -123,11 +138,19 @@ sp_pca_project(const sp_env *env, const float *x, int n, int d, int k,
 				for (int i = 0; i < d; i++)
 					w[i] += (x[(size_t) p * d + i] - mean[i]) * proj[p];
 			orthogonalise(w, comps, j, d);
+			orthogonalise(w, comps, j, d);
 			nw = norm2(w, d);
-			if (nw <= 1e-300 || !isfinite(nw))
+			if (nw <= 1e-300 || !isfinite(nw) || (j > 0 && nw <= lambda1 * PCA_ZERO_VARIANCE))
 			{
+				/*
+				 * No variance left (beyond rounding noise of the earlier
+				 * components, which power iteration would otherwise amplify
+				 * into a direction along them): any unit direction
+				 * orthogonal to them will do.
+				 */
 				lambda = 0.0;
-				break;			/* no variance left: keep v (any unit direction) */
+				start_vector(v, comps, j, d);
+				break;
 			}
 			for (int i = 0; i < d; i++)
 			{
@@ -139,6 +162,19 @@ sp_pca_project(const sp_env *env, const float *x, int n, int d, int k,
 			lambda = nw;
 			if (delta < PCA_TOL)
 				break;
+		}
+		if (j == 0)
+			lambda1 = lambda;
+		zero[j] = lambda <= 0.0 || (j > 0 && lambda <= lambda1 * PCA_ZERO_VARIANCE);
+		if (zero[j])
+			lambda = 0.0;
+		/* keep the components orthonormal to working precision */
+		orthogonalise(v, comps, j, d);
+		{
+			double		nv = norm2(v, d);
+
+			for (int i = 0; i < d; i++)
+				v[i] /= nv;
 		}
 		/* Sign: largest-magnitude loading positive. */
 		{
@@ -160,9 +196,10 @@ sp_pca_project(const sp_env *env, const float *x, int n, int d, int k,
 			const double *c = comps + (size_t) j * d;
 			double		s = 0.0;
 
-			for (int i = 0; i < d; i++)
-				s += (x[(size_t) p * d + i] - mean[i]) * c[i];
-			out[(size_t) p * k + j] = (float) s;
+			if (!zero[j])
+				for (int i = 0; i < d; i++)
+					s += (x[(size_t) p * d + i] - mean[i]) * c[i];
+			out[(size_t) p * k + j] = s;
 		}
 	if (components)
 		memcpy(components, comps, sizeof(double) * (size_t) k * d);

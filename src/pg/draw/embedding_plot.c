@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "draw/axis.h"
 #include "draw/canvas.h"
 #include "pg/embedding/embedding.h"
 #include "vector/pca.h"
@@ -28,6 +29,8 @@ PG_FUNCTION_INFO_V1(siamese_embedding_plot);
 #define PLOT_MAX_POINTS 1000000
 #define LEGEND_MAX 24
 #define LABEL_MAX_CHARS 24
+#define YTITLE_X 8				/* left edge of the vertical y-axis title */
+#define YTITLE_GAP 10			/* between the title and the widest y tick label */
 
 typedef struct PlotLabel
 {
@@ -88,28 +91,6 @@ display_text(const char *s, int max_chars)
 	return out;
 }
 
-static void
-nice_range(float *v, int n, int stride, double *lo, double *hi)
-{
-	double		mn = INFINITY,
-				mx = -INFINITY,
-				pad;
-
-	for (int i = 0; i < n; i++)
-	{
-		mn = Min(mn, (double) v[(size_t) i * stride]);
-		mx = Max(mx, (double) v[(size_t) i * stride]);
-	}
-	if (!(mx > mn))
-	{
-		mn -= 1.0;
-		mx += 1.0;
-	}
-	pad = (mx - mn) * 0.05;
-	*lo = mn - pad;
-	*hi = mx + pad;
-}
-
 Datum
 siamese_embedding_plot(PG_FUNCTION_ARGS)
 {
@@ -130,7 +111,7 @@ siamese_embedding_plot(PG_FUNCTION_ARGS)
 	bool		typbyval;
 	char		typalign;
 	float	   *x;
-	float	   *xy;
+	double	   *xy;				/* 2-d coordinates in double: PCA projections may exceed FLT_MAX */
 	int		   *point_label;
 	char	  **point_name;
 	PlotLabel  *labels;
@@ -146,14 +127,17 @@ siamese_embedding_plot(PG_FUNCTION_ARGS)
 				black = {0, 0, 0},
 				grey = {110, 110, 110},
 				light = {225, 225, 225};
-	const int	left = 70,
-				right = 190,
+	const int	right = 190,
 				top = 40,
 				bottom = 60;
-	int			pw = PLOT_W - left - right,
-				ph = PLOT_H - top - bottom;
+	int			left,
+				pw,
+				ph = PLOT_H - top - bottom,
+				ylabel_w = 0;
 	char		xtitle[64],
-				ytitle[64];
+				ytitle[64],
+				xticks[5][32],
+				yticks[5][32];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
@@ -233,20 +217,21 @@ siamese_embedding_plot(PG_FUNCTION_ARGS)
 	}
 
 	/* 2-d coordinates */
-	xy = palloc_extended(sizeof(float) * (size_t) n * 2, MCXT_ALLOC_HUGE);
+	xy = palloc_extended(sizeof(double) * (size_t) n * 2, MCXT_ALLOC_HUGE);
 	if (d == 1)
 	{
 		for (int j = 0; j < n; j++)
 		{
 			xy[2 * j] = x[j];
-			xy[2 * j + 1] = 0.0f;
+			xy[2 * j + 1] = 0.0;
 		}
 		strlcpy(xtitle, "dim 1", sizeof xtitle);
 		strlcpy(ytitle, "", sizeof ytitle);
 	}
 	else if (d == 2)
 	{
-		memcpy(xy, x, sizeof(float) * 2 * n);
+		for (int j = 0; j < 2 * n; j++)
+			xy[j] = x[j];
 		strlcpy(xtitle, "dim 1", sizeof xtitle);
 		strlcpy(ytitle, "dim 2", sizeof ytitle);
 	}
@@ -256,8 +241,21 @@ siamese_embedding_plot(PG_FUNCTION_ARGS)
 		snprintf(xtitle, sizeof xtitle, "PC1 (%.1f%% of variance, %d dims)", 100 * expl[0], d);
 		snprintf(ytitle, sizeof ytitle, "PC2 (%.1f%%)", 100 * expl[1]);
 	}
-	nice_range(xy, n, 2, &x0, &x1);
-	nice_range(xy + 1, n, 2, &y0, &y1);
+	sp_axis_range(xy, (size_t) n, 2, &x0, &x1);
+	sp_axis_range(xy + 1, (size_t) n, 2, &y0, &y1);
+	for (int t = 0; t <= 4; t++)
+	{
+		sp_axis_tick_label(xticks[t], sizeof xticks[t], x0, x1, t, 4);
+		sp_axis_tick_label(yticks[t], sizeof yticks[t], y0, y1, t, 4);
+		ylabel_w = Max(ylabel_w, sp_canvas_text_width(yticks[t], 1));
+	}
+	/*
+	 * Left margin: the vertical y title, a gap, the widest y tick label and
+	 * its 6 px to the frame, so the title never runs into a label ("-3.35e+38"
+	 * is 54 px wide).
+	 */
+	left = Max(70, YTITLE_X + SP_FONT_H + YTITLE_GAP + ylabel_w + 6);
+	pw = PLOT_W - left - right;
 
 	SP_PG_CHECK(sp_canvas_create(env, &canvas, PLOT_W, PLOT_H, white, &err), &err);
 
@@ -266,21 +264,19 @@ siamese_embedding_plot(PG_FUNCTION_ARGS)
 	{
 		int			gx = left + (int) lround((double) pw * t / 4);
 		int			gy = top + ph - (int) lround((double) ph * t / 4);
-		char		buf[32];
 
 		sp_canvas_line(&canvas, gx, top, gx, top + ph, 1, light);
 		sp_canvas_line(&canvas, left, gy, left + pw, gy, 1, light);
-		snprintf(buf, sizeof buf, "%.3g", x0 + (x1 - x0) * t / 4);
-		sp_canvas_text(&canvas, gx - sp_canvas_text_width(buf, 1) / 2, top + ph + 6, buf, 1, grey);
-		snprintf(buf, sizeof buf, "%.3g", y0 + (y1 - y0) * t / 4);
-		sp_canvas_text(&canvas, left - 6 - sp_canvas_text_width(buf, 1), gy - SP_FONT_H / 2, buf, 1,
+		sp_canvas_text(&canvas, gx - sp_canvas_text_width(xticks[t], 1) / 2, top + ph + 6, xticks[t], 1,
 					   grey);
+		sp_canvas_text(&canvas, left - 6 - sp_canvas_text_width(yticks[t], 1), gy - SP_FONT_H / 2,
+					   yticks[t], 1, grey);
 	}
 	sp_canvas_rect(&canvas, left, top, pw + 1, ph + 1, black);
 	sp_canvas_text(&canvas, left + pw / 2 - sp_canvas_text_width(xtitle, 1) / 2,
 				   top + ph + 26, xtitle, 1, black);
 	if (ytitle[0])
-		sp_canvas_text_vertical(&canvas, 12,
+		sp_canvas_text_vertical(&canvas, YTITLE_X,
 								top + ph / 2 + sp_canvas_text_width(ytitle, 1) / 2, ytitle, 1,
 								black);
 	if (title)

@@ -53,7 +53,7 @@ extern void sp_catalog_unknown_model(const char *name) pg_attribute_noreturn();
 /* The model called name, loaded and current (raises if unknown). */
 extern SpCachedModel *sp_model_get(const char *name);
 
-/* Once per backend: warn when OpenBLAS runs a much slower kernel than the CPU allows. */
+/* Once per backend: LOG (server log only) when OpenBLAS runs a much slower kernel than the CPU allows. */
 extern void sp_blas_check_core(void);
 
 /* Suggested OPENBLAS_CORETYPE for this CPU, or NULL when the kernel is fine. */

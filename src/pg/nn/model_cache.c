@@ -86,6 +86,12 @@ cache_evict(SpCachedModel *keep)
 	}
 }
 
+static void
+load_errcontext(void *arg)
+{
+	errcontext("loading model \"%s\"", (const char *) arg);
+}
+
 static SpCachedModel *
 cache_load(const char *name)
 {
@@ -124,7 +130,13 @@ cache_load(const char *name)
 	}
 	if (st != SP_OK)
 	{
+		ErrorContextCallback cb;
+
 		MemoryContextDelete(cxt);
+		cb.callback = load_errcontext;
+		cb.arg = (void *) name;
+		cb.previous = error_context_stack;
+		error_context_stack = &cb;
 		sp_pg_raise(&err);
 	}
 	if (strcmp(sp_nn_model_hash(cm->model), hash) != 0)
@@ -259,6 +271,14 @@ sp_blas_suggested_core(const char **cpu_isa)
 	return NULL;
 }
 
+/*
+ * The advice is for the administrator, so it goes to the server log (LOG),
+ * never to clients: as a WARNING it reached every new session that used a
+ * model, and every shard connection of a distributed query.  Once per backend:
+ * a once-per-server flag needs shared memory, which an extension not in
+ * shared_preload_libraries cannot reserve.  Users see the same advice in
+ * siamese.blas_info().suggested_coretype.
+ */
 void
 sp_blas_check_core(void)
 {
@@ -274,7 +294,7 @@ sp_blas_check_core(void)
 		return;					/* the leader warns */
 	suggest = sp_blas_suggested_core(&isa);
 	if (suggest)
-		ereport(WARNING,
+		ereport(LOG,
 				(errmsg("OpenBLAS is running its \"%s\" kernels although this CPU supports %s",
 						sp_blas_corename(), isa),
 				 errdetail("Model forward passes may run several times slower than they could."),

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "pg/embedding/embedding.h"
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 #include "util/hash.h"
@@ -168,10 +169,13 @@ sp_catalog_unknown_model(const char *name)
 static void
 validate_errcontext(void *arg)
 {
-	errcontext("validating model");
+	if (arg)
+		errcontext("validating model \"%s\"", (const char *) arg);
+	else
+		errcontext("validating model");
 }
 
-/* model_validate(config text, weights bytea) -> (hash, dims, distance, threshold, params, input) */
+/* model_validate(config text, weights bytea [, name text]) -> (hash, dims, distance, threshold, params, input, ...) */
 Datum
 siamese_model_validate(PG_FUNCTION_ARGS)
 {
@@ -192,7 +196,8 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	cb.callback = validate_errcontext;
-	cb.arg = NULL;
+	/* model_validate(config, weights, name): the catalog's trigger names the model */
+	cb.arg = PG_NARGS() > 2 ? text_to_cstring(PG_GETARG_TEXT_PP(2)) : NULL;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
 
@@ -200,6 +205,13 @@ siamese_model_validate(PG_FUNCTION_ARGS)
 						  (const uint8_t *) VARDATA_ANY(weights), VARSIZE_ANY_EXHDR(weights),
 						  &model, &err);
 	SP_PG_CHECK(st, &err);
+	/* The core allows wider outputs than the SQL type can hold: such a model could never embed. */
+	if (sp_nn_model_dim(model) > EMBEDDING_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model embedding_dim %d exceeds the embedding type's maximum of %d dimensions",
+						sp_nn_model_dim(model), EMBEDDING_MAX_DIM),
+				 errhint("Give the model an output of at most %d values.", EMBEDDING_MAX_DIM)));
 	error_context_stack = cb.previous;
 
 	cfg = sp_nn_model_config(model);

@@ -70,6 +70,16 @@ sp_model_embed_bytea(SpCachedModel *cm, bytea **images, int n, float *out)
 		st = sp_nn_embed_images(sp_pg_env(), cm->model, cm->ws, imgs, cnt,
 								out + (size_t) start * dim, &err);
 		SP_PG_CHECK(st, &err);
+		/* the weights load finite, but can still overflow float32 on an image: blame the model */
+		for (size_t i = 0; i < (size_t) cnt * dim; i++)
+			if (!isfinite(out[(size_t) start * dim + i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("model \"%s\" computed %s in dimension %d of an embedding",
+								cm->name, isnan(out[(size_t) start * dim + i]) ? "NaN" : "infinity",
+								(int) (i % dim) + 1),
+						 errdetail("The model's weights overflow float32 on this image."),
+						 errhint("Check the model's weights (batch-norm statistics, scales) or retrain it.")));
 		MemoryContextReset(scratch);
 		imgs = palloc(sizeof(sp_image) * cm->max_batch);
 	}

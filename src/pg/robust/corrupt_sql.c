@@ -87,7 +87,8 @@ siamese_corrupt(PG_FUNCTION_ARGS)
 	sp_image_free(env, &img);
 	SP_PG_CHECK(st, &err);
 
-	result = sp_pg_image_to_png(&out);
+	/* usually embedded at once: the fast PNG settings (docs/performance.md) */
+	result = sp_pg_image_to_png_mode(&out, SP_PNG_FAST);
 	sp_image_free(env, &out);
 	PG_RETURN_BYTEA_P(result);
 }

@@ -142,7 +142,7 @@ siamese_perturbation_frames(PG_FUNCTION_ARGS)
 		st = sp_perturb_seq_frame(state->seq, frame, &out, &err);
 		SP_PG_CHECK(st, &err);
 		values[0] = Int32GetDatum(frame);
-		values[1] = PointerGetDatum(sp_pg_image_to_png(&out));
+		values[1] = PointerGetDatum(sp_pg_image_to_png_mode(&out, SP_PNG_FAST));
 		sp_image_free(env, &out);
 		tuple = heap_form_tuple(funcctx->tuple_desc, values, nulls);
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(tuple));

@@ -441,9 +441,10 @@ load_sample(Oid relid, const ReportRun *run, MemoryContext cxt, ReportSample *sa
 				 errmsg("report " INT64_FORMAT ": skipped %d images that could not be decoded",
 						run->run_id, sample->skipped),
 				 errhint("siamese.image_info() on the source column shows which images are not valid PNG or JPEG.")));
+	/* the data is at fault, not the server: 22023 like the k check below */
 	if (sample->n < 2)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("report " INT64_FORMAT " needs at least 2 images, the source has %d usable",
 						run->run_id, sample->n),
 				 errdetail("Rows with a NULL image%s are not used.",
