@@ -79,6 +79,14 @@ CREATE FUNCTION siamese.model_validate(config text, weights bytea,
 COMMENT ON FUNCTION siamese.model_validate(text, bytea) IS
 	'loads a model (config JSON text + safetensors bytes) with full validation and describes it; raises the loader''s error if it is invalid';
 
+CREATE FUNCTION siamese.model_validate(config text, weights bytea, name text,
+	OUT hash text, OUT dims integer, OUT distance text, OUT threshold double precision,
+	OUT params bigint, OUT input text, OUT ops text, OUT activation_bytes bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'siamese_model_validate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION siamese.model_validate(text, bytea, text) IS
+	'model_validate(config, weights) for the model called name: an error''s context names it (used by the catalog''s trigger)';
+
 -- ---------------------------------------------------------------------------
 -- Models: the catalog, rebuilt with ops and activation_bytes in their place.
 -- The 0.1.0 table is renamed, the 0.2.0 one created, its rows inserted again
@@ -190,7 +198,11 @@ DECLARE
 	v record;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		v := siamese.model_validate(NEW.config_text, NEW.weights);
+		IF NEW.name IS NULL OR NEW.config_text IS NULL OR NEW.weights IS NULL THEN
+			RAISE EXCEPTION 'a model''s name, config_text and weights must not be NULL'
+				USING ERRCODE = 'not_null_violation';
+		END IF;
+		v := siamese.model_validate(NEW.config_text, NEW.weights, NEW.name);
 		NEW.hash := v.hash;
 		NEW.dims := v.dims;
 		NEW.distance := v.distance;
@@ -521,3 +533,56 @@ $$;
 COMMENT ON PROCEDURE siamese._run_report(text, regclass, name, name, text, text, text[], integer[],
 		text[], integer, integer, bigint, integer, bigint) IS
 	'internal: registers and evaluates a report run; when the evaluation fails, commits the run marked failed and re-raises the error';
+
+-- ---------------------------------------------------------------------------
+-- register_model refuses NULL arguments clearly; classify is C (a stable
+-- softmax, a one-line error context)
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION siamese.register_model(name text, weights bytea, config jsonb) RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cfg text := config::text;
+	h text;
+	existing text;
+BEGIN
+	IF name IS NULL OR weights IS NULL OR config IS NULL THEN
+		RAISE EXCEPTION 'register_model arguments must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid model name "%"', name
+			USING ERRCODE = 'invalid_name',
+				DETAIL = 'A model name is 1 to 63 characters from a-z, 0-9, _ and -, starting with a letter or digit.';
+	END IF;
+	h := siamese.model_hash(cfg, weights);
+	SELECT m.hash INTO existing FROM siamese.models m WHERE m.name = register_model.name;
+	IF FOUND THEN
+		IF existing = h THEN
+			RETURN h;				-- same content: idempotent
+		END IF;
+		RAISE EXCEPTION 'model "%" already exists with different content', name
+			USING ERRCODE = 'duplicate_object',
+				DETAIL = format('Registered hash %s, new hash %s.', existing, h),
+				HINT = 'Register the model under a new name.';
+	END IF;
+	-- models_guard validates the model and fills the derived columns.
+	INSERT INTO siamese.models (name, config_text, weights, builtin, registered_by)
+		VALUES (name, cfg, weights, false, session_user)
+		RETURNING hash INTO h;
+	RETURN h;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION siamese.register_model(text, bytea, jsonb) IS
+	'registers a model (safetensors weights + JSON config) under a new name after full validation; returns its content hash; same name and content again is a no-op; NULL arguments are an error; superusers and roles granted EXECUTE only';
+
+CREATE OR REPLACE FUNCTION siamese.classify(image bytea, support_table regclass, embedding_column name,
+	label_column name, model text DEFAULT 'fashion', k integer DEFAULT 1,
+	temperature double precision DEFAULT NULL)
+	RETURNS TABLE (label text, probability double precision, distance double precision)
+	-- Not SECURITY DEFINER: the support query runs with the caller's privileges
+	-- (every name in it is quoted and schema-qualified).
+	AS 'MODULE_PATHNAME', 'siamese_classify' LANGUAGE C STABLE PARALLEL RESTRICTED COST 2000 ROWS 10;
+COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
+	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by a stable softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1; positive and finite); runs as the caller';
