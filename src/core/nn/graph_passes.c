@@ -160,40 +160,16 @@ fold_one_bn(sp_graph *g, sp_node *conv, sp_node *bn, sp_error *err)
 	return SP_OK;
 }
 
+/*
+ * One rewrite of a producer n into the node r that alone reads n's output
+ * (as its first input): returns SP_OK having rewritten or left the pair, or
+ * an error.
+ */
+typedef sp_status (*pair_rewrite) (sp_graph *g, sp_node *n, sp_node *r, sp_error *err);
+
+/* Apply rewrite to every live node whose first output has exactly one reader. */
 static sp_status
-fold_batchnorm(sp_graph *g, sp_error *err)
-{
-	int		   *readers = count_readers(g);
-	sp_status	st = SP_OK;
-
-	if (!readers)
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
-	for (int oi = 0; oi < g->n_order && st == SP_OK; oi++)
-	{
-		sp_node    *n = &g->nodes[g->order[oi]];
-		sp_node    *bn;
-		int			v;
-
-		if (n->dead || strcmp(n->op->name, "Conv") != 0)
-			continue;
-		v = n->out[0];
-		if (readers[v] != 1 || !is_const_float(sp_in(g, n, 1)) ||
-			(sp_in(g, n, 2) && !is_const_float(sp_in(g, n, 2))))
-			continue;
-		bn = reader_of(g, v, oi);
-		if (!bn || strcmp(bn->op->name, "BatchNormalization") != 0 || bn->in[0] != v || bn->n_out != 1)
-			continue;
-		if (!is_const_float(sp_in(g, bn, 1)) || !is_const_float(sp_in(g, bn, 2)) ||
-			!is_const_float(sp_in(g, bn, 3)) || !is_const_float(sp_in(g, bn, 4)))
-			continue;
-		st = fold_one_bn(g, n, bn, err);
-	}
-	sp_free(g->env, readers);
-	return st;
-}
-
-static sp_status
-fuse_activation(sp_graph *g, sp_error *err)
+rewrite_pairs(sp_graph *g, pair_rewrite rewrite, sp_error *err)
 {
 	int		   *readers = count_readers(g);
 	sp_status	st = SP_OK;
@@ -204,41 +180,66 @@ fuse_activation(sp_graph *g, sp_error *err)
 	{
 		sp_node    *n = &g->nodes[g->order[oi]];
 		sp_node    *r;
-		const char *op = n->op->name;
-		float		lo = 0.0f,
-					hi = INFINITY;
 
-		if (n->dead || (strcmp(op, "Conv") != 0 && strcmp(op, "Gemm") != 0 && strcmp(op, "MatMul") != 0) ||
-			sp_attr_get(n, "_act") || readers[n->out[0]] != 1)
+		if (n->dead || readers[n->out[0]] != 1)
 			continue;
 		r = reader_of(g, n->out[0], oi);
-		if (!r || r->in[0] != n->out[0])
-			continue;
-		if (strcmp(r->op->name, "Clip") == 0)
-		{
-			const sp_value *a = sp_in(g, r, 1),
-					   *b = sp_in(g, r, 2);
-
-			if ((a && !is_const_float(a)) || (b && !is_const_float(b)))
-				continue;
-			lo = a ? *(const float *) a->data : sp_attr_float(r, "min", -INFINITY);
-			hi = b ? *(const float *) b->data : sp_attr_float(r, "max", INFINITY);
-			if ((st = sp_node_set_string(g, n, "_act", "Clip", err)) != SP_OK ||
-				(st = sp_node_set_float(g, n, "_act_min", lo, err)) != SP_OK ||
-				(st = sp_node_set_float(g, n, "_act_max", hi, err)) != SP_OK)
-				break;
-		}
-		else if (strcmp(r->op->name, "Relu") == 0)
-		{
-			if ((st = sp_node_set_string(g, n, "_act", "Relu", err)) != SP_OK)
-				break;
-		}
-		else
-			continue;
-		take_output(g, n, r);
+		if (r && r->in[0] == n->out[0])
+			st = rewrite(g, n, r, err);
 	}
 	sp_free(g->env, readers);
 	return st;
+}
+
+/* Conv with constant weights -> BatchNormalization with constant parameters. */
+static sp_status
+fold_batchnorm(sp_graph *g, sp_node *n, sp_node *bn, sp_error *err)
+{
+	if (strcmp(n->op->name, "Conv") != 0 || !is_const_float(sp_in(g, n, 1)) ||
+		(sp_in(g, n, 2) && !is_const_float(sp_in(g, n, 2))))
+		return SP_OK;
+	if (strcmp(bn->op->name, "BatchNormalization") != 0 || bn->n_out != 1 ||
+		!is_const_float(sp_in(g, bn, 1)) || !is_const_float(sp_in(g, bn, 2)) ||
+		!is_const_float(sp_in(g, bn, 3)) || !is_const_float(sp_in(g, bn, 4)))
+		return SP_OK;
+	return fold_one_bn(g, n, bn, err);
+}
+
+/* Conv / Gemm / MatMul -> Relu, or Clip with constant bounds. */
+static sp_status
+fuse_activation(sp_graph *g, sp_node *n, sp_node *r, sp_error *err)
+{
+	const char *op = n->op->name;
+	sp_status	st;
+
+	if ((strcmp(op, "Conv") != 0 && strcmp(op, "Gemm") != 0 && strcmp(op, "MatMul") != 0) ||
+		sp_attr_get(n, "_act"))
+		return SP_OK;
+	if (strcmp(r->op->name, "Clip") == 0)
+	{
+		const sp_value *a = sp_in(g, r, 1),
+				   *b = sp_in(g, r, 2);
+		float		lo,
+					hi;
+
+		if ((a && !is_const_float(a)) || (b && !is_const_float(b)))
+			return SP_OK;
+		lo = a ? *(const float *) a->data : sp_attr_float(r, "min", -INFINITY);
+		hi = b ? *(const float *) b->data : sp_attr_float(r, "max", INFINITY);
+		if ((st = sp_node_set_string(g, n, "_act", "Clip", err)) != SP_OK ||
+			(st = sp_node_set_float(g, n, "_act_min", lo, err)) != SP_OK ||
+			(st = sp_node_set_float(g, n, "_act_max", hi, err)) != SP_OK)
+			return st;
+	}
+	else if (strcmp(r->op->name, "Relu") == 0)
+	{
+		if ((st = sp_node_set_string(g, n, "_act", "Relu", err)) != SP_OK)
+			return st;
+	}
+	else
+		return SP_OK;
+	take_output(g, n, r);
+	return SP_OK;
 }
 
 /*
@@ -286,7 +287,7 @@ sp_graph_optimise(sp_graph *g, sp_error *err)
 
 	if ((st = check_constants(g, err)) != SP_OK)
 		return st;
-	if ((st = fold_batchnorm(g, err)) != SP_OK)
+	if ((st = rewrite_pairs(g, fold_batchnorm, err)) != SP_OK)
 		return st;
-	return fuse_activation(g, err);
+	return rewrite_pairs(g, fuse_activation, err);
 }
