@@ -364,3 +364,151 @@ done:
 	sp_json_free(env, doc);
 	return s;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Format 1 (a layer list) as an operator graph. */
+
+/* Constant value named name from the model's tensors (NULL-safe: -1 when absent). */
+static int
+const_from_st(sp_graph *g, const sp_safetensors *st, const char *name, sp_error *err)
+{
+	const sp_st_tensor *t = sp_st_find(st, name);
+	sp_shape	sh;
+	int			id;
+
+	if (!t || !t->data)
+	{
+		sp_set_error(err, SP_ERR_INVALID_ARG, "tensor \"%s\" is missing from the weights", name);
+		return -1;
+	}
+	if ((id = sp_graph_find(g, name)) >= 0)
+		return id;
+	sh.rank = t->ndim;
+	for (int d = 0; d < t->ndim; d++)
+		sh.dim[d] = t->shape[d];
+	if ((id = sp_graph_value(g, name, err)) < 0 ||
+		sp_graph_set_constant(g, id, SP_DT_FLOAT, &sh, t->data, err) != SP_OK)
+		return -1;
+	return id;
+}
+
+sp_status
+sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st, sp_graph **out,
+					 sp_error *err)
+{
+	sp_graph   *g;
+	sp_shape	in = {4, {1, cfg->input.channels, cfg->input.height, cfg->input.width}};
+	char		cur[64] = "input",
+				next[64],
+				tn[5][SP_NN_NAME_LEN + 24];
+	bool		flat = false;
+	sp_status	s;
+
+	*out = NULL;
+	if ((s = sp_graph_create(env, &g, err)) != SP_OK)
+		return s;
+	if ((s = sp_graph_add_input(g, sp_graph_value(g, "input", err), SP_DT_FLOAT, &in, err)) != SP_OK)
+		goto fail;
+	for (int i = 0; i < cfg->n_layers; i++)
+	{
+		const sp_nn_layer *l = &cfg->layers[i];
+		const char *ins[5];
+		const char *outs[1] = {next};
+		int			n_in = 1;
+		const char *op = NULL;
+		sp_node    *n;
+
+		snprintf(next, sizeof next, "layer%d", i);
+		ins[0] = cur;
+		switch (l->type)
+		{
+			case SP_NN_CONV2D:
+			case SP_NN_LINEAR:
+				op = l->type == SP_NN_CONV2D ? "Conv" : "Gemm";
+				snprintf(tn[0], sizeof tn[0], "%s.weight", l->name);
+				snprintf(tn[1], sizeof tn[1], "%s.bias", l->name);
+				ins[n_in++] = tn[0];
+				if (l->bias)
+					ins[n_in++] = tn[1];
+				break;
+			case SP_NN_BATCHNORM:
+				op = "BatchNormalization";
+				snprintf(tn[0], sizeof tn[0], "%s.weight", l->name);
+				snprintf(tn[1], sizeof tn[1], "%s.bias", l->name);
+				snprintf(tn[2], sizeof tn[2], "%s.running_mean", l->name);
+				snprintf(tn[3], sizeof tn[3], "%s.running_var", l->name);
+				for (int k = 0; k < 4; k++)
+					ins[n_in++] = tn[k];
+				break;
+			case SP_NN_RELU:
+				op = "Relu";
+				break;
+			case SP_NN_MAXPOOL:
+				op = "MaxPool";
+				break;
+			case SP_NN_AVGPOOL:
+				op = "AveragePool";
+				break;
+			case SP_NN_FLATTEN:
+				op = "Flatten";
+				flat = true;
+				break;
+			case SP_NN_L2NORM:
+				op = "SiameseL2Norm";
+				break;
+		}
+		for (int k = 1; k < n_in; k++)
+			if (const_from_st(g, st, ins[k], err) < 0)
+			{
+				s = err->code;
+				goto fail;
+			}
+		if (!(n = sp_graph_add_node(g, op, l->name[0] ? l->name : next, ins, n_in, outs, 1, err)))
+		{
+			s = err->code;
+			goto fail;
+		}
+		if (l->type == SP_NN_CONV2D || l->type == SP_NN_MAXPOOL || l->type == SP_NN_AVGPOOL)
+		{
+			int64_t		k2[2] = {l->kernel, l->kernel},
+						s2[2] = {l->stride, l->stride},
+						p4[4] = {l->padding, l->padding, l->padding, l->padding};
+
+			if ((l->type != SP_NN_CONV2D && (s = sp_node_set_ints(g, n, "kernel_shape", k2, 2, err)) != SP_OK) ||
+				(s = sp_node_set_ints(g, n, "strides", s2, 2, err)) != SP_OK ||
+				(s = sp_node_set_ints(g, n, "pads", p4, 4, err)) != SP_OK)
+				goto fail;
+			/* nn.AvgPool2d's default: padding counts in the divisor */
+			if (l->type == SP_NN_AVGPOOL && (s = sp_node_set_int(g, n, "count_include_pad", 1, err)) != SP_OK)
+				goto fail;
+		}
+		else if (l->type == SP_NN_LINEAR && (s = sp_node_set_int(g, n, "transB", 1, err)) != SP_OK)
+			goto fail;
+		else if (l->type == SP_NN_BATCHNORM && (s = sp_node_set_float(g, n, "epsilon", l->eps, err)) != SP_OK)
+			goto fail;
+		else if (l->type == SP_NN_FLATTEN && (s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
+			goto fail;
+		snprintf(cur, sizeof cur, "%s", next);
+	}
+	if (!flat)
+	{
+		/* no flatten layer: the final activation is flattened (c, y, x) */
+		const char *ins[1] = {cur},
+				   *outs[1] = {"embedding"};
+		sp_node    *n = sp_graph_add_node(g, "Flatten", "flatten", ins, 1, outs, 1, err);
+
+		if (!n || (s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
+		{
+			s = err->code;
+			goto fail;
+		}
+		snprintf(cur, sizeof cur, "embedding");
+	}
+	if ((s = sp_graph_add_output(g, sp_graph_find(g, cur), err)) != SP_OK)
+		goto fail;
+	*out = g;
+	return SP_OK;
+fail:
+	sp_graph_free(g);
+	return s;
+}

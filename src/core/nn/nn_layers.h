@@ -134,6 +134,14 @@ extern void sp_dconv_free(const sp_env *env, sp_dconv *d);
 extern sp_status sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *st,
 										sp_error *err);
 extern size_t sp_nn_graph_workspace_bytes(const sp_nn_model *m);
+/*
+ * A format-1 config (a layer list, validated) as an unprepared operator
+ * graph over the model's tensors: conv2d -> Conv, batchnorm ->
+ * BatchNormalization (folded into the conv at prepare), linear -> Gemm,
+ * pools, flatten, relu, l2norm -> SiameseL2Norm.
+ */
+extern sp_status sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st,
+									  sp_graph **out, sp_error *err);
 extern sp_status sp_nn_graph_forward(const sp_nn_model *m, const sp_env *env, void *arena,
 									 const float *input, int batch, float *out, sp_error *err);
 
