@@ -316,7 +316,7 @@ sp_graph_add_node(sp_graph *g, const char *op_type, const char *name,
 	sp_node    *n;
 	int			idx;
 
-	if (!op)
+	if (!op || (op->flags & SP_OP_INTERNAL))
 	{
 		sp_set_error(err, SP_ERR_UNSUPPORTED, "operator %s (node \"%s\") is not supported",
 					 op_type, name ? name : "");
@@ -1178,18 +1178,40 @@ sp_graph_op_summary(const sp_graph *g, char *buf, size_t len)
 	buf[0] = '\0';
 	for (int oi = 0; oi < g->n_order; oi++)
 	{
-		const sp_op_def *op = g->nodes[g->order[oi]].op;
-		int			k;
+		const sp_node *n = &g->nodes[g->order[oi]];
+		/* a node a pass fused from several lists them in "_fused" (op names) */
+		const char *fused = sp_attr_string(n, "_fused", NULL);
 
-		for (k = 0; k < nops && ops[k] != op; k++)
-			;
-		if (k == nops && nops < 256)
+		for (;;)
 		{
-			ops[nops] = op;
-			counts[nops++] = 0;
+			const sp_op_def *op = n->op;
+			int			k;
+
+			if (fused)
+			{
+				char		name[64];
+				size_t		l = strcspn(fused, " ");
+
+				if (l == 0 || l >= sizeof name)
+					break;
+				memcpy(name, fused, l);
+				name[l] = '\0';
+				fused += l + (fused[l] == ' ');
+				if (!(op = sp_op_lookup(name)))
+					continue;
+			}
+			for (k = 0; k < nops && ops[k] != op; k++)
+				;
+			if (k == nops && nops < 256)
+			{
+				ops[nops] = op;
+				counts[nops++] = 0;
+			}
+			if (k < nops)
+				counts[k]++;
+			if (!fused)
+				break;
 		}
-		if (k < nops)
-			counts[k]++;
 	}
 	for (int done = 0; done < nops; done++)
 	{

@@ -14,9 +14,19 @@
  *   fuse_activation  Conv / Gemm / MatMul -> Relu or Clip with constant
  *                    bounds: the producer clips its own output (conv.h's
  *                    "_act" attributes), one pass over memory fewer.
+ *   fuse_direct_chains  a Conv followed by Conv / Relu / MaxPool /
+ *                    AveragePool nodes, each the only reader of the one
+ *                    before, that the direct kernels take: one
+ *                    SiameseDirectChain node (ops/direct_chain.c) that keeps
+ *                    the image channels-last from the first to the last.
+ *                    Only where the CPU has the kernels and siamese.nn.isa
+ *                    does not ask for the portable path.
  */
 #include "nn/graph_passes.h"
 #include "nn/op.h"
+#include "nn/ops/conv.h"
+#include "nn/nn_layers.h"
+#include "util/cpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -280,6 +290,143 @@ check_constants(const sp_graph *g, sp_error *err)
 	return SP_OK;
 }
 
+/* Position in run order of the live node reading value v after position oi, or -1. */
+static int
+reader_pos(const sp_graph *g, int v, int oi)
+{
+	for (int j = oi + 1; j < g->n_order; j++)
+	{
+		const sp_node *n = &g->nodes[g->order[j]];
+
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] == v)
+				return j;
+	}
+	return -1;
+}
+
+/* Turn node n (a Conv) into the chain of members[0..count) (members[0] == n). */
+static sp_status
+make_chain(sp_graph *g, sp_node *n, sp_node **members, int count, const int *steps, const int *params,
+		   int n_params, sp_nn_direct *plan, sp_error *err)
+{
+	int		   *in = sp_graph_alloc(g, sizeof(int) * (size_t) (n_params + 1));
+	size_t		fused_len = 1;
+	char	   *fused;
+	sp_status	st;
+
+	for (int i = 0; i < count; i++)
+		fused_len += strlen(members[i]->op->name) + 1;
+	fused = sp_graph_alloc(g, fused_len);
+	if (!in || !fused)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
+	fused[0] = '\0';
+	for (int i = 0; i < count; i++)
+	{
+		if (i > 0)
+			strcat(fused, " ");
+		strcat(fused, members[i]->op->name);
+	}
+	in[0] = n->in[0];
+	memcpy(in + 1, params, sizeof(int) * (size_t) n_params);
+	if ((st = sp_node_set_string(g, n, "_fused", fused, err)) != SP_OK)
+		return st;
+	{
+		int64_t    *s64 = sp_alloc_array(g->env, (size_t) count * SP_CHAIN_STEP_INTS, sizeof(int64_t));
+
+		if (!s64)
+			return sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
+		for (int i = 0; i < count * SP_CHAIN_STEP_INTS; i++)
+			s64[i] = steps[i];
+		st = sp_node_set_ints(g, n, "steps", s64, count * SP_CHAIN_STEP_INTS, err);
+		sp_free(g->env, s64);
+		if (st != SP_OK)
+			return st;
+	}
+	n->op = &sp_op_SiameseDirectChain;
+	n->in = in;
+	n->n_in = 1 + n_params;
+	n->state = plan;
+	for (int i = 1; i < count; i++)
+		take_output(g, n, members[i]);
+	return SP_OK;
+}
+
+static sp_status
+fuse_direct_chains(sp_graph *g, sp_error *err)
+{
+	const int	max_steps = 4 * SP_CHAIN_MAX_CONVS;
+	int		   *readers,
+			   *steps,
+			   *params;
+	sp_node   **members;
+	sp_status	st = SP_OK;
+
+	if (sp_nn_default_isa() == SP_ISA_SCALAR || !sp_nn_direct_available(sp_nn_default_isa()))
+		return SP_OK;
+	readers = count_readers(g);
+	steps = sp_alloc_array(g->env, (size_t) max_steps * SP_CHAIN_STEP_INTS, sizeof(int));
+	params = sp_alloc_array(g->env, 2 * (size_t) SP_CHAIN_MAX_CONVS, sizeof(int));
+	members = sp_alloc_array(g->env, (size_t) max_steps, sizeof(sp_node *));
+	if (!readers || !steps || !params || !members)
+	{
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory optimising the model graph");
+		goto done;
+	}
+	for (int oi = 0; oi < g->n_order && st == SP_OK; oi++)
+	{
+		sp_node    *n = &g->nodes[g->order[oi]];
+		int			count = 0,
+					n_params = 0,
+					pos = oi;
+		sp_nn_direct *plan = NULL;
+
+		if (n->dead || strcmp(n->op->name, "Conv") != 0 || !sp_direct_chain_step(g, n, steps))
+			continue;
+		members[count++] = n;
+		params[n_params++] = n->in[1];
+		params[n_params++] = n->n_in > 2 ? n->in[2] : -1;
+		while (count < max_steps && readers[members[count - 1]->out[0]] == 1)
+		{
+			int			rp = reader_pos(g, members[count - 1]->out[0], pos);
+			sp_node    *r = rp >= 0 ? &g->nodes[g->order[rp]] : NULL;
+			int		   *ints = steps + (size_t) count * SP_CHAIN_STEP_INTS;
+			bool		conv;
+
+			if (!r || r->in[0] != members[count - 1]->out[0] || !sp_direct_chain_step(g, r, ints))
+				break;
+			conv = strcmp(r->op->name, "Conv") == 0;
+			if (conv && n_params >= 2 * SP_CHAIN_MAX_CONVS)
+				break;
+			if (conv)
+			{
+				params[n_params++] = r->in[1];
+				params[n_params++] = r->n_in > 2 ? r->in[2] : -1;
+			}
+			members[count++] = r;
+			pos = rp;
+		}
+		/* one convolution without a ReLU gains nothing over the Conv node's own kernels */
+		if (count == 1 && steps[4] == 0)
+			continue;
+		if ((st = sp_direct_chain_plan(g, &g->values[n->in[0]].shape, steps, count, params, &plan,
+									   err)) != SP_OK)
+			break;
+		if (!plan)
+			continue;
+		if ((st = make_chain(g, n, members, count, steps, params, n_params, plan, err)) != SP_OK)
+			sp_nn_direct_free(g->env, plan);
+	}
+done:
+	sp_free(g->env, readers);
+	sp_free(g->env, steps);
+	sp_free(g->env, params);
+	sp_free(g->env, members);
+	return st;
+}
+
 sp_status
 sp_graph_optimise(sp_graph *g, sp_error *err)
 {
@@ -289,5 +436,7 @@ sp_graph_optimise(sp_graph *g, sp_error *err)
 		return st;
 	if ((st = rewrite_pairs(g, fold_batchnorm, err)) != SP_OK)
 		return st;
-	return rewrite_pairs(g, fuse_activation, err);
+	if ((st = rewrite_pairs(g, fuse_activation, err)) != SP_OK)
+		return st;
+	return fuse_direct_chains(g, err);
 }

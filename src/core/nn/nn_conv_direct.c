@@ -130,11 +130,16 @@ struct sp_nn_direct
 	sp_isa		isa;
 	int			n_steps;
 	sp_dc_step *steps;
+	sp_nn_op   *ops;			/* copies of the caller's op descriptions */
 	sp_dc_tensor input;			/* the converted input image, in buffer 0 */
 	sp_dc_tensor last;			/* the final activation ... */
 	int			last_buf;		/* ... and its buffer */
-	float	   *buf[2];
-	void	   *mem;			/* single allocation */
+	/* scratch of a run (sp_nn_direct_scratch_bytes), in floats */
+	size_t		buf_floats,		/* each of the two activation buffers */
+				wv_floats,		/* Winograd input transforms */
+				wm_floats;		/* Winograd products */
+	double		flops;
+	void	   *mem;			/* single allocation: plan, steps, packed weights */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -292,11 +297,11 @@ pool_scalar(const sp_dc_step *st, const float *in, float *out)
 /* Zero border the tensor produced before op i must carry: the padding of the
  * convolution that consumes it (in-place layers in between do not move it). */
 static int
-pad_for_consumer(const sp_nn_model *m, int i)
+pad_for_consumer(const sp_nn_op *ops, int n, int i)
 {
-	for (; i < m->first_dense; i++)
+	for (; i < n; i++)
 	{
-		const sp_nn_op *op = &m->ops[i];
+		const sp_nn_op *op = &ops[i];
 
 		if (op->kind == SP_OP_AFFINE || op->kind == SP_OP_RELU)
 			continue;
@@ -354,9 +359,31 @@ sp_nn_direct_isa_name(const sp_nn_direct *d)
 	return d->isa == SP_ISA_AVX512 ? "direct-avx512" : "direct-avx2";
 }
 
+const char *
+sp_nn_direct_path_name(int isa)
+{
+	if (isa >= 0)
+		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
+	if ((isa == SP_ISA_AUTO || isa == SP_ISA_AVX512) && kernels_for(SP_ISA_AVX512))
+		return "direct-avx512";
+	if ((isa == SP_ISA_AUTO || isa == SP_ISA_AVX2) && kernels_for(SP_ISA_AVX2))
+		return "direct-avx2";
+	return "im2col";
+}
+
+bool
+sp_nn_direct_available(int isa)
+{
+	if (isa >= 0)
+		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
+	if (isa == SP_ISA_AUTO)
+		return kernels_for(SP_ISA_AVX512) || kernels_for(SP_ISA_AVX2);
+	return kernels_for((sp_isa) isa) != NULL;
+}
+
 sp_status
-sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_direct **out,
-					sp_error *err)
+sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c, int in_h, int in_w,
+					int isa, sp_nn_direct **out, sp_error *err)
 {
 	const sp_dc_kernels *kern = NULL;
 	sp_nn_direct *d;
@@ -369,10 +396,8 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 				total,
 				steps_bytes;
 	bool		wino = !(isa >= 0 && (isa & SP_NN_DIRECT_NO_WINOGRAD));
-	float	   *wv,
-			   *wm,
-			   *zero;
-	int			n = m->first_dense,
+	float	   *zero;
+	int			n = n_ops,
 				n_conv = 0,
 				cur_buf = 0;
 	char	   *base;
@@ -397,14 +422,14 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 		return SP_OK;			/* no vector ISA: im2col path */
 
 	/* walk the layout once to size everything */
-	cur.H = m->cfg->input.height;
-	cur.W = m->cfg->input.width;
-	cur.C = cur.cs = m->cfg->input.channels;
-	cur.pad = pad_for_consumer(m, 0);
+	cur.H = in_h;
+	cur.W = in_w;
+	cur.C = cur.cs = in_c;
+	cur.pad = pad_for_consumer(ops, n, 0);
 	maxbuf = tensor_floats(&cur);
 	for (int i = 0; i < n; i++)
 	{
-		const sp_nn_op *op = &m->ops[i];
+		const sp_nn_op *op = &ops[i];
 
 		switch (op->kind)
 		{
@@ -424,7 +449,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 				cur.W = op->g.OW;
 				cur.C = op->g.O;
 				cur.cs = round_up(op->g.O, kern->blk);
-				cur.pad = pad_for_consumer(m, i + 1);
+				cur.pad = pad_for_consumer(ops, n, i + 1);
 				n_packed += (size_t) op->g.k * op->g.k * op->g.C * cur.cs + (size_t) cur.cs + 16;
 				n_conv++;
 				break;
@@ -432,7 +457,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 			case SP_OP_AVGPOOL:
 				cur.H = op->g.OH;
 				cur.W = op->g.OW;
-				cur.pad = pad_for_consumer(m, i + 1);
+				cur.pad = pad_for_consumer(ops, n, i + 1);
 				break;
 			case SP_OP_AFFINE:
 			case SP_OP_RELU:
@@ -449,12 +474,11 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 		return SP_OK;			/* nothing to gain */
 
 	maxbuf = (maxbuf + 15) & ~(size_t) 15;
-	steps_bytes = ((sizeof(sp_dc_step) * (size_t) n) + 63) & ~(size_t) 63;
+	steps_bytes = ((sizeof(sp_dc_step) * (size_t) n + sizeof(sp_nn_op) * (size_t) n) + 63) & ~(size_t) 63;
 	n_wv = (n_wv + 15) & ~(size_t) 15;
 	n_wm = (n_wm + 15) & ~(size_t) 15;
 	n_zero = (n_zero + 15) & ~(size_t) 15;
-	total = sizeof(sp_nn_direct) + 64 + steps_bytes +
-		sizeof(float) * (n_packed + 2 * maxbuf + n_wv + n_wm + n_zero + 16);
+	total = sizeof(sp_nn_direct) + 64 + steps_bytes + sizeof(float) * (n_packed + n_zero + 16);
 	base = sp_alloc(env, total);
 	if (!base)
 	{
@@ -470,23 +494,24 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 	d->n_steps = n;
 	base = (char *) (((uintptr_t) (base + sizeof(sp_nn_direct)) + 63) & ~(uintptr_t) 63);
 	d->steps = (sp_dc_step *) base;
+	d->ops = (sp_nn_op *) (d->steps + n);
+	memcpy(d->ops, ops, sizeof(sp_nn_op) * (size_t) n);
 	base += steps_bytes;
-	d->buf[0] = (float *) base;
-	d->buf[1] = d->buf[0] + maxbuf;
-	wv = d->buf[1] + maxbuf;
-	wm = wv + n_wv;
-	zero = wm + n_wm;			/* stays zero (memset above) */
+	d->buf_floats = maxbuf;
+	d->wv_floats = n_wv;
+	d->wm_floats = n_wm;
+	zero = (float *) base;		/* stays zero (memset above) */
 	pk = zero + n_zero;
 
 	/* second walk: fill the steps and repack the weights */
-	cur.H = m->cfg->input.height;
-	cur.W = m->cfg->input.width;
-	cur.C = cur.cs = m->cfg->input.channels;
-	cur.pad = pad_for_consumer(m, 0);
+	cur.H = in_h;
+	cur.W = in_w;
+	cur.C = cur.cs = in_c;
+	cur.pad = pad_for_consumer(ops, n, 0);
 	d->input = cur;
 	for (int i = 0; i < n; i++)
 	{
-		const sp_nn_op *op = &m->ops[i];
+		const sp_nn_op *op = &d->ops[i];
 		sp_dc_step *st = &d->steps[i];
 
 		st->kind = op->kind;
@@ -506,7 +531,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 					cur.W = op->g.OW;
 					cur.C = O;
 					cur.cs = round_up(O, kern->blk);
-					cur.pad = pad_for_consumer(m, i + 1);
+					cur.pad = pad_for_consumer(ops, n, i + 1);
 					cur_buf = 1 - cur_buf;
 					cv->k = k;
 					cv->s = op->g.s;
@@ -539,10 +564,9 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 						winograd_weights(op, cv->Op, pk);
 						cv->wino_u = pk;
 						pk += ((16 * (size_t) C * cv->Op) + 15) & ~(size_t) 15;
-						cv->wino_zero = zero;
-						cv->wino_v = wv;
-						cv->wino_m = wm;
+						cv->wino_zero = zero;	/* wino_v / wino_m: scratch, per run */
 					}
+					d->flops += 2.0 * k * k * C * O * (double) cur.H * cur.W;
 					break;
 				}
 			case SP_OP_MAXPOOL:
@@ -552,7 +576,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa, sp_nn_dire
 
 					cur.H = op->g.OH;
 					cur.W = op->g.OW;
-					cur.pad = pad_for_consumer(m, i + 1);
+					cur.pad = pad_for_consumer(ops, n, i + 1);
 					cur_buf = 1 - cur_buf;
 					pl->k = op->g.k;
 					pl->s = op->g.s;
@@ -590,11 +614,33 @@ sp_nn_direct_free(const sp_env *env, sp_nn_direct *d)
 /* ---------------------------------------------------------------------- */
 /* Forward. */
 
+size_t
+sp_nn_direct_scratch_bytes(const sp_nn_direct *d)
+{
+	return sizeof(float) * (2 * d->buf_floats + d->wv_floats + d->wm_floats) + 64;
+}
+
+double
+sp_nn_direct_flops(const sp_nn_direct *d)
+{
+	return d->flops;
+}
+
 bool
-sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows)
+sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows,
+					 void *scratch)
 {
 	const sp_dc_tensor *t = &d->input;
-	float	   *x = d->buf[0];
+	float	   *buf[2],
+			   *wv,
+			   *wm;
+	float	   *x;
+
+	buf[0] = (float *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
+	buf[1] = buf[0] + d->buf_floats;
+	wv = buf[1] + d->buf_floats;
+	wm = wv + d->wv_floats;
+	x = buf[0];
 
 	/* NCHW image -> padded HWC */
 	zero_border(x, t);
@@ -611,8 +657,8 @@ sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, 
 	for (int i = 0; i < d->n_steps; i++)
 	{
 		const sp_dc_step *st = &d->steps[i];
-		const float *src = d->buf[st->src];
-		float	   *dst = d->buf[st->dst];
+		const float *src = buf[st->src];
+		float	   *dst = buf[st->dst];
 
 		/* between layers: a large image through many layers must stay cancellable */
 		if (sp_env_interrupted(env))
@@ -621,9 +667,15 @@ sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, 
 		switch (st->kind)
 		{
 			case SP_OP_CONV:
-				zero_border(dst, &st->out);
-				d->kern->conv(&st->conv, src, dst);
-				break;
+				{
+					sp_dc_conv	cv = st->conv;
+
+					cv.wino_v = wv;
+					cv.wino_m = wm;
+					zero_border(dst, &st->out);
+					d->kern->conv(&cv, src, dst);
+					break;
+				}
 			case SP_OP_MAXPOOL:
 			case SP_OP_AVGPOOL:
 				zero_border(dst, &st->out);
@@ -668,7 +720,7 @@ sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, 
 
 	/* flatten in PyTorch's (c, y, x) order */
 	t = &d->last;
-	x = d->buf[d->last_buf];
+	x = buf[d->last_buf];
 	for (int y = 0; y < t->H; y++)
 		for (int xx = 0; xx < t->W; xx++)
 		{
@@ -725,7 +777,11 @@ sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int
 	float	   *pk;
 	sp_nn_op	probe;
 
+	bool		wino_allowed = !(isa >= 0 && (isa & SP_NN_DIRECT_NO_WINOGRAD));
+
 	*out = NULL;
+	if (isa >= 0)
+		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
 	if (isa == SP_ISA_AUTO)
 	{
 		isa = SP_ISA_AVX512;
@@ -759,7 +815,7 @@ sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int
 	probe.g.C = C;
 	probe.g.OH = OH;
 	probe.g.OW = OW;
-	wino = use_winograd(&probe, &d->in, kern, true);
+	wino = use_winograd(&probe, &d->in, kern, wino_allowed);
 	/* one spare padded row: the transforms of an odd last tile read past the image */
 	d->in_floats = (((size_t) (H + 2 * p + 1) * (size_t) (W + 2 * p) * (size_t) d->in.cs) + 15) & ~(size_t) 15;
 	d->out_floats = (((size_t) OH * OW * (size_t) Op) + 15) & ~(size_t) 15;

@@ -616,6 +616,7 @@ sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws)
 	if (!ws)
 		return;
 	sp_nn_direct_free(env, ws->direct);
+	sp_free(env, ws->direct_scratch);
 	sp_free(env, ws->mem);
 	sp_free(env, ws->arena_mem);
 	sp_free(env, ws);
@@ -627,10 +628,34 @@ sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err)
 	sp_nn_direct *d = NULL;
 
 	if (ws->model->graph)
-		return "graph";			/* the graph's ops choose their own kernels */
+	{
+		/* the graph's nodes chose their kernels when the model was prepared */
+		if (isa != ws->model->isa)
+		{
+			sp_set_error(err, SP_ERR_INVALID_ARG,
+						 "a model's convolution kernels are chosen when it is loaded");
+			sp_error_hint(err, "Set the default (sp_nn_set_default_isa) and load the model again.");
+			return NULL;
+		}
+		return sp_nn_workspace_path(ws);
+	}
 	if (isa != SP_ISA_SCALAR &&
-		sp_nn_direct_create(ws->env, ws->model, isa, &d, err) != SP_OK)
+		sp_nn_direct_create(ws->env, ws->model->ops, ws->model->first_dense, ws->model->cfg->input.channels,
+							ws->model->cfg->input.height, ws->model->cfg->input.width, isa, &d, err) != SP_OK)
 		return NULL;
+	if (d)
+	{
+		void	   *scratch = sp_alloc(ws->env, sp_nn_direct_scratch_bytes(d));
+
+		if (!scratch)
+		{
+			sp_nn_direct_free(ws->env, d);
+			sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
+			return NULL;
+		}
+		sp_free(ws->env, ws->direct_scratch);
+		ws->direct_scratch = scratch;
+	}
 	sp_nn_direct_free(ws->env, ws->direct);
 	ws->direct = d;
 	return sp_nn_direct_isa_name(d);
@@ -640,7 +665,7 @@ const char *
 sp_nn_workspace_path(const sp_nn_workspace *ws)
 {
 	if (ws && ws->model->graph)
-		return "graph";
+		return ws->model->direct ? sp_nn_direct_path_name(ws->model->isa) : "im2col";
 	return sp_nn_direct_isa_name(ws ? ws->direct : NULL);
 }
 
@@ -711,7 +736,7 @@ forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb
 		/* one image at a time: its activations stay in L1/L2 throughout */
 		for (int b = 0; b < nb; b++)
 			if (!sp_nn_direct_forward(ws->direct, ws->env, in + (size_t) b * m->in_size,
-									  dst + (size_t) b * m->flat_size))
+									  dst + (size_t) b * m->flat_size, ws->direct_scratch))
 				return false;
 		return true;
 	}

@@ -1,7 +1,8 @@
 /*
- * nn_graph_model.c: models of format 2, whose network is an operator graph
- * (nn/graph.h) stored in the config's "graph" object with float constants in
- * the safetensors file: binding one into an sp_nn_model, running it, and
+ * nn_graph_model.c: every model runs as an operator graph (nn/graph.h):
+ * format 2 stores it in the config's "graph" object with float constants in
+ * the safetensors file, format 1's layer list compiles into one
+ * (sp_nn_compile_layers).  Binding one into an sp_nn_model, running it, and
  * making one from an ONNX file plus an import config
  * (sp_nn_model_from_onnx, used by tools/import_onnx and by SQL's
  * register_onnx_model).  docs/model-format.md and docs/byo-model.md.
@@ -32,12 +33,17 @@ sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *
 	sp_graph_stats stats;
 	sp_status	s;
 
-	s = sp_json_parse(env, cfg->graph_json, strlen(cfg->graph_json), 64, SP_NN_MAX_GRAPH_CONFIG_BYTES,
-					  "model graph", &doc, err);
-	if (s != SP_OK)
-		return s;
-	s = sp_graph_read_json(env, sp_json_root(doc), st, &g, err);
-	sp_json_free(env, doc);
+	if (cfg->format_version == 1)
+		s = sp_nn_compile_layers(env, cfg, st, &g, err);
+	else
+	{
+		s = sp_json_parse(env, cfg->graph_json, strlen(cfg->graph_json), 64, SP_NN_MAX_GRAPH_CONFIG_BYTES,
+						  "model graph", &doc, err);
+		if (s != SP_OK)
+			return s;
+		s = sp_graph_read_json(env, sp_json_root(doc), st, &g, err);
+		sp_json_free(env, doc);
+	}
 	if (s != SP_OK)
 		return s;
 	if (g->n_inputs != 1 || g->n_outputs != 1)
@@ -77,8 +83,19 @@ sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *
 	}
 	sp_graph_get_stats(g, &stats);
 	m->graph = g;
+	m->isa = sp_nn_default_isa();
+	m->direct = false;
+	for (int oi = 0; oi < g->n_order; oi++)
+	{
+		const sp_node *n = &g->nodes[g->order[oi]];
+
+		/* the convolution kernels that keep a plan: Conv's and the chains' */
+		if (n->state && (strcmp(n->op->name, "Conv") == 0 || strcmp(n->op->name, "SiameseDirectChain") == 0))
+			m->direct = true;
+	}
 	m->in_size = (size_t) in->channels * in->height * in->width;
-	m->n_params = (size_t) stats.parameters;
+	if (cfg->format_version == 2)
+		m->n_params = (size_t) stats.parameters;
 	return SP_OK;
 fail:
 	sp_graph_free(g);

@@ -91,7 +91,9 @@ struct sp_nn_model
 	size_t		max_col;		/* floats per image, largest im2col matrix */
 	size_t		max_dense;		/* largest dense row */
 	char		hash[65];
-	sp_graph   *graph;			/* format 2: the prepared operator graph (ops unused) */
+	sp_graph   *graph;			/* the prepared operator graph (ops unused) */
+	int			isa;			/* sp_nn_default_isa() when the graph was prepared */
+	bool		direct;			/* some node runs on the direct / Winograd kernels */
 };
 
 /* Direct channels-last path for the spatial part (nn_conv_direct.c). */
@@ -109,6 +111,7 @@ struct sp_nn_workspace
 	float	   *dense[2];		/* max_batch * max(flat, max_dense) each */
 	void	   *mem;			/* single allocation */
 	sp_nn_direct *direct;		/* direct-convolution plan, or NULL: im2col path */
+	void	   *direct_scratch;	/* its run memory */
 	void	   *arena;			/* format 2: the graph's run memory (64-byte aligned) */
 	void	   *arena_mem;
 };
@@ -175,22 +178,34 @@ extern void sp_nn_cbhw_to_rows(const float *x, int C, size_t hw, int Btot, int b
 extern void sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x);
 
 /*
- * Direct path (nn_conv_direct.c): a plan with repacked weights and its own
- * per-image activation buffers.  isa: SP_ISA_AUTO (best available),
- * SP_ISA_AVX2 or SP_ISA_AVX512 (distance.h); *out is left NULL, with SP_OK,
- * when the CPU lacks the ISA or the model gains nothing (no convolution) or
- * would need huge padded buffers: the caller then keeps the im2col path.
+ * Direct path (nn_conv_direct.c): a plan for a chain of spatial ops (conv,
+ * max/avg pool, relu, affine) on one image, with repacked weights (affine
+ * scale/shift pointers must outlive the plan; conv weights are copied).
+ * The chain's input is in_c x in_h x in_w.  isa: SP_ISA_AUTO (best
+ * available), SP_ISA_AVX2 or SP_ISA_AVX512 (util/cpu.h); *out is left NULL,
+ * with SP_OK, when the CPU lacks the ISA or the chain gains nothing (no
+ * convolution) or would need huge padded buffers: the caller then keeps its
+ * other path.  A run needs sp_nn_direct_scratch_bytes() of scratch.
  */
-extern sp_status sp_nn_direct_create(const sp_env *env, const sp_nn_model *m, int isa,
+extern sp_status sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops,
+									 int in_c, int in_h, int in_w, int isa,
 									 sp_nn_direct **out, sp_error *err);
 /* or-ed into isa (tests): direct convolution only, no Winograd F(2x2, 3x3) */
 #define SP_NN_DIRECT_NO_WINOGRAD 0x100
+/* Does this CPU have kernels for isa (SP_ISA_AUTO: any)? */
+extern bool sp_nn_direct_available(int isa);
 extern void sp_nn_direct_free(const sp_env *env, sp_nn_direct *d);
+extern size_t sp_nn_direct_scratch_bytes(const sp_nn_direct *d);
+/* Multiply-adds x 2 of the chain's convolutions, per image. */
+extern double sp_nn_direct_flops(const sp_nn_direct *d);
 /*
- * The spatial part of one NCHW image, flattened (c, y, x) into rows
- * (flat_size floats).  Polls env between layers: false when interrupted.
+ * The chain on one NCHW image, its output flattened (c, y, x) into rows,
+ * i.e. NCHW.  Polls env between ops: false when interrupted.
  */
-extern bool sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows);
+extern bool sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, float *rows,
+								 void *scratch);
+/* "direct-avx512" or "direct-avx2": the kernels isa (SP_ISA_AUTO: the best) picks; "im2col" if none. */
+extern const char *sp_nn_direct_path_name(int isa);
 /* "direct-avx512", "direct-avx2" or "im2col" (d NULL). */
 extern const char *sp_nn_direct_isa_name(const sp_nn_direct *d);
 

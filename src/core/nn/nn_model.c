@@ -1199,6 +1199,20 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 			m->max_dense = (size_t) op->g.O;
 	}
 
+	/*
+	 * Validated (tensor names, shapes, finite values, unused tensors, the
+	 * folding): the layer list now runs as an operator graph like any model.
+	 */
+	if (!(flags & SP_NN_LOAD_LAYER_LIST))
+	{
+		if ((rc = sp_nn_graph_model_bind(env, m, st, err)) != SP_OK)
+			goto fail;
+		sp_free(env, m->ops);
+		sp_free(env, m->params);
+		m->ops = NULL;
+		m->params = NULL;
+		m->n_ops = 0;
+	}
 	sp_model_content_hash(config_json, config_len, weights, weights_len, m->hash);
 	sp_free(env, bd.used);
 	sp_st_free(env, st);
@@ -1270,7 +1284,7 @@ sp_nn_model_ops(const sp_nn_model *m, char *buf, size_t len)
 	size_t		o = 0;
 
 	buf[0] = '\0';
-	if (m->graph)
+	if (m->cfg->format_version == 2)
 	{
 		sp_graph_op_summary(m->graph, buf, len);
 		return;

@@ -124,7 +124,8 @@ typedef struct sp_nn_workspace sp_nn_workspace;
 
 /* sp_nn_model_load_ex flags */
 #define SP_NN_LOAD_IGNORE_UNUSED 0x1	/* tensors not used by the config are fine */
-#define SP_NN_LOAD_NO_FOLD 0x2	/* keep batch norm as a separate op (tests) */
+#define SP_NN_LOAD_NO_FOLD 0x2	/* layer-list engine: keep batch norm as a separate op (tests) */
+#define SP_NN_LOAD_LAYER_LIST 0x4	/* format 1 on the old layer-list engine (tests, benchmarks) */
 
 extern sp_status sp_nn_model_load(const sp_env *env, const char *config_json, size_t config_len,
 								  const uint8_t *weights, size_t weights_len,

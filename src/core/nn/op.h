@@ -38,6 +38,7 @@ typedef struct sp_op_run
 
 /* flags */
 #define SP_OP_NO_FOLD 0x1		/* never computed at load even with constant inputs */
+#define SP_OP_INTERNAL 0x2		/* made by a pass only; no model file may use it */
 
 typedef struct sp_op_def
 {

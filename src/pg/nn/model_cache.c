@@ -152,6 +152,10 @@ cache_load(const char *name)
 	pfree(weights);
 
 	cm->bytes = MemoryContextMemAllocated(cxt, true);
+	/* for administrators (and tests): a model is loaded once per backend */
+	ereport(DEBUG1,
+			(errmsg_internal("siamese_pg loaded model \"%s\" into this backend's cache (%zu bytes)",
+							 name, (size_t) cm->bytes)));
 	cm->next = cache_head;
 	cache_head = cm;
 	cache_evict(cm);
@@ -190,21 +194,22 @@ sp_model_get(const char *name)
 		else
 			pfree(hash);
 	}
+	/*
+	 * Follow siamese.nn.isa as it is now: a model's kernels are chosen when
+	 * it is prepared, so a model loaded under another setting loads again.
+	 */
+	if (cm != NULL && cm->ws_isa != sp_nn_default_isa())
+	{
+		cache_remove(cm);
+		cm = NULL;
+	}
 	if (cm == NULL)
 		cm = cache_load(name);
 	cm->checked_lxid = lxid;
 	cm->checked_cid = cid;
 	cm->last_used = ++use_clock;
-	/* Follow siamese.image.max_pixels and siamese.nn.isa as they are now. */
+	/* Follow siamese.image.max_pixels as it is now. */
 	cm->env.max_pixels = (uint64_t) siamese_max_image_pixels;
-	if (cm->ws_isa != sp_nn_default_isa())
-	{
-		sp_error	err;
-
-		if (!sp_nn_workspace_set_path(cm->ws, sp_nn_default_isa(), &err))
-			sp_pg_raise(&err);
-		cm->ws_isa = sp_nn_default_isa();
-	}
 	return cm;
 }
 

@@ -61,4 +61,20 @@ extern void sp_depthwise_plane(const float *x, const sp_window *w, const float *
 							   const sp_fused_act *act, float *y, void *scratch);
 extern void sp_bias_act(float *y, size_t n, float bias, const sp_fused_act *act);
 
+/*
+ * Direct chains (direct_chain.c, made by graph_passes.c): can node n be a
+ * step of a SiameseDirectChain?  Fills ints[SP_CHAIN_STEP_INTS] (kind,
+ * kernel, stride, padding, fused ReLU).  sp_direct_chain_plan builds the
+ * kernels' plan for steps over input shape x, params holding the weight and
+ * bias value ids of each convolution (-1: no bias); *out stays NULL when
+ * the kernels do not take the chain.
+ */
+struct sp_nn_direct;
+#define SP_CHAIN_STEP_INTS 5
+#define SP_CHAIN_MAX_CONVS 256
+extern bool sp_direct_chain_step(const sp_graph *g, const sp_node *n, int *ints);
+extern sp_status sp_direct_chain_plan(const sp_graph *g, const sp_shape *x, const int *steps, int n_steps,
+									  const int *params, struct sp_nn_direct **out, sp_error *err);
+extern const struct sp_op_def sp_op_SiameseDirectChain;
+
 #endif							/* SP_NN_OPS_CONV_H */

@@ -13,7 +13,8 @@ extern const sp_op_def sp_op_Relu, sp_op_LeakyRelu, sp_op_Elu, sp_op_Sigmoid, sp
 			sp_op_Cast, sp_op_Add, sp_op_Sub, sp_op_Mul, sp_op_Div, sp_op_Pow, sp_op_PRelu, sp_op_Max,
 			sp_op_Min, sp_op_Sum, sp_op_Mean, sp_op_Equal, sp_op_Less, sp_op_Greater, sp_op_Where;
 
-/* conv.c, gemm.c, pool.c */
+/* conv.c, gemm.c, pool.c, direct_chain.c */
+extern const sp_op_def sp_op_SiameseDirectChain;
 extern const sp_op_def sp_op_Conv, sp_op_Gemm, sp_op_MatMul, sp_op_MaxPool, sp_op_AveragePool,
 			sp_op_GlobalAveragePool, sp_op_GlobalMaxPool;
 
@@ -35,7 +36,7 @@ extern const sp_op_def sp_op_ReduceSum, sp_op_ReduceMean, sp_op_ReduceMax, sp_op
 static const sp_op_def *const op_table[] = {
 	/* conv.c, gemm.c, pool.c */
 	&sp_op_Conv, &sp_op_Gemm, &sp_op_MatMul, &sp_op_MaxPool, &sp_op_AveragePool,
-	&sp_op_GlobalAveragePool, &sp_op_GlobalMaxPool,
+	&sp_op_GlobalAveragePool, &sp_op_GlobalMaxPool, &sp_op_SiameseDirectChain,
 	/* elementwise.c */
 	&sp_op_Relu, &sp_op_LeakyRelu, &sp_op_Elu, &sp_op_Sigmoid, &sp_op_HardSigmoid, &sp_op_HardSwish,
 	&sp_op_Tanh, &sp_op_Erf, &sp_op_Gelu, &sp_op_Softplus, &sp_op_Sqrt, &sp_op_Exp, &sp_op_Log,
