@@ -1341,7 +1341,14 @@ sp_nn_model_memory_bytes(const sp_nn_model *m, char *where, size_t where_len)
 			{
 				best = need;
 				if (where && where_len)
-					snprintf(where, where_len, "%s node \"%s\"", n->op->name, n->name);
+				{
+					const char *fused = sp_attr_string(n, "_fused", NULL);
+
+					if (fused)	/* a chain a pass made: name what it stands for */
+						snprintf(where, where_len, "the nodes from \"%s\" that run as one (%s)", n->name, fused);
+					else
+						snprintf(where, where_len, "%s node \"%s\"", n->op->name, n->name);
+				}
 			}
 		}
 		return total + sp_graph_run_bytes(g);

@@ -83,8 +83,12 @@ typedef struct sp_nn_config
 	char	   *source_json;	/* optional "source" object (where an import came from) */
 } sp_nn_config;
 
-/* Activation memory one image of a format-2 model may need (the planned arena). */
-#define SP_NN_MAX_GRAPH_ARENA ((size_t) 2 << 30)
+/*
+ * Activation memory one image of a model may need (the planned arena): a
+ * safety net against absurd shapes for the tools; the server's own limit is
+ * siamese.nn.max_model_memory, checked at registration with a hint.
+ */
+#define SP_NN_MAX_GRAPH_ARENA ((size_t) 64 << 30)
 
 /* Parse and validate a config document (shapes checked through the chain). */
 extern sp_status sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
