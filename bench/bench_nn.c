@@ -105,25 +105,17 @@ main(int argc, char **argv)
 		{
 			const char *label;
 			int			batch;
-			int			block;
 		}			cases[] = {
-			{"forward batch 1", 1, 0},
-			{"forward batch 256 (auto block)", big, 0},
-			{"forward batch 256, block 1", big, 1},
-			{"forward batch 256, block 2", big, 2},
-			{"forward batch 256, block 4", big, 4},
-			{"forward batch 256, block 8", big, 8},
-			{"forward batch 256, block 32", big, 32},
-			{"forward batch 256, one block", big, big},
+			{"forward batch 1", 1},
+			{"forward batch 256", big},
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		{
 			sp_nn_workspace *ws;
 			double		ips;
-			char		label[64];
 
-			if (sp_nn_workspace_create_ex(env, m, cases[i].batch, cases[i].block, &ws, &err) != SP_OK)
+			if (sp_nn_workspace_create(env, m, cases[i].batch, &ws, &err) != SP_OK)
 				die("workspace", &err);
 			t = BENCH_LOOP(1.0, {
 				if (sp_nn_forward(m, ws, in, cases[i].batch, out, &err) != SP_OK)
@@ -131,11 +123,7 @@ main(int argc, char **argv)
 				bench_consume(out);
 			});
 			ips = cases[i].batch / t;
-			if (cases[i].block == 0 && cases[i].batch > 1)
-				snprintf(label, sizeof(label), "forward batch 256 (auto block %d)", sp_nn_workspace_block(ws));
-			else
-				snprintf(label, sizeof(label), "%s", cases[i].label);
-			printf("%-34s %12.0f %10.1f %7.0f%%\n", label, ips, ips * flops / 1e9,
+			printf("%-34s %12.0f %10.1f %7.0f%%\n", cases[i].label, ips, ips * flops / 1e9,
 				   100.0 * ips * flops / 1e9 / peak);
 			sp_nn_workspace_free(env, ws);
 		}

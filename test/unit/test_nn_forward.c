@@ -61,7 +61,7 @@ static const char *cfg_c =
 "\"embedding_dim\":3}";
 
 static double
-check_against_reference(const char *config, uint64_t seed, int batch, int max_batch, int block, int flags)
+check_against_reference(const char *config, uint64_t seed, int batch, int max_batch, int flags)
 {
 	uint8_t    *w;
 	size_t		wlen;
@@ -84,7 +84,7 @@ check_against_reference(const char *config, uint64_t seed, int batch, int max_ba
 	in_size = (size_t) sp_nn_model_input_size(m);
 	dim = sp_nn_model_dim(m);
 	if (sp_st_read(sp_env_default(), w, wlen, &st, &err) != SP_OK ||
-		sp_nn_workspace_create_ex(sp_env_default(), m, max_batch, block, &ws, &err) != SP_OK)
+		sp_nn_workspace_create(sp_env_default(), m, max_batch, &ws, &err) != SP_OK)
 		return 1e9;
 	in = malloc(sizeof(float) * in_size * batch);
 	out = malloc(sizeof(float) * dim * batch);
@@ -120,19 +120,17 @@ SP_TEST(nn_forward_vs_naive)
 	sp_blas_set_threads(1);
 	for (int c = 0; c < 3; c++)
 	{
-		double		d1 = check_against_reference(cfgs[c], 11 + c, 1, 1, 0, 0);
-		double		d2 = check_against_reference(cfgs[c], 21 + c, 9, 4, 3, 0);
-		double		d3 = check_against_reference(cfgs[c], 31 + c, 5, 8, 0, SP_NN_LOAD_NO_FOLD);
+		double		d1 = check_against_reference(cfgs[c], 11 + c, 1, 1, 0);
+		double		d2 = check_against_reference(cfgs[c], 21 + c, 9, 4, 0);
 
 		CHECK_MSG(d1 < 1e-4, "config %d batch 1: %g", c, d1);
 		CHECK_MSG(d2 < 1e-4, "config %d batch 9 chunks: %g", c, d2);
-		CHECK_MSG(d3 < 1e-4, "config %d unfolded: %g", c, d3);
 	}
 }
 
 SP_TEST(nn_forward_reference_cnn_vs_naive)
 {
-	double		d = check_against_reference(tu_ref_cnn_config, 5, 3, 3, 2, 0);
+	double		d = check_against_reference(tu_ref_cnn_config, 5, 3, 3, 0);
 
 	CHECK_MSG(d < 1e-4, "%g", d);
 }
@@ -216,7 +214,7 @@ SP_TEST(nn_batch_size_invariance)
 	tu_fill(&s, in, isz * n, -1, 2);
 	REQUIRE(sp_nn_workspace_create(sp_env_default(), m, 64, &ws64, &err) == SP_OK);
 	REQUIRE(sp_nn_workspace_create(sp_env_default(), m, 1, &ws1, &err) == SP_OK);
-	REQUIRE(sp_nn_workspace_create_ex(sp_env_default(), m, 7, 3, &ws7, &err) == SP_OK);
+	REQUIRE(sp_nn_workspace_create(sp_env_default(), m, 7, &ws7, &err) == SP_OK);
 	REQUIRE(sp_nn_forward(m, ws64, in, n, o64, &err) == SP_OK);
 	for (int b = 0; b < n; b++)
 		REQUIRE(sp_nn_forward(m, ws1, in + b * isz, 1, o1 + b * d, &err) == SP_OK);
@@ -267,7 +265,7 @@ SP_TEST(nn_forward_interrupt)
 
 	REQUIRE(m);
 	env.interrupted = count_interrupt;
-	REQUIRE(sp_nn_workspace_create_ex(&env, m, 8, 2, &ws, &err) == SP_OK);
+	REQUIRE(sp_nn_workspace_create(&env, m, 8, &ws, &err) == SP_OK);
 	memset(in, 0, sizeof(in));
 	interrupt_after = 2;
 	CHECK(sp_nn_forward(m, ws, in, 8, out, &err) == SP_ERR_INTERRUPTED);

@@ -1,6 +1,8 @@
 /*
- * nn_conv_direct.c: the direct channels-last ("HWC") path of the inference
- * forward pass for the convolutional part of a model, one image at a time.
+ * nn_conv_direct.c: the direct channels-last ("HWC") convolution kernels the
+ * operator graph picks: for one Conv node (sp_dconv, ops/conv.c) and for a
+ * chain of Conv / ReLU / pool nodes run as one (sp_nn_direct,
+ * ops/direct_chain.c), one image at a time.
  *
  * Why: at batch 1 the im2col + sgemm path spends most of its time outside the
  * GEMM (building a 9x larger im2col copy of a small image, GEMM packing and
@@ -25,13 +27,12 @@
  * (conv1 with its single input channel, any other kernel, stride or padding)
  * use the direct kernel.
  *
- * Every layer kind of the spatial part is supported (any kernel, stride and
- * padding); the path is used when the CPU has AVX2+FMA or AVX-512F and the
- * model has at least one convolution.  Otherwise, and when the padded
- * activations would be unreasonably large, sp_nn_direct_create returns no
- * plan and the forward pass keeps the im2col path.  Results equal the im2col
- * path up to float rounding (a different summation order in the
- * convolutions, and Winograd's transforms; pools, ReLU and affine layers are
+ * A chain takes square kernels of any size, stride and symmetric padding;
+ * the kernels exist when the CPU has AVX2+FMA or AVX-512F.  Otherwise, and
+ * when the padded activations would be unreasonably large, the create
+ * functions return no plan and the graph keeps its im2col + GEMM nodes.
+ * Results equal the im2col path up to float rounding (a different summation
+ * order in the convolutions, and Winograd's transforms; pools and ReLU are
  * bit-identical).  Each image is computed on its own, so an image's
  * activations do not depend on the batch it came in.
  */
@@ -303,7 +304,7 @@ pad_for_consumer(const sp_nn_op *ops, int n, int i)
 	{
 		const sp_nn_op *op = &ops[i];
 
-		if (op->kind == SP_OP_AFFINE || op->kind == SP_OP_RELU)
+		if (op->kind == SP_OP_RELU)
 			continue;
 		return op->kind == SP_OP_CONV ? op->g.p : 0;
 	}
@@ -349,14 +350,6 @@ winograd_weights(const sp_nn_op *op, int Op, float *u)
 					u[((size_t) (i * 4 + j) * C + c) * Op + o] =
 						(float) (t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
 		}
-}
-
-const char *
-sp_nn_direct_isa_name(const sp_nn_direct *d)
-{
-	if (!d)
-		return "im2col";
-	return d->isa == SP_ISA_AVX512 ? "direct-avx512" : "direct-avx2";
 }
 
 const char *
@@ -459,7 +452,6 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 				cur.W = op->g.OW;
 				cur.pad = pad_for_consumer(ops, n, i + 1);
 				break;
-			case SP_OP_AFFINE:
 			case SP_OP_RELU:
 				break;
 			default:
@@ -686,30 +678,18 @@ sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const float *in, 
 				else
 					d->kern->avgpool(&st->pool, src, dst);
 				break;
-			case SP_OP_AFFINE:
 			case SP_OP_RELU:
 				{
-					/* in place on the interior: the zero border stays zero,
-					 * as PyTorch pads the affine layer's output with zeros */
+					/* in place on the interior: the zero border stays zero */
 					const sp_dc_tensor *o = &st->out;
-					const sp_nn_op *op = st->op;
 
 					for (int y = 0; y < o->H; y++)
 						for (int xx = 0; xx < o->W; xx++)
 						{
 							float	   *p = px(dst, o, y, xx);
 
-							/* the very expressions of sp_nn_affine_cbhw and sp_nn_relu */
-							if (st->kind == SP_OP_RELU)
-								for (int c = 0; c < o->C; c++)
-									p[c] = p[c] > 0.0f ? p[c] : 0.0f;
-							else
-								for (int c = 0; c < o->C; c++)
-								{
-									float		v = p[c] * op->w[c] + op->b[c];
-
-									p[c] = op->relu && v < 0.0f ? 0.0f : v;
-								}
+							for (int c = 0; c < o->C; c++)
+								p[c] = p[c] > 0.0f ? p[c] : 0.0f;
 						}
 					break;
 				}

@@ -1,21 +1,13 @@
 /*
- * nn_forward.c: layer kernels (im2col + OpenBLAS sgemm convolution, pools,
- * linear, affine, l2norm, layout changes), the inference workspace and the
- * batched forward pass, plus BLAS information.
+ * nn_forward.c: the trainer's layer kernels (im2col + OpenBLAS sgemm
+ * convolution, pools, linear, affine, l2norm, layout changes), the
+ * inference workspace and forward entry points, and BLAS information.
  *
- * The forward pass is depth-first over blocks of a few images: a block goes
- * through every convolutional layer while its activations and im2col matrix
- * are still in cache, then its flattened features land in a batch-sized row
- * matrix; the dense layers then run as one GEMM for the whole chunk.  All
- * buffers come from the workspace, so steady-state forward calls allocate
- * nothing.
- *
- * When the CPU has AVX2 or AVX-512 the convolutional part instead runs one
- * image at a time through the channels-last direct / Winograd kernels of
- * nn_conv_direct.c (about 4x faster at any batch size; the workspace holds
- * their plan).  The layer kernels above stay the trainer's: it keeps the
- * im2col path, so training is unchanged.  The two paths agree up to float
- * rounding (test_nn_forward.c checks both against a naive reference).
+ * Inference runs every model, layer list or imported, as its prepared
+ * operator graph (nn/graph.h), one image at a time; the workspace holds the
+ * preprocessed input batch and the graph's run memory, so steady-state
+ * forward calls allocate nothing.  The graph's nodes chose their kernels
+ * (direct / Winograd chains, GEMM, im2col) when the model was loaded.
  */
 #include "nn/nn_layers.h"
 #include "util/cpu.h"
@@ -454,22 +446,11 @@ sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Workspace. */
-
-/* Keep a block's im2col matrix around this size (bytes) so it stays in L2. */
-#define SP_NN_COL_TARGET_BYTES ((size_t) 1 << 20)
-#define SP_NN_MAX_BLOCK 16
-
-sp_status
-sp_nn_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batch,
-					   sp_nn_workspace **out, sp_error *err)
-{
-	return sp_nn_workspace_create_ex(env, model, max_batch, 0, out, err);
-}
+/* Inference: every model runs as its prepared operator graph (nn_graph_model.c). */
 
 /*
- * The convolution path new workspaces start with.  Process-wide like the
- * distance kernels' choice: the backend sets it from siamese.nn.isa, the
+ * The convolution kernels models loaded from now on get.  Process-wide like
+ * the distance kernels' choice: the backend sets it from siamese.nn.isa, the
  * benchmarks from their command line; nothing reads the environment.
  */
 static int	default_isa = SP_ISA_AUTO;
@@ -486,20 +467,16 @@ sp_nn_default_isa(void)
 	return default_isa;
 }
 
-static size_t
-align64(size_t v)
-{
-	return (v + 15) & ~(size_t) 15;	/* in floats: 64 bytes */
-}
-
-/* Format 2: the input buffer and the graph's run memory. */
-static sp_status
-graph_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batch,
+sp_status
+sp_nn_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batch,
 					   sp_nn_workspace **out, sp_error *err)
 {
 	sp_nn_workspace *ws;
 	size_t		n_input;
 
+	*out = NULL;
+	if (!model || !model->graph || max_batch < 1 || max_batch > 65536)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "invalid workspace size: max_batch %d", max_batch);
 	if (!sp_mul_size((size_t) max_batch, model->in_size, &n_input))
 		return sp_set_error(err, SP_ERR_LIMIT, "workspace too large");
 	ws = sp_alloc(env, sizeof(*ws));
@@ -509,7 +486,6 @@ graph_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batc
 	ws->env = env;
 	ws->model = model;
 	ws->max_batch = max_batch;
-	ws->block = 1;
 	ws->mem = sp_alloc_array(env, n_input + 16, sizeof(float));
 	ws->arena_mem = sp_alloc(env, sp_nn_graph_workspace_bytes(model) + 64);
 	if (!ws->mem || !ws->arena_mem)
@@ -526,97 +502,11 @@ graph_workspace_create(const sp_env *env, const sp_nn_model *model, int max_batc
 	return SP_OK;
 }
 
-sp_status
-sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model, int max_batch,
-						  int block, sp_nn_workspace **out, sp_error *err)
-{
-	sp_nn_workspace *ws;
-	size_t		n_input,
-				n_act,
-				n_col,
-				n_dense,
-				total,
-				dense_row;
-	float	   *base;
-
-	*out = NULL;
-	if (!model || max_batch < 1 || max_batch > 65536 || block < 0)
-		return sp_set_error(err, SP_ERR_INVALID_ARG, "invalid workspace size: max_batch %d, block %d",
-							max_batch, block);
-	if (block == 0)
-	{
-		size_t		per = model->max_col * sizeof(float);
-
-		block = per ? (int) (SP_NN_COL_TARGET_BYTES / per) : SP_NN_MAX_BLOCK;
-		if (block < 1)
-			block = 1;
-		if (block > SP_NN_MAX_BLOCK)
-			block = SP_NN_MAX_BLOCK;
-	}
-	if (block > max_batch)
-		block = max_batch;
-	if (model->graph)
-		return graph_workspace_create(env, model, max_batch, out, err);
-	dense_row = model->flat_size > model->max_dense ? model->flat_size : model->max_dense;
-
-	/* sizes in floats; the model limits keep these far from overflow */
-	if (!sp_mul_size((size_t) max_batch, model->in_size, &n_input) ||
-		!sp_mul_size((size_t) block, model->max_act, &n_act) ||
-		!sp_mul_size((size_t) block, model->max_col, &n_col) ||
-		!sp_mul_size((size_t) max_batch, dense_row, &n_dense))
-		return sp_set_error(err, SP_ERR_LIMIT, "workspace too large");
-	n_input = align64(n_input);
-	n_act = align64(n_act);
-	n_col = align64(n_col);
-	n_dense = align64(n_dense);
-	total = n_input + 2 * n_act + n_col + 2 * n_dense + 16;
-	if (total > ((size_t) 1 << 34) / sizeof(float))
-		return sp_set_error(err, SP_ERR_LIMIT, "workspace too large: %zu floats", total);
-
-	ws = sp_alloc(env, sizeof(*ws));
-	if (!ws)
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
-	memset(ws, 0, sizeof(*ws));
-	ws->mem = sp_alloc_array(env, total, sizeof(float));
-	if (!ws->mem)
-	{
-		sp_free(env, ws);
-		sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
-		sp_error_detail(err, "Failed to allocate %zu bytes.", total * sizeof(float));
-		return SP_ERR_NOMEM;
-	}
-	base = (float *) (((uintptr_t) ws->mem + 63) & ~(uintptr_t) 63);
-	ws->env = env;
-	ws->model = model;
-	ws->max_batch = max_batch;
-	ws->block = block;
-	ws->input = base;
-	base += n_input;
-	ws->act[0] = base;
-	base += n_act;
-	ws->act[1] = base;
-	base += n_act;
-	ws->col = base;
-	base += n_col;
-	ws->dense[0] = base;
-	base += n_dense;
-	ws->dense[1] = base;
-	if (!sp_nn_workspace_set_path(ws, default_isa, err))
-	{
-		sp_nn_workspace_free(env, ws);
-		return err ? err->code : SP_ERR_NOMEM;
-	}
-	*out = ws;
-	return SP_OK;
-}
-
 void
 sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws)
 {
 	if (!ws)
 		return;
-	sp_nn_direct_free(env, ws->direct);
-	sp_free(env, ws->direct_scratch);
 	sp_free(env, ws->mem);
 	sp_free(env, ws->arena_mem);
 	sp_free(env, ws);
@@ -625,48 +515,20 @@ sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws)
 const char *
 sp_nn_workspace_set_path(sp_nn_workspace *ws, int isa, sp_error *err)
 {
-	sp_nn_direct *d = NULL;
-
-	if (ws->model->graph)
+	/* the graph's nodes chose their kernels when the model was prepared */
+	if (isa != ws->model->isa)
 	{
-		/* the graph's nodes chose their kernels when the model was prepared */
-		if (isa != ws->model->isa)
-		{
-			sp_set_error(err, SP_ERR_INVALID_ARG,
-						 "a model's convolution kernels are chosen when it is loaded");
-			sp_error_hint(err, "Set the default (sp_nn_set_default_isa) and load the model again.");
-			return NULL;
-		}
-		return sp_nn_workspace_path(ws);
-	}
-	if (isa != SP_ISA_SCALAR &&
-		sp_nn_direct_create(ws->env, ws->model->ops, ws->model->first_dense, ws->model->cfg->input.channels,
-							ws->model->cfg->input.height, ws->model->cfg->input.width, isa, &d, err) != SP_OK)
+		sp_set_error(err, SP_ERR_INVALID_ARG, "a model's convolution kernels are chosen when it is loaded");
+		sp_error_hint(err, "Set the default (sp_nn_set_default_isa) and load the model again.");
 		return NULL;
-	if (d)
-	{
-		void	   *scratch = sp_alloc(ws->env, sp_nn_direct_scratch_bytes(d));
-
-		if (!scratch)
-		{
-			sp_nn_direct_free(ws->env, d);
-			sp_set_error(err, SP_ERR_NOMEM, "out of memory allocating the network workspace");
-			return NULL;
-		}
-		sp_free(ws->env, ws->direct_scratch);
-		ws->direct_scratch = scratch;
 	}
-	sp_nn_direct_free(ws->env, ws->direct);
-	ws->direct = d;
-	return sp_nn_direct_isa_name(d);
+	return sp_nn_workspace_path(ws);
 }
 
 const char *
 sp_nn_workspace_path(const sp_nn_workspace *ws)
 {
-	if (ws && ws->model->graph)
-		return ws->model->direct ? sp_nn_direct_path_name(ws->model->isa) : "im2col";
-	return sp_nn_direct_isa_name(ws ? ws->direct : NULL);
+	return ws->model->direct ? sp_nn_direct_path_name(ws->model->isa) : "im2col";
 }
 
 int
@@ -681,165 +543,15 @@ sp_nn_workspace_model(const sp_nn_workspace *ws)
 	return ws->model;
 }
 
-int
-sp_nn_workspace_block(const sp_nn_workspace *ws)
-{
-	return ws ? ws->block : 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Forward. */
-
-/*
- * A linear layer over n rows for inference.  One row is a matrix-vector
- * product: OpenBLAS's sgemm with one row still packs the whole weight matrix
- * first (with the Haswell kernels 3136x128 takes 145 us that way against
- * 26 us for sgemv, a third of a batch-1 embedding).  More rows: the trainer's
- * sp_nn_linear_forward (one GEMM).
- */
-static void
-linear_rows(const float *x, int n, const sp_nn_op *op, float *y)
-{
-	const int	in = op->g.C,
-				out = op->g.O;
-
-	if (n != 1)
-	{
-		sp_nn_linear_forward(x, n, in, op->w, op->b, out, op->relu, y);
-		return;
-	}
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, op->w, in, x, 1, 0.0f, y, 1);
-	/* bias and ReLU exactly as sp_nn_linear_forward applies them */
-	if (op->b || op->relu)
-		for (int o = 0; o < out; o++)
-		{
-			float		v = y[o] + (op->b ? op->b[o] : 0.0f);
-
-			y[o] = op->relu && v < 0.0f ? 0.0f : v;
-		}
-}
-
-/*
- * Convolutional part for one block of nb images; leaves rows in dst.
- * Interrupts are polled between layers; false when one is pending.
- */
-static bool
-forward_block(const sp_nn_model *m, sp_nn_workspace *ws, const float *in, int nb, float *dst)
-{
-	int			C = m->cfg->input.channels;
-	size_t		hw = (size_t) m->cfg->input.height * m->cfg->input.width;
-	float	   *x = ws->act[0],
-			   *y = ws->act[1];
-
-	if (ws->direct)
-	{
-		/* one image at a time: its activations stay in L1/L2 throughout */
-		for (int b = 0; b < nb; b++)
-			if (!sp_nn_direct_forward(ws->direct, ws->env, in + (size_t) b * m->in_size,
-									  dst + (size_t) b * m->flat_size, ws->direct_scratch))
-				return false;
-		return true;
-	}
-	sp_nn_nchw_to_cbhw(in, C, hw, nb, nb, 0, x);
-	for (int i = 0; i < m->first_dense; i++)
-	{
-		const sp_nn_op *op = &m->ops[i];
-		float	   *t;
-
-		if (sp_env_interrupted(ws->env))
-			return false;
-		switch (op->kind)
-		{
-			case SP_OP_CONV:
-				sp_nn_conv_forward(x, &op->g, nb, 0, nb, op->w, op->b, op->relu, y, ws->col);
-				break;
-			case SP_OP_MAXPOOL:
-				sp_nn_maxpool_forward(x, &op->g, (size_t) op->g.C * nb, y, NULL);
-				break;
-			case SP_OP_AVGPOOL:
-				sp_nn_avgpool_forward(x, &op->g, (size_t) op->g.C * nb, y);
-				break;
-			case SP_OP_AFFINE:
-				sp_nn_affine_cbhw(x, op->g.C, nb, (size_t) op->g.H * op->g.W, op->w, op->b, op->relu);
-				continue;
-			case SP_OP_RELU:
-				sp_nn_relu(x, (size_t) op->g.C * nb * op->g.H * op->g.W);
-				continue;
-			default:
-				continue;		/* not in the spatial part */
-		}
-		t = x;
-		x = y;
-		y = t;
-		C = op->g.O;
-		hw = (size_t) op->g.OH * op->g.OW;
-	}
-	sp_nn_cbhw_to_rows(x, C, hw, nb, 0, nb, dst);
-	return true;
-}
-
 sp_status
 sp_nn_forward(const sp_nn_model *m, sp_nn_workspace *ws, const float *input, int batch,
 			  float *out, sp_error *err)
 {
-	const int	dim = m ? m->cfg->embedding_dim : 0;
-
 	if (!m || !ws || (!input && batch > 0) || (!out && batch > 0) || batch < 0)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "sp_nn_forward: invalid arguments");
 	if (ws->model != m)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "sp_nn_forward: workspace was created for another model");
-	if (m->graph)
-		return sp_nn_graph_forward(m, ws->env, ws->arena, input, batch, out, err);
-
-	for (int start = 0; start < batch; start += ws->max_batch)
-	{
-		int			n = batch - start < ws->max_batch ? batch - start : ws->max_batch;
-		const float *in = input + (size_t) start * m->in_size;
-		float	   *cur = ws->dense[0],
-				   *oth = ws->dense[1];
-		int			width = (int) m->flat_size;
-
-		for (int b0 = 0; b0 < n; b0 += ws->block)
-		{
-			int			nb = n - b0 < ws->block ? n - b0 : ws->block;
-
-			if (sp_env_interrupted(ws->env) ||
-				!forward_block(m, ws, in + (size_t) b0 * m->in_size, nb, cur + (size_t) b0 * m->flat_size))
-				return sp_set_error(err, SP_ERR_INTERRUPTED, "network forward pass interrupted");
-		}
-		for (int i = m->first_dense; i < m->n_ops; i++)
-		{
-			const sp_nn_op *op = &m->ops[i];
-
-			switch (op->kind)
-			{
-				case SP_OP_LINEAR:
-					{
-						float	   *t;
-
-						linear_rows(cur, n, op, oth);
-						t = cur;
-						cur = oth;
-						oth = t;
-						width = op->g.O;
-						break;
-					}
-				case SP_OP_AFFINE:
-					sp_nn_affine_rows(cur, n, width, op->w, op->b, op->relu);
-					break;
-				case SP_OP_RELU:
-					sp_nn_relu(cur, (size_t) n * width);
-					break;
-				case SP_OP_L2NORM:
-					sp_nn_l2norm_rows(cur, n, width, cur);
-					break;
-				default:
-					break;
-			}
-		}
-		memcpy(out + (size_t) start * dim, cur, sizeof(float) * (size_t) n * dim);
-	}
-	return SP_OK;
+	return sp_nn_graph_forward(m, ws->env, ws->arena, input, batch, out, err);
 }
 
 sp_status

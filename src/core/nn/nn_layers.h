@@ -84,12 +84,7 @@ struct sp_nn_model
 	sp_nn_op   *ops;
 	float	   *params;			/* one block holding every op's weights */
 	size_t		n_params;
-	int			first_dense;	/* index of the first dense op (n_ops if none) */
 	size_t		in_size;		/* C*H*W of the input */
-	size_t		flat_size;		/* features after the convolutional part */
-	size_t		max_act;		/* floats per image, largest spatial activation */
-	size_t		max_col;		/* floats per image, largest im2col matrix */
-	size_t		max_dense;		/* largest dense row */
 	char		hash[65];
 	sp_graph   *graph;			/* the prepared operator graph (ops unused) */
 	int			isa;			/* sp_nn_default_isa() when the graph was prepared */
@@ -104,15 +99,9 @@ struct sp_nn_workspace
 	const sp_env *env;
 	const sp_nn_model *model;	/* the model it was sized for */
 	int			max_batch;
-	int			block;
 	float	   *input;			/* max_batch * in_size (embed_images) */
-	float	   *act[2];			/* block * max_act each */
-	float	   *col;			/* block * max_col */
-	float	   *dense[2];		/* max_batch * max(flat, max_dense) each */
-	void	   *mem;			/* single allocation */
-	sp_nn_direct *direct;		/* direct-convolution plan, or NULL: im2col path */
-	void	   *direct_scratch;	/* its run memory */
-	void	   *arena;			/* format 2: the graph's run memory (64-byte aligned) */
+	void	   *mem;
+	void	   *arena;			/* the graph's run memory (64-byte aligned) */
 	void	   *arena_mem;
 };
 
@@ -206,8 +195,6 @@ extern bool sp_nn_direct_forward(const sp_nn_direct *d, const sp_env *env, const
 								 void *scratch);
 /* "direct-avx512" or "direct-avx2": the kernels isa (SP_ISA_AUTO: the best) picks; "im2col" if none. */
 extern const char *sp_nn_direct_path_name(int isa);
-/* "direct-avx512", "direct-avx2" or "im2col" (d NULL). */
-extern const char *sp_nn_direct_isa_name(const sp_nn_direct *d);
 
 
 #endif							/* SP_NN_LAYERS_H */

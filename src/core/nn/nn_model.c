@@ -995,7 +995,6 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 	if (!m->params)
 		goto nomem;
 	pp = (float *) (((uintptr_t) m->params + 63) & ~(uintptr_t) 63);
-	m->first_dense = -1;
 
 	for (int i = 0; i < cfg->n_layers; i++)
 	{
@@ -1017,8 +1016,7 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 					size_t		wn = (size_t) l->out * l->in * (l->type == SP_NN_CONV2D ? (size_t) l->kernel * l->kernel : 1);
 					const sp_st_tensor *tw,
 							   *tb = NULL;
-					bool		next_bn = i + 1 < cfg->n_layers && cfg->layers[i + 1].type == SP_NN_BATCHNORM &&
-						!(flags & SP_NN_LOAD_NO_FOLD);
+					bool		next_bn = i + 1 < cfg->n_layers && cfg->layers[i + 1].type == SP_NN_BATCHNORM;
 
 					tw = bind(&bd, l, i, "weight", l->type == SP_NN_CONV2D ? 4 : 2, wshape);
 					if (!tw)
@@ -1050,8 +1048,7 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 							   *tm,
 							   *tv;
 					char		nbt[SP_NN_NAME_LEN + 32];
-					bool		fold = prev && pl && (pl->type == SP_NN_CONV2D || pl->type == SP_NN_LINEAR) &&
-						!(flags & SP_NN_LOAD_NO_FOLD);
+					bool		fold = prev && pl && (pl->type == SP_NN_CONV2D || pl->type == SP_NN_LINEAR);
 					int			Cn = l->in;
 
 					if (!(tg = bind(&bd, l, i, "weight", 1, shape)) ||
@@ -1147,21 +1144,12 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 				m->n_ops++;
 				break;
 			case SP_NN_FLATTEN:
-				m->first_dense = m->n_ops;
-				m->flat_size = (size_t) l->out_c;
 				break;
 			case SP_NN_L2NORM:
 				op->kind = SP_OP_L2NORM;
 				m->n_ops++;
 				break;
 		}
-	}
-	if (m->first_dense < 0)
-	{
-		const sp_nn_layer *last = &cfg->layers[cfg->n_layers - 1];
-
-		m->first_dense = m->n_ops;
-		m->flat_size = (size_t) last->out_c * last->out_h * last->out_w;
 	}
 	if (!(flags & SP_NN_LOAD_IGNORE_UNUSED))
 		for (int t = 0; t < st->n_tensors; t++)
@@ -1173,46 +1161,17 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 				goto fail;
 			}
 
-	/* sizes for the workspace */
-	m->in_size = (size_t) cfg->input.channels * cfg->input.height * cfg->input.width;
-	m->max_act = m->in_size;
-	m->max_dense = (size_t) cfg->embedding_dim;
-	for (int i = 0; i < m->n_ops; i++)
-	{
-		const sp_nn_op *op = &m->ops[i];
-
-		if (i < m->first_dense)
-		{
-			size_t		a = (size_t) op->g.O * op->g.OH * op->g.OW;
-
-			if (a > m->max_act)
-				m->max_act = a;
-			if (op->kind == SP_OP_CONV && sp_nn_conv_needs_im2col(&op->g))
-			{
-				size_t		c = sp_nn_col_rows(&op->g) * op->g.OH * op->g.OW;
-
-				if (c > m->max_col)
-					m->max_col = c;
-			}
-		}
-		else if ((size_t) op->g.O > m->max_dense)
-			m->max_dense = (size_t) op->g.O;
-	}
-
 	/*
 	 * Validated (tensor names, shapes, finite values, unused tensors, the
 	 * folding): the layer list now runs as an operator graph like any model.
 	 */
-	if (!(flags & SP_NN_LOAD_LAYER_LIST))
-	{
-		if ((rc = sp_nn_graph_model_bind(env, m, st, err)) != SP_OK)
-			goto fail;
-		sp_free(env, m->ops);
-		sp_free(env, m->params);
-		m->ops = NULL;
-		m->params = NULL;
-		m->n_ops = 0;
-	}
+	if ((rc = sp_nn_graph_model_bind(env, m, st, err)) != SP_OK)
+		goto fail;
+	sp_free(env, m->ops);
+	sp_free(env, m->params);
+	m->ops = NULL;
+	m->params = NULL;
+	m->n_ops = 0;
 	sp_model_content_hash(config_json, config_len, weights, weights_len, m->hash);
 	sp_free(env, bd.used);
 	sp_st_free(env, st);
@@ -1352,28 +1311,6 @@ sp_nn_model_memory_bytes(const sp_nn_model *m, char *where, size_t where_len)
 			}
 		}
 		return total + sp_graph_run_bytes(g);
-	}
-	/* format 1, batch 1: input, two activations, the im2col columns, two dense rows */
-	total += sizeof(float) * (m->in_size + 2 * m->max_act + m->max_col +
-							  2 * (m->flat_size > m->max_dense ? m->flat_size : m->max_dense));
-	if (where && where_len)
-	{
-		size_t		best = 0;
-
-		for (int i = 0; i < m->first_dense && i < m->n_ops; i++)
-		{
-			const sp_nn_op *op = &m->ops[i];
-			size_t		need = (size_t) op->g.O * op->g.OH * op->g.OW;
-
-			if (op->kind == SP_OP_CONV && sp_nn_conv_needs_im2col(&op->g))
-				need += sp_nn_col_rows(&op->g) * op->g.OH * op->g.OW;
-			if (need > best)
-			{
-				best = need;
-				snprintf(where, where_len, "the %s with output %d x %d x %d",
-						 op->kind == SP_OP_CONV ? "convolution" : "pool", op->g.O, op->g.OH, op->g.OW);
-			}
-		}
 	}
 	return total;
 }

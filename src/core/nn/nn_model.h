@@ -128,8 +128,7 @@ typedef struct sp_nn_workspace sp_nn_workspace;
 
 /* sp_nn_model_load_ex flags */
 #define SP_NN_LOAD_IGNORE_UNUSED 0x1	/* tensors not used by the config are fine */
-#define SP_NN_LOAD_NO_FOLD 0x2	/* layer-list engine: keep batch norm as a separate op (tests) */
-#define SP_NN_LOAD_LAYER_LIST 0x4	/* format 1 on the old layer-list engine (tests, benchmarks) */
+
 
 extern sp_status sp_nn_model_load(const sp_env *env, const char *config_json, size_t config_len,
 								  const uint8_t *weights, size_t weights_len,
@@ -161,18 +160,14 @@ extern size_t sp_nn_model_memory_bytes(const sp_nn_model *model, char *where, si
 
 /*
  * Workspace for batches of up to max_batch images: allocated once, reused by
- * every forward call (no allocation per image).  block is the number of
- * images pushed through the convolutional part together (0 = automatic,
- * keeping the im2col matrix about L2-sized).  A workspace is used by one
- * thread at a time; interrupts are polled through env once per block.
+ * every forward call (no allocation per image): the preprocessed inputs of
+ * sp_nn_embed_images and the graph's run memory for one image.  A workspace
+ * is used by one thread at a time; interrupts are polled through env between
+ * nodes and inside long ones.
  */
 extern sp_status sp_nn_workspace_create(const sp_env *env, const sp_nn_model *model,
 										int max_batch, sp_nn_workspace **out, sp_error *err);
-extern sp_status sp_nn_workspace_create_ex(const sp_env *env, const sp_nn_model *model,
-										   int max_batch, int block,
-										   sp_nn_workspace **out, sp_error *err);
 extern void sp_nn_workspace_free(const sp_env *env, sp_nn_workspace *ws);
-extern int	sp_nn_workspace_block(const sp_nn_workspace *ws);
 /* Images per forward call, and the model the workspace was sized for. */
 extern int	sp_nn_workspace_max_batch(const sp_nn_workspace *ws);
 extern const sp_nn_model *sp_nn_workspace_model(const sp_nn_workspace *ws);
