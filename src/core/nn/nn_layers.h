@@ -137,7 +137,8 @@ extern size_t sp_nn_graph_workspace_bytes(const sp_nn_model *m);
 /*
  * A format-1 config (a layer list, validated) as an unprepared operator
  * graph over the model's tensors: conv2d -> Conv, batchnorm ->
- * BatchNormalization (folded into the conv at prepare), linear -> Gemm,
+ * BatchNormalization (folded into the conv at prepare, unless the graph is
+ * prepared for training: nn/train.c), linear -> Gemm,
  * pools, flatten, relu, l2norm -> SiameseL2Norm.
  */
 extern sp_status sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st,
