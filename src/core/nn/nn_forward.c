@@ -13,9 +13,9 @@
  * When the CPU has AVX2 or AVX-512 the convolutional part instead runs one
  * image at a time through the channels-last direct / Winograd kernels of
  * nn_conv_direct.c (about 4x faster at any batch size; the workspace holds
- * their plan).  The layer kernels above stay the trainer's: it keeps the
- * im2col path, so training is unchanged.  The two paths agree up to float
- * rounding (test_nn_forward.c checks both against a naive reference).
+ * their plan).  The two paths agree up to float rounding (test_nn_forward.c
+ * checks both against a naive reference).  The trainer runs on the operator
+ * graph instead (nn/train.c).
  */
 #include "nn/nn_layers.h"
 #include "util/cpu.h"
@@ -69,9 +69,7 @@ sp_nn_conv_needs_im2col(const sp_nn_geom *g)
 
 /*
  * Output columns [lo, hi) whose input column ox - p + kx lies inside the
- * row, for stride 1.  im2col (copy out) and col2im (add back) must use the
- * very same range, or the backward pass would not be the adjoint of the
- * forward one.
+ * row, for stride 1 (im2col copies that range as one contiguous run).
  */
 static inline void
 stride1_cols(int W, int OW, int p, int kx, int *lo, int *hi)
@@ -142,69 +140,6 @@ sp_nn_im2col(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb, floa
 
 								drow[ox] = (ix >= 0 && ix < W) ? srow[ix] : 0.0f;
 							}
-						}
-					}
-				}
-			}
-}
-
-void
-sp_nn_col2im(const float *col, const sp_nn_geom *g, int Btot, int b0, int nb, float *dx)
-{
-	const int	H = g->H,
-				W = g->W,
-				OH = g->OH,
-				OW = g->OW,
-				k = g->k,
-				s = g->s,
-				p = g->p;
-	const size_t HW = (size_t) H * W,
-				OHW = (size_t) OH * OW,
-				N = (size_t) nb * OHW;
-
-	for (int c = 0; c < g->C; c++)
-		for (int b = 0; b < nb; b++)
-			memset(dx + ((size_t) c * Btot + (size_t) (b0 + b)) * HW, 0, sizeof(float) * HW);
-	for (int c = 0; c < g->C; c++)
-		for (int ky = 0; ky < k; ky++)
-			for (int kx = 0; kx < k; kx++)
-			{
-				const float *src = col + ((size_t) (c * k + ky) * k + kx) * N;
-				int			lo,
-							hi;
-
-				stride1_cols(W, OW, p, kx, &lo, &hi);
-
-				for (int b = 0; b < nb; b++)
-				{
-					float	   *plane = dx + ((size_t) c * Btot + (size_t) (b0 + b)) * HW;
-					const float *sp = src + (size_t) b * OHW;
-
-					for (int oy = 0; oy < OH; oy++)
-					{
-						int			iy = oy * s - p + ky;
-						const float *srow = sp + (size_t) oy * OW;
-						float	   *drow;
-
-						if (iy < 0 || iy >= H)
-							continue;
-						drow = plane + (size_t) iy * W;
-						if (s == 1)
-						{
-							/* contiguous, vectorisable */
-							float	   *d = drow + (lo - p + kx);
-							const float *q = srow + lo;
-
-							for (int j = 0; j < hi - lo; j++)
-								d[j] += q[j];
-							continue;
-						}
-						for (int ox = 0; ox < OW; ox++)
-						{
-							int			ix = ox * s - p + kx;
-
-							if (ix >= 0 && ix < W)
-								drow[ix] += srow[ox];
 						}
 					}
 				}
@@ -442,15 +377,6 @@ sp_nn_cbhw_to_rows(const float *x, int C, size_t hw, int Btot, int b0, int nb, f
 		for (int c = 0; c < C; c++)
 			memcpy(rows + ((size_t) b * C + c) * hw,
 				   x + ((size_t) c * Btot + (size_t) (b0 + b)) * hw, sizeof(float) * hw);
-}
-
-void
-sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x)
-{
-	for (int b = 0; b < Btot; b++)
-		for (int c = 0; c < C; c++)
-			memcpy(x + ((size_t) c * Btot + (size_t) b) * hw,
-				   rows + ((size_t) b * C + c) * hw, sizeof(float) * hw);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -1,8 +1,8 @@
 /*
  * nn_layers.h: internal to the nn_* files.  The inference model's op list
- * and the layer kernels shared by the inference forward pass (nn_forward.c)
- * and the trainer (nn_backward.c), so both compute embeddings with exactly
- * the same code.
+ * and the layer kernels of the layer-list forward pass (nn_forward.c).  The
+ * trainer runs on the operator graph (nn/train.c), whose ops have their own
+ * kernels.
  *
  * Activation layout inside the convolutional part is "CBHW": for a group of
  * B images, channel c of image b is the plane at ((c * B) + b) * H * W.  An
@@ -47,8 +47,9 @@ typedef struct sp_nn_geom
 
 /*
  * The geometry a config layer describes.  The inference op list
- * (nn_model.c) and the trainer (nn_backward.c) both take it from here so the
- * two always agree on the shape of every layer.
+ * (nn_model.c) takes it from here; the graph the config compiles into
+ * (sp_nn_compile_layers) gets the same kernel, stride and padding as
+ * attributes.
  */
 static inline sp_nn_geom
 sp_nn_geom_of_layer(const sp_nn_layer *l)
@@ -152,7 +153,6 @@ extern bool sp_nn_conv_needs_im2col(const sp_nn_geom *g);
 
 /* Kernels.  x/y in CBHW layout with Btot images; work on images [b0, b0+nb). */
 extern void sp_nn_im2col(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb, float *col);
-extern void sp_nn_col2im(const float *col, const sp_nn_geom *g, int Btot, int b0, int nb, float *dx);
 extern void sp_nn_conv_forward(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb,
 							   const float *w, const float *b, bool relu, float *y, float *col);
 /* Pools over nplanes contiguous H x W planes; argmax (nullable) records the input index. */
@@ -173,7 +173,6 @@ extern void sp_nn_nchw_to_cbhw(const float *in, int C, size_t hw, int nb, int Bt
 /* Images [b0, b0+nb) of x to rows: image b0+i goes to rows + i*C*hw. */
 extern void sp_nn_cbhw_to_rows(const float *x, int C, size_t hw, int Btot, int b0, int nb,
 							   float *rows);
-extern void sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x);
 
 /*
  * Direct path (nn_conv_direct.c): a plan with repacked weights and its own
