@@ -1371,9 +1371,10 @@ sp_graph_backward(const sp_graph *g, const sp_env *env, void *arena, const float
 	{
 		const sp_value *val = &g->values[g->outputs[i]];
 		float	   *gp = t.gptr[g->outputs[i]];
+		int64_t		numel = sp_shape_numel(&val->shape);
 
 		if (gp && !val->variable && d_outputs[i])
-			for (int64_t k = 0; k < sp_shape_numel(&val->shape); k++)
+			for (int64_t k = 0; k < numel; k++)
 				gp[k] += d_outputs[i][k];
 	}
 	for (int oi = g->n_order - 1; oi >= 0; oi--)

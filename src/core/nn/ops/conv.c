@@ -275,6 +275,24 @@ conv_infer(sp_graph *g, sp_node *n, sp_error *err)
 	return SP_OK;
 }
 
+/*
+ * The output columns [lo, hi) of a row whose input column ox * sw + off
+ * (off = kx * dw - pl) lies inside [0, W): the rest read padding.  im2col
+ * (copy out) and col2im_add (add back) use the very same range, so the
+ * backward is the adjoint of the forward; inside it the rows run without
+ * bounds checks (a plain copy at stride 1), which is most of their cost.
+ */
+static inline void
+col_range(const sp_window *w, int64_t off, int64_t *lo, int64_t *hi)
+{
+	*lo = off >= 0 ? 0 : (-off + w->sw - 1) / w->sw;
+	*hi = w->W - off <= 0 ? 0 : (w->W - off - 1) / w->sw + 1;
+	if (*hi > w->OW)
+		*hi = w->OW;
+	if (*lo > *hi)
+		*lo = *hi;
+}
+
 /* Columns of one group of one image: [C_g * kh * kw][OH * OW]. */
 static void
 im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
@@ -289,23 +307,32 @@ im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
 			for (int64_t kx = 0; kx < w->kw; kx++)
 			{
 				float	   *dst = col + ((c * w->kh + ky) * w->kw + kx) * OHW;
+				int64_t		off = kx * w->dw - w->pl,
+							lo,
+							hi;
 
+				col_range(w, off, &lo, &hi);
 				for (int64_t oy = 0; oy < w->OH; oy++)
 				{
 					int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
 					float	   *d = dst + oy * w->OW;
+					const float *row;
 
 					if (iy < 0 || iy >= w->H)
 					{
 						memset(d, 0, sizeof(float) * (size_t) w->OW);
 						continue;
 					}
-					for (int64_t ox = 0; ox < w->OW; ox++)
-					{
-						int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
-
-						d[ox] = (ix >= 0 && ix < w->W) ? plane[iy * w->W + ix] : 0.0f;
-					}
+					row = plane + iy * w->W + off;
+					for (int64_t ox = 0; ox < lo; ox++)
+						d[ox] = 0.0f;
+					if (w->sw == 1)
+						memcpy(d + lo, row + lo, sizeof(float) * (size_t) (hi - lo));
+					else
+						for (int64_t ox = lo; ox < hi; ox++)
+							d[ox] = row[ox * w->sw];
+					for (int64_t ox = hi; ox < w->OW; ox++)
+						d[ox] = 0.0f;
 				}
 			}
 	}
@@ -467,21 +494,26 @@ col2im_add(const float *col, const sp_window *w, int64_t c0, int64_t cg, float *
 			for (int64_t kx = 0; kx < w->kw; kx++)
 			{
 				const float *src = col + ((c * w->kh + ky) * w->kw + kx) * OHW;
+				int64_t		off = kx * w->dw - w->pl,
+							lo,
+							hi;
 
+				col_range(w, off, &lo, &hi);
 				for (int64_t oy = 0; oy < w->OH; oy++)
 				{
 					int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
-					const float *s = src + oy * w->OW;
+					const float *sr = src + oy * w->OW;
+					float	   *row;
 
 					if (iy < 0 || iy >= w->H)
 						continue;
-					for (int64_t ox = 0; ox < w->OW; ox++)
-					{
-						int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
-
-						if (ix >= 0 && ix < w->W)
-							plane[iy * w->W + ix] += s[ox];
-					}
+					row = plane + iy * w->W + off;
+					if (w->sw == 1)
+						for (int64_t ox = lo; ox < hi; ox++)
+							row[ox] += sr[ox];
+					else
+						for (int64_t ox = lo; ox < hi; ox++)
+							row[ox * w->sw] += sr[ox];
 				}
 			}
 	}

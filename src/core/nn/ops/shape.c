@@ -146,9 +146,10 @@ copy_backward(const sp_op_run *r)
 	const sp_value *x = sp_in(r->g, r->n, 0);
 	const float *dy = r->d_out[0];
 	float	   *dx = r->d_in[0];
+	int64_t		n = numel_of(x);
 
 	if (dy && dx)
-		for (int64_t i = 0; i < numel_of(x); i++)
+		for (int64_t i = 0; i < n; i++)
 			dx[i] += dy[i];
 	return SP_OK;
 }
