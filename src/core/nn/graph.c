@@ -3,7 +3,9 @@
  *
  * Owns the graph's memory (one list of blocks freed together), the builder,
  * the prepare pipeline (bind, sort, infer + fold, prune, op prepare, memory
- * plan) and the executor.  The optimisation passes that rewrite the graph
+ * plan) and the executor, forward and (for training graphs) backward: both
+ * walk the run order through the same pointer tables and reach the ops only
+ * through the op table.  The optimisation passes that rewrite the graph
  * (batch-norm folding, activation fusion) live in graph_passes.c; the ops
  * themselves in nn/ops/.
  */
@@ -586,7 +588,7 @@ sp_shape_format(const sp_shape *s, char *buf, size_t len)
 /* Prepare. */
 
 static sp_status
-bind_inputs(sp_graph *g, const sp_shape *shapes, sp_error *err)
+bind_inputs(sp_graph *g, const sp_shape *shapes, bool free_batch, sp_error *err)
 {
 	for (int i = 0; i < g->n_inputs; i++)
 	{
@@ -601,7 +603,7 @@ bind_inputs(sp_graph *g, const sp_shape *shapes, sp_error *err)
 									"graph input \"%s\" has rank %d, not %d", v->name, v->shape.rank,
 									s->rank);
 			for (int d = 0; d < s->rank; d++)
-				if (v->shape.dim[d] >= 0 && v->shape.dim[d] != s->dim[d])
+				if (v->shape.dim[d] >= 0 && v->shape.dim[d] != s->dim[d] && !(free_batch && d == 0))
 					return sp_set_error(err, SP_ERR_INVALID_ARG,
 										"dimension %d of graph input \"%s\" is %" PRId64 ", not %" PRId64,
 										d, v->name, v->shape.dim[d], s->dim[d]);
@@ -742,11 +744,12 @@ done:
 	return st;
 }
 
+/* Variables (bound parameters) change between runs: a node reading one is never folded. */
 static bool
 node_inputs_constant(const sp_graph *g, const sp_node *n)
 {
 	for (int k = 0; k < n->n_in; k++)
-		if (n->in[k] >= 0 && !g->values[n->in[k]].data)
+		if (n->in[k] >= 0 && (!g->values[n->in[k]].data || g->values[n->in[k]].variable))
 			return false;
 	return true;
 }
@@ -789,6 +792,7 @@ fold_node(sp_graph *g, sp_node *n, sp_error *err)
 			goto done;
 		}
 	}
+	memset(&r, 0, sizeof(r));
 	r.g = g;
 	r.n = n;
 	r.in = in;
@@ -909,6 +913,13 @@ round_up(size_t v)
 	return (v + SP_ALIGN - 1) & ~(size_t) (SP_ALIGN - 1);
 }
 
+/* Bytes of the tables sp_graph_run / sp_graph_backward lay out after the scratch. */
+static size_t
+table_bytes(const sp_graph *g, int max_io)
+{
+	return round_up(sizeof(void *) * (2 * (size_t) g->n_values + 4 * (size_t) max_io + 4));
+}
+
 /* A live arena block during planning. */
 typedef struct plan_block
 {
@@ -1004,7 +1015,144 @@ plan_memory(sp_graph *g, sp_error *err)
 	sp_free(g->env, live);
 	g->arena_bytes = (size_t) peak;
 	/* after the arena: the scratch, then the per-run pointer tables */
-	g->scratch_bytes = round_up(scratch) + round_up(sizeof(void *) * ((size_t) g->n_values + 2 * (size_t) max_io + 2));
+	g->scratch_bytes = round_up(scratch) + table_bytes(g, max_io);
+	return SP_OK;
+}
+
+/*
+ * The memory plan of a training graph: backward reads the activations the
+ * forward left, so nothing is reused: every graph input (copied in) and
+ * every node output (graph outputs too, copied out) gets its own block, in
+ * run order.  The gradient of a value lives at the same offset in a mirror
+ * region after act_bytes.  Also marks which values need a gradient (the
+ * trainable parameters and everything computed from them) and checks that
+ * every node such a gradient must pass through has a backward.
+ */
+static sp_status
+plan_training(sp_graph *g, sp_error *err)
+{
+	size_t		at = 0,
+				scratch = 0;
+	int			max_io = 1;
+
+	for (int v = 0; v < g->n_values; v++)
+	{
+		sp_value   *val = &g->values[v];
+
+		val->last_use = -1;
+		val->offset = -1;
+		val->bytes = 0;
+		val->needs_grad = val->variable && val->grad != NULL;
+	}
+	for (int i = 0; i < g->n_inputs; i++)
+	{
+		sp_value   *v = &g->values[g->inputs[i]];
+
+		if (v->offset >= 0)
+			continue;
+		v->bytes = round_up((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype));
+		if (v->bytes == 0)
+			v->bytes = SP_ALIGN;
+		v->offset = (int64_t) at;
+		at += v->bytes;
+	}
+	for (int oi = 0; oi < g->n_order; oi++)
+	{
+		sp_node    *n = &g->nodes[g->order[oi]];
+		bool		grad_in = false;
+
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] >= 0 && g->values[n->in[k]].needs_grad)
+				grad_in = true;
+		if (grad_in && !n->op->backward)
+			return sp_op_error(err, SP_ERR_UNSUPPORTED, n, "has no backward: a model cannot be trained through it");
+		for (int o = 0; o < n->n_out; o++)
+		{
+			sp_value   *v = &g->values[n->out[o]];
+
+			v->needs_grad = grad_in && v->dtype == SP_DT_FLOAT;
+			if (v->data)
+				continue;
+			v->bytes = round_up((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype));
+			if (v->bytes == 0)
+				v->bytes = SP_ALIGN;
+			v->offset = (int64_t) at;
+			at += v->bytes;
+		}
+		if (n->scratch > scratch)
+			scratch = n->scratch;
+		if (n->n_in > max_io)
+			max_io = n->n_in;
+		if (n->n_out > max_io)
+			max_io = n->n_out;
+	}
+	if (at > (size_t) INT64_MAX / 4)
+		return sp_set_error(err, SP_ERR_LIMIT, "training graph needs too much memory");
+	g->act_bytes = at;
+	g->arena_bytes = 2 * at;
+	g->scratch_bytes = round_up(scratch) + table_bytes(g, max_io);
+	return SP_OK;
+}
+
+sp_status
+sp_graph_bind_param(sp_graph *g, int id, float *data, float *grad, sp_error *err)
+{
+	sp_value   *v;
+
+	if (g->prepared || id < 0 || id >= g->n_values)
+		return sp_set_error(err, SP_ERR_INTERNAL, "parameters are bound before prepare");
+	v = &g->values[id];
+	if (!v->data || v->dtype != SP_DT_FLOAT || v->producer >= 0)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "\"%s\" is not a float constant and cannot be a parameter",
+							v->name);
+	if (!v->variable)
+		memcpy(data, v->data, (size_t) sp_shape_numel(&v->shape) * sizeof(float));
+	v->data = data;
+	v->grad = grad;
+	v->variable = true;
+	return SP_OK;
+}
+
+sp_status
+sp_graph_set_batch(sp_graph *g, int64_t batch, sp_error *err)
+{
+	if (!g->prepared || !g->training)
+		return sp_set_error(err, SP_ERR_INTERNAL, "only a training graph can change its batch");
+	if (batch < 1)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "invalid batch %" PRId64, batch);
+	for (int i = 0; i < g->n_inputs; i++)
+	{
+		sp_value   *v = &g->values[g->inputs[i]];
+
+		if (v->shape.rank < 1)
+			continue;
+		v->shape.dim[0] = batch;
+		if ((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype) > v->bytes)
+			return sp_set_error(err, SP_ERR_INVALID_ARG, "batch %" PRId64 " is larger than the graph was prepared for",
+								batch);
+	}
+	for (int oi = 0; oi < g->n_order; oi++)
+	{
+		sp_node    *n = &g->nodes[g->order[oi]];
+		size_t		planned = n->scratch;
+		sp_status	st = n->op->infer(g, n, err);
+
+		if (st != SP_OK)
+			return st;
+		/* the scratch was sized (by prepare, for forward and backward) for the largest batch */
+		if (n->scratch > planned)
+			return sp_op_error(err, SP_ERR_INTERNAL, n, "needs more scratch at batch %" PRId64, batch);
+		n->scratch = planned;
+		for (int o = 0; o < n->n_out; o++)
+		{
+			sp_value   *v = sp_out(g, n, o);
+
+			if (!v->data && (sp_shape_numel(&v->shape) < 0 ||
+							 (size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype) > v->bytes))
+				return sp_op_error(err, SP_ERR_INVALID_ARG, n, "output \"%s\" does not fit its memory at batch %" PRId64,
+								   v->name, batch);
+		}
+	}
 	return SP_OK;
 }
 
@@ -1026,7 +1174,10 @@ sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags, sp_err
 	for (int v = 0; v < g->n_values; v++)
 		if (g->values[v].data)
 			g->values[v].known = true;
-	if ((st = bind_inputs(g, input_shapes, err)) != SP_OK)
+	if ((flags & SP_GRAPH_PREPARE_TRAIN) && (flags & SP_GRAPH_PREPARE_PORTABLE))
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "a training graph cannot be prepared portable");
+	g->training = (flags & SP_GRAPH_PREPARE_TRAIN) != 0;
+	if ((st = bind_inputs(g, input_shapes, g->training, err)) != SP_OK)
 		return st;
 	if ((st = sort_nodes(g, err)) != SP_OK)
 		return st;
@@ -1041,7 +1192,8 @@ sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags, sp_err
 	compact_order(g);
 	if (!(flags & SP_GRAPH_PREPARE_PORTABLE))
 	{
-		if ((st = sp_graph_optimise(g, err)) != SP_OK)
+		/* a training graph keeps every op (and so its backward) as built */
+		if (!g->training && (st = sp_graph_optimise(g, err)) != SP_OK)
 			return st;
 		compact_order(g);
 		for (int oi = 0; oi < g->n_order; oi++)
@@ -1052,7 +1204,11 @@ sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags, sp_err
 				return st;
 		}
 	}
-	if ((st = plan_memory(g, err)) != SP_OK)
+	if (g->training)
+		st = plan_training(g, err);
+	else
+		st = plan_memory(g, err);
+	if (st != SP_OK)
 		return st;
 	g->prepared = true;
 	return SP_OK;
@@ -1064,20 +1220,29 @@ sp_graph_run_bytes(const sp_graph *g)
 	return g->arena_bytes + g->scratch_bytes;
 }
 
-sp_status
-sp_graph_run(const sp_graph *g, const sp_env *env, void *arena, const void *const *inputs,
-			 void *const *outputs, sp_error *err)
+/*
+ * The per-run tables after the arena and the largest scratch: a pointer per
+ * value (its data), a gradient pointer per value (backward), and the
+ * argument arrays of one node.
+ */
+typedef struct run_tables
 {
-	char	   *base = arena;
-	char	   *scratch = base + g->arena_bytes;
-	size_t		scratch_size = 0;
+	char	   *base;
+	void	   *scratch;
 	void	  **ptr;
+	float	  **gptr;
 	const void **in;
 	void	  **out;
+	const float **d_out;
+	float	  **d_in;
+} run_tables;
+
+static void
+run_tables_init(const sp_graph *g, void *arena, run_tables *t)
+{
+	size_t		scratch_size = 0;
 	int			max_io = 1;
 
-	if (!g->prepared)
-		return sp_set_error(err, SP_ERR_INTERNAL, "model graph is not prepared");
 	for (int oi = 0; oi < g->n_order; oi++)
 	{
 		const sp_node *n = &g->nodes[g->order[oi]];
@@ -1089,23 +1254,57 @@ sp_graph_run(const sp_graph *g, const sp_env *env, void *arena, const void *cons
 		if (n->n_out > max_io)
 			max_io = n->n_out;
 	}
-	ptr = (void **) (scratch + round_up(scratch_size));
-	in = (const void **) (ptr + g->n_values);
-	out = (void **) (in + max_io + 1);
+	t->base = arena;
+	t->scratch = t->base + g->arena_bytes;
+	t->ptr = (void **) ((char *) t->scratch + round_up(scratch_size));
+	t->gptr = (float **) (t->ptr + g->n_values);
+	t->in = (const void **) (t->gptr + g->n_values);
+	t->out = (void **) (t->in + max_io + 1);
+	t->d_out = (const float **) (t->out + max_io + 1);
+	t->d_in = (float **) (t->d_out + max_io + 1);
 	for (int v = 0; v < g->n_values; v++)
 	{
 		const sp_value *val = &g->values[v];
 
-		ptr[v] = val->data ? val->data : (val->offset >= 0 ? base + val->offset : NULL);
+		t->ptr[v] = val->data ? val->data : (val->offset >= 0 ? t->base + val->offset : NULL);
 	}
+}
+
+sp_status
+sp_graph_run(const sp_graph *g, const sp_env *env, void *arena, const void *const *inputs,
+			 void *const *outputs, sp_error *err)
+{
+	return sp_graph_run_ex(g, env, arena, inputs, outputs, 0, err);
+}
+
+sp_status
+sp_graph_run_ex(const sp_graph *g, const sp_env *env, void *arena, const void *const *inputs,
+				void *const *outputs, int flags, sp_error *err)
+{
+	run_tables	t;
+
+	if (!g->prepared)
+		return sp_set_error(err, SP_ERR_INTERNAL, "model graph is not prepared");
+	if ((flags & SP_GRAPH_RUN_TRAINING) && !g->training)
+		return sp_set_error(err, SP_ERR_INTERNAL, "model graph is not prepared for training");
+	run_tables_init(g, arena, &t);
 	for (int i = 0; i < g->n_inputs; i++)
-		ptr[g->inputs[i]] = (void *) inputs[i];
+	{
+		const sp_value *val = &g->values[g->inputs[i]];
+
+		/* a training graph keeps its own copy for backward */
+		if (val->offset >= 0)
+			memcpy(t.ptr[g->inputs[i]], inputs[i],
+				   (size_t) sp_shape_numel(&val->shape) * sp_dtype_size(val->dtype));
+		else
+			t.ptr[g->inputs[i]] = (void *) inputs[i];
+	}
 	for (int i = 0; i < g->n_outputs; i++)
 	{
 		const sp_value *val = &g->values[g->outputs[i]];
 
-		if (!val->data && !val->is_input)
-			ptr[g->outputs[i]] = outputs[i];
+		if (!val->data && !val->is_input && val->offset < 0)
+			t.ptr[g->outputs[i]] = outputs[i];
 	}
 	for (int oi = 0; oi < g->n_order; oi++)
 	{
@@ -1116,28 +1315,104 @@ sp_graph_run(const sp_graph *g, const sp_env *env, void *arena, const void *cons
 		if (sp_env_interrupted(env))
 			return sp_set_error(err, SP_ERR_INTERRUPTED, "canceled");
 		for (int k = 0; k < n->n_in; k++)
-			in[k] = n->in[k] >= 0 ? ptr[n->in[k]] : NULL;
+			t.in[k] = n->in[k] >= 0 ? t.ptr[n->in[k]] : NULL;
 		for (int o = 0; o < n->n_out; o++)
-			out[o] = ptr[n->out[o]];
+			t.out[o] = t.ptr[n->out[o]];
+		memset(&r, 0, sizeof(r));
 		r.g = g;
 		r.n = n;
-		r.in = in;
-		r.out = out;
-		r.scratch = scratch;
+		r.in = t.in;
+		r.out = t.out;
+		r.scratch = t.scratch;
 		r.env = env;
 		r.err = err;
+		r.training = (flags & SP_GRAPH_RUN_TRAINING) != 0;
 		st = n->op->forward(&r);
 		if (st != SP_OK)
 			return st;
 	}
-	/* outputs that are constants or inputs are copied */
+	/* outputs that are constants, inputs or (training) in the arena are copied */
 	for (int i = 0; i < g->n_outputs; i++)
 	{
 		const sp_value *val = &g->values[g->outputs[i]];
 
-		if (val->data || val->is_input)
-			memcpy(outputs[i], ptr[g->outputs[i]],
+		if (val->data || val->is_input || val->offset >= 0)
+			memcpy(outputs[i], t.ptr[g->outputs[i]],
 				   (size_t) sp_shape_numel(&val->shape) * sp_dtype_size(val->dtype));
+	}
+	return SP_OK;
+}
+
+sp_status
+sp_graph_backward(const sp_graph *g, const sp_env *env, void *arena, const float *const *d_outputs,
+				  int flags, sp_error *err)
+{
+	run_tables	t;
+
+	if (!g->prepared || !g->training)
+		return sp_set_error(err, SP_ERR_INTERNAL, "model graph is not prepared for training");
+	run_tables_init(g, arena, &t);
+	for (int v = 0; v < g->n_values; v++)
+	{
+		const sp_value *val = &g->values[v];
+
+		t.gptr[v] = NULL;
+		if (!val->needs_grad)
+			continue;
+		if (val->variable)
+			t.gptr[v] = val->grad;
+		else if (val->offset >= 0)
+		{
+			t.gptr[v] = (float *) (t.base + g->act_bytes + val->offset);
+			memset(t.gptr[v], 0, sizeof(float) * (size_t) sp_shape_numel(&val->shape));
+		}
+	}
+	for (int i = 0; i < g->n_outputs; i++)
+	{
+		const sp_value *val = &g->values[g->outputs[i]];
+		float	   *gp = t.gptr[g->outputs[i]];
+		int64_t		numel = sp_shape_numel(&val->shape);
+
+		if (gp && !val->variable && d_outputs[i])
+			for (int64_t k = 0; k < numel; k++)
+				gp[k] += d_outputs[i][k];
+	}
+	for (int oi = g->n_order - 1; oi >= 0; oi--)
+	{
+		const sp_node *n = &g->nodes[g->order[oi]];
+		bool		want = false;
+		sp_op_run	r;
+		sp_status	st;
+
+		for (int k = 0; k < n->n_in; k++)
+		{
+			t.in[k] = n->in[k] >= 0 ? t.ptr[n->in[k]] : NULL;
+			t.d_in[k] = n->in[k] >= 0 ? t.gptr[n->in[k]] : NULL;
+			want |= t.d_in[k] != NULL;
+		}
+		if (!want)
+			continue;			/* nothing trainable before this node */
+		if (sp_env_interrupted(env))
+			return sp_set_error(err, SP_ERR_INTERRUPTED, "canceled");
+		for (int o = 0; o < n->n_out; o++)
+		{
+			t.out[o] = t.ptr[n->out[o]];
+			t.d_out[o] = t.gptr[n->out[o]];
+		}
+		memset(&r, 0, sizeof(r));
+		r.g = g;
+		r.n = n;
+		r.in = t.in;
+		r.out = t.out;
+		r.scratch = t.scratch;
+		r.env = env;
+		r.err = err;
+		r.training = (flags & SP_GRAPH_RUN_TRAINING) != 0;
+		r.d_out = t.d_out;
+		r.d_in = t.d_in;
+		st = n->op->backward(&r);
+		if (st != SP_OK)
+			return st;
 	}
 	return SP_OK;
 }

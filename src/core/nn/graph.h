@@ -18,7 +18,7 @@
  *      emit in front of a Reshape become constants;
  *   4. drops nodes the graph outputs do not need, folds batch normalisation
  *      into the convolution before it and fuses activations into
- *      convolutions and GEMMs;
+ *      convolutions and GEMMs (not in a training graph, below);
  *   5. lets each op prepare (choose a kernel, repack weights);
  *   6. plans memory: every runtime value gets an offset in one arena, reusing
  *      the bytes of values that are dead, so the arena is the planned peak of
@@ -26,6 +26,19 @@
  * sp_graph_run() then executes the nodes in order on caller-provided arena
  * memory; it allocates nothing, so one prepared graph can serve several
  * workspaces.  Interrupts are polled between nodes and inside long ops.
+ *
+ * Training (the trainer of nn_train.h runs on this too).  Constants the
+ * caller binds as parameters (sp_graph_bind_param) become variables: their
+ * memory is the caller's and may change between runs, so nothing folds or
+ * repacks them.  SP_GRAPH_PREPARE_TRAIN then prepares differently: the batch
+ * dimension is bound to the trainer's batch, batch norm is not folded and
+ * activations are not fused (each op keeps its own backward), every value
+ * keeps its own arena block (backward reads the activations of the forward)
+ * followed by a mirror block for its gradient, and each live node that a
+ * gradient must flow through needs a backward in the op table.
+ * sp_graph_backward() then runs the ops' backwards in reverse order through
+ * the same pointer tables as the forward; the nodes are dispatched only
+ * through the op table.
  */
 #ifndef SP_NN_GRAPH_H
 #define SP_NN_GRAPH_H
@@ -70,6 +83,11 @@ typedef struct sp_value
 	/* memory plan of a runtime value */
 	int			last_use;		/* index (in run order) of the last node reading it */
 	int64_t		offset;			/* byte offset in the arena; -1: none */
+	/* training graphs */
+	bool		variable;		/* a bound parameter: constant per run, never folded */
+	bool		needs_grad;		/* a trainable parameter or computed from one */
+	float	   *grad;			/* a trainable parameter's gradient (the caller's) */
+	size_t		bytes;			/* planned arena bytes (sp_graph_set_batch checks) */
 } sp_value;
 
 /* Attribute types (ONNX AttributeProto.AttributeType codes). */
@@ -132,6 +150,8 @@ typedef struct sp_graph
 	int		   *order;			/* node indices in run order */
 	size_t		arena_bytes;	/* planned activation memory */
 	size_t		scratch_bytes;	/* largest scratch of one node, after the arena */
+	bool		training;		/* prepared with SP_GRAPH_PREPARE_TRAIN */
+	size_t		act_bytes;		/* training: activations; their gradients follow */
 	/* name -> value id: open addressing, -1 empty; cap_hash a power of 2 */
 	int		   *hash;
 	int			cap_hash;
@@ -203,8 +223,27 @@ extern sp_status sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_
  * what a model file stores (graph_json.h), and can still be run.
  */
 #define SP_GRAPH_PREPARE_PORTABLE 0x1
+/* SP_GRAPH_PREPARE_TRAIN: prepare for training (see the header comment). */
+#define SP_GRAPH_PREPARE_TRAIN 0x2
 extern sp_status sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags,
 									 sp_error *err);
+
+/*
+ * Before prepare: make constant id (float) a variable whose contents live at
+ * data (the caller's, numel floats, outliving the graph's runs); the
+ * current contents are copied there first.  grad (numel floats, may be
+ * NULL for a non-trainable buffer such as a running mean) is where
+ * sp_graph_backward adds the value's gradient.
+ */
+extern sp_status sp_graph_bind_param(sp_graph *g, int id, float *data, float *grad, sp_error *err);
+
+/*
+ * A training graph prepared for batch N: run further batches of 1..N
+ * images.  Re-infers the shapes with the new batch dimension; every value
+ * must fit the block planned for it (true of graphs whose values all scale
+ * with the batch).
+ */
+extern sp_status sp_graph_set_batch(sp_graph *g, int64_t batch, sp_error *err);
 
 /* Arena bytes (planned activation memory + the largest scratch). */
 extern size_t sp_graph_run_bytes(const sp_graph *g);
@@ -216,6 +255,26 @@ extern size_t sp_graph_run_bytes(const sp_graph *g);
  */
 extern sp_status sp_graph_run(const sp_graph *g, const sp_env *env, void *arena,
 							  const void *const *inputs, void *const *outputs, sp_error *err);
+
+/*
+ * sp_graph_run with flags.  SP_GRAPH_RUN_TRAINING (training graphs): the
+ * ops compute training-mode semantics (batch-norm batch statistics, running
+ * statistics updated).  A training graph copies its inputs into the arena,
+ * so the caller's input buffers need not outlive the run.
+ */
+#define SP_GRAPH_RUN_TRAINING 0x1
+extern sp_status sp_graph_run_ex(const sp_graph *g, const sp_env *env, void *arena,
+								 const void *const *inputs, void *const *outputs, int flags,
+								 sp_error *err);
+
+/*
+ * Backward of the forward that last ran on arena, with the same flags:
+ * d_outputs[i] is the gradient of graph output i; every trainable
+ * parameter's gradient is added to its grad buffer (sp_graph_bind_param).
+ * The activations' gradients live in the arena and are zeroed first.
+ */
+extern sp_status sp_graph_backward(const sp_graph *g, const sp_env *env, void *arena,
+								   const float *const *d_outputs, int flags, sp_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* Tensors. */

@@ -501,7 +501,10 @@ sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safete
 		}
 		else if (l->type == SP_NN_LINEAR && (s = sp_node_set_int(g, n, "transB", 1, err)) != SP_OK)
 			goto fail;
-		else if (l->type == SP_NN_BATCHNORM && (s = sp_node_set_float(g, n, "epsilon", l->eps, err)) != SP_OK)
+		else if (l->type == SP_NN_BATCHNORM &&
+				 ((s = sp_node_set_float(g, n, "epsilon", l->eps, err)) != SP_OK ||
+		/* ONNX's momentum weighs the old running value: PyTorch's 0.1 is 0.9 */
+				  (s = sp_node_set_float(g, n, "momentum", 1.0f - l->momentum, err)) != SP_OK))
 			goto fail;
 		else if (l->type == SP_NN_FLATTEN && (s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
 			goto fail;

@@ -1,16 +1,9 @@
 /*
- * nn_layers.h: internal to the nn_* files.  The inference model's op list
- * and the layer kernels shared by the inference forward pass (nn_forward.c)
- * and the trainer (nn_backward.c), so both compute embeddings with exactly
- * the same code.
- *
- * Activation layout inside the convolutional part is "CBHW": for a group of
- * B images, channel c of image b is the plane at ((c * B) + b) * H * W.  An
- * im2col matrix for nb images of the group then has the nb images side by
- * side as columns, so one GEMM  W[O x C*k*k] * col[C*k*k x nb*OH*OW]  writes
- * the output directly in the same CBHW layout (no transposes between
- * layers).  Dense layers (after flatten) use rows: [B][features], with the
- * flatten order of PyTorch (c, y, x).
+ * nn_layers.h: internal to the nn_* files.  The model and workspace structs
+ * behind nn_model.h's opaque types, the layer-list op descriptions the
+ * format-1 validator builds and the direct kernels plan from (sp_nn_op),
+ * the direct convolution kernels (nn_conv_direct.c), and the bridges
+ * between layer lists and the operator graph every model runs on.
  */
 #ifndef SP_NN_LAYERS_H
 #define SP_NN_LAYERS_H
@@ -47,8 +40,9 @@ typedef struct sp_nn_geom
 
 /*
  * The geometry a config layer describes.  The inference op list
- * (nn_model.c) and the trainer (nn_backward.c) both take it from here so the
- * two always agree on the shape of every layer.
+ * (nn_model.c) takes it from here; the graph the config compiles into
+ * (sp_nn_compile_layers) gets the same kernel, stride and padding as
+ * attributes.
  */
 static inline sp_nn_geom
 sp_nn_geom_of_layer(const sp_nn_layer *l)
@@ -129,7 +123,8 @@ extern size_t sp_nn_graph_workspace_bytes(const sp_nn_model *m);
 /*
  * A format-1 config (a layer list, validated) as an unprepared operator
  * graph over the model's tensors: conv2d -> Conv, batchnorm ->
- * BatchNormalization (folded into the conv at prepare), linear -> Gemm,
+ * BatchNormalization (folded into the conv at prepare, unless the graph is
+ * prepared for training: nn/train.c), linear -> Gemm,
  * pools, flatten, relu, l2norm -> SiameseL2Norm.
  */
 extern sp_status sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st,
@@ -137,39 +132,12 @@ extern sp_status sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg
 extern sp_status sp_nn_graph_forward(const sp_nn_model *m, const sp_env *env, void *arena,
 									 const float *input, int batch, float *out, sp_error *err);
 
-/* Geometry helpers. */
-extern size_t sp_nn_col_rows(const sp_nn_geom *g);	/* C*k*k */
-extern bool sp_nn_conv_needs_im2col(const sp_nn_geom *g);
-
-/* Kernels.  x/y in CBHW layout with Btot images; work on images [b0, b0+nb). */
-extern void sp_nn_im2col(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb, float *col);
-extern void sp_nn_col2im(const float *col, const sp_nn_geom *g, int Btot, int b0, int nb, float *dx);
-extern void sp_nn_conv_forward(const float *x, const sp_nn_geom *g, int Btot, int b0, int nb,
-							   const float *w, const float *b, bool relu, float *y, float *col);
-/* Pools over nplanes contiguous H x W planes; argmax (nullable) records the input index. */
-extern void sp_nn_maxpool_forward(const float *x, const sp_nn_geom *g, size_t nplanes,
-								  float *y, int32_t *argmax);
-extern void sp_nn_avgpool_forward(const float *x, const sp_nn_geom *g, size_t nplanes, float *y);
-/* Per-channel affine on CBHW (hw = H*W) or on rows (hw = 1, Btot = rows: layout [rows][C]). */
-extern void sp_nn_affine_cbhw(float *x, int C, int Btot, size_t hw, const float *scale,
-							  const float *shift, bool relu);
-extern void sp_nn_affine_rows(float *x, int rows, int C, const float *scale, const float *shift,
-							  bool relu);
-extern void sp_nn_relu(float *x, size_t n);
-extern void sp_nn_linear_forward(const float *x, int rows, int in, const float *w, const float *b,
-								 int out, bool relu, float *y);
+/* Rows of d values scaled to unit length like torch.nn.functional.normalize. */
 extern void sp_nn_l2norm_rows(const float *x, int rows, int d, float *y);
-/* Layout changes. */
-extern void sp_nn_nchw_to_cbhw(const float *in, int C, size_t hw, int nb, int Btot, int b0, float *x);
-/* Images [b0, b0+nb) of x to rows: image b0+i goes to rows + i*C*hw. */
-extern void sp_nn_cbhw_to_rows(const float *x, int C, size_t hw, int Btot, int b0, int nb,
-							   float *rows);
-extern void sp_nn_rows_to_cbhw(const float *rows, int C, size_t hw, int Btot, float *x);
 
 /*
  * Direct path (nn_conv_direct.c): a plan for a chain of spatial ops (conv,
- * max/avg pool, relu, affine) on one image, with repacked weights (affine
- * scale/shift pointers must outlive the plan; conv weights are copied).
+ * max/avg pool, relu) on one image, with repacked weights (copied).
  * The chain's input is in_c x in_h x in_w.  isa: SP_ISA_AUTO (best
  * available), SP_ISA_AVX2 or SP_ISA_AVX512 (util/cpu.h); *out is left NULL,
  * with SP_OK, when the CPU lacks the ISA or the chain gains nothing (no

@@ -1,10 +1,12 @@
 /*
- * nn_train.h: training support for the network of nn_model.h (nn_backward.c):
- * parameters with gradients, a caching forward pass (batch norm unfolded,
- * batch statistics in training mode), backward passes of every layer type,
- * Adam and SGD+momentum, metric-learning losses, and export to the model
- * format (safetensors with PyTorch names + config JSON) so that evaluation
- * goes through the very same inference code as SQL (sp_nn_forward).
+ * nn_train.h: training support for the network of nn_model.h: parameters
+ * with gradients, a forward pass that keeps its activations (batch norm
+ * unfolded, batch statistics in training mode) and the backward pass, both
+ * on the operator graph the config compiles into (nn/train.c: the ops'
+ * forward and backward from the op table), Adam and SGD+momentum,
+ * metric-learning losses (nn/train_loss.c), and export to the model format
+ * (safetensors with PyTorch names + config JSON) so that evaluation goes
+ * through the very same inference code as SQL (sp_nn_forward).
  *
  * Everything is deterministic given the seed (util/rng.h's splitmix64) and a
  * single BLAS thread.

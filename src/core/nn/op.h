@@ -14,8 +14,24 @@
  *   forward   computes the outputs from the inputs.  Allocates nothing (it
  *             gets n->scratch bytes of scratch); long ops poll interrupts
  *             through sp_op_interrupted.  Also used by constant folding.
- *   backward  optional, for the ops the trainer trains (not yet wired).
  *   flops     optional: multiply-adds x 2 of one run, for stats.
+ *   backward  optional, for the ops a model can be trained through (graphs
+ *             prepared with SP_GRAPH_PREPARE_TRAIN, run by sp_graph_backward):
+ *             gets the node's inputs and outputs as the forward left them and
+ *             the outputs' gradients (r->d_out), and ADDS the inputs'
+ *             gradients into r->d_in[k] (NULL where no gradient is wanted:
+ *             a graph input, a constant that is not a trainable parameter).
+ *             Adding, not overwriting, is what a value read by several nodes
+ *             and a parameter's gradient over several steps both need.  It
+ *             keeps nothing from the forward: what it needs beyond inputs
+ *             and outputs (batch statistics, the max of a window) it
+ *             recomputes, which costs a pass over the input and keeps the
+ *             forward free of training bookkeeping.  r->training says how
+ *             the forward ran.
+ *
+ * In a training graph (g->training) prepare must not repack constants (the
+ * parameters change between runs) and sets n->scratch to what both forward
+ * and backward need.
  *
  * Semantics follow the ONNX operator specification of the op's name (opsets
  * 11-18; where an opset moved an attribute to an input, both are accepted).
@@ -34,6 +50,15 @@ typedef struct sp_op_run
 	void	   *scratch;		/* n->scratch bytes */
 	const sp_env *env;			/* interrupts; may be NULL */
 	sp_error   *err;
+	/*
+	 * Training graphs only.  training: the forward computes training-mode
+	 * semantics (BatchNormalization: batch statistics, running statistics
+	 * updated in place like PyTorch's buffers); for backward, how the
+	 * forward ran.  d_out / d_in: backward's gradients (see backward).
+	 */
+	bool		training;
+	const float *const *d_out;	/* n->n_out pointers; NULL: no gradient flows back */
+	float	   *const *d_in;	/* n->n_in pointers; NULL: not wanted */
 } sp_op_run;
 
 /* flags */
@@ -53,6 +78,7 @@ typedef struct sp_op_def
 	sp_status	(*forward) (const sp_op_run *r);
 	void		(*free_state) (const sp_env *env, sp_node *n);
 	double		(*flops) (const sp_graph *g, const sp_node *n);
+	sp_status	(*backward) (const sp_op_run *r);
 } sp_op_def;
 
 /* The op table. */

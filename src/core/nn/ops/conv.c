@@ -16,6 +16,12 @@
  * The bias and a fused activation (set by graph_passes.c as the attributes
  * "_act", "_act_min", "_act_max") are applied to each output plane while it
  * is still in cache.
+ *
+ * Backward (training graphs; groups of 1, any stride, pads and dilation,
+ * no fused activation): per image, the columns of the forward again, then
+ * dW += dY col' and dcol = W' dY (sgemm), and col2im adds dcol into dX.
+ * A training graph's prepare sizes the scratch for col and dcol and leaves
+ * the weights where they are (they change every step).
  */
 #include "nn/nn_layers.h"
 #include "nn/op.h"
@@ -269,6 +275,24 @@ conv_infer(sp_graph *g, sp_node *n, sp_error *err)
 	return SP_OK;
 }
 
+/*
+ * The output columns [lo, hi) of a row whose input column ox * sw + off
+ * (off = kx * dw - pl) lies inside [0, W): the rest read padding.  im2col
+ * (copy out) and col2im_add (add back) use the very same range, so the
+ * backward is the adjoint of the forward; inside it the rows run without
+ * bounds checks (a plain copy at stride 1), which is most of their cost.
+ */
+static inline void
+col_range(const sp_window *w, int64_t off, int64_t *lo, int64_t *hi)
+{
+	*lo = off >= 0 ? 0 : (-off + w->sw - 1) / w->sw;
+	*hi = w->W - off <= 0 ? 0 : (w->W - off - 1) / w->sw + 1;
+	if (*hi > w->OW)
+		*hi = w->OW;
+	if (*lo > *hi)
+		*lo = *hi;
+}
+
 /* Columns of one group of one image: [C_g * kh * kw][OH * OW]. */
 static void
 im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
@@ -283,23 +307,32 @@ im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
 			for (int64_t kx = 0; kx < w->kw; kx++)
 			{
 				float	   *dst = col + ((c * w->kh + ky) * w->kw + kx) * OHW;
+				int64_t		off = kx * w->dw - w->pl,
+							lo,
+							hi;
 
+				col_range(w, off, &lo, &hi);
 				for (int64_t oy = 0; oy < w->OH; oy++)
 				{
 					int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
 					float	   *d = dst + oy * w->OW;
+					const float *row;
 
 					if (iy < 0 || iy >= w->H)
 					{
 						memset(d, 0, sizeof(float) * (size_t) w->OW);
 						continue;
 					}
-					for (int64_t ox = 0; ox < w->OW; ox++)
-					{
-						int64_t		ix = ox * w->sw - w->pl + kx * w->dw;
-
-						d[ox] = (ix >= 0 && ix < w->W) ? plane[iy * w->W + ix] : 0.0f;
-					}
+					row = plane + iy * w->W + off;
+					for (int64_t ox = 0; ox < lo; ox++)
+						d[ox] = 0.0f;
+					if (w->sw == 1)
+						memcpy(d + lo, row + lo, sizeof(float) * (size_t) (hi - lo));
+					else
+						for (int64_t ox = lo; ox < hi; ox++)
+							d[ox] = row[ox * w->sw];
+					for (int64_t ox = hi; ox < w->OW; ox++)
+						d[ox] = 0.0f;
 				}
 			}
 	}
@@ -318,6 +351,20 @@ conv_prepare(sp_graph *g, sp_node *n, sp_error *err)
 	sp_status	st;
 	int			isa = sp_nn_default_isa();
 
+	if (g->training)
+	{
+		/* backward (groups of 1): the columns of one image and their gradient */
+		if (sp_attr_int(n, "group", 1) == 1 && wv->shape.rank >= 3)
+		{
+			kernel[0] = wv->shape.dim[2];
+			kernel[1] = wv->shape.rank == 4 ? wv->shape.dim[3] : 0;
+			if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, err)) != SP_OK)
+				return st;
+			if (2 * (size_t) (w.C * w.kh * w.kw) * (size_t) (w.OH * w.OW) * sizeof(float) > n->scratch)
+				n->scratch = 2 * (size_t) (w.C * w.kh * w.kw) * (size_t) (w.OH * w.OW) * sizeof(float);
+		}
+		return SP_OK;
+	}
 	if (isa == SP_ISA_SCALAR || x->shape.rank != 4 || !wv->data || (b && !b->data) ||
 		sp_attr_int(n, "group", 1) != 1)
 		return SP_OK;
@@ -433,6 +480,112 @@ conv_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
+/* Add the columns of one group of one image back into the image (the adjoint of im2col). */
+static void
+col2im_add(const float *col, const sp_window *w, int64_t c0, int64_t cg, float *dx)
+{
+	const int64_t OHW = w->OH * w->OW;
+
+	for (int64_t c = 0; c < cg; c++)
+	{
+		float	   *plane = dx + (c0 + c) * w->H * w->W;
+
+		for (int64_t ky = 0; ky < w->kh; ky++)
+			for (int64_t kx = 0; kx < w->kw; kx++)
+			{
+				const float *src = col + ((c * w->kh + ky) * w->kw + kx) * OHW;
+				int64_t		off = kx * w->dw - w->pl,
+							lo,
+							hi;
+
+				col_range(w, off, &lo, &hi);
+				for (int64_t oy = 0; oy < w->OH; oy++)
+				{
+					int64_t		iy = oy * w->sh - w->pt + ky * w->dh;
+					const float *sr = src + oy * w->OW;
+					float	   *row;
+
+					if (iy < 0 || iy >= w->H)
+						continue;
+					row = plane + iy * w->W + off;
+					if (w->sw == 1)
+						for (int64_t ox = lo; ox < hi; ox++)
+							row[ox] += sr[ox];
+					else
+						for (int64_t ox = lo; ox < hi; ox++)
+							row[ox * w->sw] += sr[ox];
+				}
+			}
+	}
+}
+
+static sp_status
+conv_backward(const sp_op_run *r)
+{
+	const sp_graph *g = r->g;
+	const sp_node *n = r->n;
+	const sp_value *x = sp_in(g, n, 0),
+			   *wv = sp_in(g, n, 1);
+	const float *X = r->in[0],
+			   *Wt = r->in[1],
+			   *dY = r->d_out[0];
+	float	   *dX = r->d_in[0],
+			   *dW = r->d_in[1],
+			   *dB = n->n_in > 2 ? r->d_in[2] : NULL;
+	int64_t		kernel[2];
+	int64_t		O = wv->shape.dim[0];
+	sp_window	w;
+	sp_fused_act act;
+	sp_status	st;
+
+	if (!dY)
+		return SP_OK;
+	sp_fused_act_get(n, &act);
+	if (sp_attr_int(n, "group", 1) != 1 || act.kind != SP_ACT_NONE)
+		return sp_op_error(r->err, SP_ERR_UNSUPPORTED, n, "backward supports groups of 1 without a fused activation");
+	kernel[0] = wv->shape.dim[2];
+	kernel[1] = wv->shape.rank == 4 ? wv->shape.dim[3] : 0;
+	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, r->err)) != SP_OK)
+		return st;
+	{
+		const int64_t OHW = w.OH * w.OW,
+					HW = w.H * w.W,
+					K = w.C * w.kh * w.kw;
+		float	   *col = r->scratch,
+				   *dcol = col + K * OHW;
+
+		for (int64_t b = 0; b < w.N; b++)
+		{
+			const float *dyb = dY + b * O * OHW;
+
+			if ((st = sp_op_interrupted(r)) != SP_OK)
+				return st;
+			if (dW)
+			{
+				im2col(X + b * w.C * HW, &w, 0, w.C, col);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) O, (int) K, (int) OHW,
+							1.0f, dyb, (int) OHW, col, (int) OHW, 1.0f, dW, (int) K);
+			}
+			if (dX)
+			{
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int) K, (int) OHW, (int) O,
+							1.0f, Wt, (int) K, dyb, (int) OHW, 0.0f, dcol, (int) OHW);
+				col2im_add(dcol, &w, 0, w.C, dX + b * w.C * HW);
+			}
+			if (dB)
+				for (int64_t o = 0; o < O; o++)
+				{
+					double		s = 0;
+
+					for (int64_t j = 0; j < OHW; j++)
+						s += dyb[o * OHW + j];
+					dB[o] += (float) s;
+				}
+		}
+	}
+	return SP_OK;
+}
+
 static double
 conv_flops(const sp_graph *g, const sp_node *n)
 {
@@ -443,4 +596,5 @@ conv_flops(const sp_graph *g, const sp_node *n)
 	return 2.0 * (double) sp_shape_numel(&y->shape) * (double) (sp_shape_numel(&wv->shape) / wv->shape.dim[0]);
 }
 
-const sp_op_def sp_op_Conv = {"Conv", 2, 3, 1, 1, 0, conv_infer, conv_prepare, conv_forward, conv_free_state, conv_flops};
+const sp_op_def sp_op_Conv = {"Conv", 2, 3, 1, 1, 0, conv_infer, conv_prepare, conv_forward, conv_free_state, conv_flops,
+conv_backward};

@@ -238,5 +238,6 @@ chain_flops(const sp_graph *g, const sp_node *n)
 
 const sp_op_def sp_op_SiameseDirectChain = {
 	"SiameseDirectChain", 1, 1 + 2 * 256, 1, 1, SP_OP_NO_FOLD | SP_OP_INTERNAL,
-	chain_infer, chain_prepare, chain_forward, chain_free_state, chain_flops
+	chain_infer, chain_prepare, chain_forward, chain_free_state, chain_flops,
+	NULL						/* inference only: training graphs are never fused */
 };

@@ -10,6 +10,7 @@
  * binaries have a fast path for the shapes models produce: equal shapes, a
  * scalar on either side, and a per-channel vector against N x C x H x W.
  * Every formula is written once, as a scalar function the loops call.
+ * Relu has a backward (from its output: dx = dy where y > 0).
  */
 #include "nn/op.h"
 #include "nn/ops/vmath.h"
@@ -296,9 +297,23 @@ unary_forward(const sp_op_run *r)
 }
 
 #define UNARY_OP(NAME, MAXIN) \
-	const sp_op_def sp_op_##NAME = {#NAME, 1, MAXIN, 1, 1, 0, unary_infer, NULL, unary_forward, NULL, NULL}
+	const sp_op_def sp_op_##NAME = {#NAME, 1, MAXIN, 1, 1, 0, unary_infer, NULL, unary_forward, NULL, NULL, NULL}
 
-UNARY_OP(Relu, 1);
+static sp_status
+relu_backward(const sp_op_run *r)
+{
+	int64_t		numel = sp_shape_numel(&sp_out(r->g, r->n, 0)->shape);
+	const float *y = r->out[0],
+			   *dy = r->d_out[0];
+	float	   *dx = r->d_in[0];
+
+	if (dy && dx)
+		for (int64_t i = 0; i < numel; i++)
+			dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+	return SP_OK;
+}
+
+const sp_op_def sp_op_Relu = {"Relu", 1, 1, 1, 1, 0, unary_infer, NULL, unary_forward, NULL, NULL, relu_backward};
 UNARY_OP(LeakyRelu, 1);
 UNARY_OP(Elu, 1);
 UNARY_OP(Sigmoid, 1);
@@ -350,8 +365,8 @@ identity_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
-const sp_op_def sp_op_Identity = {"Identity", 1, 1, 1, 1, 0, identity_infer, NULL, identity_forward, NULL, NULL};
-const sp_op_def sp_op_Dropout = {"Dropout", 1, 3, 1, 2, 0, identity_infer, NULL, identity_forward, NULL, NULL};
+const sp_op_def sp_op_Identity = {"Identity", 1, 1, 1, 1, 0, identity_infer, NULL, identity_forward, NULL, NULL, NULL};
+const sp_op_def sp_op_Dropout = {"Dropout", 1, 3, 1, 2, 0, identity_infer, NULL, identity_forward, NULL, NULL, NULL};
 
 /* ---------------------------------------------------------------------- */
 /* Cast between float, int64 and bool. */
@@ -413,7 +428,7 @@ cast_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
-const sp_op_def sp_op_Cast = {"Cast", 1, 1, 1, 1, 0, cast_infer, NULL, cast_forward, NULL, NULL};
+const sp_op_def sp_op_Cast = {"Cast", 1, 1, 1, 1, 0, cast_infer, NULL, cast_forward, NULL, NULL, NULL};
 
 /* ---------------------------------------------------------------------- */
 /* Broadcasting binaries. */
@@ -830,7 +845,7 @@ binary_flops(const sp_graph *g, const sp_node *n)
 }
 
 #define BINARY_OP(NAME) \
-	const sp_op_def sp_op_##NAME = {#NAME, 2, 2, 1, 1, 0, binary_infer, NULL, binary_forward, NULL, binary_flops}
+	const sp_op_def sp_op_##NAME = {#NAME, 2, 2, 1, 1, 0, binary_infer, NULL, binary_forward, NULL, binary_flops, NULL}
 
 BINARY_OP(Add);
 BINARY_OP(Sub);
@@ -900,7 +915,7 @@ variadic_forward(const sp_op_run *r)
 }
 
 #define VARIADIC_OP(NAME) \
-	const sp_op_def sp_op_##NAME = {#NAME, 1, 1024, 1, 1, 0, variadic_infer, NULL, variadic_forward, NULL, NULL}
+	const sp_op_def sp_op_##NAME = {#NAME, 1, 1024, 1, 1, 0, variadic_infer, NULL, variadic_forward, NULL, NULL, NULL}
 
 VARIADIC_OP(Max);
 VARIADIC_OP(Min);
@@ -973,4 +988,4 @@ where_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
-const sp_op_def sp_op_Where = {"Where", 3, 3, 1, 1, 0, where_infer, NULL, where_forward, NULL, NULL};
+const sp_op_def sp_op_Where = {"Where", 3, 3, 1, 1, 0, where_infer, NULL, where_forward, NULL, NULL, NULL};

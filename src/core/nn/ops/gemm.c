@@ -2,7 +2,9 @@
  * gemm.c: matrix products on BLAS: Gemm (alpha A' B' + beta C, the linear
  * layer of exported classifiers and heads) and MatMul (NumPy semantics:
  * 1-D promotion and broadcast batch dimensions; the attention and MLP
- * blocks of ViT and ConvNeXt).  A single row uses sgemv.
+ * blocks of ViT and ConvNeXt).  A single row uses sgemv.  Gemm has a
+ * backward (the linear layers of trained models): three sgemm-shaped sums,
+ * each adding into its gradient (beta 1).
  */
 #include "nn/op.h"
 #include "nn/ops/conv.h"
@@ -114,7 +116,71 @@ gemm_flops(const sp_graph *g, const sp_node *n)
 	return 2.0 * (double) sp_shape_numel(&y->shape) * (double) K;
 }
 
-const sp_op_def sp_op_Gemm = {"Gemm", 2, 3, 1, 1, 0, gemm_infer, NULL, gemm_forward, NULL, gemm_flops};
+/*
+ * Y = alpha op(A) op(B) + beta C: dA = alpha dY op(B)', dB = alpha op(A)' dY
+ * (each transposed back when the input is stored transposed), dC = beta dY
+ * summed over the dimensions C was broadcast along.
+ */
+static sp_status
+gemm_backward(const sp_op_run *r)
+{
+	const sp_node *n = r->n;
+	const sp_value *c = sp_in(r->g, n, 2);
+	const sp_value *y = sp_out(r->g, n, 0);
+	bool		ta = sp_attr_int(n, "transA", 0) != 0,
+				tb = sp_attr_int(n, "transB", 0) != 0;
+	float		alpha = sp_attr_float(n, "alpha", 1.0f),
+				beta = sp_attr_float(n, "beta", 1.0f);
+	int			M = (int) y->shape.dim[0],
+				N = (int) y->shape.dim[1],
+				K = (int) (ta ? sp_in(r->g, n, 0)->shape.dim[0] : sp_in(r->g, n, 0)->shape.dim[1]);
+	const float *A = r->in[0],
+			   *B = r->in[1],
+			   *dY = r->d_out[0];
+	float	   *dA = r->d_in[0],
+			   *dB = r->d_in[1],
+			   *dC = c ? r->d_in[2] : NULL;
+	sp_fused_act act;
+
+	sp_fused_act_get(n, &act);
+	if (act.kind != SP_ACT_NONE)
+		return sp_op_error(r->err, SP_ERR_UNSUPPORTED, n, "backward of a fused activation is not supported");
+	if (!dY)
+		return SP_OK;
+	if (dA && !ta)				/* dA [M x K] */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasNoTrans : CblasTrans, M, K, N,
+					alpha, dY, N, B, tb ? K : N, 1.0f, dA, K);
+	else if (dA)				/* A stored [K x M] */
+		cblas_sgemm(CblasRowMajor, tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N,
+					alpha, B, tb ? K : N, dY, N, 1.0f, dA, M);
+	if (dB && tb)				/* B stored [N x K] */
+		cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, N, K, M,
+					alpha, dY, N, A, ta ? M : K, 1.0f, dB, K);
+	else if (dB)				/* dB [K x N] */
+		cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M,
+					alpha, A, ta ? M : K, dY, N, 1.0f, dB, N);
+	if (dC && beta != 0.0f)
+	{
+		int64_t		cr = c->shape.rank == 2 ? c->shape.dim[0] : 1,
+					cc = c->shape.rank >= 1 ? c->shape.dim[c->shape.rank - 1] : 1;
+
+		/* sums in double, like the statistics elsewhere: a bias sees the whole batch */
+		for (int64_t j = 0; j < (cc == 1 ? 1 : N); j++)
+			for (int64_t i = 0; i < (cr == 1 ? 1 : M); i++)
+			{
+				double		s = 0;
+
+				for (int64_t ii = (cr == 1 ? 0 : i); ii < (cr == 1 ? M : i + 1); ii++)
+					for (int64_t jj = (cc == 1 ? 0 : j); jj < (cc == 1 ? N : j + 1); jj++)
+						s += dY[ii * N + jj];
+				dC[i * cc + j] += (float) (beta * s);
+			}
+	}
+	return SP_OK;
+}
+
+const sp_op_def sp_op_Gemm = {"Gemm", 2, 3, 1, 1, 0, gemm_infer, NULL, gemm_forward, NULL, gemm_flops,
+gemm_backward};
 
 /* ---------------------------------------------------------------------- */
 /* MatMul */
@@ -272,4 +338,4 @@ matmul_flops(const sp_graph *g, const sp_node *n)
 	return 2.0 * (double) sp_shape_numel(&m.batch) * (double) m.M * (double) m.N * (double) m.K;
 }
 
-const sp_op_def sp_op_MatMul = {"MatMul", 2, 2, 1, 1, 0, matmul_infer, NULL, matmul_forward, NULL, matmul_flops};
+const sp_op_def sp_op_MatMul = {"MatMul", 2, 2, 1, 1, 0, matmul_infer, NULL, matmul_forward, NULL, matmul_flops, NULL};

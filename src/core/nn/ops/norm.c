@@ -1,6 +1,6 @@
 /*
- * norm.c: normalisations and softmax: BatchNormalization (inference),
- * InstanceNormalization, LayerNormalization, LpNormalization, the project's
+ * norm.c: normalisations and softmax: BatchNormalization (inference, and
+ * training in a training graph), InstanceNormalization, LayerNormalization, LpNormalization, the project's
  * own SiameseL2Norm, Softmax and LogSoftmax.  The reductions (Reduce*,
  * ArgMax, ArgMin) are in reduce.c.
  *
@@ -13,6 +13,10 @@
  * products).  No op here keeps state or needs a prepare: the forwards
  * recompute their few parameters from the attributes and shapes, so they
  * also serve constant folding.
+ *
+ * Backward (training graphs): BatchNormalization in both modes and
+ * SiameseL2Norm.  Batch norm's backward recomputes the batch statistics
+ * from its input rather than keeping them from the forward.
  *
  * Where the ONNX reference (numpy) produces NaN, so do these: Softmax of a
  * row that is all -inf (or holds +inf or NaN), LpNormalization of a zero
@@ -193,6 +197,178 @@ bn_apply(const float *restrict p, float *restrict q, int64_t S, float a, float b
 		q[i] = p[i] * a + b;
 }
 
+/*
+ * The statistics of channel c over the batch and the spatial positions
+ * (N planes of S values at stride C*S), in double.  var is the biased
+ * (population) variance that normalises; ss the sum of squared deviations.
+ */
+static void
+bn_batch_stats(const float *x, int64_t N, int64_t C, int64_t S, int64_t c, double *mean, double *ss)
+{
+	double		s = 0,
+				q = 0;
+
+	for (int64_t b = 0; b < N; b++)
+	{
+		const float *p = x + (b * C + c) * S;
+
+		for (int64_t i = 0; i < S; i++)
+			s += p[i];
+	}
+	*mean = s / (double) (N * S);
+	for (int64_t b = 0; b < N; b++)
+	{
+		const float *p = x + (b * C + c) * S;
+
+		for (int64_t i = 0; i < S; i++)
+		{
+			double		d = p[i] - *mean;
+
+			q += d * d;
+		}
+	}
+	*ss = q;
+}
+
+/*
+ * Training mode (a training graph's training run), as torch.nn.BatchNorm:
+ * normalise with the batch statistics and move the running statistics
+ * towards them, the variance's unbiased.  "momentum" is ONNX's (the weight
+ * of the old running value, default 0.9: PyTorch's 0.1).  The running
+ * statistics are inputs 3 and 4, updated in place: in a training graph they
+ * are the trainer's buffers (sp_graph_bind_param), not shared constants.
+ */
+static sp_status
+bn_forward_train(const sp_op_run *r)
+{
+	const sp_shape *xs = &sp_in(r->g, r->n, 0)->shape;
+	const float *x = r->in[0],
+			   *scale = r->in[1],
+			   *bias = r->in[2];
+	float	   *rmean = (float *) r->in[3],
+			   *rvar = (float *) r->in[4];
+	float	   *y = r->out[0];
+	double		eps = sp_attr_float(r->n, "epsilon", 1e-5f),
+				mom = sp_attr_float(r->n, "momentum", 0.9f);
+	int64_t		N = xs->dim[0],
+				C = xs->dim[1],
+				S = 1,
+				cnt;
+
+	for (int d = 2; d < xs->rank; d++)
+		S *= xs->dim[d];
+	cnt = N * S;
+	for (int64_t c = 0; c < C; c++)
+	{
+		double		mean,
+					ss,
+					a;
+		float		af,
+					bf;
+
+		bn_batch_stats(x, N, C, S, c, &mean, &ss);
+		rmean[c] = (float) (mom * rmean[c] + (1.0 - mom) * mean);
+		rvar[c] = (float) (mom * rvar[c] + (1.0 - mom) * (cnt > 1 ? ss / (double) (cnt - 1) : ss));
+		a = (double) scale[c] / sqrt(ss / (double) cnt + eps);
+		af = (float) a;
+		bf = (float) ((double) bias[c] - mean * a);
+		for (int64_t b = 0; b < N; b++)
+			bn_apply(x + (b * C + c) * S, y + (b * C + c) * S, S, af, bf);
+	}
+	for (int o = 1; o < r->n->n_out; o++)
+		memcpy(r->out[o], o % 2 ? rmean : rvar, sizeof(float) * (size_t) C);
+	return SP_OK;
+}
+
+/*
+ * With xh = (x - mean) * inv: dscale = sum(dy xh), dB = sum(dy); in eval
+ * mode dx = dy scale inv; in training mode the mean and the variance depend
+ * on x too: dx = scale inv / n (n dy - sum(dy) - xh sum(dy xh)).
+ */
+static sp_status
+bn_backward(const sp_op_run *r)
+{
+	const sp_shape *xs = &sp_in(r->g, r->n, 0)->shape;
+	const float *x = r->in[0],
+			   *scale = r->in[1],
+			   *rmean = r->in[3],
+			   *rvar = r->in[4],
+			   *dy = r->d_out[0];
+	float	   *dx = r->d_in[0],
+			   *dscale = r->d_in[1],
+			   *dbias = r->d_in[2];
+	double		eps = sp_attr_float(r->n, "epsilon", 1e-5f);
+	int64_t		N = xs->dim[0],
+				C = xs->dim[1],
+				S = 1,
+				cnt;
+
+	if (!dy)
+		return SP_OK;
+	for (int d = 2; d < xs->rank; d++)
+		S *= xs->dim[d];
+	cnt = N * S;
+	for (int64_t c = 0; c < C; c++)
+	{
+		double		mean,
+					var,
+					inv,
+					sdy = 0,
+					sdyx = 0;
+
+		if (r->training)
+		{
+			bn_batch_stats(x, N, C, S, c, &mean, &var);
+			var /= (double) cnt;
+		}
+		else
+		{
+			mean = rmean[c];
+			var = rvar[c];
+		}
+		inv = 1.0 / sqrt(var + eps);
+		for (int64_t b = 0; b < N; b++)
+		{
+			const float *xp = x + (b * C + c) * S,
+					   *dyp = dy + (b * C + c) * S;
+
+			for (int64_t i = 0; i < S; i++)
+			{
+				sdy += dyp[i];
+				sdyx += dyp[i] * ((xp[i] - mean) * inv);
+			}
+		}
+		if (dscale)
+			dscale[c] += (float) sdyx;
+		if (dbias)
+			dbias[c] += (float) sdy;
+		if (!dx)
+			continue;
+		for (int64_t b = 0; b < N; b++)
+		{
+			const float *xp = x + (b * C + c) * S,
+					   *dyp = dy + (b * C + c) * S;
+			float	   *dxp = dx + (b * C + c) * S;
+
+			if (r->training)
+			{
+				double		a = (double) scale[c] * inv / (double) cnt;
+
+				for (int64_t i = 0; i < S; i++)
+					dxp[i] += (float) (a * ((double) cnt * dyp[i] - sdy - (xp[i] - mean) * inv * sdyx));
+			}
+			else
+			{
+				float		a = (float) ((double) scale[c] * inv);
+
+				for (int64_t i = 0; i < S; i++)
+					dxp[i] += dyp[i] * a;
+			}
+		}
+	}
+	return SP_OK;
+}
+
 static sp_status
 bn_forward(const sp_op_run *r)
 {
@@ -208,6 +384,8 @@ bn_forward(const sp_op_run *r)
 				C = xs->dim[1],
 				S = 1;
 
+	if (r->training)
+		return bn_forward_train(r);
 	for (int d = 2; d < xs->rank; d++)
 		S *= xs->dim[d];
 	for (int64_t c = 0; c < C; c++)
@@ -232,7 +410,7 @@ bn_flops(const sp_graph *g, const sp_node *n)
 
 const sp_op_def sp_op_BatchNormalization = {
 	.name = "BatchNormalization", .min_in = 5, .max_in = 5, .min_out = 1, .max_out = 5,
-	.infer = bn_infer, .forward = bn_forward, .flops = bn_flops
+	.infer = bn_infer, .forward = bn_forward, .flops = bn_flops, .backward = bn_backward
 };
 
 /* ---------------------------------------------------------------------- */
@@ -695,9 +873,53 @@ l2_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
+/*
+ * y = x / r with r = max(|x|, 1e-12): dx = (dy - y (y . dy)) / r while the
+ * norm is above the floor, dy / r where the floor (a constant) applies.
+ */
+static sp_status
+l2_backward(const sp_op_run *r)
+{
+	const sp_shape *xs = &sp_in(r->g, r->n, 0)->shape;
+	const float *x = r->in[0],
+			   *y = r->out[0],
+			   *dy = r->d_out[0];
+	float	   *dx = r->d_in[0];
+	int			axis = sp_axis(sp_attr_int(r->n, "axis", -1), xs->rank);
+	int64_t		outer,
+				D,
+				inner;
+
+	if (!dy || !dx)
+		return SP_OK;
+	split_axis(xs, axis, &outer, &D, &inner);
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++)
+		{
+			int64_t		base = o * D * inner + i;
+			double		ss = 0.0,
+						dot = 0.0,
+						norm;
+
+			for (int64_t j = 0; j < D; j++)
+			{
+				ss += (double) x[base + j * inner] * x[base + j * inner];
+				dot += (double) y[base + j * inner] * dy[base + j * inner];
+			}
+			norm = sqrt(ss);
+			if (norm <= 1e-12)
+				for (int64_t j = 0; j < D; j++)
+					dx[base + j * inner] += (float) (dy[base + j * inner] / 1e-12);
+			else
+				for (int64_t j = 0; j < D; j++)
+					dx[base + j * inner] += (float) ((dy[base + j * inner] - y[base + j * inner] * dot) / norm);
+		}
+	return SP_OK;
+}
+
 const sp_op_def sp_op_SiameseL2Norm = {
 	.name = "SiameseL2Norm", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
-	.infer = l2_infer, .forward = l2_forward
+	.infer = l2_infer, .forward = l2_forward, .backward = l2_backward
 };
 
 /* ---------------------------------------------------------------------- */

@@ -2,6 +2,9 @@
  * pool.c: MaxPool and AveragePool (1-D and 2-D windows from conv.h's
  * geometry: pads, strides, dilations, auto_pad, ceil_mode,
  * count_include_pad) and the global pools over all spatial positions.
+ * MaxPool and AveragePool have a backward: the max one finds each window's
+ * maximum again (the same comparison as the forward, so ties go to the
+ * same element) rather than keeping indices from the forward.
  */
 #include "nn/op.h"
 #include "nn/ops/conv.h"
@@ -57,6 +60,23 @@ pool_infer(sp_graph *g, sp_node *n, sp_error *err)
 	return SP_OK;
 }
 
+/* The divisor of AveragePool's window at (y0, x0) with count valid inputs. */
+static int64_t
+avg_count(const sp_window *w, bool include_pad, int64_t y0, int64_t x0, int64_t count)
+{
+	if (include_pad)
+	{
+		/* the window clipped to the padded extent (ceil_mode may run past it) */
+		int64_t		ye = y0 + (w->kh - 1) * w->dh,
+					xe = x0 + (w->kw - 1) * w->dw;
+		int64_t		hy = (ye < w->H + w->pb ? ye : w->H + w->pb - 1) - y0 + 1,
+					hx = (xe < w->W + w->pr ? xe : w->W + w->pr - 1) - x0 + 1;
+
+		return hy * hx;
+	}
+	return count;
+}
+
 static sp_status
 pool_forward(const sp_op_run *r)
 {
@@ -105,16 +125,7 @@ pool_forward(const sp_op_run *r)
 				}
 				if (!max)
 				{
-					if (include_pad)
-					{
-						/* the window clipped to the padded extent (ceil_mode may run past it) */
-						int64_t		ye = y0 + (w.kh - 1) * w.dh,
-									xe = x0 + (w.kw - 1) * w.dw;
-						int64_t		hy = (ye < w.H + w.pb ? ye : w.H + w.pb - 1) - y0 + 1,
-									hx = (xe < w.W + w.pr ? xe : w.W + w.pr - 1) - x0 + 1;
-
-						count = hy * hx;
-					}
+					count = avg_count(&w, include_pad, y0, x0, count);
 					acc = count > 0 ? acc / (float) count : 0.0f;
 				}
 				yp[oy * w.OW + ox] = acc;
@@ -125,8 +136,93 @@ pool_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
-const sp_op_def sp_op_MaxPool = {"MaxPool", 1, 1, 1, 2, 0, pool_infer, NULL, pool_forward, NULL, NULL};
-const sp_op_def sp_op_AveragePool = {"AveragePool", 1, 1, 1, 1, 0, pool_infer, NULL, pool_forward, NULL, NULL};
+static sp_status
+pool_backward(const sp_op_run *r)
+{
+	sp_window	w;
+	bool		max = is_max(r->n);
+	bool		include_pad = sp_attr_int(r->n, "count_include_pad", 0) != 0;
+	const float *X = r->in[0],
+			   *dY = r->d_out[0];
+	float	   *dX = r->d_in[0];
+	sp_status	st;
+
+	if (!dY || !dX)
+		return SP_OK;
+	if ((st = pool_window(r->g, r->n, &w, r->err)) != SP_OK)
+		return st;
+	for (int64_t p = 0; p < w.N * w.C; p++)
+	{
+		const float *xp = X + p * w.H * w.W;
+		const float *dyp = dY + p * w.OH * w.OW;
+		float	   *dxp = dX + p * w.H * w.W;
+
+		for (int64_t oy = 0; oy < w.OH; oy++)
+			for (int64_t ox = 0; ox < w.OW; ox++)
+			{
+				float		acc = -INFINITY,
+							g = dyp[oy * w.OW + ox];
+				int64_t		arg = -1,
+							count = 0;
+				int64_t		y0 = oy * w.sh - w.pt,
+							x0 = ox * w.sw - w.pl;
+
+				for (int64_t ky = 0; ky < w.kh; ky++)
+				{
+					int64_t		iy = y0 + ky * w.dh;
+
+					if (iy < 0 || iy >= w.H)
+						continue;
+					for (int64_t kx = 0; kx < w.kw; kx++)
+					{
+						int64_t		ix = x0 + kx * w.dw;
+						float		v;
+
+						if (ix < 0 || ix >= w.W)
+							continue;
+						v = xp[iy * w.W + ix];
+						if (max && (arg < 0 || v > acc || isnan(v)))
+						{
+							acc = v;
+							arg = iy * w.W + ix;
+						}
+						count++;
+					}
+				}
+				if (max)
+				{
+					if (arg >= 0)
+						dxp[arg] += g;
+					continue;
+				}
+				count = avg_count(&w, include_pad, y0, x0, count);
+				if (count <= 0)
+					continue;
+				g /= (float) count;
+				for (int64_t ky = 0; ky < w.kh; ky++)
+				{
+					int64_t		iy = y0 + ky * w.dh;
+
+					if (iy < 0 || iy >= w.H)
+						continue;
+					for (int64_t kx = 0; kx < w.kw; kx++)
+					{
+						int64_t		ix = x0 + kx * w.dw;
+
+						if (ix >= 0 && ix < w.W)
+							dxp[iy * w.W + ix] += g;
+					}
+				}
+			}
+		if ((p & 63) == 63 && (st = sp_op_interrupted(r)) != SP_OK)
+			return st;
+	}
+	return SP_OK;
+}
+
+const sp_op_def sp_op_MaxPool = {"MaxPool", 1, 1, 1, 2, 0, pool_infer, NULL, pool_forward, NULL, NULL, pool_backward};
+const sp_op_def sp_op_AveragePool = {"AveragePool", 1, 1, 1, 1, 0, pool_infer, NULL, pool_forward, NULL, NULL,
+pool_backward};
 
 /* ---------------------------------------------------------------------- */
 /* Global pools: N x C x spatial... -> N x C x 1 x ... */
@@ -184,5 +280,5 @@ global_forward(const sp_op_run *r)
 	return SP_OK;
 }
 
-const sp_op_def sp_op_GlobalAveragePool = {"GlobalAveragePool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL};
-const sp_op_def sp_op_GlobalMaxPool = {"GlobalMaxPool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL};
+const sp_op_def sp_op_GlobalAveragePool = {"GlobalAveragePool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL, NULL};
+const sp_op_def sp_op_GlobalMaxPool = {"GlobalMaxPool", 1, 1, 1, 1, 0, global_infer, NULL, global_forward, NULL, NULL, NULL};

@@ -20,6 +20,9 @@
  *
  * Forwards rederive what they need from the (static) shapes and the constant
  * inputs, so they work without prepared state, as constant folding runs them.
+ *
+ * Reshape, Flatten, Squeeze and Unsqueeze, plain copies, have a backward
+ * (the gradient passes through unchanged): trained models flatten.
  */
 #include "nn/op.h"
 
@@ -133,6 +136,21 @@ copy_forward(const sp_op_run *r)
 
 	if (bytes && r->out[0] != r->in[0])
 		memmove(r->out[0], r->in[0], bytes);
+	return SP_OK;
+}
+
+/* Their backward: the gradient has the same elements in the same order. */
+static sp_status
+copy_backward(const sp_op_run *r)
+{
+	const sp_value *x = sp_in(r->g, r->n, 0);
+	const float *dy = r->d_out[0];
+	float	   *dx = r->d_in[0];
+	int64_t		n = numel_of(x);
+
+	if (dy && dx)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i];
 	return SP_OK;
 }
 
@@ -1824,16 +1842,20 @@ not_forward(const sp_op_run *r)
 #define SHAPE_OP(NAME, MININ, MAXIN, MINOUT, MAXOUT, INFER, FORWARD) \
 	const sp_op_def sp_op_##NAME = {.name = #NAME, .min_in = MININ, .max_in = MAXIN, \
 		.min_out = MINOUT, .max_out = MAXOUT, .infer = INFER, .forward = FORWARD}
+/* the reshapes of plain copies pass gradients through unchanged */
+#define COPY_OP(NAME, MININ, MAXIN, INFER) \
+	const sp_op_def sp_op_##NAME = {.name = #NAME, .min_in = MININ, .max_in = MAXIN, \
+		.min_out = 1, .max_out = 1, .infer = INFER, .forward = copy_forward, .backward = copy_backward}
 
 SHAPE_OP(Shape, 1, 1, 1, 1, shape_infer, shape_forward);
 SHAPE_OP(Size, 1, 1, 1, 1, size_infer, size_forward);
 SHAPE_OP(Constant, 0, 0, 1, 1, constant_infer, constant_forward);
 SHAPE_OP(ConstantOfShape, 1, 1, 1, 1, cos_infer, cos_forward);
 SHAPE_OP(Range, 3, 3, 1, 1, range_infer, range_forward);
-SHAPE_OP(Reshape, 1, 2, 1, 1, reshape_infer, copy_forward);
-SHAPE_OP(Flatten, 1, 1, 1, 1, flatten_infer, copy_forward);
-SHAPE_OP(Squeeze, 1, 2, 1, 1, squeeze_infer, copy_forward);
-SHAPE_OP(Unsqueeze, 1, 2, 1, 1, unsqueeze_infer, copy_forward);
+COPY_OP(Reshape, 1, 2, reshape_infer);
+COPY_OP(Flatten, 1, 1, flatten_infer);
+COPY_OP(Squeeze, 1, 2, squeeze_infer);
+COPY_OP(Unsqueeze, 1, 2, unsqueeze_infer);
 SHAPE_OP(Transpose, 1, 1, 1, 1, transpose_infer, transpose_forward);
 SHAPE_OP(Concat, 1, SP_SHAPE_MAX_IO, 1, 1, concat_infer, concat_forward);
 SHAPE_OP(Split, 1, 2, 1, SP_SHAPE_MAX_IO, split_infer, split_forward);
