@@ -46,7 +46,7 @@ ONNX_PROTO  ?= /usr/include/onnx/onnx.proto
 ONNX_GEN    = build/onnx/onnx.pb-c.c
 CORE_OBJS   = $(CORE_SRCS:.c=.o) build/onnx/onnx.pb-c.o
 CORE_LIB    = src/core/libsiamese_core.a
-CORE_LIBS   = -lpng -ljpeg -lopenblas -lprotobuf-c -lcrypto -lz -lm
+CORE_LIBS   = -lpng -ljpeg -lopenblas -lblis -lprotobuf-c -lcrypto -lz -lm
 CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC -fno-strict-aliasing -fwrapv \
               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Isrc/core -Ibuild/onnx $(CORE_EXTRA_CFLAGS)

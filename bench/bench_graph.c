@@ -3,7 +3,7 @@
  * the server runs it (one thread, one image at a time).
  *
  *   bench_graph MODEL.onnx [IMPORT.json] [--batch N] [--seconds S]
- *               [--check INPUT.f32 WANT.f32]
+ *               [--gemm auto|openblas|blis] [--check INPUT.f32 WANT.f32]
  *
  * Without IMPORT.json the model's own output is used, with a 3 x 224 x 224
  * input.  --check runs INPUT.f32 (raw float32, N x C x H x W) and compares
@@ -17,6 +17,7 @@
 #include "model_files.h"
 #include "nn/nn_layers.h"
 #include "nn/nn_model.h"
+#include "nn/sgemm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -66,6 +67,12 @@ main(int argc, char **argv)
 			batch = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
 			seconds = atof(argv[++i]);
+		else if (strcmp(argv[i], "--gemm") == 0 && i + 1 < argc)
+		{
+			i++;
+			sp_gemm_set_backend(strcmp(argv[i], "blis") == 0 ? SP_GEMM_BLIS :
+								strcmp(argv[i], "openblas") == 0 ? SP_GEMM_OPENBLAS : SP_GEMM_AUTO);
+		}
 		else if (strcmp(argv[i], "--check") == 0 && i + 2 < argc)
 		{
 			check_in = argv[++i];
@@ -77,7 +84,7 @@ main(int argc, char **argv)
 			cfg_path = argv[i];
 		else
 		{
-			fprintf(stderr, "usage: bench_graph MODEL.onnx [IMPORT.json] [--batch N] [--seconds S] [--check IN.f32 WANT.f32]\n");
+			fprintf(stderr, "usage: bench_graph MODEL.onnx [IMPORT.json] [--batch N] [--seconds S] [--gemm auto|openblas|blis] [--check IN.f32 WANT.f32]\n");
 			return 2;
 		}
 	}
@@ -173,6 +180,12 @@ main(int argc, char **argv)
 				best_cpu = iters * batch / (bench_thread_cpu() - c0);
 		}
 		getrusage(RUSAGE_SELF, &ru);
+		{
+			char		gemm[160];
+
+			sp_gemm_info(sp_gemm_backend_in_use(), gemm, sizeof gemm);
+			printf("matrix multiplies: %s\n", gemm);
+		}
 		printf("cpu images/s: %.2f\n", best_cpu);
 		printf("images/s: %.2f  (batch %d, activation memory %.1f MB per image, peak RSS %.0f MB)\n",
 			   best, batch, (double) sp_graph_run_bytes(m->graph) / 1048576.0, ru.ru_maxrss / 1024.0);

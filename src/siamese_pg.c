@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "nn/nn_model.h"
+#include "nn/sgemm.h"
 #include "vector/distance.h"
 #include "pg/sp_pg.h"
 
@@ -21,6 +22,14 @@ int			siamese_model_cache_mb = 1024;
 int			siamese_max_model_memory_mb = 1024;
 static char *siamese_distance_isa = NULL;
 static char *siamese_nn_isa = NULL;
+static int	siamese_nn_gemm = SP_GEMM_AUTO;
+
+static const struct config_enum_entry gemm_options[] = {
+	{"auto", SP_GEMM_AUTO, false},
+	{"openblas", SP_GEMM_OPENBLAS, false},
+	{"blis", SP_GEMM_BLIS, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -56,6 +65,12 @@ static void
 assign_nn_isa(const char *newval, void *extra)
 {
 	sp_nn_set_default_isa(sp_isa_from_name(newval));
+}
+
+static void
+assign_nn_gemm(int newval, void *extra)
+{
+	sp_gemm_set_backend((sp_gemm_backend) newval);
 }
 
 void
@@ -107,6 +122,19 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   check_isa, assign_nn_isa, NULL);
+
+	DefineCustomEnumVariable("siamese.nn.gemm",
+							 "Library behind the matrix multiplies of model forward passes.",
+							 "auto uses OpenBLAS when the kernels it picked at load suit this CPU and BLIS "
+							 "(which detects the CPU itself) when they do not, as Debian's OpenBLAS 0.3.21 "
+							 "does on some AVX-512 servers; openblas and blis force one, for diagnosis and "
+							 "benchmarks.  Embeddings agree across settings to about 1e-6.",
+							 &siamese_nn_gemm,
+							 SP_GEMM_AUTO,
+							 gemm_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, assign_nn_gemm, NULL);
 
 	DefineCustomIntVariable("siamese.nn.model_cache_size",
 							"Memory the models loaded in one backend may keep between statements.",

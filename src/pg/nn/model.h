@@ -53,11 +53,11 @@ extern void sp_catalog_unknown_model(const char *name) pg_attribute_noreturn();
 /* The model called name, loaded and current (raises if unknown). */
 extern SpCachedModel *sp_model_get(const char *name);
 
-/* Once per backend: LOG (server log only) when OpenBLAS runs a much slower kernel than the CPU allows. */
+/*
+ * Pins one BLAS thread; once per backend, a LOG (server log only) when
+ * siamese.nn.gemm forces an OpenBLAS whose kernels do not suit the CPU.
+ */
 extern void sp_blas_check_core(void);
-
-/* Suggested OPENBLAS_CORETYPE for this CPU, or NULL when the kernel is fine. */
-extern const char *sp_blas_suggested_core(const char **cpu_isa);
 
 /* model_sql.c */
 

@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "nn/sgemm.h"
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 
@@ -240,49 +241,14 @@ siamese_model_cache(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------- */
 /* BLAS kernel check. */
 
-static bool
-core_in(const char *core, const char *const *list)
-{
-	for (; *list; list++)
-		if (pg_strcasecmp(core, *list) == 0)
-			return true;
-	return false;
-}
-
-const char *
-sp_blas_suggested_core(const char **cpu_isa)
-{
-	static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
-	static const char *const avx2_cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
-	"SapphireRapids", "Excavator", NULL};
-	const char *core = sp_blas_corename();
-	bool		avx512 = false,
-				avx2 = false;
-
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-	avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-	if (cpu_isa)
-		*cpu_isa = avx512 ? "avx512" : avx2 ? "avx2" : "baseline";
-	if (core == NULL)
-		return NULL;
-	if (avx512 && !core_in(core, avx512_cores))
-		return "SkylakeX";
-	if (!avx512 && avx2 && !core_in(core, avx2_cores))
-		return "Haswell";
-	return NULL;
-}
-
 /*
- * The advice is for the administrator, so it goes to the server log (LOG),
- * never to clients: as a WARNING it reached every new session that used a
- * model, and every shard connection of a distributed query.  Once per backend:
- * a once-per-server flag needs shared memory, which an extension not in
- * shared_preload_libraries cannot reserve.  Users see the same advice in
- * siamese.blas_info().suggested_coretype.
+ * With siamese.nn.gemm = auto, matrix multiplies leave an OpenBLAS whose
+ * kernels do not suit the CPU for BLIS (nn/sgemm.h), so nothing needs saying.
+ * Only when openblas is forced does the old advice matter: it goes to the
+ * server log (LOG), never to clients, once per backend (a once-per-server
+ * flag needs shared memory, which an extension not in
+ * shared_preload_libraries cannot reserve).  Users see the same in
+ * siamese.blas_info().
  */
 void
 sp_blas_check_core(void)
@@ -290,20 +256,19 @@ sp_blas_check_core(void)
 	const char *isa;
 	const char *suggest;
 
+	/* One BLAS thread per backend: parallel workers, not BLAS threads, use the cores. */
+	sp_blas_set_threads(1);
 	if (blas_checked)
 		return;
 	blas_checked = true;
-	/* One BLAS thread per backend: parallel workers, not BLAS threads, use the cores. */
-	sp_blas_set_threads(1);
-	if (IsParallelWorker())
-		return;					/* the leader warns */
+	if (IsParallelWorker() || sp_gemm_backend_in_use() != SP_GEMM_OPENBLAS)
+		return;
 	suggest = sp_blas_suggested_core(&isa);
 	if (suggest)
 		ereport(LOG,
 				(errmsg("OpenBLAS is running its \"%s\" kernels although this CPU supports %s",
 						sp_blas_corename(), isa),
-				 errdetail("Model forward passes may run several times slower than they could."),
-				 errhint("Set OPENBLAS_CORETYPE=%s in the environment of the PostgreSQL server "
-						 "(for example with a systemd override or before pg_ctl start) and restart it; "
-						 "siamese.blas_info() shows the kernel in use.", suggest)));
+				 errdetail("siamese.nn.gemm is set to openblas, so model forward passes may run several times slower than with auto."),
+				 errhint("Set siamese.nn.gemm to auto, or OPENBLAS_CORETYPE=%s in the environment of the PostgreSQL server "
+						 "and restart it; siamese.blas_info() shows the kernels in use.", suggest)));
 }

@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "pg/embedding/embedding.h"
+#include "nn/sgemm.h"
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 
@@ -246,7 +247,15 @@ siamese_blas_info(PG_FUNCTION_ARGS)
 	p = strstr(info, "; core=");
 	if (p)
 		*p = '\0';
-	values[0] = CStringGetTextDatum(info);
+	{
+		/* the library text, then what the matrix multiplies run on (nn/sgemm.h) */
+		char		gemm[160];
+		char		lib[700];
+
+		sp_gemm_info(sp_gemm_backend_in_use(), gemm, sizeof gemm);
+		snprintf(lib, sizeof lib, "%s; matrix multiplies: %s", info, gemm);
+		values[0] = CStringGetTextDatum(lib);
+	}
 	if (p)
 		*p = ';';
 	values[1] = CStringGetTextDatum(core ? core : "unknown");

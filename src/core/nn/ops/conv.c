@@ -25,9 +25,9 @@
  */
 #include "nn/nn_layers.h"
 #include "nn/op.h"
+#include "nn/sgemm.h"
 #include "nn/ops/conv.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -451,8 +451,8 @@ conv_forward(const sp_op_run *r)
 			if ((st = sp_op_interrupted(r)) != SP_OK)
 				return st;
 			if (kern == CONV_POINTWISE)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) O, (int) OHW, (int) w.C,
-							1.0f, Wt, (int) w.C, xb, (int) OHW, 0.0f, yb, (int) OHW);
+				sp_sgemm(false, false, (int) O, (int) OHW, (int) w.C, 1.0f, Wt, (int) w.C, xb, (int) OHW,
+						 0.0f, yb, (int) OHW);
 			else if (kern == CONV_DEPTHWISE)
 			{
 				int64_t		mult = O / w.C;
@@ -469,9 +469,8 @@ conv_forward(const sp_op_run *r)
 					float	   *col = r->scratch;
 
 					im2col(xb, &w, gi * cg, cg, col);
-					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) og, (int) OHW, (int) K,
-								1.0f, Wt + gi * og * K, (int) K, col, (int) OHW, 0.0f,
-								yb + gi * og * OHW, (int) OHW);
+					sp_sgemm(false, false, (int) og, (int) OHW, (int) K, 1.0f, Wt + gi * og * K, (int) K, col,
+							 (int) OHW, 0.0f, yb + gi * og * OHW, (int) OHW);
 				}
 			for (int64_t o = 0; o < O; o++)
 				sp_bias_act(yb + o * OHW, (size_t) OHW, B ? B[o] : 0.0f, &act);
@@ -563,13 +562,13 @@ conv_backward(const sp_op_run *r)
 			if (dW)
 			{
 				im2col(X + b * w.C * HW, &w, 0, w.C, col);
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) O, (int) K, (int) OHW,
-							1.0f, dyb, (int) OHW, col, (int) OHW, 1.0f, dW, (int) K);
+				sp_sgemm(false, true, (int) O, (int) K, (int) OHW, 1.0f, dyb, (int) OHW, col, (int) OHW,
+						 1.0f, dW, (int) K);
 			}
 			if (dX)
 			{
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int) K, (int) OHW, (int) O,
-							1.0f, Wt, (int) K, dyb, (int) OHW, 0.0f, dcol, (int) OHW);
+				sp_sgemm(true, false, (int) K, (int) OHW, (int) O, 1.0f, Wt, (int) K, dyb, (int) OHW,
+						 0.0f, dcol, (int) OHW);
 				col2im_add(dcol, &w, 0, w.C, dX + b * w.C * HW);
 			}
 			if (dB)

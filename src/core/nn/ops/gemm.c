@@ -7,9 +7,9 @@
  * each adding into its gradient (beta 1).
  */
 #include "nn/op.h"
+#include "nn/sgemm.h"
 #include "nn/ops/conv.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -20,11 +20,9 @@ matmul_2d(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 		  const float *B, int64_t ldb, float *Y)
 {
 	if (M == 1 && !ta)
-		cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? (int) N : (int) K,
-					tb ? (int) K : (int) N, alpha, B, (int) ldb, A, 1, 0.0f, Y, 1);
+		sp_sgemv(!tb, tb ? (int) N : (int) K, tb ? (int) K : (int) N, alpha, B, (int) ldb, A, 0.0f, Y);
 	else
-		cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-					(int) M, (int) N, (int) K, alpha, A, (int) lda, B, (int) ldb, 0.0f, Y, (int) N);
+		sp_sgemm(ta, tb, (int) M, (int) N, (int) K, alpha, A, (int) lda, B, (int) ldb, 0.0f, Y, (int) N);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -148,17 +146,13 @@ gemm_backward(const sp_op_run *r)
 	if (!dY)
 		return SP_OK;
 	if (dA && !ta)				/* dA [M x K] */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasNoTrans : CblasTrans, M, K, N,
-					alpha, dY, N, B, tb ? K : N, 1.0f, dA, K);
+		sp_sgemm(false, !tb, M, K, N, alpha, dY, N, B, tb ? K : N, 1.0f, dA, K);
 	else if (dA)				/* A stored [K x M] */
-		cblas_sgemm(CblasRowMajor, tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N,
-					alpha, B, tb ? K : N, dY, N, 1.0f, dA, M);
+		sp_sgemm(tb, true, K, M, N, alpha, B, tb ? K : N, dY, N, 1.0f, dA, M);
 	if (dB && tb)				/* B stored [N x K] */
-		cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, N, K, M,
-					alpha, dY, N, A, ta ? M : K, 1.0f, dB, K);
+		sp_sgemm(true, ta, N, K, M, alpha, dY, N, A, ta ? M : K, 1.0f, dB, K);
 	else if (dB)				/* dB [K x N] */
-		cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M,
-					alpha, A, ta ? M : K, dY, N, 1.0f, dB, N);
+		sp_sgemm(!ta, false, K, N, M, alpha, A, ta ? M : K, dY, N, 1.0f, dB, N);
 	if (dC && beta != 0.0f)
 	{
 		int64_t		cr = c->shape.rank == 2 ? c->shape.dim[0] : 1,
