@@ -70,8 +70,9 @@ $h->finish;
 my $stop_latency = time - $t0;
 like($$err, qr/canceling statement due to user request/, 'the report is cancelled');
 like($$err, qr/Report \d+ is marked failed/, 'the error says the run is marked failed');
+# a figure, not a pass/fail test (timings belong in benchmarks): the error
+# above already shows the cancel interrupted the report mid-run
 diag(sprintf('report stopped %.3f s after pg_cancel_backend', $stop_latency));
-ok($stop_latency < 10, 'a cancelled report stops promptly');
 is($node->safe_psql('postgres', q{
 	SELECT r.status || ',' || r.error_sqlstate || ',' ||
 		   (SELECT count(*) FROM siamese.robustness_results x WHERE x.run_id = r.run_id)
