@@ -48,6 +48,14 @@ FROM corruptions() c, fixture f, generate_series(1, 5) s
 WHERE f.name = 'rgb32'
 GROUP BY c.name ORDER BY c.name;
 
+-- The same with the ImageNet profile forced (its parameter table: a drifting
+-- severity-5 sigma shows up here even though the fixture is CIFAR-sized).
+SELECT c.name,
+       string_agg(left(md5(corrupt(f.img, c.name, s, 7, 'imagenet')), 10), ' ' ORDER BY s) AS imagenet_md5_by_severity
+FROM corruptions() c, fixture f, generate_series(1, 5) s
+WHERE f.name = 'rgb32'
+GROUP BY c.name ORDER BY c.name;
+
 -- Profiles: auto picks cifar for 32 px; forcing another changes the result.
 SELECT corrupt(img, 'gaussian_blur', 3, 0, 'auto') = corrupt(img, 'gaussian_blur', 3, 0, 'cifar') AS auto_is_cifar,
        corrupt(img, 'gaussian_blur', 3, 0, 'imagenet') <> corrupt(img, 'gaussian_blur', 3, 0, 'cifar') AS imagenet_differs,

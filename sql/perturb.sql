@@ -63,6 +63,13 @@ SELECT p.name, string_agg(left(md5(f.image), 10), ' ' ORDER BY f.frame) AS md5_f
 FROM perturbations() p, pfixture x, LATERAL perturbation_frames(x.img, p.name, 7) f
 WHERE x.name = 'rgb32' AND f.frame IN (1, 5, p.frames_cifar - 1)
 GROUP BY p.name ORDER BY p.name;
+-- ... and the noise sequences, the ones difficulty changes, at difficulties 2
+-- and 3 (their parameter tables): frames 1 and the last.
+SELECT p.name, d AS difficulty, string_agg(left(md5(f.image), 10), ' ' ORDER BY f.frame) AS md5_frames
+FROM perturbations() p, pfixture x, generate_series(2, 3) d,
+     LATERAL perturbation_frames(x.img, p.name, 7, 'auto', d) f
+WHERE x.name = 'rgb32' AND p.name LIKE '%noise' AND f.frame IN (1, p.frames_cifar - 1)
+GROUP BY p.name, d ORDER BY p.name, d;
 SELECT left(md5(image), 10) AS tiny_rotate_frame3
 FROM pfixture x, perturbation_frames(x.img, 'rotate', 0, 'tiny') f
 WHERE x.name = 'rgb32' AND f.frame = 3;
