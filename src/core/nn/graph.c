@@ -1277,6 +1277,22 @@ sp_graph_run(const sp_graph *g, const sp_env *env, void *arena, const void *cons
 	return sp_graph_run_ex(g, env, arena, inputs, outputs, 0, err);
 }
 
+/* What an op's forward or backward gets about node n, from the run tables. */
+static void
+op_run_init(sp_op_run *r, const sp_graph *g, const sp_node *n, const run_tables *t, const sp_env *env,
+			int flags, sp_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->g = g;
+	r->n = n;
+	r->in = t->in;
+	r->out = t->out;
+	r->scratch = t->scratch;
+	r->env = env;
+	r->err = err;
+	r->training = (flags & SP_GRAPH_RUN_TRAINING) != 0;
+}
+
 sp_status
 sp_graph_run_ex(const sp_graph *g, const sp_env *env, void *arena, const void *const *inputs,
 				void *const *outputs, int flags, sp_error *err)
@@ -1318,15 +1334,7 @@ sp_graph_run_ex(const sp_graph *g, const sp_env *env, void *arena, const void *c
 			t.in[k] = n->in[k] >= 0 ? t.ptr[n->in[k]] : NULL;
 		for (int o = 0; o < n->n_out; o++)
 			t.out[o] = t.ptr[n->out[o]];
-		memset(&r, 0, sizeof(r));
-		r.g = g;
-		r.n = n;
-		r.in = t.in;
-		r.out = t.out;
-		r.scratch = t.scratch;
-		r.env = env;
-		r.err = err;
-		r.training = (flags & SP_GRAPH_RUN_TRAINING) != 0;
+		op_run_init(&r, g, n, &t, env, flags, err);
 		st = n->op->forward(&r);
 		if (st != SP_OK)
 			return st;
@@ -1399,15 +1407,7 @@ sp_graph_backward(const sp_graph *g, const sp_env *env, void *arena, const float
 			t.out[o] = t.ptr[n->out[o]];
 			t.d_out[o] = t.gptr[n->out[o]];
 		}
-		memset(&r, 0, sizeof(r));
-		r.g = g;
-		r.n = n;
-		r.in = t.in;
-		r.out = t.out;
-		r.scratch = t.scratch;
-		r.env = env;
-		r.err = err;
-		r.training = (flags & SP_GRAPH_RUN_TRAINING) != 0;
+		op_run_init(&r, g, n, &t, env, flags, err);
 		r.d_out = t.d_out;
 		r.d_in = t.d_in;
 		st = n->op->backward(&r);
