@@ -27,8 +27,6 @@
 #include "util/rng.h"
 
 #define NCLASS 10
-#define MEAN 0.2860f
-#define STD 0.3530f
 
 typedef struct opts
 {
@@ -137,63 +135,6 @@ build_config(const opts *o, const char *name)
 	return buf;
 }
 
-/* One training image, augmented, into dst (784 floats, normalised). */
-static void
-load_image(const uint8_t *src, float *dst, sp_rng *rng, bool flip, int shift, bool cutout)
-{
-	int			dx = 0,
-				dy = 0,
-				fl = 0;
-	const float zero = (0.0f - MEAN) / STD;
-
-	if (flip)
-		fl = sp_rng_uniform_int(rng, 2) != 0;
-	if (shift > 0)
-	{
-		dx = (int) sp_rng_randint(rng, -shift, shift + 1);
-		dy = (int) sp_rng_randint(rng, -shift, shift + 1);
-	}
-	for (int y = 0; y < 28; y++)
-	{
-		for (int x = 0; x < 28; x++)
-		{
-			int			sx = x - dx,
-						sy = y - dy;
-
-			if (fl)
-				sx = 27 - sx;
-			if (sx < 0 || sx > 27 || sy < 0 || sy > 27)
-				dst[y * 28 + x] = zero;
-			else
-				dst[y * 28 + x] = ((float) src[sy * 28 + sx] / 255.0f - MEAN) / STD;
-		}
-	}
-	/* cutout (DeVries & Taylor 2017): half the images lose a 10x10 square */
-	if (cutout && sp_rng_uniform_int(rng, 2))
-	{
-		int			cx = (int) sp_rng_uniform_int(rng, 28),
-					cy = (int) sp_rng_uniform_int(rng, 28);
-
-		for (int y = cy - 5; y < cy + 5; y++)
-			for (int x = cx - 5; x < cx + 5; x++)
-				if (x >= 0 && x < 28 && y >= 0 && y < 28)
-					dst[y * 28 + x] = zero;
-	}
-}
-
-static void
-shuffle(sp_rng *rng, int *a, int n)
-{
-	for (int i = n - 1; i > 0; i--)
-	{
-		int			j = (int) sp_rng_uniform_int(rng, (uint64_t) i + 1);
-		int			t = a[i];
-
-		a[i] = a[j];
-		a[j] = t;
-	}
-}
-
 /* Replace the free-form parts of an exported config and re-serialise. */
 static void
 finish_config(const sp_env *env, const char *cj, size_t cl, const char *training, const char *quality,
@@ -237,6 +178,32 @@ finish_config(const sp_env *env, const char *cj, size_t cl, const char *training
 	sp_nn_config_free(env, cfg);
 }
 
+/* sp_nn_fit's progress, printed as the trainer always did */
+typedef struct progress_state
+{
+	bool		is_softmax;
+	int			batch;
+	double		t;
+} progress_state;
+
+static void
+print_progress(void *arg, int epoch, int step, int steps_per_epoch, double loss, long active, double lr)
+{
+	progress_state *ps = arg;
+
+	if (step == steps_per_epoch)
+	{
+		fprintf(stderr, "epoch %d: mean loss %.4f%s%.4f  %.1f s\n", epoch + 1, loss,
+				ps->is_softmax ? " train acc " : " mean active ",
+				ps->is_softmax ? (double) active / ((double) steps_per_epoch * ps->batch) :
+				(double) active / steps_per_epoch, now() - ps->t);
+		ps->t = now();
+	}
+	else if (step % 50 == 0)
+		fprintf(stderr, "  epoch %d step %d/%d loss %.4f active %ld lr %.2e (%.1f s)\n",
+				epoch + 1, step, steps_per_epoch, loss, active, lr, now() - ps->t);
+}
+
 static void
 write_file(const char *path, const void *data, size_t len)
 {
@@ -264,7 +231,6 @@ main(int argc, char **argv)
 	sp_nn_config *cfg;
 	sp_nn_trainer *tr = NULL;
 	sp_error	err;
-	sp_rng		rng;
 	bool		aug_flip,
 				aug_cutout;
 	int			aug_shift;
@@ -283,10 +249,7 @@ main(int argc, char **argv)
 	size_t		cl,
 				wl;
 	uint8_t    *w;
-	float	   *head = NULL,
-			   *head_m = NULL,
-			   *head_v = NULL,
-			   *head_g = NULL;
+	float	   *head = NULL;
 	bool		is_softmax;
 	char		name_buf[128];
 
@@ -412,9 +375,6 @@ main(int argc, char **argv)
 		sp_rng		hr;
 
 		head = calloc(hn, sizeof(float));
-		head_m = calloc(hn, sizeof(float));
-		head_v = calloc(hn, sizeof(float));
-		head_g = calloc(hn, sizeof(float));
 		sp_rng_seed(&hr, o.seed, 77);
 		for (size_t k = 0; k < hn; k++)
 			head[k] = (float) sp_rng_uniform_range(&hr, -1.0 / sqrt(D), 1.0 / sqrt(D));
@@ -422,135 +382,32 @@ main(int argc, char **argv)
 
 	if (o.epochs > 0 && strcmp(o.arch, "pixels") != 0)
 	{
-		float	   *input = malloc((size_t) batch_max * 784 * sizeof(float));
-		float	   *emb = malloc((size_t) batch_max * D * sizeof(float));
-		float	   *demb = malloc((size_t) batch_max * D * sizeof(float));
-		int		   *blab = malloc((size_t) batch_max * sizeof(int));
-		int			cursor[NCLASS] = {0};
-		int			maxn = 0;
-		long		step = 0,
-					total_steps;
-		int			warm;
-		sp_nn_adam	adam = {.lr = (float) o.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-		.weight_decay = (float) o.wd, .decoupled = true};
-		double		t0 = now();
+		sp_preprocess_spec in = cfg->input;
+		sp_fit_data data = {.c = 1, .h = 28, .w = 28, .pixels = tr_img.pixels, .n_classes = NCLASS,
+		.cls = cls, .ncls = ncls, .input = &in};
+		sp_fit_opts fo = {.epochs = o.epochs, .P = o.P, .K = o.K, .lr = o.lr, .wd = o.wd, .margin = o.margin,
+			.softmax_scale = o.softmax_scale, .seed = o.seed, .flip = aug_flip, .shift = aug_shift,
+		.cutout = aug_cutout};
+		double	   *ep_loss = calloc((size_t) o.epochs, sizeof(double));
+		double	   *ep_secs = calloc((size_t) o.epochs, sizeof(double));
+		sp_fit_result res = {.epoch_loss = ep_loss, .epoch_seconds = ep_secs, .head = head};
+		progress_state ps = {.is_softmax = is_softmax, .batch = o.P * o.K, .t = now()};
 
-		for (int c = 0; c < NCLASS; c++)
-			if (ncls[c] > maxn)
-				maxn = ncls[c];
-		/* an epoch: every image of the largest class once; P classes x K images per batch */
-		steps_per_epoch = (maxn + o.K - 1) / o.K * NCLASS / o.P;
-		total_steps = (long) steps_per_epoch * o.epochs;
-		warm = (int) (total_steps / 20);
-		if (warm < 1)
-			warm = 1;
-		sp_rng_seed(&rng, o.seed, 1000);
-		for (int c = 0; c < NCLASS; c++)
-			shuffle(&rng, cls[c], ncls[c]);
-
+		if (!sp_fit_loss_parse(o.loss, &fo.loss))
+			usage();
+		if (sp_nn_fit(env, tr, &data, &fo, print_progress, &ps, &res, &err) != SP_OK)
+			die("training", &err);
+		steps_per_epoch = res.steps_per_epoch;
+		train_seconds = res.train_seconds;
 		for (int ep = 0; ep < o.epochs; ep++)
 		{
-			double		ep_loss = 0,
-						te = now();
-			long		ep_active = 0,
-						ep_correct = 0,
-						ep_seen = 0;
-			int			order[NCLASS];
-
-			for (int s = 0; s < steps_per_epoch; s++)
-			{
-				int			B = 0;
-				float		loss = 0;
-				int			active = 0;
-				double		frac;
-
-				/* P classes in a rotating random order (all 10 when P = 10) */
-				if (s % (NCLASS / o.P) == 0)
-				{
-					for (int c = 0; c < NCLASS; c++)
-						order[c] = c;
-					shuffle(&rng, order, NCLASS);
-				}
-				for (int pi = 0; pi < o.P; pi++)
-				{
-					int			c = order[(s % (NCLASS / o.P)) * o.P + pi];
-					int			k = ncls[c] < o.K ? ncls[c] : o.K;
-
-					for (int t = 0; t < k; t++)
-					{
-						if (cursor[c] >= ncls[c])
-						{
-							shuffle(&rng, cls[c], ncls[c]);
-							cursor[c] = 0;
-						}
-						load_image(tr_img.pixels + (size_t) cls[c][cursor[c]++] * 784,
-								   input + (size_t) B * 784, &rng, aug_flip, aug_shift, aug_cutout);
-						blab[B++] = c;
-					}
-				}
-				/* linear warm-up to the peak, then cosine decay to 1% of it */
-				if (step < warm)
-					frac = (double) (step + 1) / warm;
-				else
-					frac = 0.01 + 0.99 * 0.5 * (1 + cos(M_PI * (double) (step - warm) / (double) (total_steps - warm)));
-				adam.lr = (float) (o.lr * frac);
-
-				if (sp_nn_trainer_forward(tr, input, B, true, emb, &err) != SP_OK)
-					die("forward", &err);
-				if (is_softmax)
-				{
-					int			correct = 0;
-
-					if (sp_nn_loss_softmax_ce(env, emb, blab, B, D, head, NULL, NCLASS, (float) o.softmax_scale,
-											  &loss, demb, head_g, NULL, &correct, &err) != SP_OK)
-						die("loss", &err);
-					ep_correct += correct;
-					sp_nn_adam_update(head, head_g, head_m, head_v, (size_t) NCLASS * D, &adam, step + 1, false);
-				}
-				else if (strcmp(o.loss, "batch_all") == 0)
-				{
-					if (sp_nn_loss_batch_all(env, emb, blab, B, D, (float) o.margin, &loss, demb, &active, &err) != SP_OK)
-						die("loss", &err);
-				}
-				else if (strcmp(o.loss, "batch_hard") == 0)
-				{
-					if (sp_nn_loss_batch_hard(env, emb, blab, B, D, (float) o.margin, &loss, demb, &active, &err) != SP_OK)
-						die("loss", &err);
-				}
-				else if (sp_nn_loss_contrastive(env, emb, blab, B, D, (float) o.margin, &loss, demb, &err) != SP_OK)
-					die("loss", &err);
-				sp_nn_trainer_zero_grad(tr);
-				if (sp_nn_trainer_backward(tr, demb, &err) != SP_OK)
-					die("backward", &err);
-				sp_nn_trainer_adam_step(tr, &adam);
-				if (!isfinite(loss))
-				{
-					fprintf(stderr, "train: loss is not finite at step %ld\n", step);
-					exit(1);
-				}
-				ep_loss += loss;
-				ep_active += active;
-				ep_seen += B;
-				step++;
-				if (s % 50 == 0)
-					fprintf(stderr, "  epoch %d step %d/%d loss %.4f active %d lr %.2e (%.1f s)\n",
-							ep + 1, s, steps_per_epoch, loss, active, adam.lr, now() - te);
-			}
-			ep_loss /= steps_per_epoch;
-			fprintf(stderr, "epoch %d: mean loss %.4f%s%.4f  %.1f s\n", ep + 1, ep_loss,
-					is_softmax ? " train acc " : " mean active ",
-					is_softmax ? (double) ep_correct / ep_seen : (double) ep_active / steps_per_epoch,
-					now() - te);
 			snprintf(loss_curve + strlen(loss_curve), sizeof(loss_curve) - strlen(loss_curve),
-					 "%s%.5f", ep ? "," : "", ep_loss);
+					 "%s%.5f", ep ? "," : "", ep_loss[ep]);
 			snprintf(epoch_secs + strlen(epoch_secs), sizeof(epoch_secs) - strlen(epoch_secs),
-					 "%s%.1f", ep ? "," : "", now() - te);
+					 "%s%.1f", ep ? "," : "", ep_secs[ep]);
 		}
-		train_seconds = now() - t0;
-		free(input);
-		free(emb);
-		free(demb);
-		free(blab);
+		free(ep_loss);
+		free(ep_secs);
 	}
 
 	/* export, then evaluate the exported model through the inference path */
@@ -759,9 +616,6 @@ write:
 	sp_nn_trainer_free(tr);
 	sp_nn_config_free(env, cfg);
 	free(head);
-	free(head_m);
-	free(head_v);
-	free(head_g);
 	for (int c = 0; c < NCLASS; c++)
 		free(cls[c]);
 	free(train_set);

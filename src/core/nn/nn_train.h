@@ -15,6 +15,7 @@
 #define SP_NN_TRAIN_H
 
 #include "nn/nn_model.h"
+#include "image/preprocess.h"
 
 typedef struct sp_nn_trainer sp_nn_trainer;
 
@@ -125,5 +126,82 @@ extern sp_status sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, cons
 									   int B, int D, const float *W, const float *bias, int classes,
 									   float scale, float *loss, float *d_emb, float *dW,
 									   float *db, int *correct, sp_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* The training loop (nn/train_fit.c): P x K batches, augmentation, schedule. */
+
+typedef enum sp_fit_loss
+{
+	SP_FIT_BATCH_ALL = 0,
+	SP_FIT_BATCH_HARD,
+	SP_FIT_CONTRASTIVE,
+	SP_FIT_SOFTMAX				/* cosine softmax on a head kept by the loop */
+} sp_fit_loss;
+
+/* Loss names ("batch_all", ...) <-> values; false for an unknown name. */
+extern bool sp_fit_loss_parse(const char *name, sp_fit_loss *out);
+extern const char *sp_fit_loss_name(sp_fit_loss l);
+
+/*
+ * The training images: a compact uint8 cache, image i at pixels + i * c*h*w
+ * (planar, already at the model's input size), and per class the indices of
+ * its training images (the caller's validation images are in no list).
+ * Normalisation is the model's: (pixel / scale - mean[ch]) / std[ch].
+ */
+typedef struct sp_fit_data
+{
+	int			c,
+				h,
+				w;
+	const uint8_t *pixels;
+	int			n_classes;
+	int *const *cls;			/* n_classes lists, shuffled in place by the loop */
+	const int  *ncls;
+	const sp_preprocess_spec *input;
+} sp_fit_data;
+
+typedef struct sp_fit_opts
+{
+	int			epochs;
+	int			P;				/* classes per batch (at most n_classes) */
+	int			K;				/* images per class per batch */
+	double		lr;				/* peak; linear warm-up over 5 %, cosine decay to 1 % */
+	double		wd;				/* decoupled weight decay (AdamW) */
+	double		margin;
+	double		softmax_scale;
+	sp_fit_loss loss;
+	uint64_t	seed;
+	bool		flip;			/* horizontal flips */
+	int			shift;			/* random shifts of up to this many pixels */
+	bool		cutout;			/* half the images lose a square of 10/28 of the side */
+} sp_fit_opts;
+
+/*
+ * Called after every step (its loss, and its active anchors or triplets, or
+ * hits for softmax) and at the end of each epoch (step == steps_per_epoch,
+ * loss = the epoch's mean, active = its total); epochs count from 0.  May be
+ * NULL.
+ */
+typedef void (*sp_fit_progress) (void *arg, int epoch, int step, int steps_per_epoch, double loss,
+								 long active, double lr);
+
+typedef struct sp_fit_result
+{
+	int			steps_per_epoch;
+	double	   *epoch_loss;		/* caller's array of opts.epochs, or NULL */
+	double	   *epoch_seconds;	/* caller's array of opts.epochs, or NULL */
+	double		train_seconds;
+	float	   *head;			/* SP_FIT_SOFTMAX: the head (n_classes x D), caller's, or NULL */
+	double		mean_active;	/* last epoch: active anchors / triplets per step, or train accuracy */
+} sp_fit_result;
+
+/*
+ * Train tr (created for batches of P x K) with opts on data.  Deterministic
+ * given opts.seed; interrupts are polled every step through env.  A
+ * non-finite loss stops it with SP_ERR_INVALID_ARG.
+ */
+extern sp_status sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *data,
+						   const sp_fit_opts *opts, sp_fit_progress progress, void *progress_arg,
+						   sp_fit_result *result, sp_error *err);
 
 #endif							/* SP_NN_TRAIN_H */

@@ -1,0 +1,311 @@
+/*
+ * train_fit.c: the training loop shared by tools/train.c and SQL's
+ * train_model (nn_train.h's sp_nn_fit): P x K batches drawn from per-class
+ * lists, augmentation, the learning-rate schedule, the metric losses (or a
+ * cosine-softmax head), AdamW.
+ *
+ * Batches: each step takes P classes from a shuffled class order (a new
+ * order every n_classes / P steps, so every class comes up once per round)
+ * and K images of each (fewer if the class has fewer), walking each class's
+ * shuffled list and reshuffling it when it runs out.  An epoch is enough
+ * steps for the largest class to be seen once.  Every random draw comes from
+ * one generator seeded with opts.seed, in a fixed order, so a run is
+ * reproducible bit for bit with one BLAS thread.
+ */
+#include "nn/nn_train.h"
+#include "util/rng.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax"};
+
+bool
+sp_fit_loss_parse(const char *name, sp_fit_loss *out)
+{
+	for (int i = 0; i < (int) (sizeof loss_names / sizeof loss_names[0]); i++)
+		if (strcmp(name, loss_names[i]) == 0)
+		{
+			*out = (sp_fit_loss) i;
+			return true;
+		}
+	return false;
+}
+
+const char *
+sp_fit_loss_name(sp_fit_loss l)
+{
+	return (int) l >= 0 && l <= SP_FIT_SOFTMAX ? loss_names[l] : "?";
+}
+
+static double
+seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
+}
+
+static void
+shuffle(sp_rng *rng, int *a, int n)
+{
+	for (int i = n - 1; i > 0; i--)
+	{
+		int			j = (int) sp_rng_uniform_int(rng, (uint64_t) i + 1);
+		int			t = a[i];
+
+		a[i] = a[j];
+		a[j] = t;
+	}
+}
+
+/* One training image, augmented and normalised, into dst (c x h x w floats). */
+static void
+load_image(const sp_fit_data *d, const uint8_t *src, float *dst, sp_rng *rng, const sp_fit_opts *o)
+{
+	const int	H = d->h,
+				W = d->w;
+	const int	cut = H * 10 / 28 > 0 ? H * 10 / 28 : 1;
+	int			dx = 0,
+				dy = 0,
+				fl = 0;
+
+	if (o->flip)
+		fl = sp_rng_uniform_int(rng, 2) != 0;
+	if (o->shift > 0)
+	{
+		dx = (int) sp_rng_randint(rng, -o->shift, o->shift + 1);
+		dy = (int) sp_rng_randint(rng, -o->shift, o->shift + 1);
+	}
+	for (int ch = 0; ch < d->c; ch++)
+	{
+		const float mean = d->input->mean[ch],
+					std = d->input->std[ch],
+					scale = d->input->scale;
+		const float zero = (0.0f - mean) / std;
+		const uint8_t *sp = src + (size_t) ch * H * W;
+		float	   *dp = dst + (size_t) ch * H * W;
+
+		for (int y = 0; y < H; y++)
+			for (int x = 0; x < W; x++)
+			{
+				int			sx = x - dx,
+							sy = y - dy;
+
+				if (fl)
+					sx = W - 1 - sx;
+				if (sx < 0 || sx > W - 1 || sy < 0 || sy > H - 1)
+					dp[y * W + x] = zero;
+				else
+					dp[y * W + x] = ((float) sp[sy * W + sx] / scale - mean) / std;
+			}
+	}
+	/* cutout (DeVries & Taylor 2017): half the images lose a square */
+	if (o->cutout && sp_rng_uniform_int(rng, 2))
+	{
+		int			cx = (int) sp_rng_uniform_int(rng, (uint64_t) W),
+					cy = (int) sp_rng_uniform_int(rng, (uint64_t) H);
+
+		for (int ch = 0; ch < d->c; ch++)
+		{
+			const float zero = (0.0f - d->input->mean[ch]) / d->input->std[ch];
+			float	   *dp = dst + (size_t) ch * H * W;
+
+			for (int y = cy - cut / 2; y < cy + (cut + 1) / 2; y++)
+				for (int x = cx - cut / 2; x < cx + (cut + 1) / 2; x++)
+					if (x >= 0 && x < W && y >= 0 && y < H)
+						dp[y * W + x] = zero;
+		}
+	}
+}
+
+sp_status
+sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_fit_opts *o,
+		  sp_fit_progress progress, void *progress_arg, sp_fit_result *res, sp_error *err)
+{
+	const int	NC = d->n_classes;
+	const int	P = o->P < NC ? o->P : NC;
+	const int	D = sp_nn_trainer_config(tr)->embedding_dim;
+	const int	batch_max = P * o->K;
+	const size_t in_size = (size_t) d->c * d->h * d->w;
+	const bool	softmax = o->loss == SP_FIT_SOFTMAX;
+	sp_nn_adam	adam = {.lr = (float) o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+	.weight_decay = (float) o->wd, .decoupled = true};
+	float	   *input,
+			   *emb,
+			   *demb,
+			   *head_m = NULL,
+			   *head_v = NULL,
+			   *head_g = NULL;
+	int		   *blab,
+			   *cursor,
+			   *order;
+	int			maxn = 0,
+				rounds,
+				steps_per_epoch,
+				warm;
+	long		step = 0,
+				total_steps;
+	sp_rng		rng;
+	sp_status	st = SP_OK;
+	double		t0 = seconds();
+
+	if (NC < 2 || P < 2 || o->K < 1 || o->epochs < 0 || batch_max > 65536 ||
+		(softmax && (!res || !res->head)))
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "training needs at least 2 classes, P >= 2 and K >= 1");
+	for (int c = 0; c < NC; c++)
+		if (d->ncls[c] > maxn)
+			maxn = d->ncls[c];
+	rounds = NC / P;
+	/* an epoch: every image of the largest class once */
+	steps_per_epoch = (maxn + o->K - 1) / o->K * NC / P;
+	if (steps_per_epoch < 1)
+		steps_per_epoch = 1;
+	if (res)
+		res->steps_per_epoch = steps_per_epoch;
+	total_steps = (long) steps_per_epoch * o->epochs;
+	warm = (int) (total_steps / 20);
+	if (warm < 1)
+		warm = 1;
+
+	input = sp_alloc_array(env, (size_t) batch_max * in_size, sizeof(float));
+	emb = sp_alloc_array(env, (size_t) batch_max * D, sizeof(float));
+	demb = sp_alloc_array(env, (size_t) batch_max * D, sizeof(float));
+	blab = sp_alloc_array(env, (size_t) batch_max, sizeof(int));
+	cursor = sp_alloc_array(env, (size_t) NC, sizeof(int));
+	order = sp_alloc_array(env, (size_t) NC, sizeof(int));
+	if (softmax)
+	{
+		head_m = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
+		head_v = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
+		head_g = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
+	}
+	if (!input || !emb || !demb || !blab || !cursor || !order || (softmax && (!head_m || !head_v || !head_g)))
+	{
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory starting training");
+		goto done;
+	}
+	memset(cursor, 0, sizeof(int) * (size_t) NC);
+	if (softmax)
+	{
+		memset(head_m, 0, sizeof(float) * (size_t) NC * D);
+		memset(head_v, 0, sizeof(float) * (size_t) NC * D);
+	}
+
+	sp_rng_seed(&rng, o->seed, 1000);
+	for (int c = 0; c < NC; c++)
+		shuffle(&rng, d->cls[c], d->ncls[c]);
+
+	for (int ep = 0; ep < o->epochs && st == SP_OK; ep++)
+	{
+		double		ep_loss = 0,
+					te = seconds();
+		long		ep_active = 0;
+
+		for (int s = 0; s < steps_per_epoch; s++)
+		{
+			int			B = 0,
+						active = 0;
+			float		loss = 0;
+			double		frac;
+
+			if (sp_env_interrupted(env))
+			{
+				st = sp_set_error(err, SP_ERR_INTERRUPTED, "training interrupted");
+				goto done;
+			}
+			/* P classes in a rotating random order */
+			if (s % rounds == 0)
+			{
+				for (int c = 0; c < NC; c++)
+					order[c] = c;
+				shuffle(&rng, order, NC);
+			}
+			for (int pi = 0; pi < P; pi++)
+			{
+				int			c = order[(s % rounds) * P + pi];
+				int			k = d->ncls[c] < o->K ? d->ncls[c] : o->K;
+
+				for (int t = 0; t < k; t++)
+				{
+					if (cursor[c] >= d->ncls[c])
+					{
+						shuffle(&rng, d->cls[c], d->ncls[c]);
+						cursor[c] = 0;
+					}
+					load_image(d, d->pixels + (size_t) d->cls[c][cursor[c]++] * in_size,
+							   input + (size_t) B * in_size, &rng, o);
+					blab[B++] = c;
+				}
+			}
+			/* linear warm-up to the peak, then cosine decay to 1% of it */
+			if (step < warm)
+				frac = (double) (step + 1) / warm;
+			else
+				frac = 0.01 + 0.99 * 0.5 * (1 + cos(M_PI * (double) (step - warm) / (double) (total_steps - warm)));
+			adam.lr = (float) (o->lr * frac);
+
+			if ((st = sp_nn_trainer_forward(tr, input, B, true, emb, err)) != SP_OK)
+				goto done;
+			switch (o->loss)
+			{
+				case SP_FIT_SOFTMAX:
+					st = sp_nn_loss_softmax_ce(env, emb, blab, B, D, res->head, NULL, NC, (float) o->softmax_scale,
+											   &loss, demb, head_g, NULL, &active, err);
+					if (st == SP_OK)
+						sp_nn_adam_update(res->head, head_g, head_m, head_v, (size_t) NC * D, &adam, step + 1, false);
+					break;
+				case SP_FIT_BATCH_ALL:
+					st = sp_nn_loss_batch_all(env, emb, blab, B, D, (float) o->margin, &loss, demb, &active, err);
+					break;
+				case SP_FIT_BATCH_HARD:
+					st = sp_nn_loss_batch_hard(env, emb, blab, B, D, (float) o->margin, &loss, demb, &active, err);
+					break;
+				case SP_FIT_CONTRASTIVE:
+					st = sp_nn_loss_contrastive(env, emb, blab, B, D, (float) o->margin, &loss, demb, err);
+					break;
+			}
+			if (st != SP_OK)
+				goto done;
+			sp_nn_trainer_zero_grad(tr);
+			if ((st = sp_nn_trainer_backward(tr, demb, err)) != SP_OK)
+				goto done;
+			sp_nn_trainer_adam_step(tr, &adam);
+			if (!isfinite(loss))
+			{
+				st = sp_set_error(err, SP_ERR_INVALID_ARG, "the training loss is not finite at step %ld", step);
+				sp_error_hint(err, "Lower the learning rate.");
+				goto done;
+			}
+			ep_loss += loss;
+			ep_active += active;
+			step++;
+			if (progress)
+				progress(progress_arg, ep, s, steps_per_epoch, loss, active, adam.lr);
+		}
+		ep_loss /= steps_per_epoch;
+		if (res && res->epoch_loss)
+			res->epoch_loss[ep] = ep_loss;
+		if (res && res->epoch_seconds)
+			res->epoch_seconds[ep] = seconds() - te;
+		if (res)
+			res->mean_active = (double) ep_active / steps_per_epoch;
+		if (progress)
+			progress(progress_arg, ep, steps_per_epoch, steps_per_epoch, ep_loss, ep_active, adam.lr);
+	}
+done:
+	if (res)
+		res->train_seconds = seconds() - t0;
+	sp_free(env, input);
+	sp_free(env, emb);
+	sp_free(env, demb);
+	sp_free(env, blab);
+	sp_free(env, cursor);
+	sp_free(env, order);
+	sp_free(env, head_m);
+	sp_free(env, head_v);
+	sp_free(env, head_g);
+	return st;
+}
