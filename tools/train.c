@@ -79,105 +79,6 @@ now(void)
 	return (double) t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static char *
-build_config(const opts *o, const char *name)
-{
-	static char buf[8192];
-	const char *input = "\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"resize\":\"bilinear\","
-		"\"fit\":\"stretch\",\"mean\":[0.2860],\"std\":[0.3530],\"scale\":255}";
-
-	if (strcmp(o->arch, "cnn") == 0)
-	{
-		char		bn[4][96];
-
-		for (int i = 0; i < 4; i++)
-		{
-			if (o->bn)
-				snprintf(bn[i], sizeof(bn[i]), "{\"type\":\"batchnorm\",\"name\":\"bn%d\"},", i + 1);
-			else
-				bn[i][0] = 0;
-		}
-		snprintf(buf, sizeof(buf),
-				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
-				 "{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},%s"
-				 "{\"type\":\"relu\"},"
-				 "{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},%s"
-				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
-				 "{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},%s"
-				 "{\"type\":\"relu\"},"
-				 "{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},%s"
-				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
-				 "{\"type\":\"flatten\"},{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},"
-				 "{\"type\":\"l2norm\"}],\"embedding_dim\":128,\"distance\":\"cosine\"}",
-				 name, input, bn[0], bn[1], bn[2], bn[3]);
-	}
-	else if (strcmp(o->arch, "mlp2d") == 0)
-		snprintf(buf, sizeof(buf),
-				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
-				 "{\"type\":\"flatten\"},"
-				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":200},{\"type\":\"relu\"},"
-				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":200,\"out\":100},{\"type\":\"relu\"},"
-				 "{\"type\":\"linear\",\"name\":\"fc3\",\"in\":100,\"out\":2}],"
-				 "\"embedding_dim\":2,\"distance\":\"l2\"}", name, input);
-	else if (strcmp(o->arch, "mlp") == 0)
-		snprintf(buf, sizeof(buf),
-				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
-				 "{\"type\":\"flatten\"},"
-				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":256},{\"type\":\"relu\"},"
-				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":256,\"out\":128},{\"type\":\"l2norm\"}],"
-				 "\"embedding_dim\":128,\"distance\":\"cosine\"}", name, input);
-	else if (strcmp(o->arch, "pixels") == 0)
-		snprintf(buf, sizeof(buf),
-				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":[{\"type\":\"flatten\"}],"
-				 "\"embedding_dim\":784,\"distance\":\"l2\"}", name, input);
-	else
-		usage();
-	return buf;
-}
-
-/* Replace the free-form parts of an exported config and re-serialise. */
-static void
-finish_config(const sp_env *env, const char *cj, size_t cl, const char *training, const char *quality,
-			  bool has_threshold, double threshold, char **out, size_t *out_len)
-{
-	sp_nn_config *cfg;
-	sp_error	err;
-
-	if (sp_nn_config_parse(env, cj, cl, &cfg, &err) != SP_OK)
-		die("re-parsing the exported config", &err);
-	sp_free(env, cfg->training_json);
-	sp_free(env, cfg->quality_json);
-	sp_free(env, cfg->metadata_json);
-	cfg->training_json = NULL;
-	cfg->quality_json = NULL;
-	cfg->metadata_json = NULL;
-	if (training)
-	{
-		cfg->training_json = sp_alloc(env, strlen(training) + 1);
-		strcpy(cfg->training_json, training);
-	}
-	if (quality)
-	{
-		cfg->quality_json = sp_alloc(env, strlen(quality) + 1);
-		strcpy(cfg->quality_json, quality);
-	}
-	{
-		const char *meta = "{\"dataset\":\"Fashion-MNIST (Xiao et al. 2017, MIT license)\","
-			"\"classes\":[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\",\"Sandal\",\"Shirt\","
-			"\"Sneaker\",\"Bag\",\"Ankle boot\"],\"trainer\":\"siamese_pg tools/train.c\"}";
-
-		cfg->metadata_json = sp_alloc(env, strlen(meta) + 1);
-		strcpy(cfg->metadata_json, meta);
-	}
-	cfg->has_threshold = has_threshold;
-	cfg->threshold = threshold;
-	if (sp_nn_config_validate(cfg, &err) != SP_OK)
-		die("validating the final config", &err);
-	if (sp_nn_config_to_json(env, cfg, true, out, out_len, &err) != SP_OK)
-		die("serialising the config", &err);
-	sp_nn_config_free(env, cfg);
-}
-
 /* sp_nn_fit's progress, printed as the trainer always did */
 typedef struct progress_state
 {
@@ -356,8 +257,10 @@ main(int argc, char **argv)
 	}
 
 	{
-		const char *cfg_text = build_config(&o, o.name);
+		char		cfg_text[8192];
 
+		if (!sp_nn_arch_config(o.arch, o.name, o.bn, cfg_text, sizeof cfg_text))
+			usage();
 		if (sp_nn_config_parse(env, cfg_text, strlen(cfg_text), &cfg, &err) != SP_OK)
 			die("building the config", &err);
 	}
@@ -593,8 +496,14 @@ write:
 			snprintf(training, sizeof(training),
 					 "{\"arch\":\"pixels\",\"note\":\"no weights: the embedding is the normalised pixels (x/255-0.2860)/0.3530, "
 					 "compared with Euclidean distance\",\"command\":\"%s\"}", cmdline);
-		finish_config(env, cj, cl, training, o.eval && o.imb_class < 0 ? quality : NULL,
-					  o.eval && o.imb_class < 0, o.eval && o.imb_class < 0 ? q.threshold : 0, &final_json, &final_len);
+		if (sp_nn_config_set_extras(env, cj, cl, training, o.eval && o.imb_class < 0 ? quality : NULL,
+									"{\"dataset\":\"Fashion-MNIST (Xiao et al. 2017, MIT license)\","
+									"\"classes\":[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\","
+									"\"Sandal\",\"Shirt\",\"Sneaker\",\"Bag\",\"Ankle boot\"],"
+									"\"trainer\":\"siamese_pg tools/train.c\"}",
+									o.eval && o.imb_class < 0, o.eval && o.imb_class < 0 ? q.threshold : 0,
+									&final_json, &final_len, &err) != SP_OK)
+			die("writing the final config", &err);
 		snprintf(path, sizeof(path), "%s.json", o.out);
 		write_file(path, final_json, final_len);
 		snprintf(path, sizeof(path), "%s.safetensors", o.out);

@@ -1195,6 +1195,42 @@ fail:
 	return rc;
 }
 
+sp_status
+sp_nn_config_set_extras(const sp_env *env, const char *json, size_t len, const char *training,
+						const char *quality, const char *metadata, bool has_threshold, double threshold,
+						char **out, size_t *out_len, sp_error *err)
+{
+	sp_nn_config *cfg;
+	sp_status	st;
+	char	  **slots[3];
+	const char *vals[3] = {training, quality, metadata};
+
+	if ((st = sp_nn_config_parse(env, json, len, &cfg, err)) != SP_OK)
+		return st;
+	slots[0] = &cfg->training_json;
+	slots[1] = &cfg->quality_json;
+	slots[2] = &cfg->metadata_json;
+	for (int i = 0; i < 3; i++)
+	{
+		sp_free(env, *slots[i]);
+		*slots[i] = NULL;
+		if (vals[i] && !(*slots[i] = sp_alloc(env, strlen(vals[i]) + 1)))
+		{
+			sp_nn_config_free(env, cfg);
+			return sp_set_error(err, SP_ERR_NOMEM, "out of memory writing a model config");
+		}
+		if (vals[i])
+			strcpy(*slots[i], vals[i]);
+	}
+	cfg->has_threshold = has_threshold;
+	cfg->threshold = threshold;
+	st = sp_nn_config_validate(cfg, err);
+	if (st == SP_OK)
+		st = sp_nn_config_to_json(env, cfg, true, out, out_len, err);
+	sp_nn_config_free(env, cfg);
+	return st;
+}
+
 void
 sp_nn_model_free(const sp_env *env, sp_nn_model *m)
 {

@@ -138,6 +138,14 @@ typedef enum sp_fit_loss
 	SP_FIT_SOFTMAX				/* cosine softmax on a head kept by the loop */
 } sp_fit_loss;
 
+/*
+ * The project's own architectures ("cnn", "mlp", "mlp2d", "pixels";
+ * docs/training.md) as a format-1 config called name into buf; bn_layers
+ * puts batch norm after the cnn's convolutions.  false: unknown arch, or
+ * buf too small.
+ */
+extern bool sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf, size_t len);
+
 /* Loss names ("batch_all", ...) <-> values; false for an unknown name. */
 extern bool sp_fit_loss_parse(const char *name, sp_fit_loss *out);
 extern const char *sp_fit_loss_name(sp_fit_loss l);

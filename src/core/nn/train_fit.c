@@ -16,8 +16,68 @@
 #include "util/rng.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/*
+ * The project's own architectures (docs/training.md) as format-1 configs for
+ * 28 x 28 grey images normalised with Fashion-MNIST's mean and std.
+ */
+bool
+sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf, size_t len)
+{
+	const char *input = "\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"resize\":\"bilinear\","
+		"\"fit\":\"stretch\",\"mean\":[0.2860],\"std\":[0.3530],\"scale\":255}";
+
+	if (strcmp(arch, "cnn") == 0)
+	{
+		char		bn[4][96];
+
+		for (int i = 0; i < 4; i++)
+		{
+			if (bn_layers)
+				snprintf(bn[i], sizeof(bn[i]), "{\"type\":\"batchnorm\",\"name\":\"bn%d\"},", i + 1);
+			else
+				bn[i][0] = 0;
+		}
+		snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv2\",\"in\":32,\"out\":32,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},"
+				 "{\"type\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":64,\"kernel\":3,\"padding\":1},%s"
+				 "{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
+				 "{\"type\":\"flatten\"},{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},"
+				 "{\"type\":\"l2norm\"}],\"embedding_dim\":128,\"distance\":\"cosine\"}",
+				 name, input, bn[0], bn[1], bn[2], bn[3]);
+	}
+	else if (strcmp(arch, "mlp2d") == 0)
+		snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":200},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":200,\"out\":100},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc3\",\"in\":100,\"out\":2}],"
+				 "\"embedding_dim\":2,\"distance\":\"l2\"}", name, input);
+	else if (strcmp(arch, "mlp") == 0)
+		snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+				 "{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":784,\"out\":256},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":256,\"out\":128},{\"type\":\"l2norm\"}],"
+				 "\"embedding_dim\":128,\"distance\":\"cosine\"}", name, input);
+	else if (strcmp(arch, "pixels") == 0)
+		snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":[{\"type\":\"flatten\"}],"
+				 "\"embedding_dim\":784,\"distance\":\"l2\"}", name, input);
+	else
+		return false;
+	return true;
+}
 
 static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax"};
 
