@@ -586,3 +586,41 @@ CREATE OR REPLACE FUNCTION siamese.classify(image bytea, support_table regclass,
 	AS 'MODULE_PATHNAME', 'siamese_classify' LANGUAGE C STABLE PARALLEL RESTRICTED COST 2000 ROWS 10;
 COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
 	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by a stable softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1; positive and finite); runs as the caller';
+-- Training and fine-tuning Siamese models on a table's labelled images
+-- (src/pg/nn/train_sql.c; docs/training.md).
+
+CREATE FUNCTION siamese._train_model(name text, source regclass, image_column name, label_column name,
+		base_model text, architecture text, epochs integer, loss text, margin float8,
+		learning_rate float8, classes_per_batch integer, images_per_class integer,
+		validation_fraction float8, seed bigint) RETURNS text
+	AS 'MODULE_PATHNAME', 'siamese_train_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION siamese._train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
+		integer, integer, float8, bigint) IS
+	'the body of siamese.train_model: trains and registers a model as the caller, returns its hash';
+
+CREATE PROCEDURE siamese.train_model(
+		name text,
+		source regclass,
+		image_column name,
+		label_column name,
+		base_model text DEFAULT NULL,
+		architecture text DEFAULT 'cnn',
+		epochs integer DEFAULT 10,
+		loss text DEFAULT 'batch_hard',
+		margin float8 DEFAULT 0.2,
+		learning_rate float8 DEFAULT 0.001,
+		classes_per_batch integer DEFAULT 10,
+		images_per_class integer DEFAULT 16,
+		validation_fraction float8 DEFAULT 0.1,
+		seed bigint DEFAULT 1,
+		INOUT model_hash text DEFAULT NULL)
+	LANGUAGE plpgsql
+AS $$
+BEGIN
+	model_hash := siamese._train_model(name, source, image_column, label_column, base_model, architecture,
+		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed);
+END
+$$;
+COMMENT ON PROCEDURE siamese.train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
+		integer, integer, float8, bigint, text) IS
+	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';

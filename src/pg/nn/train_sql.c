@@ -1,0 +1,577 @@
+/*
+ * train_sql.c: siamese._train_model(), behind CALL siamese.train_model:
+ * training (or fine-tuning) a Siamese model on a table's labelled images,
+ * inside the backend.
+ *
+ * It reads the table through SPI as the caller (so privileges and row level
+ * security apply), in batches from a cursor, decoding each image once into a
+ * compact 8-bit cache at the model's input size (no float copy of the
+ * table; the cache is bounded by maintenance_work_mem).  Labels become
+ * classes in sorted order; a seeded fraction of every class is held out.
+ * The loop is the core's (sp_nn_fit, the one tools/bin/train uses); its
+ * progress goes to a NOTICE per epoch and to application_name (visible in
+ * pg_stat_activity).  Interrupts are polled every step.  The exported model
+ * is measured on the held-out images through the inference path, then
+ * registered with siamese.register_model as the caller, in the caller's
+ * transaction: a cancelled or failed run registers nothing.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+
+#include "image/image.h"
+#include "nn/nn_model.h"
+#include "nn/nn_train.h"
+#include "util/rng.h"
+#include "vector/distance.h"
+#include "pg/nn/model.h"
+#include "pg/sp_pg.h"
+
+typedef struct TrainCache
+{
+	MemoryContext cxt;			/* where the cache lives */
+	int			in_size;		/* bytes per image: C * H * W */
+	int			n,
+				cap;
+	uint8_t    *pixels;
+	char	  **labels;			/* per image, its label text */
+	int64		skipped_null,
+				skipped_bad;
+	Size		limit;
+} TrainCache;
+
+typedef struct TrainProgress
+{
+	const char *name;
+	int			epochs;
+} TrainProgress;
+
+static void
+train_progress(void *arg, int epoch, int step, int steps_per_epoch, double loss, long active, double lr)
+{
+	TrainProgress *p = (TrainProgress *) arg;
+	char		buf[NAMEDATALEN];
+
+	if (step == steps_per_epoch)
+		ereport(NOTICE,
+				(errmsg("train_model \"%s\": epoch %d of %d, mean loss %.4f", p->name, epoch + 1, p->epochs,
+						loss)));
+	if (step % 10 != 0 && step != steps_per_epoch)
+		return;
+	snprintf(buf, sizeof buf, "siamese train %s: epoch %d/%d step %d/%d", p->name, epoch + 1, p->epochs,
+			 step, steps_per_epoch);
+	set_ps_display(buf);
+	SetConfigOption("application_name", buf, PGC_USERSET, PGC_S_SESSION);
+}
+
+/* One row's image into the cache at the model's input size, as 8 bits. */
+static void
+cache_add(TrainCache *c, const sp_preprocess_spec *in, bytea *img, const char *label, float *scratch)
+{
+	const sp_env *env = sp_pg_env();
+	sp_image	im;
+	sp_error	err;
+	uint8_t    *dst;
+	int			plane = in->height * in->width;
+
+	if (sp_image_decode(env, (const uint8_t *) VARDATA_ANY(img), VARSIZE_ANY_EXHDR(img), &im, &err) != SP_OK ||
+		sp_preprocess_image_env(env, in, &im, scratch, &err) != SP_OK)
+	{
+		if (err.code == SP_ERR_INTERRUPTED || err.code == SP_ERR_NOMEM)
+			sp_pg_raise(&err);
+		if (c->skipped_bad == 0)
+			ereport(NOTICE,
+					(errmsg("train_model skips images that cannot be decoded; the first: %s", err.message)));
+		c->skipped_bad++;
+		return;
+	}
+	if ((Size) (c->n + 1) * c->in_size > c->limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the decoded images need more than maintenance_work_mem (%d kB)", maintenance_work_mem),
+				 errdetail("Each image takes %d bytes at the model's input size.", c->in_size),
+				 errhint("Raise maintenance_work_mem for this session, or train on a sample.")));
+	if (c->n == c->cap)
+	{
+		c->cap = c->cap ? c->cap * 2 : 1024;
+		c->pixels = c->pixels ? repalloc_huge(c->pixels, (Size) c->cap * c->in_size)
+			: MemoryContextAllocExtended(c->cxt, (Size) c->cap * c->in_size, MCXT_ALLOC_HUGE);
+		c->labels = c->labels ? repalloc_huge(c->labels, sizeof(char *) * c->cap)
+			: MemoryContextAlloc(c->cxt, sizeof(char *) * c->cap);
+	}
+	/* back to pixel values: (x * std + mean) * scale, rounded */
+	dst = c->pixels + (Size) c->n * c->in_size;
+	for (int i = 0; i < c->in_size; i++)
+	{
+		int			ch = i / plane;
+		double		v = ((double) scratch[i] * in->std[ch] + in->mean[ch]) * in->scale;
+
+		dst[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : rint(v));
+	}
+	c->labels[c->n++] = MemoryContextStrdup(c->cxt, label);
+}
+
+/* Read the table as the caller, through a cursor. */
+static void
+read_source(Oid relid, const char *image_column, const char *label_column, const sp_preprocess_spec *in,
+			TrainCache *c)
+{
+	StringInfoData q;
+	Portal		portal;
+	SPIPlanPtr	plan;
+	float	   *scratch = palloc(sizeof(float) * c->in_size);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "train_model row",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT %s, (%s)::text FROM %s", quote_identifier(image_column),
+					 quote_identifier(label_column),
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+	if (!(plan = SPI_prepare(q.data, 0, NULL)))
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", q.data, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 256);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != BYTEAOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is of type %s, not bytea", image_column,
+							format_type_be(SPI_gettypeid(SPI_tuptable->tupdesc, 1)))));
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		inull,
+						lnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &inull);
+			Datum		ld = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &lnull);
+			MemoryContext old;
+			char	   *label;
+
+			CHECK_FOR_INTERRUPTS();
+			if (inull || lnull)
+			{
+				c->skipped_null++;
+				continue;
+			}
+			/* decoding garbage stays in the row's context */
+			old = MemoryContextSwitchTo(rowcxt);
+			label = TextDatumGetCString(ld);
+			cache_add(c, in, DatumGetByteaPP(id), label, scratch);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(rowcxt);
+	pfree(scratch);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int
+class_of(char *const *classes, int n, const char *label)
+{
+	char	   *const *hit = bsearch(&label, classes, n, sizeof(char *), cmp_str);
+
+	return hit ? (int) (hit - classes) : -1;
+}
+
+/* JSON string literal into buf */
+static void
+append_json_string(StringInfo buf, const char *s)
+{
+	escape_json(buf, s);
+}
+
+/*
+ * _train_model(name, source, image_column, label_column, base_model,
+ * architecture, epochs, loss, margin, learning_rate, classes_per_batch,
+ * images_per_class, validation_fraction, seed) -> the registered model's hash
+ */
+PG_FUNCTION_INFO_V1(siamese_train_model);
+
+Datum
+siamese_train_model(PG_FUNCTION_ARGS)
+{
+	const sp_env *env = sp_pg_env();
+	char	   *name,
+			   *image_column,
+			   *label_column,
+			   *base_model = NULL,
+			   *arch,
+			   *loss_name;
+	Oid			relid;
+	int			epochs,
+				P,
+				K;
+	double		margin,
+				lr,
+				val_frac;
+	int64		seed;
+	sp_fit_opts fo;
+	sp_nn_config *cfg;
+	sp_nn_trainer *tr;
+	sp_error	err;
+	char	   *cfg_text;
+	bytea	   *base_weights = NULL;
+	TrainCache	cache;
+	char	  **classes;
+	int			n_classes = 0;
+	int		  **cls;
+	int		   *ncls;
+	int		   *is_val;
+	int			n_val = 0,
+				n_train = 0;
+	double	   *ep_loss;
+	sp_fit_result res;
+	sp_fit_data data;
+	TrainProgress prog;
+	char	   *cj;
+	size_t		cl,
+				wl;
+	uint8_t    *w;
+	double		val_acc = NAN;
+	StringInfoData training,
+				quality,
+				meta;
+	char	   *final_json;
+	size_t		final_len;
+	char	   *hash;
+	char	   *appname;
+	MemoryContext fcxt = CurrentMemoryContext;
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("name, source, image_column and label_column must not be NULL")));
+	for (int i = 5; i < 14; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("only base_model may be NULL among train_model's settings")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	relid = PG_GETARG_OID(1);
+	image_column = NameStr(*PG_GETARG_NAME(2));
+	label_column = NameStr(*PG_GETARG_NAME(3));
+	if (!PG_ARGISNULL(4))
+		base_model = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	arch = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	epochs = PG_GETARG_INT32(6);
+	loss_name = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	margin = PG_GETARG_FLOAT8(8);
+	lr = PG_GETARG_FLOAT8(9);
+	P = PG_GETARG_INT32(10);
+	K = PG_GETARG_INT32(11);
+	val_frac = PG_GETARG_FLOAT8(12);
+	seed = PG_GETARG_INT64(13);
+
+	if (!OidIsValid(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	memset(&fo, 0, sizeof(fo));
+	if (!sp_fit_loss_parse(loss_name, &fo.loss) || fo.loss == SP_FIT_SOFTMAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown loss \"%s\"", loss_name),
+				 errhint("Use batch_hard, batch_all or contrastive.")));
+	if (epochs < 0 || epochs > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epochs must be between 0 and 1000, not %d", epochs)));
+	if (P < 2 || P > 1000 || K < 2 || K > 256)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("classes_per_batch must be between 2 and 1000 and images_per_class between 2 and 256")));
+	if (!(lr > 0 && lr < 1) || !(margin >= 0 && margin < 100) || !(val_frac >= 0 && val_frac <= 0.5))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("learning_rate must be in (0, 1), margin in [0, 100) and validation_fraction in [0, 0.5]")));
+
+	/* the network: a registered layer-list model to fine-tune, or one of the project's */
+	if (base_model)
+	{
+		char	   *bhash;
+		text	   *bconfig;
+
+		if (!sp_catalog_lookup(base_model, &bhash, true, &bconfig, &base_weights))
+			sp_catalog_unknown_model(base_model);
+		cfg_text = text_to_cstring(bconfig);
+	}
+	else
+	{
+		cfg_text = palloc(8192);
+		if (!sp_nn_arch_config(arch, name, true, cfg_text, 8192) || strcmp(arch, "pixels") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown architecture \"%s\"", arch),
+					 errhint("Use cnn, mlp or mlp2d, or base_model => a registered model to fine-tune.")));
+	}
+	if (sp_nn_config_parse(env, cfg_text, strlen(cfg_text), &cfg, &err) != SP_OK)
+		sp_pg_raise(&err);
+	if (cfg->format_version != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" is an imported operator graph; train_model fine-tunes layer-list models only",
+						base_model)));
+	if (cfg->n_layers == 0 || (cfg->n_layers == 1 && cfg->layers[0].type == SP_NN_FLATTEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has no parameters to train", base_model ? base_model : arch)));
+
+	/* the images, decoded once */
+	memset(&cache, 0, sizeof(cache));
+	cache.in_size = cfg->input.channels * cfg->input.height * cfg->input.width;
+	cache.limit = (Size) maintenance_work_mem * 1024;
+	appname = pstrdup(GetConfigOption("application_name", false, false));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cache.cxt = CurrentMemoryContext;	/* SPI's: freed by SPI_finish */
+	read_source(relid, image_column, label_column, &cfg->input, &cache);
+	if (cache.skipped_null > 0 || cache.skipped_bad > 0)
+		ereport(NOTICE,
+				(errmsg("train_model skipped " INT64_FORMAT " rows with a NULL image or label and " INT64_FORMAT
+						" images that could not be decoded", cache.skipped_null, cache.skipped_bad)));
+
+	/* classes: the distinct labels, sorted */
+	classes = palloc(sizeof(char *) * Max(cache.n, 1));
+	memcpy(classes, cache.labels, sizeof(char *) * cache.n);
+	qsort(classes, cache.n, sizeof(char *), cmp_str);
+	for (int i = 0; i < cache.n; i++)
+		if (n_classes == 0 || strcmp(classes[n_classes - 1], classes[i]) != 0)
+			classes[n_classes++] = classes[i];
+	if (n_classes < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training needs images of at least two classes; the source has %d usable images of %d",
+						cache.n, n_classes)));
+
+	/* per class, its images, a seeded validation_fraction of each held out */
+	cls = palloc(sizeof(int *) * n_classes);
+	ncls = palloc0(sizeof(int) * n_classes);
+	is_val = palloc0(sizeof(int) * Max(cache.n, 1));
+	{
+		int		   *label_of = palloc(sizeof(int) * cache.n);
+		int		   *count = palloc0(sizeof(int) * n_classes);
+		sp_rng		rng;
+
+		for (int i = 0; i < cache.n; i++)
+			count[label_of[i] = class_of(classes, n_classes, cache.labels[i])]++;
+		for (int c = 0; c < n_classes; c++)
+			cls[c] = palloc(sizeof(int) * Max(count[c], 1));
+		for (int i = 0; i < cache.n; i++)
+			cls[label_of[i]][ncls[label_of[i]]++] = i;
+		sp_rng_seed(&rng, (uint64_t) seed, 2000);
+		for (int c = 0; c < n_classes; c++)
+		{
+			int			hold = (int) floor(ncls[c] * val_frac);
+
+			for (int i = ncls[c] - 1; i > 0; i--)
+			{
+				int			j = (int) sp_rng_uniform_int(&rng, (uint64_t) i + 1);
+				int			t = cls[c][i];
+
+				cls[c][i] = cls[c][j];
+				cls[c][j] = t;
+			}
+			/* the held-out images leave the class's training list */
+			for (int i = 0; i < hold; i++)
+				is_val[cls[c][ncls[c] - 1 - i]] = 1;
+			ncls[c] -= hold;
+			n_val += hold;
+			n_train += ncls[c];
+		}
+	}
+
+	/* train */
+	if (sp_nn_trainer_create(env, cfg, Min(P, n_classes) * K, (uint64_t) seed, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+		sp_pg_raise(&err);
+	if (base_weights &&
+		sp_nn_trainer_load_weights(tr, (const uint8_t *) VARDATA_ANY(base_weights),
+								   VARSIZE_ANY_EXHDR(base_weights), &err) != SP_OK)
+		sp_pg_raise(&err);
+	fo.epochs = epochs;
+	fo.P = P;
+	fo.K = K;
+	fo.lr = lr;
+	fo.wd = 1e-4;
+	fo.margin = margin;
+	fo.seed = (uint64_t) seed;
+	data.c = cfg->input.channels;
+	data.h = cfg->input.height;
+	data.w = cfg->input.width;
+	data.pixels = cache.pixels;
+	data.n_classes = n_classes;
+	data.cls = cls;
+	data.ncls = ncls;
+	data.input = &cfg->input;
+	ep_loss = palloc0(sizeof(double) * Max(epochs, 1));
+	memset(&res, 0, sizeof(res));
+	res.epoch_loss = ep_loss;
+	prog.name = name;
+	prog.epochs = epochs;
+	if (sp_nn_fit(env, tr, &data, &fo, train_progress, &prog, &res, &err) != SP_OK)
+		sp_pg_raise(&err);
+	if (sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w, &wl, &err) != SP_OK)
+		sp_pg_raise(&err);
+
+	/* measure: 1-NN of the held-out images against the training images, through inference */
+	if (n_val > 0)
+	{
+		sp_nn_model *m;
+		sp_nn_workspace *ws;
+		int			dim;
+		float	   *in = palloc(sizeof(float) * cache.in_size);
+		float	   *emb;
+		int			hits = 0,
+					plane = cfg->input.height * cfg->input.width;
+		int		   *lab = palloc(sizeof(int) * cache.n);
+
+		if (sp_nn_model_load(env, cj, cl, w, wl, &m, &err) != SP_OK ||
+			sp_nn_workspace_create(env, m, 1, &ws, &err) != SP_OK)
+			sp_pg_raise(&err);
+		dim = sp_nn_model_dim(m);
+		emb = palloc_extended(sizeof(float) * (Size) dim * cache.n, MCXT_ALLOC_HUGE);
+		for (int i = 0; i < cache.n; i++)
+		{
+			const uint8_t *px = cache.pixels + (Size) i * cache.in_size;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int k = 0; k < cache.in_size; k++)
+			{
+				int			ch = k / plane;
+
+				in[k] = ((float) px[k] / cfg->input.scale - cfg->input.mean[ch]) / cfg->input.std[ch];
+			}
+			if (sp_nn_forward(m, ws, in, 1, emb + (Size) i * dim, &err) != SP_OK)
+				sp_pg_raise(&err);
+			lab[i] = class_of(classes, n_classes, cache.labels[i]);
+		}
+		for (int i = 0; i < cache.n; i++)
+		{
+			double		best = INFINITY;
+			int			bl = -1;
+
+			if (!is_val[i])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			for (int j = 0; j < cache.n; j++)
+			{
+				double		d;
+
+				if (is_val[j])
+					continue;
+				d = sp_dist(sp_nn_model_config(m)->distance, emb + (Size) i * dim, emb + (Size) j * dim, dim);
+				if (d < best)
+				{
+					best = d;
+					bl = lab[j];
+				}
+			}
+			hits += bl == lab[i];
+		}
+		val_acc = (double) hits / n_val;
+		sp_nn_workspace_free(env, ws);
+		sp_nn_model_free(env, m);
+	}
+
+	/* the model's record: how it was trained (no timings, so a rerun gives the same hash) */
+	initStringInfo(&training);
+	appendStringInfoString(&training, "{\"trainer\":\"siamese.train_model\",\"source\":");
+	append_json_string(&training, quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															 get_rel_name(relid)));
+	appendStringInfoString(&training, ",\"image_column\":");
+	append_json_string(&training, image_column);
+	appendStringInfoString(&training, ",\"label_column\":");
+	append_json_string(&training, label_column);
+	if (base_model)
+	{
+		appendStringInfoString(&training, ",\"base_model\":");
+		append_json_string(&training, base_model);
+	}
+	else
+	{
+		appendStringInfoString(&training, ",\"architecture\":");
+		append_json_string(&training, arch);
+	}
+	appendStringInfo(&training, ",\"loss\":\"%s\",\"margin\":%.17g,\"learning_rate\":%.17g,\"epochs\":%d,"
+					 "\"seed\":" INT64_FORMAT ",\"batch\":\"P x K = %d classes x %d images\",\"steps_per_epoch\":%d,"
+					 "\"train_images\":%d,\"validation_images\":%d,\"skipped_null\":" INT64_FORMAT
+					 ",\"skipped_undecodable\":" INT64_FORMAT ",\"loss_curve\":[",
+					 sp_fit_loss_name(fo.loss), margin, lr, epochs, seed, Min(P, n_classes), K,
+					 res.steps_per_epoch, n_train, n_val, cache.skipped_null, cache.skipped_bad);
+	for (int e = 0; e < epochs; e++)
+		appendStringInfo(&training, "%s%.6f", e ? "," : "", ep_loss[e]);
+	appendStringInfoString(&training, "]}");
+	initStringInfo(&quality);
+	if (n_val > 0)
+		appendStringInfo(&quality, "{\"split\":\"held-out %d of %d images (validation_fraction %.3g, seed " INT64_FORMAT
+						 ")\",\"nn1_accuracy\":%.6f}", n_val, cache.n, val_frac, seed, val_acc);
+	initStringInfo(&meta);
+	appendStringInfoString(&meta, "{\"classes\":[");
+	for (int c = 0; c < n_classes; c++)
+	{
+		if (c)
+			appendStringInfoChar(&meta, ',');
+		append_json_string(&meta, classes[c]);
+	}
+	appendStringInfoString(&meta, "]}");
+	if (sp_nn_config_set_extras(env, cj, cl, training.data, n_val > 0 ? quality.data : NULL, meta.data,
+								false, 0, &final_json, &final_len, &err) != SP_OK)
+		sp_pg_raise(&err);
+
+	/* register as the caller (register_model's own privileges apply) */
+	{
+		Oid			types[3] = {TEXTOID, BYTEAOID, TEXTOID};
+		Datum		vals[3];
+		bytea	   *wb = palloc(VARHDRSZ + wl);
+		char	   *cfgz = palloc(final_len + 1);
+		bool		isnull;
+
+		SET_VARSIZE(wb, VARHDRSZ + wl);
+		memcpy(VARDATA(wb), w, wl);
+		memcpy(cfgz, final_json, final_len);
+		cfgz[final_len] = '\0';
+		vals[0] = CStringGetTextDatum(name);
+		vals[1] = PointerGetDatum(wb);
+		vals[2] = CStringGetTextDatum(cfgz);
+		if (SPI_execute_with_args("SELECT siamese.register_model($1, $2, $3::jsonb)", 3, types, vals, NULL,
+								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "registering the trained model failed");
+		hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		(void) isnull;
+		hash = hash ? MemoryContextStrdup(fcxt, hash) : NULL;
+	}
+	ereport(NOTICE,
+			(errmsg("train_model \"%s\": %d training and %d held-out images of %d classes; held-out 1-NN accuracy %s",
+					name, n_train, n_val, n_classes,
+					n_val > 0 ? psprintf("%.4f", val_acc) : "not measured (validation_fraction 0)")));
+	sp_nn_trainer_free(tr);
+	SPI_finish();
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	set_ps_display("");
+	if (!hash)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(hash));
+}

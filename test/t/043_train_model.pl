@@ -1,0 +1,139 @@
+# 043_train_model.pl: CALL siamese.train_model trains a Siamese model on a
+# table's labelled images inside the backend.
+#
+#  * 600 Fashion-MNIST test images; a small MLP for 3 epochs: the model is
+#    registered with its training record, held-out 1-NN accuracy and
+#    classes, embeds, and beats chance by far;
+#  * the same seed gives the same weights; fine-tuning a registered model
+#    (base_model) works;
+#  * progress shows in pg_stat_activity; a cancelled run registers nothing;
+#  * row level security: a role trains only on the rows it can read, and
+#    needs register_model's privilege;
+#  * bad input: a single class, NULL and undecodable images (skipped and
+#    counted), unknown architecture or loss, a non-bytea column.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use lib 'test/perl';
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
+
+my $exporter = fashion_exporter_or_skip();
+my $node = new_node('train');
+
+$node->safe_psql('postgres', 'CREATE TABLE items (id int, label int, class text, png bytea)');
+ok(load_fashion($node, $exporter, 'items', '--split', 't10k', '--limit', '600'), 'images loaded');
+
+my $train = "CALL siamese.train_model('mine', 'items', 'png', 'class', architecture => 'mlp', epochs => 3, "
+  . "images_per_class => 8, validation_fraction => 0.2, seed => 7)";
+my ($ret, $out, $err) = $node->psql('postgres', $train);
+is($ret, 0, 'train_model runs') or diag($err);
+like($out, qr/^[0-9a-f]{64}$/, 'and returns the model hash');
+like($err, qr/NOTICE:  train_model "mine": epoch 3 of 3, mean loss [0-9.]+/, 'a NOTICE per epoch');
+my ($acc) = $err =~ /held-out 1-NN accuracy ([0-9.]+)/;
+ok(defined $acc && $acc > 0.5, 'held-out 1-NN accuracy ' . ($acc // 'missing') . ' (chance is 0.1)');
+
+is($node->safe_psql('postgres', q{
+	SELECT config -> 'training' ->> 'trainer',
+	       (config -> 'training' ->> 'validation_images')::int =
+	         (SELECT sum(floor(n * 0.2)) FROM (SELECT count(*) n FROM items GROUP BY class) c),
+	       (config -> 'training' ->> 'validation_images')::int + (config -> 'training' ->> 'train_images')::int,
+	       jsonb_array_length(config -> 'training' -> 'loss_curve'),
+	       config -> 'metadata' -> 'classes' ->> 0, (config -> 'quality' ->> 'nn1_accuracy')::float8 > 0.5
+	FROM siamese.models WHERE name = 'mine'}),
+	'siamese.train_model|t|600|3|Ankle boot|t', 'registered with its record (a fifth of each class held out), quality and classes');
+is($node->safe_psql('postgres', q{
+	SELECT siamese.dims(siamese.embed(png, 'mine')) FROM items LIMIT 1}), '128', 'the model embeds');
+
+# the same seed, the same weights (another name: the config holds the name)
+$node->safe_psql('postgres', $train =~ s/'mine'/'mine2'/r);
+is($node->safe_psql('postgres', q{
+	SELECT a.weights = b.weights FROM siamese.models a, siamese.models b WHERE a.name = 'mine' AND b.name = 'mine2'}),
+	't', 'the same seed gives the same weights');
+
+# fine-tuning a registered model
+($ret, $out, $err) = $node->psql('postgres', q{
+	CALL siamese.train_model('mine-tuned', 'items', 'png', 'class', base_model => 'mine', epochs => 1,
+		images_per_class => 8, seed => 8)});
+is($ret, 0, 'fine-tuning base_model runs') or diag($err);
+is($node->safe_psql('postgres', q{
+	SELECT a.config -> 'training' ->> 'base_model', a.weights <> b.weights
+	FROM siamese.models a, siamese.models b WHERE a.name = 'mine-tuned' AND b.name = 'mine'}),
+	'mine|t', 'starting from its weights, it moves them');
+
+# progress in pg_stat_activity, then a cancel registers nothing
+my ($in, $o2, $e2) = ('', '', '');
+my $h = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', "CALL siamese.train_model('cancelled', 'items', 'png', 'class', architecture => 'cnn', epochs => 50)" ],
+	'<', \$in, '>', \$o2, '2>', \$e2);
+my $pid = '';
+for (1 .. 600)
+{
+	$pid = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'siamese train cancelled: epoch %'");
+	last if $pid ne '';
+	usleep(100_000);
+}
+isnt($pid, '', 'the epoch and step show in pg_stat_activity.application_name');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$h->finish;
+like($e2, qr/canceling statement due to user request/, 'the run is cancelled');
+is($node->safe_psql('postgres', "SELECT count(*) FROM siamese.models WHERE name = 'cancelled'"), '0',
+	'and registers nothing');
+
+# row level security: a role trains on the rows it can read, and needs register_model
+$node->safe_psql('postgres', q{
+	CREATE ROLE trainer LOGIN;
+	GRANT USAGE ON SCHEMA siamese TO trainer;
+	GRANT SELECT ON items TO trainer;
+	ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY two_classes ON items FOR SELECT TO trainer USING (label IN (0, 1));
+});
+my $as_trainer = "CALL siamese.train_model('rls', 'items', 'png', 'class', architecture => 'mlp', epochs => 1, "
+  . "images_per_class => 8)";
+($ret, $out, $err) = $node->psql('postgres', $as_trainer, extra_params => [ '-U', 'trainer' ]);
+like($err, qr/permission denied for function register_model/, 'registering needs register_model\'s privilege');
+$node->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION siamese.register_model(text, bytea, jsonb) TO trainer');
+($ret, $out, $err) = $node->psql('postgres', $as_trainer, extra_params => [ '-U', 'trainer' ]);
+is($ret, 0, 'with it, the role trains') or diag($err);
+is($node->safe_psql('postgres', q{
+	SELECT config -> 'metadata' -> 'classes', registered_by FROM siamese.models WHERE name = 'rls'}),
+	'["T-shirt/top", "Trouser"]|trainer', 'on the two classes it can read, as itself');
+
+# bad input
+$node->safe_psql('postgres', q{
+	CREATE TABLE one_class AS SELECT png, 'x'::text AS c FROM items LIMIT 20;
+	CREATE TABLE messy AS SELECT png, class FROM items WHERE label < 3;
+	INSERT INTO messy VALUES (NULL, 'Trouser'), ('\x00010203', 'Trouser'), ('\x89504e47', 'Pullover');
+	CREATE TABLE not_bytea AS SELECT id, class FROM items LIMIT 10;
+});
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('one', 'one_class', 'png', 'c', architecture => 'mlp', epochs => 1)");
+like($err, qr/ERROR:  training needs images of at least two classes; the source has 20 usable images of 1/,
+	'a single class is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('messy', 'messy', 'png', 'class', architecture => 'mlp', epochs => 1, images_per_class => 4)");
+is($ret, 0, 'NULL and undecodable images do not stop training') or diag($err);
+like($err, qr/skipped 1 rows with a NULL image or label and 2 images that could not be decoded/,
+	'they are skipped and counted');
+is($node->safe_psql('postgres', q{
+	SELECT (config -> 'training' ->> 'skipped_null') || ',' || (config -> 'training' ->> 'skipped_undecodable')
+	FROM siamese.models WHERE name = 'messy'}), '1,2', 'and recorded with the model');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', architecture => 'resnet')");
+like($err, qr/unknown architecture "resnet"/, 'an unknown architecture is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', loss => 'arcface')");
+like($err, qr/unknown loss "arcface"/, 'an unknown loss is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'not_bytea', 'id', 'class', architecture => 'mlp')");
+like($err, qr/column "id" is of type integer, not bytea/, 'an image column of another type is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'nope', 'class')");
+like($err, qr/column "nope" does not exist/, 'a missing column is refused');
+
+$node->stop;
+done_testing();
