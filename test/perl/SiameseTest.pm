@@ -10,9 +10,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use Exporter 'import';
 use IPC::Run;
+use Time::HiRes ();
 use Test::More;
 
-our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion);
+our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname);
 
 # A 4x3 8-bit grayscale PNG (made with zlib; pixel (x,y) = (60x + 20y) mod 256).
 sub tiny_png_hex
@@ -20,6 +21,22 @@ sub tiny_png_hex
 	return '89504e470d0a1a0a0000000d4948445200000004000000030800000000919ff11a'
 	  . '0000001749444154789c6360b0a9d8c22012d07382412365c11d00201705297ae3b077'
 	  . '0000000049454e44ae426082';
+}
+
+# The pid of a backend whose application_name is LIKE $pattern, waiting up
+# to a minute for one to appear; '' if none did.
+sub wait_for_appname
+{
+	my ($node, $pattern) = @_;
+	my $pid = '';
+	for (1 .. 600)
+	{
+		$pid = $node->safe_psql('postgres',
+			"SELECT pid FROM pg_stat_activity WHERE application_name LIKE '$pattern'");
+		last if $pid ne '';
+		Time::HiRes::usleep(100_000);
+	}
+	return $pid;
 }
 
 sub new_node

@@ -13,9 +13,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
 use lib 'test/perl';
-use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion wait_for_appname);
 
 my $exporter = fashion_exporter_or_skip();
 my $have_cron = -f (`pg_config --pkglibdir` =~ s/\s+$//r) . '/pg_cron.so';
@@ -46,23 +46,9 @@ sub start_report
 	return ($h, \$out, \$err);
 }
 
-# Wait until a backend shows a report stage in application_name; its pid.
-sub wait_for_stage
-{
-	my $pid = '';
-	for (1 .. 600)
-	{
-		$pid = $node->safe_psql('postgres',
-			"SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'siamese report % severity %'");
-		last if $pid ne '';
-		usleep(100_000);
-	}
-	return $pid;
-}
-
 # --- progress in pg_stat_activity, then cancellation -------------------------
 my ($h, $out, $err) = start_report('report_cancel');
-my $pid = wait_for_stage();
+my $pid = wait_for_appname($node, 'siamese report % severity %');
 isnt($pid, '', 'the running stage is visible in pg_stat_activity.application_name');
 my $t0 = time;
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
@@ -81,7 +67,7 @@ is($node->safe_psql('postgres', q{
 
 # --- a terminated backend leaves an abandoned run ------------------------------
 ($h, $out, $err) = start_report('report_kill');
-$pid = wait_for_stage();
+$pid = wait_for_appname($node, 'siamese report % severity %');
 isnt($pid, '', 'second report running');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 $h->finish;

@@ -16,9 +16,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 use lib 'test/perl';
-use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion wait_for_appname);
 
 my $exporter = fashion_exporter_or_skip();
 my $node = new_node('train');
@@ -69,14 +68,7 @@ my $h = IPC::Run::start(
 	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
 	  '-c', "CALL siamese.train_model('cancelled', 'items', 'png', 'class', architecture => 'cnn', epochs => 50)" ],
 	'<', \$in, '>', \$o2, '2>', \$e2);
-my $pid = '';
-for (1 .. 600)
-{
-	$pid = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'siamese train cancelled: epoch %'");
-	last if $pid ne '';
-	usleep(100_000);
-}
+my $pid = wait_for_appname($node, 'siamese train cancelled: epoch %');
 isnt($pid, '', 'the epoch and step show in pg_stat_activity.application_name');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $h->finish;
