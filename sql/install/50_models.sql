@@ -213,6 +213,11 @@ DECLARE
 	old_hash text;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
+		-- One history insert at a time, until its transaction ends: two
+		-- sessions recording the same name (a parallel pg_restore copying
+		-- models, whose trigger records each name, beside model_history
+		-- itself) would otherwise both find it missing and collide on the key.
+		PERFORM pg_catalog.pg_advisory_xact_lock(TG_RELID::integer, 0);
 		SELECT h.hash INTO old_hash FROM siamese.model_history h WHERE h.name = NEW.name;
 		IF NOT FOUND THEN
 			RETURN NEW;
@@ -234,7 +239,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION siamese.model_history_guard() IS
-	'trigger of siamese.model_history: skips exact duplicates, refuses re-binding a name and any update, delete or truncate';
+	'trigger of siamese.model_history: skips exact duplicates (inserts serialised per database by an advisory lock on the table''s oid), refuses re-binding a name and any update, delete or truncate';
 
 CREATE TRIGGER model_history_guard BEFORE INSERT OR UPDATE OR DELETE ON siamese.model_history
 	FOR EACH ROW EXECUTE FUNCTION siamese.model_history_guard();

@@ -624,3 +624,39 @@ $$;
 COMMENT ON PROCEDURE siamese.train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
 		integer, integer, float8, bigint, text) IS
 	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';
+
+-- model_history_guard serialises history inserts (a parallel pg_restore
+-- recorded the same name from two sessions).
+CREATE OR REPLACE FUNCTION siamese.model_history_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	old_hash text;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		-- One history insert at a time, until its transaction ends: two
+		-- sessions recording the same name (a parallel pg_restore copying
+		-- models, whose trigger records each name, beside model_history
+		-- itself) would otherwise both find it missing and collide on the key.
+		PERFORM pg_catalog.pg_advisory_xact_lock(TG_RELID::integer, 0);
+		SELECT h.hash INTO old_hash FROM siamese.model_history h WHERE h.name = NEW.name;
+		IF NOT FOUND THEN
+			RETURN NEW;
+		ELSIF old_hash = NEW.hash THEN
+			RETURN NULL;			-- already recorded (re-registration, restore)
+		END IF;
+		RAISE EXCEPTION 'model name "%" is already bound to different content', NEW.name
+			USING ERRCODE = 'duplicate_object',
+				DETAIL = format('The name was registered for content hash %s; a name is never re-bound, even after the model is deleted, so that embed() stays immutable.', old_hash),
+				HINT = 'Register the model under a new name.';
+	END IF;
+	IF TG_TABLE_NAME = 'models' THEN
+		RAISE EXCEPTION 'cannot truncate siamese.models'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Delete the rows of user-registered models instead.';
+	END IF;
+	RAISE EXCEPTION 'siamese.model_history is append-only'
+		USING ERRCODE = 'object_not_in_prerequisite_state';
+END
+$$;
+COMMENT ON FUNCTION siamese.model_history_guard() IS
+	'trigger of siamese.model_history: skips exact duplicates (inserts serialised per database by an advisory lock on the table''s oid), refuses re-binding a name and any update, delete or truncate';
