@@ -625,6 +625,16 @@ COMMENT ON PROCEDURE siamese.train_model(text, regclass, name, name, text, text,
 		integer, integer, float8, bigint, text) IS
 	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';
 
+CREATE VIEW siamese.training_progress AS
+SELECT a.pid, a.usename AS role, m[5] AS model, m[1]::integer AS epoch, m[2]::integer AS epochs,
+       m[3]::integer AS step, m[4]::integer AS steps_per_epoch, a.query_start AS started
+FROM pg_catalog.pg_stat_activity a,
+     LATERAL pg_catalog.regexp_match(a.application_name, '^siamese train (\d+)/(\d+) (\d+)/(\d+) (.*)$') m
+WHERE a.application_name LIKE 'siamese train %';
+COMMENT ON VIEW siamese.training_progress IS
+	'running siamese.train_model calls (from pg_stat_activity.application_name): model, epoch of epochs, step of steps_per_epoch; the model name is cut at 63 bytes less the numbers';
+GRANT SELECT ON siamese.training_progress TO PUBLIC;
+
 -- model_history_guard serialises history inserts (a parallel pg_restore
 -- recorded the same name from two sessions).
 CREATE OR REPLACE FUNCTION siamese.model_history_guard() RETURNS trigger

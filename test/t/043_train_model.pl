@@ -68,8 +68,10 @@ my $h = IPC::Run::start(
 	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
 	  '-c', "CALL siamese.train_model('cancelled', 'items', 'png', 'class', architecture => 'cnn', epochs => 50)" ],
 	'<', \$in, '>', \$o2, '2>', \$e2);
-my $pid = wait_for_appname($node, 'siamese train cancelled: epoch %');
+my $pid = wait_for_appname($node, 'siamese train % cancelled');
 isnt($pid, '', 'the epoch and step show in pg_stat_activity.application_name');
+like($node->safe_psql('postgres', 'SELECT model, epochs, steps_per_epoch > 0, epoch >= 1, pid FROM siamese.training_progress'),
+	qr/^cancelled\|50\|t\|t\|$pid$/, 'and in the training_progress view');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $h->finish;
 like($e2, qr/canceling statement due to user request/, 'the run is cancelled');

@@ -9,8 +9,9 @@
  * table; the cache is bounded by maintenance_work_mem).  Labels become
  * classes in sorted order; a seeded fraction of every class is held out.
  * The loop is the core's (sp_nn_fit, the one tools/bin/train uses); its
- * progress goes to a NOTICE per epoch and to application_name (visible in
- * pg_stat_activity).  Interrupts are polled every step.  The exported model
+ * progress goes to a NOTICE per epoch and to application_name
+ * ("siamese train EPOCH/EPOCHS STEP/STEPS NAME", read by the
+ * siamese.training_progress view over pg_stat_activity).  Interrupts are polled every step.  The exported model
  * is measured on the held-out images through the inference path, then
  * registered with siamese.register_model as the caller, in the caller's
  * transaction: a cancelled or failed run registers nothing.
@@ -71,8 +72,9 @@ train_progress(void *arg, int epoch, int step, int steps_per_epoch, double loss,
 						loss)));
 	if (step % 10 != 0 && step != steps_per_epoch)
 		return;
-	snprintf(buf, sizeof buf, "siamese train %s: epoch %d/%d step %d/%d", p->name, epoch + 1, p->epochs,
-			 step, steps_per_epoch);
+	/* numbers first: application_name keeps NAMEDATALEN - 1 bytes, a long name is cut */
+	snprintf(buf, sizeof buf, "siamese train %d/%d %d/%d %s", epoch + 1, p->epochs, step, steps_per_epoch,
+			 p->name);
 	set_ps_display(buf);
 	SetConfigOption("application_name", buf, PGC_USERSET, PGC_S_SESSION);
 }
