@@ -1019,6 +1019,17 @@ plan_memory(sp_graph *g, sp_error *err)
 	return SP_OK;
 }
 
+/* Give v a block of its own at offset at (aligned, never empty); the next free offset. */
+static size_t
+own_block(sp_value *v, size_t at)
+{
+	v->bytes = round_up((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype));
+	if (v->bytes == 0)
+		v->bytes = SP_ALIGN;
+	v->offset = (int64_t) at;
+	return at + v->bytes;
+}
+
 /*
  * The memory plan of a training graph: backward reads the activations the
  * forward left, so nothing is reused: every graph input (copied in) and
@@ -1048,13 +1059,8 @@ plan_training(sp_graph *g, sp_error *err)
 	{
 		sp_value   *v = &g->values[g->inputs[i]];
 
-		if (v->offset >= 0)
-			continue;
-		v->bytes = round_up((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype));
-		if (v->bytes == 0)
-			v->bytes = SP_ALIGN;
-		v->offset = (int64_t) at;
-		at += v->bytes;
+		if (v->offset < 0)
+			at = own_block(v, at);
 	}
 	for (int oi = 0; oi < g->n_order; oi++)
 	{
@@ -1071,13 +1077,8 @@ plan_training(sp_graph *g, sp_error *err)
 			sp_value   *v = &g->values[n->out[o]];
 
 			v->needs_grad = grad_in && v->dtype == SP_DT_FLOAT;
-			if (v->data)
-				continue;
-			v->bytes = round_up((size_t) sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype));
-			if (v->bytes == 0)
-				v->bytes = SP_ALIGN;
-			v->offset = (int64_t) at;
-			at += v->bytes;
+			if (!v->data)
+				at = own_block(v, at);
 		}
 		if (n->scratch > scratch)
 			scratch = n->scratch;

@@ -116,7 +116,6 @@ typedef struct sp_dc_tensor
 typedef struct sp_dc_step
 {
 	sp_nn_op_kind kind;
-	const sp_nn_op *op;
 	sp_dc_tensor in,
 				out;
 	int			src,
@@ -131,7 +130,6 @@ struct sp_nn_direct
 	sp_isa		isa;
 	int			n_steps;
 	sp_dc_step *steps;
-	sp_nn_op   *ops;			/* copies of the caller's op descriptions */
 	sp_dc_tensor input;			/* the converted input image, in buffer 0 */
 	sp_dc_tensor last;			/* the final activation ... */
 	int			last_buf;		/* ... and its buffer */
@@ -210,6 +208,31 @@ kernels_for(sp_isa isa)
 	(void) isa;
 #endif
 	return NULL;
+}
+
+/*
+ * The kernels an isa argument picks (SP_ISA_AUTO: the best this CPU has;
+ * SP_NN_DIRECT_NO_WINOGRAD may be or-ed in), the level they are for, and
+ * whether Winograd is allowed; NULL when the CPU has none of them.
+ */
+static const sp_dc_kernels *
+resolve_kernels(int isa, sp_isa *level, bool *wino)
+{
+	const sp_dc_kernels *kern;
+
+	*wino = !(isa >= 0 && (isa & SP_NN_DIRECT_NO_WINOGRAD));
+	if (isa >= 0)
+		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
+	if (isa != SP_ISA_AUTO)
+	{
+		*level = (sp_isa) isa;
+		return kernels_for((sp_isa) isa);
+	}
+	*level = SP_ISA_AVX512;
+	if ((kern = kernels_for(SP_ISA_AVX512)) != NULL)
+		return kern;
+	*level = SP_ISA_AVX2;
+	return kernels_for(SP_ISA_AVX2);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -355,23 +378,21 @@ winograd_weights(const sp_nn_op *op, int Op, float *u)
 const char *
 sp_nn_direct_path_name(int isa)
 {
-	if (isa >= 0)
-		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
-	if ((isa == SP_ISA_AUTO || isa == SP_ISA_AVX512) && kernels_for(SP_ISA_AVX512))
-		return "direct-avx512";
-	if ((isa == SP_ISA_AUTO || isa == SP_ISA_AVX2) && kernels_for(SP_ISA_AVX2))
-		return "direct-avx2";
-	return "im2col";
+	sp_isa		level;
+	bool		wino;
+
+	if (!resolve_kernels(isa, &level, &wino))
+		return "im2col";
+	return level == SP_ISA_AVX512 ? "direct-avx512" : "direct-avx2";
 }
 
 bool
 sp_nn_direct_available(int isa)
 {
-	if (isa >= 0)
-		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
-	if (isa == SP_ISA_AUTO)
-		return kernels_for(SP_ISA_AVX512) || kernels_for(SP_ISA_AVX2);
-	return kernels_for((sp_isa) isa) != NULL;
+	sp_isa		level;
+	bool		wino;
+
+	return resolve_kernels(isa, &level, &wino) != NULL;
 }
 
 sp_status
@@ -388,7 +409,8 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 				n_zero = 0,
 				total,
 				steps_bytes;
-	bool		wino = !(isa >= 0 && (isa & SP_NN_DIRECT_NO_WINOGRAD));
+	bool		wino;
+	sp_isa		level;
 	float	   *zero;
 	int			n = n_ops,
 				n_conv = 0,
@@ -397,20 +419,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 	float	   *pk;
 
 	*out = NULL;
-	if (isa >= 0)
-		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
-	if (isa == SP_ISA_AUTO)
-	{
-		kern = kernels_for(SP_ISA_AVX512);
-		isa = SP_ISA_AVX512;
-		if (!kern)
-		{
-			kern = kernels_for(SP_ISA_AVX2);
-			isa = SP_ISA_AVX2;
-		}
-	}
-	else
-		kern = kernels_for((sp_isa) isa);
+	kern = resolve_kernels(isa, &level, &wino);
 	if (!kern)
 		return SP_OK;			/* no vector ISA: im2col path */
 
@@ -466,7 +475,7 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 		return SP_OK;			/* nothing to gain */
 
 	maxbuf = (maxbuf + 15) & ~(size_t) 15;
-	steps_bytes = ((sizeof(sp_dc_step) * (size_t) n + sizeof(sp_nn_op) * (size_t) n) + 63) & ~(size_t) 63;
+	steps_bytes = ((sizeof(sp_dc_step) * (size_t) n) + 63) & ~(size_t) 63;
 	n_wv = (n_wv + 15) & ~(size_t) 15;
 	n_wm = (n_wm + 15) & ~(size_t) 15;
 	n_zero = (n_zero + 15) & ~(size_t) 15;
@@ -482,12 +491,10 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 	d = (sp_nn_direct *) base;
 	d->mem = base;
 	d->kern = kern;
-	d->isa = (sp_isa) isa;
+	d->isa = level;
 	d->n_steps = n;
 	base = (char *) (((uintptr_t) (base + sizeof(sp_nn_direct)) + 63) & ~(uintptr_t) 63);
 	d->steps = (sp_dc_step *) base;
-	d->ops = (sp_nn_op *) (d->steps + n);
-	memcpy(d->ops, ops, sizeof(sp_nn_op) * (size_t) n);
 	base += steps_bytes;
 	d->buf_floats = maxbuf;
 	d->wv_floats = n_wv;
@@ -503,11 +510,10 @@ sp_nn_direct_create(const sp_env *env, const sp_nn_op *ops, int n_ops, int in_c,
 	d->input = cur;
 	for (int i = 0; i < n; i++)
 	{
-		const sp_nn_op *op = &d->ops[i];
+		const sp_nn_op *op = &ops[i];
 		sp_dc_step *st = &d->steps[i];
 
 		st->kind = op->kind;
-		st->op = op;
 		st->in = cur;
 		st->src = cur_buf;
 		switch (op->kind)
@@ -757,22 +763,11 @@ sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int
 	float	   *pk;
 	sp_nn_op	probe;
 
-	bool		wino_allowed = !(isa >= 0 && (isa & SP_NN_DIRECT_NO_WINOGRAD));
+	bool		wino_allowed;
+	sp_isa		level;
 
 	*out = NULL;
-	if (isa >= 0)
-		isa &= ~SP_NN_DIRECT_NO_WINOGRAD;
-	if (isa == SP_ISA_AUTO)
-	{
-		isa = SP_ISA_AVX512;
-		if (!(kern = kernels_for(SP_ISA_AVX512)))
-		{
-			isa = SP_ISA_AVX2;
-			kern = kernels_for(SP_ISA_AVX2);
-		}
-	}
-	else
-		kern = kernels_for((sp_isa) isa);
+	kern = resolve_kernels(isa, &level, &wino_allowed);
 	if (!kern || OH < 1 || OW < 1 || k < 1 || k > 11 || s < 1 || p < 0 || p >= k)
 		return SP_OK;			/* not for these kernels: the caller keeps its GEMM path */
 	Op = round_up(O, kern->blk);
@@ -781,7 +776,7 @@ sp_dconv_create(const sp_env *env, int C, int H, int W, int O, int k, int s, int
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory preparing a convolution");
 	memset(d, 0, sizeof(*d));
 	d->kern = kern;
-	d->isa = (sp_isa) isa;
+	d->isa = level;
 	d->O = O;
 	d->in.H = H;
 	d->in.W = W;
