@@ -168,6 +168,9 @@ typedef struct sp_fit_data
 	const sp_preprocess_spec *input;
 } sp_fit_data;
 
+/* Image src of the cache (c x h x w bytes) as the network's input, unaugmented. */
+extern void sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst);
+
 typedef struct sp_fit_opts
 {
 	int			epochs;

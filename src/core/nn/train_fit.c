@@ -121,6 +121,22 @@ shuffle(sp_rng *rng, int *a, int n)
 	}
 }
 
+void
+sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst)
+{
+	const size_t plane = (size_t) d->h * d->w;
+
+	for (int ch = 0; ch < d->c; ch++)
+	{
+		const float mean = d->input->mean[ch],
+					std = d->input->std[ch],
+					scale = d->input->scale;
+
+		for (size_t i = 0; i < plane; i++)
+			dst[ch * plane + i] = ((float) src[ch * plane + i] / scale - mean) / std;
+	}
+}
+
 /* One training image, augmented and normalised, into dst (c x h x w floats). */
 static void
 load_image(const sp_fit_data *d, const uint8_t *src, float *dst, sp_rng *rng, const sp_fit_opts *o)

@@ -198,13 +198,6 @@ class_of(char *const *classes, int n, const char *label)
 	return hit ? (int) (hit - classes) : -1;
 }
 
-/* JSON string literal into buf */
-static void
-append_json_string(StringInfo buf, const char *s)
-{
-	escape_json(buf, s);
-}
-
 /*
  * _train_model(name, source, image_column, label_column, base_model,
  * architecture, epochs, loss, margin, learning_rate, classes_per_batch,
@@ -242,6 +235,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	int		  **cls;
 	int		   *ncls;
 	int		   *is_val;
+	int		   *label_of;		/* class of each cached image */
 	int			n_val = 0,
 				n_train = 0;
 	double	   *ep_loss;
@@ -373,8 +367,8 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	cls = palloc(sizeof(int *) * n_classes);
 	ncls = palloc0(sizeof(int) * n_classes);
 	is_val = palloc0(sizeof(int) * Max(cache.n, 1));
+	label_of = palloc(sizeof(int) * Max(cache.n, 1));
 	{
-		int		   *label_of = palloc(sizeof(int) * cache.n);
 		int		   *count = palloc0(sizeof(int) * n_classes);
 		sp_rng		rng;
 
@@ -446,9 +440,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		int			dim;
 		float	   *in = palloc(sizeof(float) * cache.in_size);
 		float	   *emb;
-		int			hits = 0,
-					plane = cfg->input.height * cfg->input.width;
-		int		   *lab = palloc(sizeof(int) * cache.n);
+		int			hits = 0;
 
 		if (sp_nn_model_load(env, cj, cl, w, wl, &m, &err) != SP_OK ||
 			sp_nn_workspace_create(env, m, 1, &ws, &err) != SP_OK)
@@ -457,18 +449,10 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		emb = palloc_extended(sizeof(float) * (Size) dim * cache.n, MCXT_ALLOC_HUGE);
 		for (int i = 0; i < cache.n; i++)
 		{
-			const uint8_t *px = cache.pixels + (Size) i * cache.in_size;
-
 			CHECK_FOR_INTERRUPTS();
-			for (int k = 0; k < cache.in_size; k++)
-			{
-				int			ch = k / plane;
-
-				in[k] = ((float) px[k] / cfg->input.scale - cfg->input.mean[ch]) / cfg->input.std[ch];
-			}
+			sp_fit_pixel_input(&data, cache.pixels + (Size) i * cache.in_size, in);
 			if (sp_nn_forward(m, ws, in, 1, emb + (Size) i * dim, &err) != SP_OK)
 				sp_pg_raise(&err);
-			lab[i] = class_of(classes, n_classes, cache.labels[i]);
 		}
 		for (int i = 0; i < cache.n; i++)
 		{
@@ -488,10 +472,10 @@ siamese_train_model(PG_FUNCTION_ARGS)
 				if (d < best)
 				{
 					best = d;
-					bl = lab[j];
+					bl = label_of[j];
 				}
 			}
-			hits += bl == lab[i];
+			hits += bl == label_of[i];
 		}
 		val_acc = (double) hits / n_val;
 		sp_nn_workspace_free(env, ws);
@@ -501,21 +485,21 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	/* the model's record: how it was trained (no timings, so a rerun gives the same hash) */
 	initStringInfo(&training);
 	appendStringInfoString(&training, "{\"trainer\":\"siamese.train_model\",\"source\":");
-	append_json_string(&training, quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+	escape_json(&training, quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 															 get_rel_name(relid)));
 	appendStringInfoString(&training, ",\"image_column\":");
-	append_json_string(&training, image_column);
+	escape_json(&training, image_column);
 	appendStringInfoString(&training, ",\"label_column\":");
-	append_json_string(&training, label_column);
+	escape_json(&training, label_column);
 	if (base_model)
 	{
 		appendStringInfoString(&training, ",\"base_model\":");
-		append_json_string(&training, base_model);
+		escape_json(&training, base_model);
 	}
 	else
 	{
 		appendStringInfoString(&training, ",\"architecture\":");
-		append_json_string(&training, arch);
+		escape_json(&training, arch);
 	}
 	appendStringInfo(&training, ",\"loss\":\"%s\",\"margin\":%.17g,\"learning_rate\":%.17g,\"epochs\":%d,"
 					 "\"seed\":" INT64_FORMAT ",\"batch\":\"P x K = %d classes x %d images\",\"steps_per_epoch\":%d,"
@@ -536,7 +520,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	{
 		if (c)
 			appendStringInfoChar(&meta, ',');
-		append_json_string(&meta, classes[c]);
+		escape_json(&meta, classes[c]);
 	}
 	appendStringInfoString(&meta, "]}");
 	if (sp_nn_config_set_extras(env, cj, cl, training.data, n_val > 0 ? quality.data : NULL, meta.data,
@@ -549,7 +533,6 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		Datum		vals[3];
 		bytea	   *wb = palloc(VARHDRSZ + wl);
 		char	   *cfgz = palloc(final_len + 1);
-		bool		isnull;
 
 		SET_VARSIZE(wb, VARHDRSZ + wl);
 		memcpy(VARDATA(wb), w, wl);
@@ -562,7 +545,6 @@ siamese_train_model(PG_FUNCTION_ARGS)
 								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "registering the trained model failed");
 		hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		(void) isnull;
 		hash = hash ? MemoryContextStrdup(fcxt, hash) : NULL;
 	}
 	ereport(NOTICE,
