@@ -11,6 +11,7 @@
  * are those of the files, whichever engine runs them.
  */
 #include "unit.h"
+#include "test_nn_util.h"
 #include "nn/graph.h"
 #include "nn/nn_layers.h"
 #include "util/rng.h"
@@ -18,29 +19,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-
-static uint8_t *
-read_all(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *b;
-	long		n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t) n + 1);
-	if (fread(b, 1, (size_t) n, f) != (size_t) n)
-	{
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	*len = (size_t) n;
-	return b;
-}
 
 SP_TEST(nn_graph_shipped_models_same_embeddings)
 {
@@ -75,8 +53,8 @@ SP_TEST(nn_graph_shipped_models_same_embeddings)
 
 		snprintf(p1, sizeof p1, "models/%s.json", names[k]);
 		snprintf(p2, sizeof p2, "models/%s.safetensors", names[k]);
-		cfgb = read_all(p1, &cl);
-		wb = read_all(p2, &wl);
+		cfgb = tu_read_file(p1, &cl);
+		wb = tu_read_file(p2, &wl);
 		if (!cfgb || !wb)
 		{
 			free(cfgb);

@@ -300,3 +300,26 @@ tu_single_blas_thread(void)
 {
 	sp_blas_set_threads(1);
 }
+
+uint8_t *
+tu_read_file(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	uint8_t    *buf;
+	long		n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t) n + 1);
+	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
+	{
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = (size_t) n;
+	return buf;
+}

@@ -24,6 +24,8 @@ extern sp_nn_model *tu_make_model(const char *config, uint64_t seed, int flags,
 extern void tu_reference_forward(const sp_nn_config *cfg, const sp_safetensors *st,
 								 const float *in, double *out);
 
+/* A whole file, malloc'd (NULL if it cannot be read). */
+extern uint8_t *tu_read_file(const char *path, size_t *len);
 extern const char *tu_ref_cnn_config;	/* the reference CNN (docs/reference/fashion-mnist.md) */
 
 #endif

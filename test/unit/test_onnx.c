@@ -8,6 +8,7 @@
  * no crash (these run under valgrind in the suite).
  */
 #include "unit.h"
+#include "test_nn_util.h"
 #include "nn/graph.h"
 #include "nn/nn_layers.h"
 #include "nn/onnx_import.h"
@@ -19,29 +20,6 @@
 
 #define FIXTURE "test/fixtures/onnx/tiny_net"
 
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t) n + 1);
-	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
-	{
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len = (size_t) n;
-	return buf;
-}
-
 static const char *tiny_cfg = "{\"input\": {\"channels\": 3, \"height\": 32, \"width\": 32}}";
 
 SP_TEST(onnx_fixture_matches_torch)
@@ -51,9 +29,9 @@ SP_TEST(onnx_fixture_matches_torch)
 				out_len,
 				cfg_len,
 				w_len;
-	uint8_t    *onnx = slurp(FIXTURE ".onnx", &len);
-	float	   *x = (float *) slurp(FIXTURE ".input.f32", &in_len);
-	float	   *want = (float *) slurp(FIXTURE ".output.f32", &out_len);
+	uint8_t    *onnx = tu_read_file(FIXTURE ".onnx", &len);
+	float	   *x = (float *) tu_read_file(FIXTURE ".input.f32", &in_len);
+	float	   *want = (float *) tu_read_file(FIXTURE ".output.f32", &out_len);
 	char	   *cfg;
 	uint8_t    *w;
 	sp_error	err;
@@ -112,7 +90,7 @@ SP_TEST(onnx_import_config)
 	size_t		len,
 				cl,
 				wl;
-	uint8_t    *onnx = slurp(FIXTURE ".onnx", &len);
+	uint8_t    *onnx = tu_read_file(FIXTURE ".onnx", &len);
 	char	   *cfg;
 	uint8_t    *w;
 	sp_error	err;
@@ -170,7 +148,7 @@ SP_TEST(onnx_import_config)
 SP_TEST(onnx_truncated_and_garbled)
 {
 	size_t		len;
-	uint8_t    *onnx = slurp(FIXTURE ".onnx", &len);
+	uint8_t    *onnx = tu_read_file(FIXTURE ".onnx", &len);
 	sp_graph   *g;
 	sp_error	err;
 	int			failures = 0;
