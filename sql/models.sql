@@ -201,6 +201,20 @@ SELECT try($$SELECT pair_distance('\x0102', '\x0102', 'tiny')$$);
 SELECT try($$SELECT embed_batch(ARRAY['\x0102'::bytea], 'tiny')$$);
 SELECT try($$SELECT embed_batch('{{"\\x01"},{"\\x02"}}'::bytea[], 'tiny')$$);
 SELECT embed(NULL, 'tiny') IS NULL AS a, embed('\x00', NULL) IS NULL AS b, pair_distance(NULL, '\x00') IS NULL AS c;
+-- embed(image) is embed(image, 'fashion'): an expression index on either
+-- spelling serves queries in both
+SELECT embed(NULL::bytea) IS NULL AS one_arg_null;
+CREATE TABLE expr_idx AS SELECT name, img FROM model_fixture;
+CREATE INDEX expr_idx_embed ON expr_idx (embed(img));
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT name FROM expr_idx WHERE embed(img, 'fashion') = '[1,2]';
+SELECT name FROM expr_idx WHERE embed(img, 'fashion') = (SELECT embed(img) FROM expr_idx WHERE name = 'c');
+DROP INDEX expr_idx_embed;
+CREATE INDEX expr_idx_embed ON expr_idx (embed(img, 'fashion'));
+EXPLAIN (COSTS OFF) SELECT name FROM expr_idx WHERE embed(img) = '[1,2]';
+SELECT name FROM expr_idx WHERE embed(img) = (SELECT embed(img, 'fashion') FROM expr_idx WHERE name = 'c');
+RESET enable_seqscan;
+DROP TABLE expr_idx;
 -- same_item needs a calibrated threshold
 SELECT try($$SELECT same_item((SELECT img FROM model_fixture WHERE name = 'a'), (SELECT img FROM model_fixture WHERE name = 'b'), 'tiny-l2')$$);
 

@@ -335,10 +335,22 @@ SELECT siamese._load_shipped_models();
 -- Embedding
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION siamese.embed(image bytea, model text DEFAULT 'fashion') RETURNS siamese.embedding
+CREATE FUNCTION siamese.embed(image bytea, model text) RETURNS siamese.embedding
 	AS 'MODULE_PATHNAME', 'siamese_embed' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
 COMMENT ON FUNCTION siamese.embed(bytea, text) IS
 	'embedding of a PNG or JPEG image by the named model (preprocessed to the model''s input); immutable because a model name is bound to its content forever';
+-- embed(image) is an overload, not a parameter default: PostgreSQL fills a
+-- default in after parse analysis, so embed(img) and embed(img, 'fashion')
+-- would differ in their input collation and an expression index on one
+-- spelling would never serve the other (nor the query Citus sends a worker,
+-- which spells the default out).  This SQL function is inlined by the
+-- planner into embed(image, 'fashion'), the very expression of the explicit
+-- call, in queries and in index expressions alike.
+CREATE FUNCTION siamese.embed(image bytea) RETURNS siamese.embedding
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN siamese.embed(image, 'fashion'::pg_catalog.text);
+COMMENT ON FUNCTION siamese.embed(bytea) IS
+	'embed(image, ''fashion''): the shipped default model; inlined, so an expression index on either spelling serves both';
 
 CREATE FUNCTION siamese.embed_batch(images bytea[], model text DEFAULT 'fashion') RETURNS siamese.embedding[]
 	AS 'MODULE_PATHNAME', 'siamese_embed_batch' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000;

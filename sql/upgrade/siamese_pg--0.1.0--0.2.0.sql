@@ -670,3 +670,46 @@ END
 $$;
 COMMENT ON FUNCTION siamese.model_history_guard() IS
 	'trigger of siamese.model_history: skips exact duplicates (inserts serialised per database by an advisory lock on the table''s oid), refuses re-binding a name and any update, delete or truncate';
+
+-- embed(image) becomes an overload of embed(image, model) instead of a
+-- parameter default (see 50_models.sql: with the default, an expression index
+-- on one spelling never served the other).  The C function keeps its oid, so
+-- indexes, generated columns and views calling embed(image, model) are
+-- untouched; only its default goes.  A stored expression that calls it with
+-- the default filled in (one argument) still needs that default: those are
+-- found by their input collation (0 when no text argument was given; an
+-- explicit model makes it a text collation), and where any exists the
+-- function keeps its default and the overload is not added.
+DO $$
+DECLARE
+	f oid := 'siamese.embed(bytea, text)'::pg_catalog.regprocedure;
+	one_arg_call text := '\{FUNCEXPR :funcid ' || f || ' [^{]*:inputcollid 0 ';
+	users bigint;
+BEGIN
+	SELECT count(*) INTO users FROM (
+		SELECT adbin::text AS tree FROM pg_catalog.pg_attrdef
+		UNION ALL SELECT indexprs::text FROM pg_catalog.pg_index
+		UNION ALL SELECT indpred::text FROM pg_catalog.pg_index
+		UNION ALL SELECT ev_action::text FROM pg_catalog.pg_rewrite
+		UNION ALL SELECT conbin::text FROM pg_catalog.pg_constraint
+		UNION ALL SELECT prosqlbody::text FROM pg_catalog.pg_proc
+		UNION ALL SELECT tgqual::text FROM pg_catalog.pg_trigger
+		UNION ALL SELECT stxexprs::text FROM pg_catalog.pg_statistic_ext
+		UNION ALL SELECT polqual::text FROM pg_catalog.pg_policy
+		UNION ALL SELECT polwithcheck::text FROM pg_catalog.pg_policy
+	) stored WHERE stored.tree ~ one_arg_call;
+	IF users > 0 THEN
+		-- a WARNING: an extension script shows its user nothing quieter
+		RAISE WARNING 'siamese.embed(image, model) keeps its default model: % stored expression(s) call it as embed(image)', users
+			USING DETAIL = 'An expression index on embed(image) then does not serve queries that spell out embed(image, ''fashion''), and the other way round.',
+				HINT = 'Where an expression index is meant to serve both spellings, recreate it on embed(image, ''fashion''). embed(image) keeps working as in 0.1.0.';
+		RETURN;
+	END IF;
+	UPDATE pg_catalog.pg_proc SET pronargdefaults = 0, proargdefaults = NULL WHERE oid = f;
+	CREATE FUNCTION siamese.embed(image bytea) RETURNS siamese.embedding
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN siamese.embed(image, 'fashion'::pg_catalog.text);
+	COMMENT ON FUNCTION siamese.embed(bytea) IS
+		'embed(image, ''fashion''): the shipped default model; inlined, so an expression index on either spelling serves both';
+END
+$$;

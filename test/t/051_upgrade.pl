@@ -207,5 +207,29 @@ diag("only in the updated database: $_") for @extra;
 ok(@missing == 0 && @extra == 0 && @old == @fresh,
 	'the updated extension has exactly the objects of a fresh 0.2.0 install');
 
+# A 0.1.0 database whose generated column calls embed(image) with the
+# default model keeps that default through the update (the column's stored
+# expression needs it); it says so, and the column still computes.
+$node->safe_psql('postgres', 'CREATE DATABASE onearg');
+$node->safe_psql('onearg', qq{
+	SET client_min_messages = error;
+	CREATE EXTENSION siamese_pg VERSION '0.1.0';
+	CREATE TABLE shots (id integer, image bytea,
+		e siamese.embedding GENERATED ALWAYS AS (siamese.embed(image)) STORED);
+	INSERT INTO shots (id, image) VALUES (1, decode('$img', 'hex'));});
+my ($rc, $out, $err) = $node->psql('onearg', 'ALTER EXTENSION siamese_pg UPDATE');
+is($rc, 0, 'one-argument embed() in a stored expression: the update succeeds');
+like($err, qr/keeps its default model: 1 stored expression/, 'and says that embed keeps its default');
+$node->safe_psql('onearg', qq{INSERT INTO shots (id, image) VALUES (2, decode('$img', 'hex'))});
+is($node->safe_psql('onearg', q{
+	SELECT count(*) FILTER (WHERE e OPERATOR(siamese.=) siamese.embed(image, 'fashion')) || '/' || count(*) FROM shots}),
+	'2/2', 'the generated column computes embed(image, \'fashion\') before and after the update');
+is($node->safe_psql('onearg', q{SELECT pg_get_function_arguments('siamese.embed(bytea, text)'::regprocedure)}),
+	q{image bytea, model text DEFAULT 'fashion'::text}, 'embed(image, model) kept its default there');
+is($node->safe_psql('old', q{SELECT pg_get_function_arguments('siamese.embed(bytea, text)'::regprocedure)
+	|| ' / ' || pg_get_function_arguments('siamese.embed(bytea)'::regprocedure)}),
+	'image bytea, model text / image bytea',
+	'without such expressions embed(image) became an overload (as in a fresh install)');
+
 $node->stop;
 done_testing();
