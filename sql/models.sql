@@ -126,6 +126,28 @@ FROM classify((SELECT img FROM model_fixture WHERE name = 'c'), '"Support Set"',
 SELECT try($$SELECT * FROM classify('\x00', '"Support Set"', 'Emb', 'Label', 'tiny', 0)$$);
 SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'nope', 'Label', 'tiny')$$);
 SELECT try($$SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), 'no_such_table', 'Emb', 'Label', 'tiny')$$);
+-- classify_with: the same rule over examples given as arrays (no table read)
+CREATE TABLE support_arrays AS
+SELECT array_agg("Emb" ORDER BY "Label", "Emb") AS e, array_agg("Label" ORDER BY "Label", "Emb") AS l FROM "Support Set";
+SELECT bool_and(w.label = c.label AND w.probability = c.probability AND w.distance = c.distance) AS same_as_classify,
+	count(*) AS labels
+FROM model_fixture f, support_arrays s,
+	LATERAL (SELECT row_number() OVER () AS r, * FROM classify_with(f.img, s.e, s.l, 'tiny', 2)) w
+	JOIN LATERAL (SELECT row_number() OVER () AS r, * FROM classify(f.img, '"Support Set"', 'Emb', 'Label', 'tiny', 2)) c ON c.r = w.r;
+SELECT label, round(probability::numeric, 4) AS p, round(distance::numeric, 4) AS d
+FROM support_arrays s, classify_with((SELECT img FROM model_fixture WHERE name = 'a'), s.e, s.l, 'tiny');
+-- pairs with a NULL are skipped; no examples, no rows; NULL arguments, no rows
+SELECT label, round(distance::numeric, 4) AS d
+FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'),
+	ARRAY[NULL, '[1,0,0,0]', '[0,1,0,0]']::embedding[], ARRAY['x', NULL, 'y'], 'tiny');
+SELECT count(*) FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'), '{}', '{}', 'tiny');
+SELECT count(*) FROM classify_with(NULL, '{}', '{}', 'tiny');
+SELECT try($$SELECT * FROM classify_with('\x00', '{}', '{}', 'tiny', 0)$$);
+SELECT try($$SELECT * FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'), ARRAY['[1,0,0,0]']::embedding[], ARRAY['x', 'y'], 'tiny')$$);
+SELECT try($$SELECT * FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'), ARRAY['[1,0,0]']::embedding[], ARRAY['x'], 'tiny')$$);
+SELECT try($$SELECT * FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'), ARRAY[['[1,0,0,0]']]::embedding[], ARRAY[['x']], 'tiny')$$);
+SELECT try($$SELECT * FROM classify_with((SELECT img FROM model_fixture WHERE name = 'a'), '{}', '{}', 'no-such-model')$$);
+DROP TABLE support_arrays;
 -- temperature: NaN is refused like 0, negative values and Infinity
 SELECT t, try(format('SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = %L), %L, %L, %L, %L, 1, %L)',
 	'a', '"Support Set"', 'Emb', 'Label', 'tiny', t)) AS result

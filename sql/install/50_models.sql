@@ -415,6 +415,13 @@ CREATE FUNCTION siamese.classify(image bytea, support_table regclass, embedding_
 COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer, double precision) IS
 	'few-shot classification against a labelled support table: per label the mean of its k smallest distances to the image''s embedding, probabilities by a stable softmax(-distance / temperature) (temperature: argument, else the model''s quality.temperature or quality.fewshot_temperature, else 1; positive and finite); runs as the caller';
 
+CREATE FUNCTION siamese.classify_with(image bytea, examples siamese.embedding[], labels text[],
+	model text DEFAULT 'fashion', k integer DEFAULT 1, temperature double precision DEFAULT NULL)
+	RETURNS TABLE (label text, probability double precision, distance double precision)
+	AS 'MODULE_PATHNAME', 'siamese_classify_with' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 2000 ROWS 10;
+COMMENT ON FUNCTION siamese.classify_with(bytea, siamese.embedding[], text[], text, integer, double precision) IS
+	'few-shot classification against labelled examples given as parallel arrays (examples[i] has label labels[i]; pairs with a NULL are skipped): the rule of classify, but it reads no table, so it runs per row anywhere, on Citus workers too (aggregate the support set once, join it to the rows)';
+
 -- ---------------------------------------------------------------------------
 -- Plot
 -- ---------------------------------------------------------------------------

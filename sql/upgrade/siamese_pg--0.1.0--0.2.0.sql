@@ -713,3 +713,11 @@ BEGIN
 		'embed(image, ''fashion''): the shipped default model; inlined, so an expression index on either spelling serves both';
 END
 $$;
+
+-- classify_with: few-shot classification against examples given as arrays.
+CREATE FUNCTION siamese.classify_with(image bytea, examples siamese.embedding[], labels text[],
+	model text DEFAULT 'fashion', k integer DEFAULT 1, temperature double precision DEFAULT NULL)
+	RETURNS TABLE (label text, probability double precision, distance double precision)
+	AS 'MODULE_PATHNAME', 'siamese_classify_with' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 2000 ROWS 10;
+COMMENT ON FUNCTION siamese.classify_with(bytea, siamese.embedding[], text[], text, integer, double precision) IS
+	'few-shot classification against labelled examples given as parallel arrays (examples[i] has label labels[i]; pairs with a NULL are skipped): the rule of classify, but it reads no table, so it runs per row anywhere, on Citus workers too (aggregate the support set once, join it to the rows)';

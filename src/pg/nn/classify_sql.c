@@ -1,12 +1,17 @@
 /*
  * classify_sql.c: few-shot classify(image, support_table, embedding_column,
- * label_column, model, k, temperature).
+ * label_column, model, k, temperature) and classify_with(image, examples,
+ * labels, model, k, temperature).
  *
- * The image is embedded with the model; one query over the support table
- * (run with the caller's privileges through SPI, every name quoted and
- * qualified) gives each label's mean of its k smallest distances, nearest
- * first; the probabilities are the core's stable softmax of -distance / T
- * (sp_softmin: no underflow or overflow at any positive finite T).
+ * The image is embedded with the model and compared with every labelled
+ * example: classify reads them with one query over the support table (run
+ * with the caller's privileges through SPI, every name quoted and
+ * qualified); classify_with takes them as arrays, so it reads no table and
+ * runs anywhere a query can, in particular per row on a Citus worker.  Both
+ * score with the core's rule (vector/fewshot.h: each label's mean of its k
+ * smallest distances, nearest first, ties by label bytes) and the core's
+ * stable softmax of -distance / T (sp_softmin: no underflow or overflow at
+ * any positive finite T); T defaults to the model's calibrated temperature.
  *
  * An error in the support query (no such column, no privilege, embeddings of
  * another dimension) keeps its message, detail and hint, but its context line
@@ -24,6 +29,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -33,8 +39,10 @@
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 #include "vector/distance.h"
+#include "vector/fewshot.h"
 
 PG_FUNCTION_INFO_V1(siamese_classify);
+PG_FUNCTION_INFO_V1(siamese_classify_with);
 
 /*
  * Replace what SPI added to an error of our query (its "SQL statement" context
@@ -79,28 +87,136 @@ rewrite_context(ErrorData *edata, const char *query, const char *line)
 	edata->context = buf.data;
 }
 
-/* The model's calibrated temperature from its config, else 1. */
+/* The temperature argument (argno), else the model's calibrated one; checked. */
 static double
-model_temperature(const char *model)
+fewshot_temperature(FunctionCallInfo fcinfo, int argno, SpCachedModel *cm)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(model)};
-	bool		isnull;
-	Datum		v;
-	int			ret;
+	double		t;
 
-	ret = SPI_execute_with_args("SELECT COALESCE("
-								"(m.config OPERATOR(pg_catalog.#>>) '{quality,temperature}')::pg_catalog.float8,"
-								" (m.config OPERATOR(pg_catalog.#>>) '{quality,fewshot_temperature}')::pg_catalog.float8,"
-								" 1.0::pg_catalog.float8)"
-								" FROM siamese.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed < 1)
-		return 1.0;				/* deleted since it was loaded: this statement still uses it */
-	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 1.0 : DatumGetFloat8(v);
+	if (PG_ARGISNULL(argno))
+		t = sp_fewshot_temperature(sp_pg_env(), sp_nn_model_config(cm->model)->quality_json);
+	else
+		t = PG_GETARG_FLOAT8(argno);
+	if (!(t > 0) || isinf(t))	/* also NaN */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("temperature must be a positive finite number")));
+	return t;
+}
+
+/* The k argument (argno): at least 1. */
+static int
+fewshot_k(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno) || PG_GETARG_INT32(argno) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1")));
+	return PG_GETARG_INT32(argno);
+}
+
+/* The image's embedding by the model (dim floats, checked finite). */
+static float *
+embed_query(bytea *image, SpCachedModel *cm)
+{
+	int			dim = sp_nn_model_dim(cm->model);
+	float	   *q = palloc(sizeof(float) * dim);
+
+	sp_model_embed_bytea(cm, &image, 1, q);
+	embedding_check_values(q, dim);
+	return q;
+}
+
+static int
+cmp_text_bytes(const text *a, const text *b)
+{
+	int			la = VARSIZE_ANY_EXHDR(a),
+				lb = VARSIZE_ANY_EXHDR(b);
+	int			c = memcmp(VARDATA_ANY(a), VARDATA_ANY(b), Min(la, lb));
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+static int
+cmp_example_label(const void *a, const void *b, void *arg)
+{
+	text	  **labels = arg;
+
+	return cmp_text_bytes(labels[*(const int *) a], labels[*(const int *) b]);
+}
+
+typedef struct
+{
+	text	   *label;
+	double		dist;
+	double		prob;
+} label_score;
+
+/* Nearest first (NaN last), ties by label bytes. */
+static int
+cmp_label_score(const void *a, const void *b)
+{
+	const label_score *x = a,
+			   *y = b;
+
+	if (isnan(x->dist) != isnan(y->dist))
+		return isnan(x->dist) ? 1 : -1;
+	if (!isnan(x->dist) && x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	return cmp_text_bytes(x->label, y->label);
+}
+
+/*
+ * The result rows of both functions: examples (labels[i], dist[i]) scored by
+ * the core's few-shot rule, one row per label with its probability.
+ */
+static void
+emit_fewshot(ReturnSetInfo *rsinfo, text **labels, const double *dist, int n, int k, double t)
+{
+	int		   *order,
+			   *label_id;
+	double	   *label_dist,
+			   *prob;
+	label_score *scores;
+	int			n_labels = 0;
+	sp_error	err;
+
+	if (n == 0)
+		return;
+	order = palloc(sizeof(int) * n);
+	label_id = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int), cmp_example_label, labels);
+	scores = palloc(sizeof(label_score) * n);
+	for (int j = 0; j < n; j++)
+	{
+		if (j == 0 || cmp_text_bytes(labels[order[j]], labels[order[j - 1]]) != 0)
+			scores[n_labels++].label = labels[order[j]];
+		label_id[order[j]] = n_labels - 1;
+	}
+	label_dist = palloc(sizeof(double) * n_labels);
+	prob = palloc(sizeof(double) * n_labels);
+	SP_PG_CHECK(sp_fewshot_label_distances(sp_pg_env(), dist, label_id, (size_t) n, n_labels, k,
+										   label_dist, &err), &err);
+	sp_softmin(label_dist, (size_t) n_labels, t, prob);
+	for (int l = 0; l < n_labels; l++)
+	{
+		scores[l].dist = label_dist[l];
+		scores[l].prob = prob[l];
+	}
+	qsort(scores, n_labels, sizeof(label_score), cmp_label_score);
+	for (int l = 0; l < n_labels; l++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = PointerGetDatum(scores[l].label);
+		values[1] = Float8GetDatum(scores[l].prob);
+		values[2] = Float8GetDatum(scores[l].dist);
+		/* the tuplestore copies the values into its own memory */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 }
 
 static void
@@ -110,6 +226,33 @@ check_column(Oid relid, const char *relname, const char *col)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of support table %s does not exist", col, relname)));
+}
+
+/* The SQL operator of a model's distance (as the embedding type defines it). */
+static const char *
+distance_operator(SpCachedModel *cm)
+{
+	switch (sp_nn_model_config(cm->model)->distance)
+	{
+		case SP_DISTANCE_L2:
+			return "<->";
+		case SP_DISTANCE_IP:
+			return "<#>";
+		default:
+			return "<=>";
+	}
+}
+
+/* The model argument (argno), loaded; a name longer than any model's is unknown. */
+static SpCachedModel *
+fewshot_model(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+
+	/* Longer names cannot exist (CHECK constraint); do not truncate into a match. */
+	if (strlen(model) >= SP_MODEL_NAME_MAX)
+		sp_catalog_unknown_model(model);
+	return sp_model_get(model);
 }
 
 /*
@@ -128,13 +271,10 @@ siamese_classify(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *emb_col,
 			   *label_col,
-			   *model,
 			   *relname,
 			   *query,
 			   *ctxline;
-	const char *op;
 	SpCachedModel *cm;
-	bytea	   *image;
 	int			dim,
 				k,
 				ret,
@@ -142,48 +282,24 @@ siamese_classify(PG_FUNCTION_ARGS)
 	float	   *q;
 	Datum	   *qd;
 	double		t;
-	double	   *dist,
-			   *prob;
-	Oid			argtypes[2] = {FLOAT4ARRAYOID, INT4OID};
-	Datum		args[2];
+	double	   *dist;
+	text	  **labels;
+	Oid			argtypes[1] = {FLOAT4ARRAYOID};
+	Datum		args[1];
 
-	if (PG_ARGISNULL(5) || PG_GETARG_INT32(5) < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be at least 1")));
-	k = PG_GETARG_INT32(5);
+	k = fewshot_k(fcinfo, 5);
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i <= 4; i++)
 		if (PG_ARGISNULL(i))
 			return (Datum) 0;
 
-	image = PG_GETARG_BYTEA_PP(0);
 	relid = PG_GETARG_OID(1);
 	emb_col = NameStr(*PG_GETARG_NAME(2));
 	label_col = NameStr(*PG_GETARG_NAME(3));
-	model = text_to_cstring(PG_GETARG_TEXT_PP(4));
-
-	/* Longer names cannot exist (CHECK constraint); do not truncate into a match. */
-	if (strlen(model) >= SP_MODEL_NAME_MAX)
-		sp_catalog_unknown_model(model);
-	cm = sp_model_get(model);
+	cm = fewshot_model(fcinfo, 4);
 	dim = sp_nn_model_dim(cm->model);
-	q = palloc(sizeof(float) * dim);
-	sp_model_embed_bytea(cm, &image, 1, q);
-	embedding_check_values(q, dim);
-
-	switch (sp_nn_model_config(cm->model)->distance)
-	{
-		case SP_DISTANCE_L2:
-			op = "<->";
-			break;
-		case SP_DISTANCE_IP:
-			op = "<#>";
-			break;
-		default:
-			op = "<=>";
-			break;
-	}
+	q = embed_query(PG_GETARG_BYTEA_PP(0), cm);
+	t = fewshot_temperature(fcinfo, 6, cm);
 
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
@@ -195,15 +311,11 @@ siamese_classify(PG_FUNCTION_ARGS)
 	check_column(relid, relname, label_col);
 
 	/* One line, so that the context line of an error is one line too. */
-	query = psprintf("SELECT c.label, c.dist FROM ("
-					 "SELECT r.label, pg_catalog.avg(r.dist) AS dist FROM ("
-					 "SELECT d.label, d.dist, pg_catalog.row_number() OVER (PARTITION BY d.label ORDER BY d.dist) AS rn FROM ("
-					 "SELECT s.%2$s::pg_catalog.text AS label,"
+	query = psprintf("SELECT s.%2$s::pg_catalog.text AS label,"
 					 " s.%1$s::siamese.embedding OPERATOR(siamese.%4$s) $1::siamese.embedding AS dist"
-					 " FROM %3$s s WHERE s.%1$s IS NOT NULL AND s.%2$s IS NOT NULL) d) r"
-					 " WHERE r.rn OPERATOR(pg_catalog.<=) $2 GROUP BY r.label) c"
-					 " ORDER BY c.dist, c.label",
-					 quote_identifier(emb_col), quote_identifier(label_col), relname, op);
+					 " FROM %3$s s WHERE s.%1$s IS NOT NULL AND s.%2$s IS NOT NULL",
+					 quote_identifier(emb_col), quote_identifier(label_col), relname,
+					 distance_operator(cm));
 	ctxline = psprintf("siamese.classify() support query on %s (embedding column %s, label column %s)",
 					   relname, quote_identifier(emb_col), quote_identifier(label_col));
 
@@ -212,23 +324,12 @@ siamese_classify(PG_FUNCTION_ARGS)
 		qd[i] = Float4GetDatum(q[i]);
 	args[0] = PointerGetDatum(construct_array(qd, dim, FLOAT4OID, sizeof(float4), true,
 											  TYPALIGN_INT));
-	args[1] = Int32GetDatum(k);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	if (PG_ARGISNULL(6))
-		t = model_temperature(model);
-	else
-		t = PG_GETARG_FLOAT8(6);
-	if (!(t > 0) || isinf(t))	/* also NaN */
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("temperature must be a positive finite number")));
-
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(query, 2, argtypes, args, NULL, true, 0);
+		ret = SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 0);
 	}
 	PG_CATCH();
 	{
@@ -244,28 +345,110 @@ siamese_classify(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 
+	/* The examples, copied out of SPI's memory before SPI_finish frees it. */
 	n = (int) SPI_processed;
-	dist = palloc(sizeof(double) * Max(n, 1));
-	prob = palloc(sizeof(double) * Max(n, 1));
+	dist = MemoryContextAlloc(caller_cxt, sizeof(double) * Max(n, 1));
+	labels = MemoryContextAlloc(caller_cxt, sizeof(text *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		Datum		v = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+		MemoryContext old;
 
 		dist[i] = isnull ? NAN : DatumGetFloat8(v);
-	}
-	sp_softmin(dist, (size_t) n, t, prob);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &nulls[0]);
-		values[1] = Float8GetDatum(prob[i]);
-		values[2] = Float8GetDatum(dist[i]);
-		/* the tuplestore copies the values into its own memory */
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		v = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+		old = MemoryContextSwitchTo(caller_cxt);
+		labels[i] = DatumGetTextPCopy(v);
+		MemoryContextSwitchTo(old);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();
+	emit_fewshot(rsinfo, labels, dist, n, k, t);
+	return (Datum) 0;
+}
+
+/*
+ * classify_with(image bytea, examples embedding[], labels text[], model text,
+ *               k int, temperature float8)
+ *   -> TABLE(label text, probability float8, distance float8)
+ *
+ * The examples and their labels are parallel one-dimensional arrays; a pair
+ * with a NULL element is skipped (as classify skips such rows).  Not strict,
+ * like classify: a NULL k is an error, a NULL temperature means the model's,
+ * any other NULL argument gives no rows.
+ */
+Datum
+siamese_classify_with(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *ex_arr,
+			   *lab_arr;
+	Datum	   *ex,
+			   *lab;
+	bool	   *ex_null,
+			   *lab_null;
+	int			n_ex,
+				n_lab,
+				n = 0,
+				k,
+				dim;
+	SpCachedModel *cm;
+	sp_distance_kind kind;
+	float	   *q;
+	double		t;
+	double	   *dist;
+	text	  **labels;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	k = fewshot_k(fcinfo, 4);
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i <= 3; i++)
+		if (PG_ARGISNULL(i))
+			return (Datum) 0;
+
+	ex_arr = PG_GETARG_ARRAYTYPE_P(1);
+	lab_arr = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(ex_arr) > 1 || ARR_NDIM(lab_arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("examples and labels must be one-dimensional arrays")));
+	get_typlenbyvalalign(ARR_ELEMTYPE(ex_arr), &typlen, &typbyval, &typalign);
+	deconstruct_array(ex_arr, ARR_ELEMTYPE(ex_arr), typlen, typbyval, typalign, &ex, &ex_null, &n_ex);
+	deconstruct_array(lab_arr, TEXTOID, -1, false, TYPALIGN_INT, &lab, &lab_null, &n_lab);
+	if (n_ex != n_lab)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("examples and labels must have the same length"),
+				 errdetail("There are %d examples and %d labels.", n_ex, n_lab)));
+
+	cm = fewshot_model(fcinfo, 3);
+	dim = sp_nn_model_dim(cm->model);
+	kind = sp_nn_model_config(cm->model)->distance;
+	q = embed_query(PG_GETARG_BYTEA_PP(0), cm);
+	t = fewshot_temperature(fcinfo, 5, cm);
+
+	dist = palloc(sizeof(double) * Max(n_ex, 1));
+	labels = palloc(sizeof(text *) * Max(n_ex, 1));
+	for (int i = 0; i < n_ex; i++)
+	{
+		Embedding  *e;
+
+		if (ex_null[i] || lab_null[i])
+			continue;
+		e = DatumGetEmbedding(ex[i]);
+		if (e->dim != dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("example %d has %d dimensions, model \"%s\" embeds in %d",
+							i + 1, e->dim, cm->name, dim)));
+		dist[n] = sp_dist(kind, e->x, q, (size_t) dim);
+		labels[n] = DatumGetTextPP(lab[i]);
+		n++;
+	}
+	emit_fewshot(rsinfo, labels, dist, n, k, t);
 	return (Datum) 0;
 }
