@@ -49,22 +49,53 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * Hashes of dump copies read in this backend, by the function's oid and the
+ * xmin of its pg_proc row.  Reading a copy's hash means evaluating the
+ * function, which decodes its whole weights; a Citus worker knows the
+ * user-registered models only by these copies (docs/scale-out.md) and
+ * re-checks a cached model's hash once per statement, so without this memo
+ * every shard query would decode the weights again.  CREATE OR REPLACE gives
+ * the row a new xmin and re-creating the function a new oid, so a remembered
+ * hash is never stale.  Filled when a model's content is loaded from its copy.
+ */
+#define COPY_MEMO_SIZE 64
+typedef struct CopyHashMemo
+{
+	Oid			fn;
+	TransactionId xmin;
+	char		hash[65];
+} CopyHashMemo;
+static CopyHashMemo copy_memo[COPY_MEMO_SIZE];
+static int	copy_memo_next = 0;
+
+typedef enum CopyLookup
+{
+	COPY_NONE,					/* no dump copy */
+	COPY_TUPLE,					/* the copy's (hash, config, weights) are in SPI_tuptable */
+	COPY_MEMO					/* only the hash was wanted, and it was remembered */
+} CopyLookup;
+
+/*
  * The model's row is not in siamese.models: look for its dump copy, the
  * function siamese_models.<name>() (see 50_models.sql).  pg_dump restores
  * functions before any table data, so during a restore a generated column or
  * CHECK constraint that embeds with a user model finds it here before the
- * catalog row is restored.  Runs inside the caller's SPI connection; the
- * result is in SPI_tuptable (hash, config, weights) when it returns true.
+ * catalog row is restored; on a Citus worker the copies, which Citus puts on
+ * every node, are how the coordinator's models are known at all.  Runs inside
+ * the caller's SPI connection.
  */
-static bool
-lookup_dump_copy(const char *name)
+static CopyLookup
+lookup_dump_copy(const char *name, bool want_content, char *memo_hash)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
+	bool		isnull;
+	Oid			fn;
+	TransactionId xmin;
 	int			ret;
 
 	if (plan_copy == NULL)
-		plan_copy = prepare_kept("SELECT 1 FROM pg_catalog.pg_proc p "
+		plan_copy = prepare_kept("SELECT p.oid, p.xmin FROM pg_catalog.pg_proc p "
 								 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
 								 "WHERE n.nspname OPERATOR(pg_catalog.=) 'siamese_models' "
 								 "AND p.proname OPERATOR(pg_catalog.=) $1::pg_catalog.name "
@@ -74,12 +105,35 @@ lookup_dump_copy(const char *name)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
-		return false;
+		return COPY_NONE;
+	fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (!want_content)
+		for (int i = 0; i < COPY_MEMO_SIZE; i++)
+			if (copy_memo[i].fn == fn && copy_memo[i].xmin == xmin)
+			{
+				strlcpy(memo_hash, copy_memo[i].hash, 65);
+				return COPY_MEMO;
+			}
 	ret = SPI_execute(psprintf("SELECT hash, config, weights FROM siamese_models.%s()",
 							   quote_identifier(name)), true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	return SPI_processed == 1;
+	if (SPI_processed != 1)
+		return COPY_NONE;
+	{
+		char	   *h = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		CopyHashMemo *m = &copy_memo[copy_memo_next];
+
+		if (h != NULL && strlen(h) == 64)
+		{
+			m->fn = fn;
+			m->xmin = xmin;
+			strlcpy(m->hash, h, sizeof m->hash);
+			copy_memo_next = (copy_memo_next + 1) % COPY_MEMO_SIZE;
+		}
+	}
+	return COPY_TUPLE;
 }
 
 bool
@@ -91,6 +145,8 @@ sp_catalog_lookup(const char *name, char **hash, bool want_content,
 	Datum		args[1];
 	SPIPlanPtr	plan;
 	bool		found = false;
+	CopyLookup	copy = COPY_NONE;
+	char		memo_hash[65];
 	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
@@ -109,8 +165,15 @@ sp_catalog_lookup(const char *name, char **hash, bool want_content,
 	ret = SPI_execute_plan(plan, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		copy = lookup_dump_copy(name, want_content, memo_hash);
 
-	if (SPI_processed == 1 || lookup_dump_copy(name))
+	if (copy == COPY_MEMO)
+	{
+		found = true;
+		*hash = MemoryContextStrdup(caller, memo_hash);
+	}
+	else if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -145,7 +208,13 @@ sp_catalog_unknown_model(const char *name)
 
 	if (SPI_connect() == SPI_OK_CONNECT)
 	{
-		if (SPI_execute("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) FROM siamese.models",
+		/* the catalog's models and those known by their dump copy alone (on a Citus worker) */
+		if (SPI_execute("SELECT pg_catalog.string_agg(m.name, ', ' ORDER BY m.name) FROM ("
+						"SELECT name FROM siamese.models UNION "
+						"SELECT p.proname::pg_catalog.text FROM pg_catalog.pg_proc p "
+						"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+						"WHERE n.nspname OPERATOR(pg_catalog.=) 'siamese_models' "
+						"AND p.pronargs OPERATOR(pg_catalog.=) 0) m",
 						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
