@@ -163,11 +163,12 @@ fuzz: $(CORE_SRCS) $(ONNX_GEN)
 # (scripts/test does it as postgres) with TAP_TMP pointing at a directory that
 # user can write.
 TAP_TMP ?= $(CURDIR)
+TAP_TESTS ?= test/t/*.pl
 PG_BINDIR := $(shell $(PG_CONFIG) --bindir)
 tap:
 	rm -rf '$(TAP_TMP)/tmp_check' && mkdir -p '$(TAP_TMP)/tmp_check'
 	TESTDIR='$(TAP_TMP)' PATH='$(PG_BINDIR)':"$$PATH" PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
-		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) test/t/*.pl
+		SIAMESE_SRCDIR='$(CURDIR)' prove -I '$(pgxsdir)/src/test/perl' -I test/perl $(PROVE_FLAGS) $(TAP_TESTS)
 
 # Shipped models: retrain all of them with fixed seeds (docs/training.md).
 models: tools

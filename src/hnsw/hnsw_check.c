@@ -8,7 +8,9 @@
  * layer, and it counts the live elements a layer-0 walk from the entry point
  * cannot reach.  The table is locked in SHARE mode so the graph does not
  * change underneath; problems are reported as WARNINGs (the first few) and
- * in the result row.
+ * in the result row.  ok is true only when there are no problems and every
+ * live element is reachable: a graph that hides most of its rows from
+ * searches is broken even if each element is well formed.
  */
 #include "postgres.h"
 
@@ -337,7 +339,8 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 	values[7] = Int64GetDatum(cs.bad);
 	values[8] = Int64GetDatum(unreachable);
 	values[9] = Int64GetDatum((int64) cs.nblocks);
-	values[10] = BoolGetDatum(cs.bad == 0);
+	/* ok: sound and complete; an element no search can reach is a broken graph too */
+	values[10] = BoolGetDatum(cs.bad == 0 && unreachable == 0);
 	tuple = heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
