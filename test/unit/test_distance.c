@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/rng.h"
 #include "vector/distance.h"
 
 /* xorshift64*: reproducible data without libc rand() */
@@ -512,4 +513,53 @@ SP_TEST(softmin_extremes)
 	memcpy(p, d, sizeof d);
 	sp_softmin(p, 3, 1e-300, p);
 	CHECK(p[1] == 1.0 && p[0] == 0.0);
+}
+
+/*
+ * Cosine distance against a reference written here, independent of the
+ * library's cosine_from_parts (which its own reference and the kernels
+ * share): long double sums, 1 - dot / (|a| |b|) with two square roots.
+ * Random vectors of many lengths and scales, and near-parallel pairs where
+ * the clamp to [0, 2] matters.
+ */
+SP_TEST(cosine_against_independent_reference)
+{
+	sp_rng		rng;
+
+	sp_rng_seed(&rng, 20261207, 0);
+	for (int t = 0; t < 400; t++)
+	{
+		size_t		n = 1 + (size_t) (sp_rng_uniform(&rng) * 300);
+		float		a[300],
+					b[300];
+		double		scale = pow(10.0, (double) (t % 9) - 4.0);
+		long double dot = 0,
+					na = 0,
+					nb = 0,
+					want;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			a[i] = (float) ((sp_rng_uniform(&rng) - 0.5) * scale);
+			/* every fourth pair nearly parallel */
+			b[i] = t % 4 == 0 ? a[i] * 1.5f + (float) ((sp_rng_uniform(&rng) - 0.5) * scale * 1e-4)
+				: (float) ((sp_rng_uniform(&rng) - 0.5) * scale);
+		}
+		for (size_t i = 0; i < n; i++)
+		{
+			dot += (long double) a[i] * b[i];
+			na += (long double) a[i] * a[i];
+			nb += (long double) b[i] * b[i];
+		}
+		if (na == 0 || nb == 0)
+			continue;
+		want = 1.0L - dot / (sqrtl(na) * sqrtl(nb));
+		if (want < 0)
+			want = 0;
+		CHECK_MSG(fabs(sp_dist_cosine(a, b, n) - (double) want) <= 2e-6,
+				  "n=%zu scale=%g: %.9g vs %.9Lg", n, scale, sp_dist_cosine(a, b, n), want);
+		CHECK_MSG(fabs(sp_dist_cosine_ref(a, b, n) - (double) want) <= 1e-12,
+				  "ref n=%zu scale=%g: %.15g vs %.15Lg", n, scale, sp_dist_cosine_ref(a, b, n), want);
+		CHECK(sp_dist_cosine(a, b, n) >= 0.0 && sp_dist_cosine(a, b, n) <= 2.0);
+	}
 }

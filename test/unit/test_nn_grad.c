@@ -448,3 +448,49 @@ SP_TEST(train_optimisers_reduce_loss)
 		sp_nn_trainer_free(tr);
 	}
 }
+
+/*
+ * Adam against the update worked by hand (Kingma & Ba, Algorithm 1): with a
+ * constant gradient the bias-corrected moments are g and g^2 at every step,
+ * so each step moves the parameter by lr (up to eps).  Without the bias
+ * correction the first step would move it by lr * 0.1 g / sqrt(0.001 g^2),
+ * 3.16 lr: the test tells them apart.  Decoupled weight decay (AdamW) shrinks
+ * the parameter by lr * wd * p before the step; coupled decay adds wd * p to
+ * the gradient.
+ */
+SP_TEST(adam_update_by_hand)
+{
+	sp_nn_adam	o = {0.1f, 0.9f, 0.999f, 1e-8f, 0.0f, false};
+	float		p = 1.0f,
+				g = 0.5f,
+				m = 0.0f,
+				v = 0.0f;
+
+	sp_nn_adam_update(&p, &g, &m, &v, 1, &o, 1, true);
+	CHECK_NEAR(m, 0.05, 1e-7);
+	CHECK_NEAR(v, 0.00025, 1e-8);	/* beta2 is a float: 1 - 0.999f = 0.00099999 */
+	CHECK_NEAR(p, 0.9, 1e-6);
+	sp_nn_adam_update(&p, &g, &m, &v, 1, &o, 2, true);
+	CHECK_NEAR(m, 0.095, 1e-7);
+	CHECK_NEAR(v, 0.00049975, 1e-8);
+	CHECK_NEAR(p, 0.8, 1e-6);
+
+	/* AdamW: p = 1 - 0.1 * 0.1 * 1 = 0.99, then the step of 0.1 */
+	o.weight_decay = 0.1f;
+	o.decoupled = true;
+	p = 1.0f, m = 0.0f, v = 0.0f;
+	sp_nn_adam_update(&p, &g, &m, &v, 1, &o, 1, true);
+	CHECK_NEAR(p, 0.89, 1e-6);
+	/* decay off for this parameter (biases, norms): the plain step */
+	p = 1.0f, m = 0.0f, v = 0.0f;
+	sp_nn_adam_update(&p, &g, &m, &v, 1, &o, 1, false);
+	CHECK_NEAR(p, 0.9, 1e-6);
+
+	/* coupled: the gradient becomes 0.5 + 0.1 * 1 = 0.6 */
+	o.decoupled = false;
+	p = 1.0f, m = 0.0f, v = 0.0f;
+	sp_nn_adam_update(&p, &g, &m, &v, 1, &o, 1, true);
+	CHECK_NEAR(m, 0.06, 1e-7);
+	CHECK_NEAR(v, 0.00036, 1e-8);
+	CHECK_NEAR(p, 0.9, 1e-6);
+}
