@@ -29,6 +29,13 @@ CREATE PROCEDURE siamese.train_model(
 	LANGUAGE plpgsql
 AS $$
 BEGIN
+	-- On a Citus coordinator, registering the model distributes its dump copy
+	-- (a function), which Citus refuses in a transaction that has read a
+	-- distributed table over several connections per node: read the source
+	-- over one connection per node instead (until the transaction ends).
+	IF pg_catalog.current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL THEN
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+	END IF;
 	model_hash := siamese._train_model(name, source, image_column, label_column, base_model, architecture,
 		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed);
 END

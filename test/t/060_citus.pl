@@ -243,6 +243,33 @@ is($coord->safe_psql('postgres', q{
 	SELECT count(*) FILTER (WHERE siamese.same_item(q.img, p.img)) > 0 FROM photos p, q}),
 	't', 'same_item across rows');
 
+# --- reports and training from a distributed table -------------------------------
+# For now both read the rows through the coordinator and evaluate there
+# (docs/scale-out.md); the answers must equal one node's.
+my $report = q{SET client_min_messages = warning;
+	CALL siamese.robustness_report('%s', 'img', 'label', corruptions => '{fog,contrast}',
+		severities => '{1,3}', sample_size => 200, seed => 3);
+	SELECT round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6) || ' ' || images
+	FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1};
+# (the CALL prints the run id first)
+my $dist_report = $coord->safe_psql('postgres', sprintf($report, 'photos')) =~ s/^\d+\n//r;
+is($dist_report, $coord->safe_psql('postgres', sprintf($report, 'local_photos')) =~ s/^\d+\n//r,
+	"robustness_report on the distributed table equals the one-node report ($dist_report)");
+my $train = q{SET client_min_messages = warning;
+	CALL siamese.train_model('%s', '%s', 'img', 'class', architecture => 'mlp', epochs => 1,
+		images_per_class => 8, seed => 7)};
+my $dist_hash = $coord->safe_psql('postgres', sprintf($train, 'trained-dist', 'photos')) =~ s/^model_hash\n//r;
+like($dist_hash, qr/^[0-9a-f]{64}$/, 'train_model from the distributed table registers a model');
+# the one-node copy in another physical order
+$coord->safe_psql('postgres', 'CREATE TABLE local_shuffled AS SELECT * FROM local_photos ORDER BY md5(id::text)');
+$coord->safe_psql('postgres', sprintf($train, 'trained-local', 'local_shuffled'));
+is($coord->safe_psql('postgres', q{SELECT a.weights = b.weights FROM siamese.models a, siamese.models b
+	WHERE a.name = 'trained-dist' AND b.name = 'trained-local'}), 't',
+	'the same weights as from the one-node table (same rows, same seed, another row order)');
+is(on_workers(q{SELECT hash FROM siamese_models."trained-dist"()}), "$dist_hash|$dist_hash",
+	'and it is on both workers');
+$coord->safe_psql('postgres', q{DELETE FROM siamese.models WHERE name LIKE 'trained-%'});
+
 # --- dropping, and a node added later -------------------------------------------
 $coord->safe_psql('postgres', q{DELETE FROM siamese.models WHERE name = 'later'});
 is(on_workers("SELECT count(*) FROM pg_proc WHERE proname = 'later'"), '0|0', 'a dropped model is gone from the workers');

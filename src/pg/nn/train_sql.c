@@ -7,7 +7,9 @@
  * security apply), in batches from a cursor, decoding each image once into a
  * compact 8-bit cache at the model's input size (no float copy of the
  * table; the cache is bounded by maintenance_work_mem).  Labels become
- * classes in sorted order; a seeded fraction of every class is held out.
+ * classes in sorted order, each class's images are taken in the order of
+ * their pixels (not the scan's, so the physical order of the rows never
+ * changes the model), and a seeded fraction of every class is held out.
  * The loop is the core's (sp_nn_fit, the one tools/bin/train uses); its
  * progress goes to a NOTICE per epoch and to application_name
  * ("siamese train EPOCH/EPOCHS STEP/STEPS NAME", read by the
@@ -190,6 +192,20 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* Canonical order of cached images: by label, then by pixel bytes. */
+static int
+cmp_cached(const void *a, const void *b, void *arg)
+{
+	const TrainCache *c = arg;
+	int			i = *(const int *) a,
+				j = *(const int *) b;
+	int			r = strcmp(c->labels[i], c->labels[j]);
+
+	if (r != 0)
+		return r;
+	return memcmp(c->pixels + (Size) i * c->in_size, c->pixels + (Size) j * c->in_size, c->in_size);
+}
+
 static int
 class_of(char *const *classes, int n, const char *label)
 {
@@ -370,14 +386,29 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	label_of = palloc(sizeof(int) * Max(cache.n, 1));
 	{
 		int		   *count = palloc0(sizeof(int) * n_classes);
+		int		   *order = palloc(sizeof(int) * Max(cache.n, 1));
 		sp_rng		rng;
 
 		for (int i = 0; i < cache.n; i++)
 			count[label_of[i] = class_of(classes, n_classes, cache.labels[i])]++;
 		for (int c = 0; c < n_classes; c++)
 			cls[c] = palloc(sizeof(int) * Max(count[c], 1));
+		/*
+		 * Each class's images in a canonical order (their pixels), not the
+		 * order the scan returned them: the same rows give the same model
+		 * whatever their physical order (after VACUUM FULL, a restore, or
+		 * from the shards of a distributed table).
+		 */
 		for (int i = 0; i < cache.n; i++)
+			order[i] = i;
+		qsort_arg(order, cache.n, sizeof(int), cmp_cached, &cache);
+		for (int k = 0; k < cache.n; k++)
+		{
+			int			i = order[k];
+
 			cls[label_of[i]][ncls[label_of[i]]++] = i;
+		}
+		pfree(order);
 		sp_rng_seed(&rng, (uint64_t) seed, 2000);
 		for (int c = 0; c < n_classes; c++)
 		{
