@@ -55,7 +55,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc -MMD -MP
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
-EXTRA_CLEAN = build $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
+EXTRA_CLEAN = build test/unit/run_unit_asan $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
 
 # make WERROR=1 (what CI runs): any compiler warning fails the build, in the
@@ -147,16 +147,43 @@ tools/bin/%: tools/%.c $(TOOL_LIB_SRCS) $(wildcard tools/lib/*.h src/core/*/*.h)
 tools: $(TOOL_BINS)
 
 # ---------------------------------------------------------------------------
-# libFuzzer harnesses (clang): make fuzz builds test/fuzz/bin/*.
-FUZZ_SRCS = $(sort $(wildcard test/fuzz/fuzz_*.c))
-fuzz: $(CORE_SRCS) $(ONNX_GEN)
+# libFuzzer harnesses (clang, ASan + UBSan): make fuzz builds test/fuzz/bin/*
+# against a sanitizer build of the core (build/fuzz/, compiled once), and with
+# FUZZ_SECONDS=N runs each harness for N seconds on a working copy of its seeds
+# (test/fuzz/run.sh), failing on any crash, leak or timeout.
+FUZZ_SRCS   = $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS   = $(patsubst test/fuzz/%.c,test/fuzz/bin/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc/core -Ibuild/onnx
+FUZZ_OBJS   = $(patsubst %.c,build/fuzz/%.o,$(CORE_SRCS) $(ONNX_GEN))
+build/fuzz/%.o: %.c $(ONNX_GEN) $(wildcard src/core/*/*.h src/core/*/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/libsiamese_core.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+test/fuzz/bin/%: test/fuzz/%.c test/fuzz/fuzz_env.h build/fuzz/libsiamese_core.a
 	@mkdir -p test/fuzz/bin
-	@for f in $(FUZZ_SRCS); do \
-		n=$$(basename $$f .c); \
-		echo "clang -fsanitize=fuzzer,address,undefined $$f"; \
-		clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc/core \
-			-Ibuild/onnx -o test/fuzz/bin/$$n $$f $(CORE_SRCS) $(ONNX_GEN) $(CORE_LIBS) || exit 1; \
-	done
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libsiamese_core.a $(CORE_LIBS)
+fuzz: $(FUZZ_BINS)
+	@if [ -n "$(FUZZ_SECONDS)" ]; then bash test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS); fi
+.PHONY: fuzz
+
+# The core and its unit tests built by clang with ASan + UBSan and -Werror
+# (the gcc build is checked with WERROR=1): make unit-asan runs them.
+ASAN_CFLAGS = -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer -Isrc/core -Ibuild/onnx
+ASAN_WARN   = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+ASAN_OBJS   = $(patsubst %.c,build/asan/%.o,$(CORE_SRCS)) build/asan/onnx.pb-c.o
+build/asan/%.o: %.c $(ONNX_GEN) $(wildcard src/core/*/*.h src/core/*/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(ASAN_CFLAGS) $(ASAN_WARN) -c -o $@ $<
+build/asan/onnx.pb-c.o: $(ONNX_GEN)
+	@mkdir -p $(dir $@)
+	clang $(ASAN_CFLAGS) -c -o $@ $<
+test/unit/run_unit_asan: $(UNIT_SRCS) $(wildcard test/unit/*.h) $(ASAN_OBJS)
+	clang $(ASAN_CFLAGS) $(ASAN_WARN) -Itest/unit -o $@ $(UNIT_SRCS) $(ASAN_OBJS) $(CORE_LIBS)
+unit-asan: test/unit/run_unit_asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./test/unit/run_unit_asan
+.PHONY: unit-asan
 
 # TAP tests (test/t/*.pl) use PostgreSQL::Test::Cluster against the installed
 # server binaries.  initdb refuses root, so run this as an unprivileged user

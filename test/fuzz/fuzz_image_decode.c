@@ -3,40 +3,23 @@
  * goes through sp_image_probe and sp_image_decode with a small pixel limit
  * (so the fuzzer explores parsing, not huge allocations); a successful
  * decode is re-encoded as PNG and decoded again, which must reproduce the
- * pixels exactly.  Allocations are counted so a leak through env aborts.
+ * pixels exactly; and the image goes through preprocessing, as embed() does,
+ * with a spec chosen by the input's last byte (each resize method and fit
+ * mode, 1 or 3 channels, 7x5 to 24x24).  Allocations are counted so a leak
+ * through env aborts.
  *
  *   make fuzz && ./test/fuzz/bin/fuzz_image_decode -max_total_time=60 CORPUS_DIR
  */
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_env.h"
 #include "image/image.h"
-
-static long live;
-
-static void *
-count_alloc(void *user, size_t size)
-{
-	(void) user;
-	live++;
-	return malloc(size ? size : 1);
-}
-
-static void
-count_free(void *user, void *ptr)
-{
-	(void) user;
-	live--;
-	free(ptr);
-}
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "image/preprocess.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	sp_env		env = {count_alloc, count_free, NULL, NULL, 1 << 18};
+	sp_env		env = fuzz_env(1 << 18);
 	sp_image_info info;
 	sp_image	img,
 				back;
@@ -44,7 +27,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t    *png;
 	size_t		png_len;
 
-	live = 0;
 	(void) sp_image_probe(data, size, &info, &err);
 	if (sp_image_decode(&env, data, size, &img, &err) == SP_OK)
 	{
@@ -60,11 +42,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		sp_image_free(&env, &back);
 		sp_free(&env, png);
+		{
+			sp_preprocess_spec spec;
+			uint8_t		b = data[size - 1];
+			float	   *x;
+
+			sp_preprocess_spec_default(&spec);
+			spec.channels = (b & 1) ? 3 : 1;
+			spec.width = (b & 2) ? 24 : 7;
+			spec.height = (b & 4) ? 24 : 5;
+			spec.resize = (sp_resize_method) ((b >> 3) % 3);
+			spec.fit = (sp_fit_mode) ((b >> 5) % 3);
+			spec.resize_shorter = spec.fit == SP_FIT_SHORTER_CENTER_CROP ? 26 : 0;
+			x = malloc(sizeof(float) * 3 * 24 * 24);
+			if (sp_preprocess_image_env(&env, &spec, &img, x, &err) != SP_OK && err.message[0] == '\0')
+				abort();
+			free(x);
+		}
 		sp_image_free(&env, &img);
 	}
 	else if (img.pixels != NULL || err.message[0] == '\0')
 		abort();
-	if (live != 0)
-		abort();
+	fuzz_check_no_leak();
 	return 0;
 }

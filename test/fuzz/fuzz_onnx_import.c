@@ -12,42 +12,19 @@
  *     while read f; do cp "$f" "c/$(echo $f | md5sum | cut -c1-12).onnx"; done &&
  *   ./test/fuzz/bin/fuzz_onnx_import -max_total_time=60 -rss_limit_mb=2048 c
  */
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_env.h"
 #include "nn/graph.h"
 #include "nn/onnx_import.h"
-
-static long live;
-
-static void *
-count_alloc(void *user, size_t size)
-{
-	(void) user;
-	live++;
-	return malloc(size ? size : 1);
-}
-
-static void
-count_free(void *user, void *ptr)
-{
-	(void) user;
-	if (ptr)
-		live--;
-	free(ptr);
-}
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	sp_env		env = {count_alloc, count_free, NULL, NULL, 1 << 20};
+	sp_env		env = fuzz_env(1 << 20);
 	sp_graph   *g = NULL;
 	sp_error	err;
 
-	live = 0;
 	if (sp_onnx_import(&env, data, size, NULL, 0, &g, NULL, &err) == SP_OK)
 	{
 		if (sp_graph_prepare(g, NULL, &err) == SP_OK && sp_graph_run_bytes(g) < ((size_t) 64 << 20))
@@ -87,7 +64,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		sp_graph_free(g);
 	}
-	if (live != 0)
-		abort();				/* a leak through env */
+	fuzz_check_no_leak();				/* a leak through env */
 	return 0;
 }

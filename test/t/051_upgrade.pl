@@ -217,9 +217,9 @@ $node->safe_psql('onearg', qq{
 	CREATE TABLE shots (id integer, image bytea,
 		e siamese.embedding GENERATED ALWAYS AS (siamese.embed(image)) STORED);
 	INSERT INTO shots (id, image) VALUES (1, decode('$img', 'hex'));});
-my ($rc, $out, $err) = $node->psql('onearg', 'ALTER EXTENSION siamese_pg UPDATE');
-is($rc, 0, 'one-argument embed() in a stored expression: the update succeeds');
-like($err, qr/keeps its default model: 1 stored expression/, 'and says that embed keeps its default');
+my ($update_rc, undef, $update_err) = $node->psql('onearg', 'ALTER EXTENSION siamese_pg UPDATE');
+is($update_rc, 0, 'one-argument embed() in a stored expression: the update succeeds');
+like($update_err, qr/keeps its default model: 1 stored expression/, 'and says that embed keeps its default');
 $node->safe_psql('onearg', qq{INSERT INTO shots (id, image) VALUES (2, decode('$img', 'hex'))});
 is($node->safe_psql('onearg', q{
 	SELECT count(*) FILTER (WHERE e OPERATOR(siamese.=) siamese.embed(image, 'fashion')) || '/' || count(*) FROM shots}),

@@ -3,15 +3,15 @@
  * typmod (embedding(n)), the length-coercion cast, casts from and to arrays,
  * and the shared constructors and checks declared in embedding.h.
  *
- * Input is as strict as float4in: every element must parse completely with
- * strtof, NaN and infinities are refused (distances on them are meaningless),
- * out-of-range literals are refused rather than rounded to 0 or infinity.
+ * Input is as strict as float4in (the core's vector/embedding_text.c parses
+ * it): every element must parse completely with strtof, NaN and infinities
+ * are refused (distances on them are meaningless), out-of-range literals are
+ * refused rather than rounded to 0 or infinity.
  * Output uses the shortest decimal that reads back to the same float, so text
  * round-trips exactly.
  */
 #include "postgres.h"
 
-#include <ctype.h>
 #include <float.h>
 #include <math.h>
 
@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 
 #include "pg/embedding/embedding.h"
+#include "vector/embedding_text.h"
 
 PG_FUNCTION_INFO_V1(embedding_in);
 PG_FUNCTION_INFO_V1(embedding_out);
@@ -117,12 +118,6 @@ embedding_check_typmod(int dim, int32 typmod)
  * Text I/O
  * ------------------------------------------------------------------------ */
 
-static inline bool
-emb_isspace(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 static void
 syntax_error(const char *str, const char *detail) pg_attribute_noreturn();
 
@@ -137,106 +132,56 @@ syntax_error(const char *str, const char *detail)
 }
 
 /*
- * Parse '[v1, v2, ...]'.  The result is allocated for the number of commas
- * plus one (an upper bound on the element count, capped at the limit), so a
- * huge hostile string costs no more than its own size.
+ * Parse '[v1, v2, ...]' with the core's parser (vector/embedding_text.c),
+ * into a result allocated for its capacity bound, so a huge hostile string
+ * costs no more than its own size.
  */
 Datum
 embedding_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
-	const char *p = str;
-	Embedding  *result;
-	int			cap = 1;
-	int			dim = 0;
+	int			cap = sp_emb_text_capacity(str, EMBEDDING_MAX_DIM);
+	Embedding  *result = (Embedding *) palloc0(EMBEDDING_SIZE(cap));
+	sp_emb_text_result r;
 
-	while (emb_isspace(*p))
-		p++;
-	if (*p != '[')
-		syntax_error(str, "Embedding contents must start with \"[\".");
-	p++;
-
-	for (const char *q = p; *q; q++)
+	switch (sp_emb_text_parse(str, result->x, cap, EMBEDDING_MAX_DIM, &r))
 	{
-		if (*q == ',' && cap <= EMBEDDING_MAX_DIM)
-			cap++;
-	}
-	if (cap > EMBEDDING_MAX_DIM)
-		cap = EMBEDDING_MAX_DIM;
-
-	while (emb_isspace(*p))
-		p++;
-	if (*p == ']')
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("embedding must have at least 1 dimension")));
-
-	result = (Embedding *) palloc0(EMBEDDING_SIZE(cap));
-
-	for (;;)
-	{
-		char	   *end;
-		float		v;
-
-		while (emb_isspace(*p))
-			p++;
-		if (*p == '\0')
-			syntax_error(str, "Unexpected end of input.");
-		if (*p == ',' || *p == ']')
-			syntax_error(str, "Missing element value.");
-		if (dim >= EMBEDDING_MAX_DIM)
+		case SP_EMB_TEXT_OK:
+			break;
+		case SP_EMB_TEXT_SYNTAX:
+			syntax_error(str, r.detail);
+			break;
+		case SP_EMB_TEXT_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("embedding must have at least 1 dimension")));
+			break;
+		case SP_EMB_TEXT_TOO_MANY:
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("embedding cannot have more than %d dimensions", EMBEDDING_MAX_DIM)));
-
-		errno = 0;
-		v = strtof(p, &end);
-		if (end == p)
-			syntax_error(str, "Element values must be numbers.");
-		if (errno == ERANGE && (v == 0.0f || isinf(v)))
+			break;
+		case SP_EMB_TEXT_RANGE:
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("\"%s\" is out of range for type real",
-							pnstrdup(p, end - p))));
-		if (isnan(v))
+					 errmsg("\"%s\" is out of range for type real", pnstrdup(r.token, r.token_len))));
+			break;
+		case SP_EMB_TEXT_NAN:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("NaN not allowed in embedding")));
-		if (isinf(v))
+			break;
+		case SP_EMB_TEXT_INFINITE:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("infinite value not allowed in embedding")));
-		Assert(dim < cap);
-		result->x[dim++] = v;
-		p = end;
-
-		while (emb_isspace(*p))
-			p++;
-		if (*p == ',')
-		{
-			p++;
-			continue;
-		}
-		if (*p == ']')
-		{
-			p++;
 			break;
-		}
-		if (*p == '\0')
-			syntax_error(str, "Unexpected end of input.");
-		syntax_error(str, "Expected \",\" or \"]\" after an element value.");
 	}
+	embedding_check_typmod(r.dim, typmod);
 
-	while (emb_isspace(*p))
-		p++;
-	if (*p != '\0')
-		syntax_error(str, "Junk after closing right bracket.");
-
-	embedding_check_typmod(dim, typmod);
-
-	SET_VARSIZE(result, EMBEDDING_SIZE(dim));
-	result->dim = (int16) dim;
+	SET_VARSIZE(result, EMBEDDING_SIZE(r.dim));
+	result->dim = (int16) r.dim;
 	result->unused = 0;
 	PG_RETURN_EMBEDDING_P(result);
 }
