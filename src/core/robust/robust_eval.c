@@ -354,71 +354,253 @@ validate_corruption_params(const sp_re_corruption_params *p, sp_error *err)
 	return SP_OK;
 }
 
+/* ---------------------------------------------------------------------- */
+/* One image at a time (robust_eval.h): the unit a distributed report runs */
+
+static int
+models_count(const sp_re_models *models)
+{
+	return models->model[0] == models->model[1] ? 1 : 2;
+}
+
+int
+sp_re_corruption_ncells(const sp_re_corruption_params *params)
+{
+	int			nsev = 0;
+
+	for (int s = 1; s <= SP_CORRUPT_MAX_SEVERITY; s++)
+		nsev += (params->sev_mask >> (s - 1)) & 1u;
+	return params->ncorruptions * nsev;
+}
+
+/* The smaller of the two workspaces' batch sizes: one chunking for both models. */
+static int
+models_chunk(const sp_re_models *models)
+{
+	int			chunk = sp_nn_workspace_max_batch(models->ws[0]);
+
+	if (sp_nn_workspace_max_batch(models->ws[1]) < chunk)
+		chunk = sp_nn_workspace_max_batch(models->ws[1]);
+	return chunk < 1 ? 1 : chunk;
+}
+
+/* cnt images through model m, in chunks of the models' common batch size. */
+static sp_status
+embed_all(const sp_env *env, const sp_re_models *models, int m, const sp_image *imgs, int cnt,
+		  float *out, sp_error *err)
+{
+	int			chunk = models_chunk(models),
+				dim = sp_nn_model_dim(models->model[m]);
+
+	for (int start = 0; start < cnt; start += chunk)
+	{
+		int			n = cnt - start < chunk ? cnt - start : chunk;
+		sp_status	st = sp_nn_embed_images(env, models->model[m], models->ws[m], imgs + start, n,
+											out + (size_t) start * dim, err);
+
+		if (st != SP_OK)
+			return st;
+	}
+	return SP_OK;
+}
+
+sp_status
+sp_re_clean_embed(const sp_env *env, const sp_re_models *models, const sp_image *image,
+				  int index, float *out[2], sp_error *err)
+{
+	for (int m = 0; m < models_count(models); m++)
+	{
+		sp_status	st = sp_nn_embed_images(env, models->model[m], models->ws[m], image, 1, out[m], err);
+
+		if (st != SP_OK)
+		{
+			if (st != SP_ERR_INTERRUPTED && st != SP_ERR_NOMEM)
+			{
+				char		where[96];
+
+				if (index >= 0)
+					snprintf(where, sizeof(where), "Embedding sample image %d (clean) with the %s failed.",
+							 index, role_name[m]);
+				else
+					snprintf(where, sizeof(where), "Embedding the clean image with the %s failed.", role_name[m]);
+				annotate(err, where);
+			}
+			return st;
+		}
+	}
+	return SP_OK;
+}
+
 /*
- * One (corruption, severity) cell: corrupt every image once, embed with
- * both models chunk by chunk into corr[], then measure error and drift.
+ * Error counts of nq queries of model m against the gallery: k-NN excluding
+ * each query's own original (self[q]) with labels, self-retrieval without.
+ * pred (may be NULL) gets each query's predicted label or nearest index.
  */
 static sp_status
-run_cell(re_ctx *cx, const sp_re_corruption_params *p, int c, int sev, float *corr[2],
-		 sp_image *buf, sp_re_corruption_result *out, sp_error *err)
+gallery_measure(const sp_env *env, const sp_re_models *models, int m, const sp_re_gallery *g,
+				const float *queries, const int32_t *self, const int32_t *qlabels, int nq, int k,
+				int64_t *wrong, int32_t *pred, sp_error *err)
 {
-	const sp_re_sample *s = cx->sample;
-	const char *cname = sp_corruption_get(c)->name;
-	char		what[96];
+	int			dim = sp_nn_model_dim(models->model[m]);
+	sp_distance_kind kind = sp_nn_model_config(models->model[m])->distance;
+
+	if (g->labels)
+		return sp_rm_knn_error(env, g->clean[m], g->labels, g->n, queries, qlabels, self, nq, dim, k,
+							   kind, wrong, pred, err);
+	return sp_rm_self_retrieval_error(env, g->clean[m], g->n, queries, self, nq, dim, kind, wrong,
+									  pred, err);
+}
+
+sp_status
+sp_re_clean_error(const sp_env *env, const sp_re_models *models, const sp_re_gallery *gallery, int k,
+				  int64_t wrong[2], sp_error *err)
+{
+	int32_t    *self = sp_alloc_array(env, (size_t) gallery->n, sizeof(int32_t));
 	sp_status	st = SP_OK;
 
-	snprintf(what, sizeof(what), "%s severity %d", cname, sev);
-	for (int start = 0; start < s->n; start += cx->chunk)
+	if (!self)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for the clean error of %d images", gallery->n);
+	for (int i = 0; i < gallery->n; i++)
+		self[i] = i;
+	for (int m = 0; st == SP_OK && m < models_count(models); m++)
+		st = gallery_measure(env, models, m, gallery, gallery->clean[m], self, gallery->labels, gallery->n,
+							 k, &wrong[m], NULL, err);
+	if (st == SP_OK && models_count(models) == 1)
+		wrong[1] = wrong[0];
+	sp_free(env, self);
+	return st;
+}
+
+sp_status
+sp_re_corruption_image(const sp_env *env, const sp_re_models *models, const sp_image *image, int index,
+					   const sp_re_gallery *gallery, const sp_re_corruption_params *params,
+					   sp_re_cell *cells, sp_error *err)
+{
+	int			ncells = sp_re_corruption_ncells(params),
+				nm = models_count(models),
+				made = 0,
+				j = 0;
+	sp_image   *buf;
+	float	   *corr[2] = {NULL, NULL};
+	int32_t    *self,
+			   *qlabels,
+			   *pred;
+	sp_status	st = SP_OK;
+
+	if (index < 0 || index >= gallery->n || ncells < 1)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "sample index %d is out of range 0..%d", index,
+							gallery->n - 1);
+	buf = sp_alloc_array(env, (size_t) ncells, sizeof(sp_image));
+	self = sp_alloc_array(env, (size_t) ncells, sizeof(int32_t));
+	qlabels = sp_alloc_array(env, (size_t) ncells, sizeof(int32_t));
+	pred = sp_alloc_array(env, (size_t) ncells, sizeof(int32_t));
+	for (int m = 0; m < nm; m++)
+		corr[m] = sp_alloc_array(env, (size_t) ncells * (size_t) sp_nn_model_dim(models->model[m]),
+								 sizeof(float));
+	if (!buf || !self || !qlabels || !pred || !corr[0] || (nm == 2 && !corr[1]))
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the corrupted versions of sample image %d", index);
+
+	/* every requested cell, once, for both models */
+	for (int i = 0; st == SP_OK && i < params->ncorruptions; i++)
 	{
-		int			cnt = s->n - start < cx->chunk ? s->n - start : cx->chunk;
-		int			made = 0;
+		int			c = params->corruptions[i];
 
-		if (sp_env_interrupted(cx->env))
-			return interrupted(err);
-		for (; made < cnt; made++)
+		for (int sev = 1; st == SP_OK && sev <= SP_CORRUPT_MAX_SEVERITY; sev++)
 		{
-			int			i = start + made;
-
-			st = sp_corrupt_by_id(cx->env, &s->images[i], (sp_corruption_id) c, sev,
-								  sp_re_item_seed(p->seed, i, c, sev), p->profile, &buf[made], err);
+			if (!((params->sev_mask >> (sev - 1)) & 1u))
+				continue;
+			st = sp_corrupt_by_id(env, image, (sp_corruption_id) c, sev,
+								  sp_re_item_seed(params->seed, index, c, sev), params->profile,
+								  &buf[made], err);
 			if (st != SP_OK)
 			{
 				char		where[160];
 
-				snprintf(where, sizeof(where), "Corrupting sample image %d with %s failed.", i, what);
+				snprintf(where, sizeof(where), "Corrupting sample image %d with %s severity %d failed.",
+						 index, sp_corruption_get(c)->name, sev);
 				annotate(err, where);
 				break;
 			}
+			self[made] = index;
+			qlabels[made] = gallery->labels ? gallery->labels[index] : 0;
+			made++;
 		}
-		for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
-			st = embed_chunk(cx, m, buf, cnt, corr[m] + (size_t) start * cx->dim[m], start, what, err);
-		for (int j = 0; j < made; j++)
-			sp_image_free(cx->env, &buf[j]);
-		if (st != SP_OK)
-			return st;
 	}
+	for (int m = 0; st == SP_OK && m < nm; m++)
+	{
+		st = embed_all(env, models, m, buf, ncells, corr[m], err);
+		if (st != SP_OK && st != SP_ERR_INTERRUPTED && st != SP_ERR_NOMEM)
+		{
+			char		where[128];
 
-	for (int m = 0; m < cx->nmodels; m++)
+			snprintf(where, sizeof(where), "Embedding the corrupted versions of sample image %d with the %s failed.",
+					 index, role_name[m]);
+			annotate(err, where);
+		}
+	}
+	for (int m = 0; st == SP_OK && m < nm; m++)
 	{
 		int64_t		wrong;
-		double		drift;
+		int			dim = sp_nn_model_dim(models->model[m]);
 
-		st = measure(cx, m, corr[m], cx->self, s->labels, s->n, p->k, &wrong, NULL, err);
-		if (st == SP_OK)
-			st = sp_rm_errors_record(&out->errors[m], c, sev, wrong, s->n, err);
-		if (st == SP_OK)
-			st = sp_rm_mean_drift(cx->env, cx->clean[m], s->n, corr[m], cx->self, s->n,
-								  cx->dim[m], &drift, NULL, err);
-		if (st != SP_OK)
-			return st;
-		out->drift[m][c][sev - 1] = drift;
+		st = gallery_measure(env, models, m, gallery, corr[m], self, gallery->labels ? qlabels : NULL,
+							 ncells, params->k, &wrong, pred, err);
+		for (j = 0; st == SP_OK && j < ncells; j++)
+		{
+			cells[j].wrong[m] = gallery->labels ? pred[j] != qlabels[j] : pred[j] != index;
+			cells[j].drift[m] = sp_dist_cosine(corr[m] + (size_t) j * dim,
+											   gallery->clean[m] + (size_t) index * dim, (size_t) dim);
+			if (nm == 1)
+			{
+				cells[j].wrong[1] = cells[j].wrong[0];
+				cells[j].drift[1] = cells[j].drift[0];
+			}
+		}
 	}
-	if (cx->nmodels == 1)
+	for (int i = 0; i < made; i++)
+		sp_image_free(env, &buf[i]);
+	sp_free(env, buf);
+	sp_free(env, self);
+	sp_free(env, qlabels);
+	sp_free(env, pred);
+	sp_free(env, corr[0]);
+	sp_free(env, corr[1]);
+	return st;
+}
+
+void
+sp_re_corruption_acc_init(sp_re_corruption_acc *acc)
+{
+	memset(acc, 0, sizeof(*acc));
+}
+
+void
+sp_re_corruption_acc_add(sp_re_corruption_acc *acc, const sp_re_corruption_params *params,
+						 const sp_re_cell *cells)
+{
+	int			j = 0;
+
+	for (int i = 0; i < params->ncorruptions; i++)
 	{
-		out->errors[1].err[c][sev - 1] = out->errors[0].err[c][sev - 1];
-		out->drift[1][c][sev - 1] = out->drift[0][c][sev - 1];
+		int			c = params->corruptions[i];
+
+		for (int sev = 1; sev <= SP_CORRUPT_MAX_SEVERITY; sev++)
+		{
+			if (!((params->sev_mask >> (sev - 1)) & 1u))
+				continue;
+			for (int m = 0; m < 2; m++)
+			{
+				acc->wrong[m][c][sev - 1] += cells[j].wrong[m];
+				if (!isnan(cells[j].drift[m]))
+				{
+					acc->drift_sum[m][c][sev - 1] += cells[j].drift[m];
+					acc->drift_used[m][c][sev - 1]++;
+				}
+			}
+			j++;
+		}
 	}
-	return SP_OK;
+	acc->n++;
 }
 
 /* Mean CE / relative CE over the requested members of a group (NaN if none). */
@@ -461,81 +643,31 @@ group_means(const sp_re_corruption_result *out, const sp_re_corruption_params *p
 }
 
 sp_status
-sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
-					 const sp_re_corruption_params *params, sp_re_progress_fn progress_fn,
-					 void *progress_arg, sp_re_corruption_result *out, sp_error *err)
+sp_re_corruption_finish(const sp_re_corruption_params *params, const sp_re_corruption_acc *acc,
+						const int64_t clean_wrong[2], int n, int one_model, sp_re_corruption_result *out,
+						sp_error *err)
 {
-	re_ctx		cx;
-	float	   *corr[2] = {NULL, NULL};
-	sp_image   *buf = NULL;
-	sp_status	st;
-	int			nsev = 0;
+	sp_status	st = SP_OK;
 
-	if (err)
-		sp_error_clear(err);
-	if (!out)
-		return sp_set_error(err, SP_ERR_INVALID_ARG, "corruption result pointer is NULL");
-	corruption_result_init(out, 0);
-	st = validate_corruption_params(params, err);
-	if (st != SP_OK)
-		return st;
-	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
-	if (st != SP_OK)
-		return st;
-	for (int s = 1; s <= SP_CORRUPT_MAX_SEVERITY; s++)
-		nsev += (params->sev_mask >> (s - 1)) & 1u;
-	cx.progress = progress_fn;
-	cx.progress_arg = progress_arg;
-	cx.nsteps = 1 + params->ncorruptions * nsev;
-	out->n = sample->n;
-
-	st = ctx_alloc(&cx, err);
-	if (st == SP_OK)
-	{
-		corr[0] = sp_alloc_array(env, (size_t) sample->n * (size_t) cx.dim[0], sizeof(float));
-		corr[1] = cx.nmodels == 1 ? corr[0] :
-			sp_alloc_array(env, (size_t) sample->n * (size_t) cx.dim[1], sizeof(float));
-		buf = sp_alloc_array(env, (size_t) cx.chunk, sizeof(sp_image));
-		if (!corr[0] || !corr[1] || !buf)
-			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the robustness evaluation of %d images",
-							  sample->n);
-	}
-
-	/* clean embeddings and clean error, once per model */
-	if (st == SP_OK)
-	{
-		progress(&cx, "clean");
-		st = sp_env_interrupted(env) ? interrupted(err) : embed_clean(&cx, err);
-	}
-	for (int m = 0; st == SP_OK && m < cx.nmodels; m++)
-	{
-		int64_t		wrong;
-
-		st = measure(&cx, m, cx.clean[m], cx.self, sample->labels, sample->n, params->k, &wrong,
-					 NULL, err);
-		if (st == SP_OK)
-			st = sp_rm_errors_record(&out->errors[m], 0, 0, wrong, sample->n, err);
-	}
-	if (st == SP_OK && cx.nmodels == 1)
-		out->errors[1].clean = out->errors[0].clean;
-
-	/* every requested cell */
+	corruption_result_init(out, n);
+	if (acc->n != n)
+		return sp_set_error(err, SP_ERR_INTERNAL, "%d of %d sample images were evaluated", acc->n, n);
+	for (int m = 0; st == SP_OK && m < 2; m++)
+		st = sp_rm_errors_record(&out->errors[m], 0, 0, clean_wrong[one_model ? 0 : m], n, err);
 	for (int i = 0; st == SP_OK && i < params->ncorruptions; i++)
 	{
 		int			c = params->corruptions[i];
 
 		for (int sev = 1; st == SP_OK && sev <= SP_CORRUPT_MAX_SEVERITY; sev++)
 		{
-			char		stage[96];
-
 			if (!((params->sev_mask >> (sev - 1)) & 1u))
 				continue;
-			snprintf(stage, sizeof(stage), "%s severity %d", sp_corruption_get(c)->name, sev);
-			progress(&cx, stage);
-			if (sp_env_interrupted(env))
-				st = interrupted(err);
-			else
-				st = run_cell(&cx, params, c, sev, corr, buf, out, err);
+			for (int m = 0; st == SP_OK && m < 2; m++)
+			{
+				st = sp_rm_errors_record(&out->errors[m], c, sev, acc->wrong[m][c][sev - 1], n, err);
+				out->drift[m][c][sev - 1] = acc->drift_used[m][c][sev - 1] > 0 ?
+					acc->drift_sum[m][c][sev - 1] / (double) acc->drift_used[m][c][sev - 1] : NAN;
+			}
 		}
 	}
 
@@ -563,13 +695,99 @@ sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_
 	if (st == SP_OK)
 		st = group_means(out, params, sp_rm_heldout_corruptions, 4, &out->heldout_mce,
 						 &out->heldout_relative_mce, &out->n_undefined_heldout, err);
-
-	sp_free(env, buf);
-	sp_free(env, corr[0]);
-	if (corr[1] != corr[0])
-		sp_free(env, corr[1]);
-	ctx_free(&cx);
 	/* a failed run leaves nothing that could be mistaken for results */
+	if (st != SP_OK)
+		corruption_result_init(out, 0);
+	return st;
+}
+
+/* Progress stages of the per-image pass: about ten, each a run of images. */
+#define RE_IMAGE_STAGES 10
+
+sp_status
+sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
+					 const sp_re_corruption_params *params, sp_re_progress_fn progress_fn,
+					 void *progress_arg, sp_re_corruption_result *out, sp_error *err)
+{
+	re_ctx		cx;
+	sp_re_cell *cells = NULL;
+	sp_re_corruption_acc *acc = NULL;
+	sp_re_gallery gallery;
+	int64_t		clean_wrong[2] = {0, 0};
+	sp_status	st;
+	int			per_stage;
+
+	if (err)
+		sp_error_clear(err);
+	if (!out)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "corruption result pointer is NULL");
+	corruption_result_init(out, 0);
+	st = validate_corruption_params(params, err);
+	if (st != SP_OK)
+		return st;
+	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
+	if (st != SP_OK)
+		return st;
+	per_stage = (sample->n + RE_IMAGE_STAGES - 1) / RE_IMAGE_STAGES;
+	cx.progress = progress_fn;
+	cx.progress_arg = progress_arg;
+	cx.nsteps = 1 + (sample->n + per_stage - 1) / per_stage;
+
+	st = ctx_alloc(&cx, err);
+	if (st == SP_OK)
+	{
+		cells = sp_alloc_array(env, (size_t) sp_re_corruption_ncells(params), sizeof(sp_re_cell));
+		acc = sp_alloc_array(env, 1, sizeof(sp_re_corruption_acc));
+		if (!cells || !acc)
+			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the robustness evaluation of %d images",
+							  sample->n);
+		else
+			sp_re_corruption_acc_init(acc);
+	}
+
+	/* clean embeddings, one image at a time (as a distributed report does), and the clean error */
+	if (st == SP_OK)
+		progress(&cx, "clean");
+	for (int i = 0; st == SP_OK && i < sample->n; i++)
+	{
+		float	   *out_i[2] = {cx.clean[0] + (size_t) i * cx.dim[0], cx.clean[1] + (size_t) i * cx.dim[1]};
+
+		if (sp_env_interrupted(env))
+			st = interrupted(err);
+		else
+			st = sp_re_clean_embed(env, models, &sample->images[i], i, out_i, err);
+	}
+	gallery.clean[0] = cx.clean[0];
+	gallery.clean[1] = cx.clean[1];
+	gallery.labels = sample->labels;
+	gallery.n = sample->n;
+	if (st == SP_OK)
+		st = sp_re_clean_error(env, models, &gallery, params->k, clean_wrong, err);
+
+	/* every image's cells, added in sample order */
+	for (int i = 0; st == SP_OK && i < sample->n; i++)
+	{
+		if (i % per_stage == 0)
+		{
+			char		stage[96];
+			int			last = i + per_stage < sample->n ? i + per_stage : sample->n;
+
+			snprintf(stage, sizeof(stage), "corrupted images %d to %d of %d", i + 1, last, sample->n);
+			progress(&cx, stage);
+		}
+		if (sp_env_interrupted(env))
+			st = interrupted(err);
+		else
+			st = sp_re_corruption_image(env, models, &sample->images[i], i, &gallery, params, cells, err);
+		if (st == SP_OK)
+			sp_re_corruption_acc_add(acc, params, cells);
+	}
+	if (st == SP_OK)
+		st = sp_re_corruption_finish(params, acc, clean_wrong, sample->n, cx.nmodels == 1, out, err);
+
+	sp_free(env, cells);
+	sp_free(env, acc);
+	ctx_free(&cx);
 	if (st != SP_OK)
 		corruption_result_init(out, 0);
 	return st;

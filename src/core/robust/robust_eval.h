@@ -119,6 +119,75 @@ extern sp_status sp_re_corruption_run(const sp_env *env, const sp_re_sample *sam
 									  sp_re_progress_fn progress, void *progress_arg,
 									  sp_re_corruption_result *out, sp_error *err);
 
+/*
+ * The same evaluation, one sample image at a time: the unit of work a
+ * distributed report runs on the node that holds the image, and the way
+ * sp_re_corruption_run itself runs, so that both give identical numbers.
+ *
+ *  1. each image's clean embeddings (sp_re_clean_embed, one image per call);
+ *  2. the clean error over the whole sample (sp_re_clean_error);
+ *  3. per image, every requested cell (sp_re_corruption_image): corrupted
+ *     with sp_re_item_seed(seed, index, c, s), embedded by both models, its
+ *     k-NN (or self-retrieval) verdict against the gallery and its drift;
+ *  4. the cells added in sample order (sp_re_corruption_acc_add, then
+ *     sp_re_corruption_finish): errors, drifts, CE and the means.
+ */
+typedef struct sp_re_gallery
+{
+	const float *clean[2];		/* n x dim of the model / baseline (may be one array) */
+	const int32_t *labels;		/* n labels >= 0, or NULL: self-retrieval */
+	int			n;
+} sp_re_gallery;
+
+/* One cell of one image: [model/baseline]. */
+typedef struct sp_re_cell
+{
+	uint8_t		wrong[2];		/* 1: misclassified (labels) / own original not nearest */
+	double		drift[2];		/* cosine distance clean -> corrupted; NaN when undefined */
+} sp_re_cell;
+
+/* Cells per image: requested corruptions (in order) x requested severities (ascending). */
+extern int	sp_re_corruption_ncells(const sp_re_corruption_params *params);
+
+/*
+ * Clean embeddings of one image: out[m] gets dim[m] floats (out[1] unused
+ * when one model).  index is the image's sample index for error messages, or
+ * -1 when it is not known yet.
+ */
+extern sp_status sp_re_clean_embed(const sp_env *env, const sp_re_models *models, const sp_image *image,
+								   int index, float *out[2], sp_error *err);
+
+/* Leave-one-out clean error counts of the sample, [model/baseline]. */
+extern sp_status sp_re_clean_error(const sp_env *env, const sp_re_models *models,
+								   const sp_re_gallery *gallery, int k, int64_t wrong[2], sp_error *err);
+
+/* Every cell of sample image index (0 <= index < gallery->n) into cells[ncells]. */
+extern sp_status sp_re_corruption_image(const sp_env *env, const sp_re_models *models,
+										const sp_image *image, int index, const sp_re_gallery *gallery,
+										const sp_re_corruption_params *params, sp_re_cell *cells,
+										sp_error *err);
+
+typedef struct sp_re_corruption_acc
+{
+	int			n;				/* images added */
+	int64_t		wrong[2][SP_C_COUNT][SP_CORRUPT_MAX_SEVERITY];
+	double		drift_sum[2][SP_C_COUNT][SP_CORRUPT_MAX_SEVERITY];
+	int64_t		drift_used[2][SP_C_COUNT][SP_CORRUPT_MAX_SEVERITY];
+} sp_re_corruption_acc;
+
+extern void sp_re_corruption_acc_init(sp_re_corruption_acc *acc);
+/* Add one image's cells; images in sample order give sums identical to a whole run's. */
+extern void sp_re_corruption_acc_add(sp_re_corruption_acc *acc, const sp_re_corruption_params *params,
+									 const sp_re_cell *cells);
+/*
+ * The result from the accumulated cells and the clean error counts; n images
+ * (acc->n must equal it), one_model when model and baseline are the same.
+ */
+extern sp_status sp_re_corruption_finish(const sp_re_corruption_params *params,
+										 const sp_re_corruption_acc *acc, const int64_t clean_wrong[2],
+										 int n, int one_model, sp_re_corruption_result *out,
+										 sp_error *err);
+
 typedef struct sp_re_perturbation_params
 {
 	const int  *perturbations;	/* indices into the perturbation registry (perturb.h) */
