@@ -91,7 +91,7 @@ for n in single c; do
   t0=$(ms)
   Q $n "SET client_min_messages = warning; CALL siamese.robustness_report('photos', 'img', 'label', model => 'fashion', baseline_model => 'fashion-robust', corruptions => '{fog,contrast}', sample_size => 1000)" >/dev/null
   t1=$(ms)
-  label=$([ $n = single ] && echo "one node" || echo "Citus coordinator (the sample is read from the shards, evaluated on the coordinator)")
+  label=$([ $n = single ] && echo "one node" || echo "Citus, 2 workers, 32 shards (the per-image work on the shards)")
   awk -v l="$label" -v ms=$((t1 - t0)) 'BEGIN { printf "| %s | %.1f |\n", l, ms / 1000 }'
 done
 same=$(for n in single c; do Q $n "SELECT round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6) FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1"; done | sort -u | wc -l)

@@ -244,17 +244,34 @@ is($coord->safe_psql('postgres', q{
 	't', 'same_item across rows');
 
 # --- reports and training from a distributed table -------------------------------
-# For now both read the rows through the coordinator and evaluate there
-# (docs/scale-out.md); the answers must equal one node's.
+# A corruption report on a distributed table does its per-image work on the
+# shards; it must equal the one-node report.  To show that the coordinator
+# decodes no image, its own session may decode none (siamese.image.max_pixels
+# = 1, a setting the workers' connections do not get): the one-node report
+# then fails, the distributed one does not.
 my $report = q{SET client_min_messages = warning;
 	CALL siamese.robustness_report('%s', 'img', 'label', corruptions => '{fog,contrast}',
 		severities => '{1,3}', sample_size => 200, seed => 3);
-	SELECT round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6) || ' ' || images
-	FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1};
+	SELECT round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6) || ' ' || images || ' '
+		|| (SELECT md5(string_agg(format('%%s %%s %%s %%s %%s %%s', r.corruption, r.severity, r.model_error,
+			r.baseline_error, r.model_drift, r.baseline_drift), ',' ORDER BY r.corruption, r.severity))
+			FROM siamese.robustness_results r WHERE r.run_id = u.run_id)
+	FROM siamese.robustness_runs u ORDER BY u.run_id DESC LIMIT 1};
+# (the digest covers every cell's errors and drifts, to the last bit)
 # (the CALL prints the run id first)
 my $dist_report = $coord->safe_psql('postgres', sprintf($report, 'photos')) =~ s/^\d+\n//r;
 is($dist_report, $coord->safe_psql('postgres', sprintf($report, 'local_photos')) =~ s/^\d+\n//r,
 	"robustness_report on the distributed table equals the one-node report ($dist_report)");
+my $blind = 'SET siamese.image.max_pixels = 1; ';
+is($coord->safe_psql('postgres', $blind . sprintf($report, 'photos')) =~ s/^\d+\n//r, $dist_report,
+	'the distributed report with a coordinator that can decode no image: the same result');
+($rc, $out, $err) = $coord->psql('postgres', $blind . sprintf($report, 'local_photos'));
+like($err, qr/needs at least 2 images|could not be decoded/, 'while the one-node report cannot run there');
+my (undef, undef, $progress) = $coord->psql('postgres', q{SET client_min_messages = notice;
+	CALL siamese.robustness_report('photos', 'img', 'label', corruptions => '{fog}', severities => '{1}',
+		sample_size => 50, seed => 4)});
+like($progress, qr/clean embeddings on the shards.*corrupted images on the shards/s,
+	'its progress names the stages on the shards');
 my $train = q{SET client_min_messages = warning;
 	CALL siamese.train_model('%s', '%s', 'img', 'class', architecture => 'mlp', epochs => 1,
 		images_per_class => 8, seed => 7)};

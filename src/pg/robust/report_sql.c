@@ -34,6 +34,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -357,6 +358,8 @@ sampling_query(Oid relid, const ReportRun *run)
 	return q.data;
 }
 
+static void check_sample(const ReportRun *run, const ReportSample *sample);
+
 /* Draw and decode the sample into cxt.  Undecodable images are skipped and counted. */
 static void
 load_sample(Oid relid, const ReportRun *run, MemoryContext cxt, ReportSample *sample)
@@ -434,7 +437,13 @@ load_sample(Oid relid, const ReportRun *run, MemoryContext cxt, ReportSample *sa
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	check_sample(run, sample);
+}
 
+/* What a usable sample needs (both paths): the skipped images said, n >= 2, k < n. */
+static void
+check_sample(const ReportRun *run, const ReportSample *sample)
+{
 	if (sample->skipped > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
@@ -652,6 +661,391 @@ run_model(const char *name, const char *hash)
 	return cm;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Corruption reports on a Citus table: the per-image work on the shards */
+
+/* Is relid a table Citus distributes (or replicates)?  False without Citus. */
+static bool
+is_citus_table(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return false;
+	return SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition "
+								 "WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+								 1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0;
+}
+
+static int
+cmp_cstr_ptr(const void *a, const void *b, void *arg)
+{
+	char	  **keys = arg;
+
+	return strcmp(keys[*(const int *) a], keys[*(const int *) b]);
+}
+
+static Datum
+text_array(char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int4_array(const int32 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int32GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}
+
+static Datum
+float4_array(const float *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float4GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+}
+
+/*
+ * A corruption report whose source is a Citus table.  The same sample as on
+ * one node (the seeded, content-keyed order), the same per-image evaluation
+ * (robust_eval.h), but the images never leave the shards:
+ *  1. the sample's keys (md5 of seed and image, label) come back, sorted;
+ *  2. every sampled image's clean embeddings are computed where it lives
+ *     (siamese._report_clean) and come back;
+ *  3. the coordinator forms the clean gallery and its error;
+ *  4. every sampled image's cells are computed where it lives against that
+ *     gallery (siamese._report_corruption_cells) and come back as verdicts
+ *     and drifts; the coordinator adds them in sample order and finishes.
+ * Each query runs as the caller.  Identical rows (same image, same label)
+ * are one group of consecutive sample indices: one of them computes all of
+ * the group's indices, so duplicates behave as on one node.
+ */
+static void
+evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
+{
+	const char *img = quote_identifier(run->image_column);
+	const char *lbl = run->label_column ? quote_identifier(run->label_column) : NULL;
+	char	   *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												 get_rel_name(relid));
+	char		seedbuf[32];
+	StringInfoData key_expr,
+				filter,
+				q;
+	int			nkeys;
+	char	  **keystr,
+			  **ords,
+			  **labels_txt;
+	int		   *by_key,
+			   *state;
+	float	  **clean_of;
+	SpCachedModel *cm_model,
+			   *cm_base;
+	sp_re_models models;
+	sp_re_gallery g;
+	ReportSample sample;
+	int			dim[2],
+				n = 0,
+				ngroups = 0,
+				ncells;
+	int		   *slot_of_index;
+	int32	   *group_first,
+			   *group_count,
+			   *labels = NULL;
+	char	  **group_key;
+	ArrayType **group_result;
+	float	   *clean[2];
+	int64		clean_wrong[2];
+	sp_re_corruption_params p;
+	sp_re_corruption_acc *acc;
+	sp_re_cell *cells;
+	sp_re_corruption_result *res;
+	sp_error	err;
+	OwnerScope	scope;
+	int			ret;
+
+	snprintf(seedbuf, sizeof seedbuf, INT64_FORMAT, run->seed);
+	initStringInfo(&key_expr);
+	appendStringInfo(&key_expr, "pg_catalog.md5(pg_catalog.convert_to($1, 'UTF8') OPERATOR(pg_catalog.||) t.%s)", img);
+	initStringInfo(&filter);
+	appendStringInfo(&filter, "t.%s IS NOT NULL", img);
+	if (lbl)
+		appendStringInfo(&filter, " AND t.%s IS NOT NULL", lbl);
+
+	/* 1. the sample's keys, in the one-node sample's order */
+	report_progress(progress, "sampling on the shards", 0, 0);
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT s.ord, s.lbl FROM (SELECT %s AS ord, %s%s%s AS lbl FROM %s t WHERE %s) s "
+					 "ORDER BY s.ord, s.lbl LIMIT $2",
+					 key_expr.data, lbl ? "t." : "NULL::pg_catalog.text", lbl ? lbl : "",
+					 lbl ? "::pg_catalog.text" : "", rel, filter.data);
+	{
+		Oid			types[2] = {TEXTOID, INT4OID};
+		Datum		args[2] = {CStringGetTextDatum(seedbuf), Int32GetDatum(run->sample_size)};
+
+		ret = SPI_execute_with_args(q.data, 2, types, args, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "report sampling query failed: %s", SPI_result_code_string(ret));
+	}
+	nkeys = (int) SPI_processed;
+	keystr = palloc(sizeof(char *) * Max(nkeys, 1));
+	ords = palloc(sizeof(char *) * Max(nkeys, 1));
+	labels_txt = palloc(sizeof(char *) * Max(nkeys, 1));
+	for (int i = 0; i < nkeys; i++)
+	{
+		char	   *o = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *l = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		ords[i] = o;
+		labels_txt[i] = l;
+		keystr[i] = psprintf("%s %s", o, l ? l : "");
+	}
+	by_key = palloc(sizeof(int) * Max(nkeys, 1));
+	for (int i = 0; i < nkeys; i++)
+		by_key[i] = i;
+	qsort_arg(by_key, nkeys, sizeof(int), cmp_cstr_ptr, keystr);
+
+	/* 2. clean embeddings where the images are */
+	cm_model = run_model(run->model, run->model_hash);
+	cm_base = run_model(run->baseline, run->baseline_hash);
+	if (strcmp(run->model, run->baseline) == 0)
+		cm_base = cm_model;
+	models.model[SP_RE_MODEL] = cm_model->model;
+	models.ws[SP_RE_MODEL] = cm_model->ws;
+	models.model[SP_RE_BASELINE] = cm_base->model;
+	models.ws[SP_RE_BASELINE] = cm_base->ws;
+	dim[0] = sp_nn_model_dim(models.model[0]);
+	dim[1] = sp_nn_model_dim(models.model[1]);
+	report_progress(progress, "clean embeddings on the shards", 0, 0);
+	resetStringInfo(&q);
+	appendStringInfo(&q, "SELECT %s OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) %s%s%s, "
+					 "siamese._report_clean(t.%s, $2, $3) FROM %s t WHERE %s AND %s OPERATOR(pg_catalog.=) ANY ($4)",
+					 key_expr.data, lbl ? "COALESCE(t." : "''", lbl ? lbl : "",
+					 lbl ? "::pg_catalog.text, '')" : "", img, rel, filter.data, key_expr.data);
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+		Datum		args[4] = {CStringGetTextDatum(seedbuf), CStringGetTextDatum(run->model),
+		CStringGetTextDatum(run->baseline), text_array(ords, nkeys)};
+
+		ret = SPI_execute_with_args(q.data, 4, types, args, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "report clean query failed: %s", SPI_result_code_string(ret));
+	}
+	/* each returned row fills the first unfilled sample slot of its key */
+	state = palloc0(sizeof(int) * Max(nkeys, 1));	/* 0 unfilled, 1 decoded, 2 undecodable */
+	clean_of = palloc0(sizeof(float *) * Max(nkeys, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		e = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+		int			lo = 0,
+					hi = nkeys;
+
+		/* first position in by_key whose key is >= k */
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (strcmp(keystr[by_key[mid]], k) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < nkeys && strcmp(keystr[by_key[lo]], k) == 0 && state[by_key[lo]] != 0; lo++)
+			;
+		if (lo >= nkeys || strcmp(keystr[by_key[lo]], k) != 0)
+			continue;			/* a duplicate beyond the sample, or a row the sample did not take */
+		if (isnull)
+			state[by_key[lo]] = 2;
+		else
+		{
+			ArrayType  *a = DatumGetArrayTypeP(e);
+
+			if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != dim[0] + dim[1])
+				elog(ERROR, "a shard returned %d clean values, expected %d",
+					 ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)), dim[0] + dim[1]);
+			clean_of[by_key[lo]] = palloc(sizeof(float) * (dim[0] + dim[1]));
+			memcpy(clean_of[by_key[lo]], ARR_DATA_PTR(a), sizeof(float) * (dim[0] + dim[1]));
+			state[by_key[lo]] = 1;
+		}
+	}
+
+	/* 3. the gallery, in sample order, and its clean error */
+	memset(&sample, 0, sizeof(sample));
+	slot_of_index = palloc(sizeof(int) * Max(nkeys, 1));
+	for (int i = 0; i < nkeys; i++)
+	{
+		if (state[i] == 1)
+			slot_of_index[n++] = i;
+		else
+			sample.skipped++;	/* undecodable, or gone since the sampling query */
+	}
+	sample.n = n;
+	check_sample(run, &sample);
+	clean[0] = palloc(sizeof(float) * n * dim[0]);
+	clean[1] = palloc(sizeof(float) * n * dim[1]);
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(clean[0] + (Size) i * dim[0], clean_of[slot_of_index[i]], sizeof(float) * dim[0]);
+		memcpy(clean[1] + (Size) i * dim[1], clean_of[slot_of_index[i]] + dim[0], sizeof(float) * dim[1]);
+	}
+	if (lbl)
+	{
+		/* label ids: ranks of the label text (equality is all the k-NN needs) */
+		int		   *ord = palloc(sizeof(int) * n);
+		char	  **names = palloc(sizeof(char *) * n);
+
+		labels = palloc(sizeof(int32) * n);
+		for (int i = 0; i < n; i++)
+		{
+			ord[i] = i;
+			names[i] = labels_txt[slot_of_index[i]];
+		}
+		qsort_arg(ord, n, sizeof(int), cmp_cstr_ptr, names);
+		for (int j = 0, id = -1; j < n; j++)
+		{
+			if (j == 0 || strcmp(names[ord[j]], names[ord[j - 1]]) != 0)
+				id++;
+			labels[ord[j]] = id;
+		}
+	}
+	g.clean[0] = clean[0];
+	g.clean[1] = models.model[0] == models.model[1] ? clean[0] : clean[1];
+	g.labels = labels;
+	g.n = n;
+	if (sp_re_clean_error(sp_pg_env(), &models, &g, run->k, clean_wrong, &err) != SP_OK)
+		sp_pg_raise(&err);
+
+	/* 4. every image's cells where the image is */
+	memset(&p, 0, sizeof(p));
+	p.corruptions = run->items;
+	p.ncorruptions = run->nitems;
+	p.sev_mask = run->sev_mask;
+	p.seed = (uint64_t) run->seed;
+	p.k = run->k;
+	p.profile = SP_PROFILE_AUTO;
+	ncells = sp_re_corruption_ncells(&p);
+	group_first = palloc(sizeof(int32) * n);
+	group_count = palloc(sizeof(int32) * n);
+	group_key = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *k = keystr[slot_of_index[i]];
+
+		if (ngroups > 0 && strcmp(group_key[ngroups - 1], k) == 0)
+			group_count[ngroups - 1]++;
+		else
+		{
+			group_key[ngroups] = k;
+			group_first[ngroups] = i;
+			group_count[ngroups] = 1;
+			ngroups++;
+		}
+	}
+	report_progress(progress, "corrupted images on the shards", 0, 0);
+	resetStringInfo(&q);
+	appendStringInfo(&q, "SELECT s.p, siamese._report_corruption_cells(s.img, ($5::pg_catalog.int4[])[s.p], "
+					 "($6::pg_catalog.int4[])[s.p], $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+					 "FROM (SELECT pg_catalog.array_position($4, %s OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) %s%s%s) AS p, "
+					 "t.%s AS img FROM %s t WHERE %s AND %s OPERATOR(pg_catalog.=) ANY ($3)) s "
+					 "WHERE s.p IS NOT NULL",
+					 key_expr.data, lbl ? "COALESCE(t." : "''", lbl ? lbl : "",
+					 lbl ? "::pg_catalog.text, '')" : "", img, rel, filter.data, key_expr.data);
+	{
+		Oid			types[15] = {TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+			TEXTOID, TEXTOID, INT4ARRAYOID, INT4OID, INT8OID, INT4OID, FLOAT4ARRAYOID, FLOAT4ARRAYOID,
+		INT4ARRAYOID};
+		Datum		args[15];
+		char		nulls[16];
+		char	  **group_ords = palloc(sizeof(char *) * Max(ngroups, 1));
+
+		memset(nulls, ' ', sizeof nulls);
+		nulls[15] = '\0';
+		for (int i = 0; i < ngroups; i++)
+			group_ords[i] = ords[slot_of_index[group_first[i]]];
+		args[0] = CStringGetTextDatum(seedbuf);
+		args[1] = Int32GetDatum(0);
+		args[2] = text_array(group_ords, ngroups);
+		args[3] = text_array(group_key, ngroups);
+		args[4] = int4_array(group_first, ngroups);
+		args[5] = int4_array(group_count, ngroups);
+		args[6] = CStringGetTextDatum(run->model);
+		args[7] = CStringGetTextDatum(run->baseline);
+		args[8] = int4_array(run->items, run->nitems);
+		args[9] = Int32GetDatum((int32) run->sev_mask);
+		args[10] = Int64GetDatum(run->seed);
+		args[11] = Int32GetDatum(run->k);
+		args[12] = float4_array(clean[0], n * dim[0]);
+		args[13] = float4_array(clean[1], n * dim[1]);
+		if (labels)
+			args[14] = int4_array(labels, n);
+		else
+		{
+			args[14] = (Datum) 0;
+			nulls[14] = 'n';
+		}
+		ret = SPI_execute_with_args(q.data, 15, types, args, nulls, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "report corruption query failed: %s", SPI_result_code_string(ret));
+	}
+	group_result = palloc0(sizeof(ArrayType *) * Max(ngroups, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int			gi = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)) - 1;
+		Datum		a = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (gi >= 0 && gi < ngroups && !isnull && group_result[gi] == NULL)
+			group_result[gi] = DatumGetArrayTypePCopy(a);
+	}
+
+	/* 5. add the images' cells in sample order, finish, store */
+	acc = palloc(sizeof(*acc));
+	sp_re_corruption_acc_init(acc);
+	cells = palloc(sizeof(sp_re_cell) * ncells);
+	for (int gi = 0; gi < ngroups; gi++)
+	{
+		ArrayType  *a = group_result[gi];
+		const double *v;
+
+		if (a == NULL || ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != group_count[gi] * ncells * 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("report " INT64_FORMAT ": no result for sample image %d from the shards",
+							run->run_id, group_first[gi]),
+					 errhint("The source table changed during the report; run it again.")));
+		v = (const double *) ARR_DATA_PTR(a);
+		for (int c = 0; c < group_count[gi]; c++)
+		{
+			for (int j = 0; j < ncells; j++, v += 4)
+			{
+				cells[j].wrong[0] = (uint8) v[0];
+				cells[j].wrong[1] = (uint8) v[1];
+				cells[j].drift[0] = v[2];
+				cells[j].drift[1] = v[3];
+			}
+			sp_re_corruption_acc_add(acc, &p, cells);
+		}
+	}
+	res = palloc0(sizeof(*res));
+	if (sp_re_corruption_finish(&p, acc, clean_wrong, n, models.model[0] == models.model[1], res, &err) != SP_OK)
+		sp_pg_raise(&err);
+	as_report_owner(&scope);
+	store_corruption_result(run, &sample, res);
+	end_report_owner(&scope);
+}
+
 /*
  * The evaluation of a locked running run: sample (as the caller), engine,
  * results and final status (as the tables' owner).  Raises on failure.
@@ -671,8 +1065,13 @@ evaluate_run(const ReportRun *run, Oid relid)
 	sp_status	st;
 	OwnerScope	scope;
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "siamese report", ALLOCSET_DEFAULT_SIZES);
 	progress.run_id = run->run_id;
+	if (!run->perturbation && is_citus_table(relid))
+	{
+		evaluate_distributed(run, relid, &progress);
+		return;
+	}
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "siamese report", ALLOCSET_DEFAULT_SIZES);
 	report_progress(&progress, "sampling", 0, 0);
 	load_sample(relid, run, cxt, &sample);
 
