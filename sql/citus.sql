@@ -8,3 +8,13 @@ CREATE TABLE citus_probe (e siamese.embedding);
 CREATE INDEX citus_probe_idx ON citus_probe USING siamese_hnsw (e);
 SELECT * FROM siamese.hnsw_check_shards('citus_probe_idx');
 DROP TABLE citus_probe;
+
+-- The per-image functions a report on a Citus table runs on the shards:
+-- an undecodable image has no clean embeddings (it is skipped and counted);
+-- inconsistent arguments are refused.
+SELECT siamese._report_clean('\x00', 'fashion', 'fashion') IS NULL AS undecodable_is_null;
+SELECT array_length(siamese._report_clean(siamese.to_png(siamese.corrupt(
+	'\x89504e470d0a1a0a0000000d4948445200000004000000030800000000919ff11a0000001749444154789c6360b0a9d8c22012d07382412365c11d00201705297ae3b0770000000049454e44ae426082',
+	'fog', 1)), 'fashion', 'fashion-2d'), 1) AS clean_values;
+SELECT siamese._report_corruption_cells('\x00', 0, 1, 'fashion', 'fashion', '{1}', 1, 1, 1, '\x000000', '\x00', NULL);
+SELECT siamese._report_corruption_cells('\x00', 5, 1, 'fashion', 'fashion', '{1}', 1, 1, 1, '\x', '\x', NULL);

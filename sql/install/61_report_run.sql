@@ -372,8 +372,8 @@ COMMENT ON FUNCTION siamese._report_clean(bytea, text, text) IS
 	'internal: the clean embeddings of one image by a report''s model and baseline (model''s, then baseline''s), NULL when it cannot be decoded; run where the image is';
 CREATE FUNCTION siamese._report_corruption_cells(image bytea, first_index integer, copies integer,
 	model text, baseline text, corruptions integer[], sev_mask integer, seed bigint, k integer,
-	gallery_model real[], gallery_baseline real[], labels integer[]) RETURNS double precision[]
+	gallery_model bytea, gallery_baseline bytea, labels integer[]) RETURNS double precision[]
 	AS 'MODULE_PATHNAME', 'siamese_report_corruption_cells' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100000;
 COMMENT ON FUNCTION siamese._report_corruption_cells(bytea, integer, integer, text, text, integer[], integer,
-	bigint, integer, real[], real[], integer[]) IS
-	'internal: every requested corruption cell of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery: per index and cell, the model''s and baseline''s verdict (1 wrong) and drift; run where the image is';
+	bigint, integer, bytea, bytea, integer[]) IS
+	'internal: every requested corruption cell of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery (float32 bytes): per index and cell, the model''s and baseline''s verdict (1 wrong) and drift; run where the image is';

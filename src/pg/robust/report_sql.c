@@ -706,14 +706,15 @@ int4_array(const int32 *v, int n)
 	return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
+/* n floats as a bytea of their float32 bytes (see report_worker.c) */
 static Datum
-float4_array(const float *v, int n)
+float_bytes(const float *v, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bytea	   *b = palloc(VARHDRSZ + sizeof(float) * (Size) n);
 
-	for (int i = 0; i < n; i++)
-		d[i] = Float4GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+	SET_VARSIZE(b, VARHDRSZ + sizeof(float) * (Size) n);
+	memcpy(VARDATA(b), v, sizeof(float) * (Size) n);
+	return PointerGetDatum(b);
 }
 
 /*
@@ -964,7 +965,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 					 lbl ? "::pg_catalog.text, '')" : "", img, rel, filter.data, key_expr.data);
 	{
 		Oid			types[15] = {TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
-			TEXTOID, TEXTOID, INT4ARRAYOID, INT4OID, INT8OID, INT4OID, FLOAT4ARRAYOID, FLOAT4ARRAYOID,
+			TEXTOID, TEXTOID, INT4ARRAYOID, INT4OID, INT8OID, INT4OID, BYTEAOID, BYTEAOID,
 		INT4ARRAYOID};
 		Datum		args[15];
 		char		nulls[16];
@@ -986,8 +987,8 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 		args[9] = Int32GetDatum((int32) run->sev_mask);
 		args[10] = Int64GetDatum(run->seed);
 		args[11] = Int32GetDatum(run->k);
-		args[12] = float4_array(clean[0], n * dim[0]);
-		args[13] = float4_array(clean[1], n * dim[1]);
+		args[12] = float_bytes(clean[0], n * dim[0]);
+		args[13] = float_bytes(clean[1], n * dim[1]);
 		if (labels)
 			args[14] = int4_array(labels, n);
 		else

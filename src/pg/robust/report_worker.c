@@ -9,6 +9,9 @@
  *   siamese._report_corruption_cells(image, first_index, copies, model,
  *       baseline, corruptions, sev_mask, seed, k, gallery_model,
  *       gallery_baseline, labels) -> float8[]
+ *       (the galleries are the sample's clean embeddings as raw float32
+ *       bytes: Citus writes parameters into each shard query's text, and a
+ *       bytea literal is far cheaper to parse there than a real[] one)
  *       for sample indices first_index .. first_index + copies - 1 (copies > 1
  *       only for rows with identical images and labels), every requested
  *       cell's verdict and drift against the sample's clean gallery:
@@ -99,10 +102,26 @@ plain_array(ArrayType *a, Oid elemtype, int *n, const char *what)
 	return ARR_DATA_PTR(a);
 }
 
+/* A bytea of float32 values, copied to aligned memory: the floats, their count in *n. */
+static const float *
+float_bytes(bytea *b, int *n)
+{
+	Size		len = VARSIZE_ANY_EXHDR(b);
+	float	   *f = palloc(Max(len, sizeof(float)));
+
+	if (len % sizeof(float) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a gallery of %zu bytes is not a whole number of float32 values", (size_t) len)));
+	memcpy(f, VARDATA_ANY(b), len);
+	*n = (int) (len / sizeof(float));
+	return f;
+}
+
 /*
  * _report_corruption_cells(image bytea, first_index int, copies int,
  *     model text, baseline text, corruptions int[], sev_mask int, seed bigint,
- *     k int, gallery_model real[], gallery_baseline real[], labels int[])
+ *     k int, gallery_model bytea, gallery_baseline bytea, labels int[])
  *   -> float8[]   (labels NULL: self-retrieval)
  */
 Datum
@@ -144,8 +163,8 @@ siamese_report_corruption_cells(PG_FUNCTION_ARGS)
 	p.profile = SP_PROFILE_AUTO;
 	dim[0] = sp_nn_model_dim(models.model[0]);
 	dim[1] = sp_nn_model_dim(models.model[1]);
-	g.clean[0] = plain_array(PG_GETARG_ARRAYTYPE_P(9), FLOAT4OID, &ng[0], "gallery_model");
-	g.clean[1] = plain_array(PG_GETARG_ARRAYTYPE_P(10), FLOAT4OID, &ng[1], "gallery_baseline");
+	g.clean[0] = float_bytes(PG_GETARG_BYTEA_PP(9), &ng[0]);
+	g.clean[1] = float_bytes(PG_GETARG_BYTEA_PP(10), &ng[1]);
 	g.labels = PG_ARGISNULL(11) ? NULL : plain_array(PG_GETARG_ARRAYTYPE_P(11), INT4OID, &nlab, "labels");
 	n = ng[0] / Max(dim[0], 1);
 	g.n = n;
