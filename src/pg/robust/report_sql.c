@@ -661,6 +661,32 @@ run_model(const char *name, const char *hash)
 	return cm;
 }
 
+/* The engine's corruption parameters of a run. */
+static void
+corruption_params(const ReportRun *run, sp_re_corruption_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->corruptions = run->items;
+	p->ncorruptions = run->nitems;
+	p->sev_mask = run->sev_mask;
+	p->seed = (uint64_t) run->seed;
+	p->k = run->k;
+	p->profile = SP_PROFILE_AUTO;
+}
+
+/* Both models of a run from the cache, checked against the hashes it recorded. */
+static void
+run_models(const ReportRun *run, sp_re_models *models)
+{
+	SpCachedModel *cm_model = run_model(run->model, run->model_hash);
+	SpCachedModel *cm_base = run_model(run->baseline, run->baseline_hash);
+
+	models->model[SP_RE_MODEL] = cm_model->model;
+	models->ws[SP_RE_MODEL] = cm_model->ws;
+	models->model[SP_RE_BASELINE] = cm_base->model;
+	models->ws[SP_RE_BASELINE] = cm_base->ws;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Corruption reports on a Citus table: the per-image work on the shards */
 
@@ -750,8 +776,6 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	int		   *by_key,
 			   *state;
 	float	  **clean_of;
-	SpCachedModel *cm_model,
-			   *cm_base;
 	sp_re_models models;
 	sp_re_gallery g;
 	ReportSample sample;
@@ -817,14 +841,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	qsort_arg(by_key, nkeys, sizeof(int), cmp_cstr_ptr, keystr);
 
 	/* 2. clean embeddings where the images are */
-	cm_model = run_model(run->model, run->model_hash);
-	cm_base = run_model(run->baseline, run->baseline_hash);
-	if (strcmp(run->model, run->baseline) == 0)
-		cm_base = cm_model;
-	models.model[SP_RE_MODEL] = cm_model->model;
-	models.ws[SP_RE_MODEL] = cm_model->ws;
-	models.model[SP_RE_BASELINE] = cm_base->model;
-	models.ws[SP_RE_BASELINE] = cm_base->ws;
+	run_models(run, &models);
 	dim[0] = sp_nn_model_dim(models.model[0]);
 	dim[1] = sp_nn_model_dim(models.model[1]);
 	report_progress(progress, "clean embeddings on the shards", 0, 0);
@@ -929,13 +946,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 		sp_pg_raise(&err);
 
 	/* 4. every image's cells where the image is */
-	memset(&p, 0, sizeof(p));
-	p.corruptions = run->items;
-	p.ncorruptions = run->nitems;
-	p.sev_mask = run->sev_mask;
-	p.seed = (uint64_t) run->seed;
-	p.k = run->k;
-	p.profile = SP_PROFILE_AUTO;
+	corruption_params(run, &p);
 	ncells = sp_re_corruption_ncells(&p);
 	group_first = palloc(sizeof(int32) * n);
 	group_count = palloc(sizeof(int32) * n);
@@ -1058,8 +1069,6 @@ evaluate_run(const ReportRun *run, Oid relid)
 				old;
 	ReportSample sample;
 	ReportProgress progress;
-	SpCachedModel *cm_model,
-			   *cm_base;
 	sp_re_models models;
 	sp_re_sample s;
 	sp_error	err;
@@ -1076,12 +1085,7 @@ evaluate_run(const ReportRun *run, Oid relid)
 	report_progress(&progress, "sampling", 0, 0);
 	load_sample(relid, run, cxt, &sample);
 
-	cm_model = run_model(run->model, run->model_hash);
-	cm_base = run_model(run->baseline, run->baseline_hash);
-	models.model[SP_RE_MODEL] = cm_model->model;
-	models.ws[SP_RE_MODEL] = cm_model->ws;
-	models.model[SP_RE_BASELINE] = cm_base->model;
-	models.ws[SP_RE_BASELINE] = cm_base->ws;
+	run_models(run, &models);
 	s.images = sample.images;
 	s.labels = sample.labels;
 	s.n = sample.n;
@@ -1092,12 +1096,7 @@ evaluate_run(const ReportRun *run, Oid relid)
 		sp_re_corruption_params p;
 		sp_re_corruption_result *res = palloc0(sizeof(*res));
 
-		p.corruptions = run->items;
-		p.ncorruptions = run->nitems;
-		p.sev_mask = run->sev_mask;
-		p.seed = (uint64_t) run->seed;
-		p.k = run->k;
-		p.profile = SP_PROFILE_AUTO;
+		corruption_params(run, &p);
 		st = sp_re_corruption_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
 		MemoryContextSwitchTo(old);
 		SP_PG_CHECK(st, &err);
