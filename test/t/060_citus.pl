@@ -13,10 +13,13 @@
 #  * an expression index on embed(img) used whichever way the query spells
 #    the model;
 #  * settings reach the workers through SET LOCAL with
-#    citus.propagate_set_commands = 'local' and ALTER ROLE ... SET, not a
-#    plain SET (documented in docs/scale-out.md);
+#    citus.propagate_set_commands = 'local', ALTER ROLE ... SET and ALTER
+#    DATABASE ... SET, not a plain SET (documented in docs/scale-out.md);
 #  * classify_with per row over a distributed table, equal to classify on one
 #    node; pair_distance / same_item across rows through a CTE;
+#  * a corruption report evaluated on the shards equals the one-node report
+#    to the last bit; train_model from a distributed table gives the model a
+#    one-node copy of the rows (in another order) gives;
 #  * no warning reaches the client from statements over every shard.
 #
 # Citus is not in Debian: scripts/citus-install builds it from vendor/citus.
@@ -215,6 +218,9 @@ $coord->safe_psql('postgres', q{
 });
 is($coord->safe_psql('postgres', $seen, extra_params => [ '-U', 'searcher' ]), '99',
 	'ALTER ROLE ... SET reaches the workers for that role');
+$coord->safe_psql('postgres', 'ALTER DATABASE postgres SET siamese.hnsw.ef_search = 55');
+is($coord->safe_psql('postgres', $seen), '55', 'ALTER DATABASE ... SET reaches the workers (Citus propagates it)');
+$coord->safe_psql('postgres', 'ALTER DATABASE postgres RESET siamese.hnsw.ef_search');
 
 # --- classify per row, pairs across rows ----------------------------------------
 # Support: the first 100 images; queries: the rest.  Distributed and one-node
