@@ -5,8 +5,11 @@
 #   make install          install the module, SQL scripts and models
 #   make unit             build and run the core unit tests
 #   make unit-valgrind    the same under valgrind (leaks and bad reads fail)
+#   make unit-asan        the same built by clang with ASan + UBSan and -Werror
+#   make fuzz             libFuzzer harnesses; FUZZ_SECONDS=N runs each for N s
 #   make installcheck     pg_regress tests against a running server (PGHOST/PGPORT)
 #   make tap              TAP tests (PostgreSQL::Test::Cluster); run as a non-root user
+#                         (TAP_TESTS=test/t/060_citus.pl for one file)
 #   make bench            build and run every benchmark (prints figures)
 #   make WERROR=1         any compiler warning is an error (CI builds this way)
 #   scripts/test          everything above on a scratch cluster (what CI runs)
