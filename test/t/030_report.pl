@@ -48,7 +48,7 @@ sub start_report
 
 # --- progress in pg_stat_activity, then cancellation -------------------------
 my ($h, $out, $err) = start_report('report_cancel');
-my $pid = wait_for_appname($node, 'siamese report % severity %');
+my $pid = wait_for_appname($node, 'siamese report % corrupted images %');
 isnt($pid, '', 'the running stage is visible in pg_stat_activity.application_name');
 my $t0 = time;
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
@@ -67,7 +67,7 @@ is($node->safe_psql('postgres', q{
 
 # --- a terminated backend leaves an abandoned run ------------------------------
 ($h, $out, $err) = start_report('report_kill');
-$pid = wait_for_appname($node, 'siamese report % severity %');
+$pid = wait_for_appname($node, 'siamese report % corrupted images %');
 isnt($pid, '', 'second report running');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 $h->finish;
