@@ -128,6 +128,20 @@ like($err, qr/column "id" is of type integer, not bytea/, 'an image column of an
 ($ret, $out, $err) = $node->psql('postgres',
 	"CALL siamese.train_model('x', 'items', 'nope', 'class')");
 like($err, qr/column "nope" does not exist/, 'a missing column is refused');
+# no labels at all: every row's label is NULL
+$node->safe_psql('postgres', 'CREATE TABLE unlabelled AS SELECT png, NULL::text AS c FROM items LIMIT 20');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'unlabelled', 'png', 'c', architecture => 'mlp', epochs => 1)");
+like($err, qr/training needs images of at least two classes; the source has 0 usable images of 0/,
+	'a table without labels is refused');
+# labels of another type are compared by their text form: a boolean trains,
+# and the classes are recorded as text
+$node->safe_psql('postgres', 'CREATE TABLE bool_labels AS SELECT png, label < 5 AS top FROM items');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('bool', 'bool_labels', 'png', 'top', architecture => 'mlp', epochs => 1, images_per_class => 8)");
+is($ret, 0, 'boolean labels train') or diag($err);
+is($node->safe_psql('postgres', q{SELECT config -> 'metadata' -> 'classes' FROM siamese.models WHERE name = 'bool'}),
+	'["false", "true"]', 'with the classes named by their text form');
 
 $node->stop;
 done_testing();
