@@ -117,6 +117,23 @@ ctx_free(re_ctx *cx)
 }
 
 static int
+models_count(const sp_re_models *models)
+{
+	return models->model[0] == models->model[1] ? 1 : 2;
+}
+
+/* The smaller of the two workspaces' batch sizes: one chunking for both models. */
+static int
+models_chunk(const sp_re_models *models)
+{
+	int			chunk = sp_nn_workspace_max_batch(models->ws[0]);
+
+	if (sp_nn_workspace_max_batch(models->ws[1]) < chunk)
+		chunk = sp_nn_workspace_max_batch(models->ws[1]);
+	return chunk < 1 ? 1 : chunk;
+}
+
+static int
 profile_valid(sp_corrupt_profile p)
 {
 	return p == SP_PROFILE_AUTO || p == SP_PROFILE_CIFAR || p == SP_PROFILE_TINY ||
@@ -186,13 +203,8 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 	cx->env = env;
 	cx->sample = sample;
 	cx->models = models;
-	cx->nmodels = models->model[0] == models->model[1] ? 1 : 2;
-	/* one forward batch per call for both models: the smaller batch size */
-	cx->chunk = sp_nn_workspace_max_batch(models->ws[0]);
-	if (sp_nn_workspace_max_batch(models->ws[1]) < cx->chunk)
-		cx->chunk = sp_nn_workspace_max_batch(models->ws[1]);
-	if (cx->chunk < 1)
-		cx->chunk = 1;
+	cx->nmodels = models_count(models);
+	cx->chunk = models_chunk(models);
 	return SP_OK;
 }
 
@@ -273,28 +285,6 @@ embed_clean(re_ctx *cx, sp_error *err)
 	return SP_OK;
 }
 
-/*
- * Error count of n queries (query q derived from sample image qself[q])
- * against model m's clean embeddings: k-NN excluding the own original with
- * labels, self-retrieval without.  pred (may be NULL) gets the predicted
- * label or the nearest clean index.  Neighbours are ranked by the model's own
- * distance, the one pair_distance and classify use: a model is judged as it
- * is used (L2 for "l2" models such as the raw-pixel baseline, cosine for
- * "cosine" ones; for L2-normalised embeddings the two rank alike).
- */
-static sp_status
-measure(re_ctx *cx, int m, const float *queries, const int32_t *qself, const int32_t *qlabels,
-		int nq, int k, int64_t *wrong, int32_t *pred, sp_error *err)
-{
-	const sp_re_sample *s = cx->sample;
-
-	if (s->labels)
-		return sp_rm_knn_error(cx->env, cx->clean[m], s->labels, s->n, queries, qlabels, qself,
-							   nq, cx->dim[m], k, cx->kind[m], wrong, pred, err);
-	return sp_rm_self_retrieval_error(cx->env, cx->clean[m], s->n, queries, qself, nq,
-									  cx->dim[m], cx->kind[m], wrong, pred, err);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Corruptions */
 
@@ -357,12 +347,6 @@ validate_corruption_params(const sp_re_corruption_params *p, sp_error *err)
 /* ---------------------------------------------------------------------- */
 /* One image at a time (robust_eval.h): the unit a distributed report runs */
 
-static int
-models_count(const sp_re_models *models)
-{
-	return models->model[0] == models->model[1] ? 1 : 2;
-}
-
 int
 sp_re_corruption_ncells(const sp_re_corruption_params *params)
 {
@@ -371,17 +355,6 @@ sp_re_corruption_ncells(const sp_re_corruption_params *params)
 	for (int s = 1; s <= SP_CORRUPT_MAX_SEVERITY; s++)
 		nsev += (params->sev_mask >> (s - 1)) & 1u;
 	return params->ncorruptions * nsev;
-}
-
-/* The smaller of the two workspaces' batch sizes: one chunking for both models. */
-static int
-models_chunk(const sp_re_models *models)
-{
-	int			chunk = sp_nn_workspace_max_batch(models->ws[0]);
-
-	if (sp_nn_workspace_max_batch(models->ws[1]) < chunk)
-		chunk = sp_nn_workspace_max_batch(models->ws[1]);
-	return chunk < 1 ? 1 : chunk;
 }
 
 /* cnt images through model m, in chunks of the models' common batch size. */
@@ -435,6 +408,11 @@ sp_re_clean_embed(const sp_env *env, const sp_re_models *models, const sp_image 
  * Error counts of nq queries of model m against the gallery: k-NN excluding
  * each query's own original (self[q]) with labels, self-retrieval without.
  * pred (may be NULL) gets each query's predicted label or nearest index.
+ * Neighbours are ranked by the model's own distance, the one pair_distance
+ * and classify use: a model is judged as it is used (L2 for "l2" models such
+ * as the raw-pixel baseline, cosine for "cosine" ones; for L2-normalised
+ * embeddings the two rank alike).  Every pass of both report kinds measures
+ * through here.
  */
 static sp_status
 gallery_measure(const sp_env *env, const sp_re_models *models, int m, const sp_re_gallery *g,
@@ -982,6 +960,7 @@ pt_flush(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
 		 const sp_perturbation_info *info, sp_error *err)
 {
 	const sp_re_sample *s = cx->sample;
+	sp_re_gallery gallery = {{cx->clean[0], cx->clean[1]}, s->labels, s->n};
 	int			nf = ps->nf;
 	sp_status	st = SP_OK;
 	char		what[96];
@@ -995,8 +974,8 @@ pt_flush(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
 
 		st = embed_chunk(cx, m, ps->frames, nf, ps->emb[m], ps->fself[0], what, err);
 		if (st == SP_OK)
-			st = measure(cx, m, ps->emb[m], ps->fself, ps->flabel, nf, p->k, &wrong,
-						 ps->pred[m], err);
+			st = gallery_measure(cx->env, cx->models, m, &gallery, ps->emb[m], ps->fself, ps->flabel, nf,
+								 p->k, &wrong, ps->pred[m], err);
 	}
 	pt_free_frames(cx->env, ps);
 	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
