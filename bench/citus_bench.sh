@@ -7,9 +7,10 @@
 #   bash bench/citus_bench.sh [--images N] [--rows N] [--shards "4 8 32"] [--seconds S]
 #
 #  images  Fashion-MNIST test images embedded (default 10000): embed() rows/s
-#          and a robustness report, one node against the cluster;
-#  rows    vectors for the index part (default 1000000): the images'
-#          embeddings, repeated with small jitter; index build time, then
+#          the two kinds of robustness report and train_model, one node
+#          against the cluster;
+#  rows    vectors for the index part (default 1000000; 0 skips it): the
+#          images' embeddings, repeated with small jitter; index build time, then
 #          QPS (pgbench, one client, prepared) and recall@10 over an
 #          ef_search sweep, one node against the cluster;
 #  shards  shard counts for the latency-against-shards table (at rows/10).
@@ -83,23 +84,47 @@ for n in single c; do
   awk -v l="$label" -v ms=$((t1 - t0)) -v n="$IMAGES" 'BEGIN { printf "| %s | %.1f | %.0f |\n", l, ms / 1000, n / (ms / 1000) }'
 done
 
+# report_table TITLE CALL METRIC: the report on one node, on the cluster, and
+# on the cluster with one connection per worker; METRIC is the run's summary
+# that must be equal on both.
+report_table() {
+  echo
+  echo "## $1"
+  echo "| setup | seconds |"
+  echo "|---|---|"
+  for setup in single c c1; do
+    n=${setup%1}; pool=$([ $setup = c1 ] && echo "SET citus.max_adaptive_executor_pool_size = 1;" || true)
+    t0=$(ms); Q $n "$pool SET client_min_messages = warning; CALL $2" >/dev/null; t1=$(ms)
+    case $setup in
+      single) label="one node" ;;
+      c) label="Citus, 2 workers, 32 shards (the per-image work on the shards)" ;;
+      c1) label="Citus, the same with citus.max_adaptive_executor_pool_size = 1" ;;
+    esac
+    awk -v l="$label" -v ms=$((t1 - t0)) 'BEGIN { printf "| %s | %.1f |\n", l, ms / 1000 }'
+  done
+  same=$(for n in single c; do Q $n "SELECT $3 FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1"; done | sort -u | wc -l)
+  echo "(the same results on both: $([ "$same" -eq 1 ] && echo yes || echo NO))"
+}
+report_table "robustness_report: the 15 benchmark corruptions x 5 severities, sample 500, fashion against fashion-robust" \
+  "siamese.robustness_report('photos', 'img', 'label', model => 'fashion', baseline_model => 'fashion-robust', sample_size => 500)" \
+  "round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6)"
+report_table "perturbation_report: the 10 test perturbations, sample 200, fashion against fashion-pixels" \
+  "siamese.perturbation_report('photos', 'img', 'label')" \
+  "round(mfr::numeric, 6) || ' ' || round(mt5d::numeric, 6)"
+
 echo
-echo "## robustness_report: the 15 benchmark corruptions x 5 severities, sample 500, fashion against fashion-robust"
-echo "| setup | seconds |"
-echo "|---|---|"
+echo "## train_model: $IMAGES images, architecture cnn, 1 epoch; and its read alone (decode to the input size)"
+echo "| setup | train_model seconds | read: SELECT count(siamese._train_pixels(img, config)) seconds |"
+echo "|---|---|---|"
 for n in single c; do
-  t0=$(ms)
-  Q $n "SET client_min_messages = warning; CALL siamese.robustness_report('photos', 'img', 'label', model => 'fashion', baseline_model => 'fashion-robust', sample_size => 500)" >/dev/null
-  t1=$(ms)
-  label=$([ $n = single ] && echo "one node" || echo "Citus, 2 workers, 32 shards (the per-image work on the shards)")
-  awk -v l="$label" -v ms=$((t1 - t0)) 'BEGIN { printf "| %s | %.1f |\n", l, ms / 1000 }'
+  t0=$(ms); Q $n "SET client_min_messages = warning; CALL siamese.train_model('bench-train', 'photos', 'img', 'class', architecture => 'cnn', epochs => 1)" >/dev/null; t1=$(ms)
+  Q $n "SELECT count(siamese._train_pixels(img, (SELECT config_text FROM siamese.models WHERE name = 'bench-train'))) FROM photos" >/dev/null; t2=$(ms)
+  label=$([ $n = single ] && echo "one node" || echo "Citus, 2 workers, 32 shards (decoded on the workers)")
+  awk -v l="$label" -v a=$((t1 - t0)) -v b=$((t2 - t1)) 'BEGIN { printf "| %s | %.1f | %.2f |\n", l, a / 1000, b / 1000 }'
 done
-t0=$(ms)
-Q c "SET citus.max_adaptive_executor_pool_size = 1; SET client_min_messages = warning; CALL siamese.robustness_report('photos', 'img', 'label', model => 'fashion', baseline_model => 'fashion-robust', sample_size => 500)" >/dev/null
-t1=$(ms)
-awk -v ms=$((t1 - t0)) 'BEGIN { printf "| Citus, the same with citus.max_adaptive_executor_pool_size = 1 | %.1f |\n", ms / 1000 }'
-same=$(for n in single c; do Q $n "SELECT round(mce::numeric, 6) || ' ' || round(relative_mce::numeric, 6) FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1"; done | sort -u | wc -l)
-echo "(same mCE and relative mCE on both: $([ "$same" -eq 1 ] && echo yes || echo NO))"
+same=$(for n in single c; do Q $n "SELECT hash FROM siamese.models WHERE name = 'bench-train'"; done | sort -u | wc -l)
+echo "(the same model on both: $([ "$same" -eq 1 ] && echo yes || echo NO))"
+[ "$ROWS" -gt 0 ] || exit 0
 
 # --- vectors: index build, QPS and recall ----------------------------------------
 # ROWS vectors: the image embeddings, repeated with uniform jitter of +-0.05 per

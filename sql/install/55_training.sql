@@ -32,9 +32,10 @@ BEGIN
 	-- On a Citus coordinator, registering the model distributes its dump copy
 	-- (a function), which Citus refuses in a transaction that has read a
 	-- distributed table over several connections per node: read the source
-	-- over one connection per node instead (until the transaction ends).
-	IF pg_catalog.current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL THEN
-		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+	-- over one connection per node instead (until the transaction ends), the
+	-- nodes still in parallel.
+	IF pg_catalog.current_setting('citus.max_adaptive_executor_pool_size', true) IS NOT NULL THEN
+		PERFORM pg_catalog.set_config('citus.max_adaptive_executor_pool_size', '1', true);
 	END IF;
 	model_hash := siamese._train_model(name, source, image_column, label_column, base_model, architecture,
 		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed);
@@ -43,6 +44,11 @@ $$;
 COMMENT ON PROCEDURE siamese.train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
 		integer, integer, float8, bigint, text) IS
 	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';
+
+CREATE FUNCTION siamese._train_pixels(image bytea, config text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'siamese_train_pixels' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION siamese._train_pixels(bytea, text) IS
+	'internal: one image at the input size of a model configuration as the 8-bit pixels train_model caches, NULL when it cannot be decoded; run where the image is when train_model reads a Citus table';
 
 CREATE VIEW siamese.training_progress AS
 SELECT a.pid, a.usename AS role, m[5] AS model, m[1]::integer AS epoch, m[2]::integer AS epochs,

@@ -364,7 +364,7 @@ $$;
 COMMENT ON FUNCTION siamese.robustness_compare(bigint, double precision) IS
 	'compares a succeeded report (default: the latest) with the previous comparable one (same config_key): every metric, its change, and regression = increase beyond threshold (ratios and error fractions; every metric is lower-is-better)';
 
--- The per-image work of a corruption report on a Citus table, run on the
+-- The per-image work of a report on a Citus table, run on the
 -- shards by the coordinator's queries (src/pg/robust/report_worker.c).
 CREATE FUNCTION siamese._report_clean(image bytea, model text, baseline text) RETURNS real[]
 	AS 'MODULE_PATHNAME', 'siamese_report_clean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
@@ -377,3 +377,10 @@ CREATE FUNCTION siamese._report_corruption_cells(image bytea, first_index intege
 COMMENT ON FUNCTION siamese._report_corruption_cells(bytea, integer, integer, text, text, integer[], integer,
 	bigint, integer, bytea, bytea, integer[]) IS
 	'internal: every requested corruption cell of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery (float32 bytes): per index and cell, the model''s and baseline''s verdict (1 wrong) and drift; run where the image is';
+CREATE FUNCTION siamese._report_perturbation_cells(image bytea, first_index integer, copies integer,
+	model text, baseline text, perturbations integer[], difficulty integer, seed bigint, k integer,
+	gallery_model bytea, gallery_baseline bytea, labels integer[]) RETURNS double precision[]
+	AS 'MODULE_PATHNAME', 'siamese_report_perturbation_cells' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100000;
+COMMENT ON FUNCTION siamese._report_perturbation_cells(bytea, integer, integer, text, text, integer[], integer,
+	bigint, integer, bytea, bytea, integer[]) IS
+	'internal: every requested perturbation sequence of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery (float32 bytes): per index and perturbation, the model''s and baseline''s flip probability, top-5 distance and the frame count; run where the image is';

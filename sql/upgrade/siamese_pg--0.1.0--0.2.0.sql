@@ -620,9 +620,10 @@ BEGIN
 	-- On a Citus coordinator, registering the model distributes its dump copy
 	-- (a function), which Citus refuses in a transaction that has read a
 	-- distributed table over several connections per node: read the source
-	-- over one connection per node instead (until the transaction ends).
-	IF pg_catalog.current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL THEN
-		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+	-- over one connection per node instead (until the transaction ends), the
+	-- nodes still in parallel.
+	IF pg_catalog.current_setting('citus.max_adaptive_executor_pool_size', true) IS NOT NULL THEN
+		PERFORM pg_catalog.set_config('citus.max_adaptive_executor_pool_size', '1', true);
 	END IF;
 	model_hash := siamese._train_model(name, source, image_column, label_column, base_model, architecture,
 		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed);
@@ -822,7 +823,7 @@ $$;
 COMMENT ON FUNCTION siamese.hnsw_check_shards(regclass) IS
 	'on a Citus coordinator: siamese.hnsw_check() of a distributed table''s siamese_hnsw index on every shard placement, run on the workers in parallel; one row per placement with ok (NULL when the check itself failed) and the full report (or the error) as jsonb';
 
--- The per-image work of a corruption report on a Citus table, run on the
+-- The per-image work of a report on a Citus table, run on the
 -- shards by the coordinator's queries (src/pg/robust/report_worker.c).
 CREATE FUNCTION siamese._report_clean(image bytea, model text, baseline text) RETURNS real[]
 	AS 'MODULE_PATHNAME', 'siamese_report_clean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
@@ -835,3 +836,15 @@ CREATE FUNCTION siamese._report_corruption_cells(image bytea, first_index intege
 COMMENT ON FUNCTION siamese._report_corruption_cells(bytea, integer, integer, text, text, integer[], integer,
 	bigint, integer, bytea, bytea, integer[]) IS
 	'internal: every requested corruption cell of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery (float32 bytes): per index and cell, the model''s and baseline''s verdict (1 wrong) and drift; run where the image is';
+CREATE FUNCTION siamese._report_perturbation_cells(image bytea, first_index integer, copies integer,
+	model text, baseline text, perturbations integer[], difficulty integer, seed bigint, k integer,
+	gallery_model bytea, gallery_baseline bytea, labels integer[]) RETURNS double precision[]
+	AS 'MODULE_PATHNAME', 'siamese_report_perturbation_cells' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100000;
+COMMENT ON FUNCTION siamese._report_perturbation_cells(bytea, integer, integer, text, text, integer[], integer,
+	bigint, integer, bytea, bytea, integer[]) IS
+	'internal: every requested perturbation sequence of one sample image (indices first_index to first_index + copies - 1) against the sample''s clean gallery (float32 bytes): per index and perturbation, the model''s and baseline''s flip probability, top-5 distance and the frame count; run where the image is';
+CREATE FUNCTION siamese._train_pixels(image bytea, config text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'siamese_train_pixels' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION siamese._train_pixels(bytea, text) IS
+	'internal: one image at the input size of a model configuration as the 8-bit pixels train_model caches, NULL when it cannot be decoded; run where the image is when train_model reads a Citus table';
+

@@ -3,7 +3,11 @@
  */
 #include "pg/sp_pg.h"
 
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 static void *
@@ -130,4 +134,17 @@ sp_pg_image_to_png_mode(const sp_image *img, sp_png_mode mode)
 	memcpy(VARDATA(result), png, png_len);
 	sp_free(env, png);
 	return result;
+}
+
+bool
+sp_pg_is_citus_table(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return false;
+	return SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition "
+								 "WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+								 1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0;
 }

@@ -47,6 +47,13 @@ extern bytea *sp_pg_image_to_png(const sp_image *img);
 /* The same with the encoder's speed/size trade-off (image.h sp_png_mode). */
 extern bytea *sp_pg_image_to_png_mode(const sp_image *img, sp_png_mode mode);
 
+/*
+ * Is relid a table Citus distributes (or replicates)?  False without Citus.
+ * Needs an SPI connection.  Reports and training then do their per-image
+ * work on the shards (docs/scale-out.md).
+ */
+extern bool sp_pg_is_citus_table(Oid relid);
+
 /* Check a core status: if not SP_OK, raise. */
 #define SP_PG_CHECK(status, errp) \
 	do { if ((status) != SP_OK) sp_pg_raise(errp); } while (0)

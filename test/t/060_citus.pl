@@ -17,9 +17,10 @@
 #    DATABASE ... SET, not a plain SET (documented in docs/scale-out.md);
 #  * classify_with per row over a distributed table, equal to classify on one
 #    node; pair_distance / same_item across rows through a CTE;
-#  * a corruption report evaluated on the shards equals the one-node report
-#    to the last bit; train_model from a distributed table gives the model a
-#    one-node copy of the rows (in another order) gives;
+#  * corruption and perturbation reports evaluated on the shards equal the
+#    one-node reports to the last bit; train_model from a distributed table,
+#    its images decoded on the workers, gives the model a one-node copy of
+#    the rows (in another order) gives;
 #  * no warning reaches the client from statements over every shard.
 #
 # Citus is not in Debian: scripts/citus-install builds it from vendor/citus.
@@ -278,11 +279,39 @@ my (undef, undef, $progress) = $coord->psql('postgres', q{SET client_min_message
 		sample_size => 50, seed => 4)});
 like($progress, qr/clean embeddings on the shards.*corrupted images on the shards/s,
 	'its progress names the stages on the shards');
+# A perturbation report likewise: sequences generated, embedded and scored on
+# the shards, the same numbers to the last bit, with labels (FP and T5D
+# against the class prototypes each node builds) and without (self-retrieval
+# flips).
+my $preport = q{SET client_min_messages = warning;
+	CALL siamese.perturbation_report('%s', 'img', %s, perturbations => '{gaussian_noise,rotate,brightness}',
+		difficulty => 2, sample_size => 60, seed => 5);
+	SELECT format('%%s %%s %%s %%s', round(mfr::numeric, 6), round(mt5d::numeric, 6), images,
+		(SELECT md5(string_agg(format('%%s %%s %%s %%s %%s %%s %%s', r.perturbation, r.frames, r.sequences,
+			r.model_fp, r.baseline_fp, r.model_ut5d, r.baseline_ut5d), ',' ORDER BY r.perturbation))
+			FROM siamese.robustness_perturbation_results r WHERE r.run_id = u.run_id))
+	FROM siamese.robustness_runs u ORDER BY u.run_id DESC LIMIT 1};
+for my $lbl (q{'label'}, 'NULL')
+{
+	my $dist_p = $coord->safe_psql('postgres', $blind . sprintf($preport, 'photos', $lbl)) =~ s/^\d+\n//r;
+	like($dist_p, qr/^\S* \S* 60 [0-9a-f]{32}$/, "perturbation_report (labels $lbl) on the distributed table ran");
+	is($dist_p, $coord->safe_psql('postgres', sprintf($preport, 'local_photos', $lbl)) =~ s/^\d+\n//r,
+		"perturbation_report (labels $lbl) on the distributed table, with a coordinator that decodes no image, "
+		. "equals the one-node report ($dist_p)");
+}
+(undef, undef, $progress) = $coord->psql('postgres', q{SET client_min_messages = notice;
+	CALL siamese.perturbation_report('photos', 'img', 'label', perturbations => '{rotate}',
+		sample_size => 20, seed => 4)});
+like($progress, qr/clean embeddings on the shards.*perturbed images on the shards/s,
+	'its progress names the stages on the shards');
 my $train = q{SET client_min_messages = warning;
 	CALL siamese.train_model('%s', '%s', 'img', 'class', architecture => 'mlp', epochs => 1,
 		images_per_class => 8, seed => 7)};
-my $dist_hash = $coord->safe_psql('postgres', sprintf($train, 'trained-dist', 'photos')) =~ s/^model_hash\n//r;
-like($dist_hash, qr/^[0-9a-f]{64}$/, 'train_model from the distributed table registers a model');
+# the workers decode (siamese._train_pixels): a coordinator that can decode no
+# image trains the same model
+my $dist_hash = $coord->safe_psql('postgres', $blind . sprintf($train, 'trained-dist', 'photos')) =~ s/^model_hash\n//r;
+like($dist_hash, qr/^[0-9a-f]{64}$/,
+	'train_model from the distributed table registers a model, with a coordinator that decodes no image');
 # the one-node copy in another physical order
 $coord->safe_psql('postgres', 'CREATE TABLE local_shuffled AS SELECT * FROM local_photos ORDER BY md5(id::text)');
 $coord->safe_psql('postgres', sprintf($train, 'trained-local', 'local_shuffled'));

@@ -561,9 +561,9 @@ SP_TEST(robust_eval_perturbations)
 	mm = two_models(&f);
 	CHECK_EQ_INT(sp_re_perturbation_run(&env, &s, &mm, &p, on_progress, &pr, r, &err), SP_OK);
 	CHECK_EQ_INT(r->nscores, 3);
-	CHECK_EQ_INT(pr.calls, 4);
+	CHECK_EQ_INT(pr.calls, 1 + N);	/* clean, then one run of one image each */
 	CHECK(pr.monotonic);
-	CHECK(strcmp(pr.last, "translate sequences") == 0);
+	CHECK_MSG(strcmp(pr.last, "perturbed images 6 to 6 of 6") == 0, "%s", pr.last);
 	CHECK_EQ_INT(r->scores[0].noise, 1);
 	CHECK_EQ_INT(r->scores[1].noise, 0);
 	CHECK_EQ_INT(r->scores[1].frames, 31);	/* CIFAR-P profile at 28 px */
@@ -608,6 +608,103 @@ SP_TEST(robust_eval_perturbations)
 	CHECK(isnan(r->mt5d));
 	CHECK_EQ_INT(t.live, 0);
 	free(r);
+	free_images(imgs, N);
+	fixture_free(&f);
+}
+
+/*
+ * The per-image steps a distributed report runs, taken out of order (images
+ * evaluated last to first, each node building its own prototypes from the
+ * gallery) and added in sample order, give the whole run's result bit for
+ * bit: a sequence's verdicts depend on nothing but its image, its index, the
+ * gallery and the parameters.
+ */
+SP_TEST(robust_eval_perturbation_by_image)
+{
+	enum { N = 6, P = 3 };
+	fixture		f;
+	sp_image	imgs[N];
+	int32_t		labels[N];
+	const int	ps[P] = {SP_P_SPECKLE_NOISE, SP_P_SCALE, SP_P_BRIGHTNESS};
+	sp_re_perturbation_params p;
+	sp_re_sample s = {imgs, labels, N};
+	sp_re_models mm;
+	sp_re_perturbation_result *whole = malloc(sizeof(*whole)),
+			   *parts = malloc(sizeof(*parts));
+	sp_re_perturbation_acc *acc = malloc(sizeof(*acc));
+	sp_re_pcell cells[N][P];
+	sp_error	err;
+
+	REQUIRE(fixture_init(&f, 8));
+	make_images(imgs, labels, N, 4);
+	memset(&p, 0, sizeof(p));
+	p.perturbations = ps;
+	p.nperturbations = P;
+	p.seed = 11;
+	p.k = 1;
+	p.difficulty = 2;
+	p.profile = SP_PROFILE_AUTO;
+	for (int lab = 0; lab < 2; lab++)
+	{
+		float	   *clean[2];
+		sp_re_gallery g;
+		sp_re_prototypes protos;
+
+		mm = two_models(&f);
+		s.labels = lab ? labels : NULL;
+		REQUIRE(sp_re_perturbation_run(sp_env_default(), &s, &mm, &p, NULL, NULL, whole, &err) == SP_OK);
+		for (int m = 0; m < 2; m++)
+			clean[m] = malloc(sizeof(float) * N * sp_nn_model_dim(mm.model[m]));
+		for (int i = 0; i < N; i++)
+		{
+			float	   *out[2] = {clean[0] + i * sp_nn_model_dim(mm.model[0]),
+			clean[1] + i * sp_nn_model_dim(mm.model[1])};
+
+			REQUIRE(sp_re_clean_embed(sp_env_default(), &mm, &imgs[i], i, out, &err) == SP_OK);
+		}
+		g.clean[0] = clean[0];
+		g.clean[1] = clean[1];
+		g.labels = s.labels;
+		g.n = N;
+		for (int i = N - 1; i >= 0; i--)
+		{
+			REQUIRE(sp_re_prototypes_build(sp_env_default(), &mm, &g, &protos, &err) == SP_OK);
+			CHECK_EQ_INT(protos.ncls, lab ? NCLS < N ? NCLS : N : 0);
+			REQUIRE(sp_re_perturbation_image(sp_env_default(), &mm, &imgs[i], i, &g, &protos, &p, cells[i],
+											 &err) == SP_OK);
+			sp_re_prototypes_free(sp_env_default(), &protos);
+		}
+		sp_re_perturbation_acc_init(acc);
+		for (int i = 0; i < N; i++)
+			sp_re_perturbation_acc_add(acc, &p, cells[i]);
+		REQUIRE(sp_re_perturbation_finish(&p, acc, N, lab, parts, &err) == SP_OK);
+		CHECK_EQ_INT(parts->nscores, P);
+		for (int q = 0; q < P; q++)
+		{
+			const sp_re_perturbation_score *a = &whole->scores[q],
+					   *b = &parts->scores[q];
+
+			CHECK(a->frames == b->frames && a->frames > 1);
+			for (int m = 0; m < 2; m++)
+			{
+				CHECK(a->fp[m] == b->fp[m]);
+				CHECK((isnan(a->ut5d[m]) && isnan(b->ut5d[m])) || a->ut5d[m] == b->ut5d[m]);
+			}
+		}
+		CHECK((isnan(whole->mfr) && isnan(parts->mfr)) || whole->mfr == parts->mfr);
+		CHECK((isnan(whole->mt5d) && isnan(parts->mt5d)) || whole->mt5d == parts->mt5d);
+		CHECK(lab || isnan(parts->mt5d));
+		/* a short accumulator is refused, not averaged over the wrong count */
+		CHECK_EQ_INT(sp_re_perturbation_finish(&p, acc, N + 1, lab, parts, &err), SP_ERR_INTERNAL);
+		/* a sample index outside the gallery is refused */
+		CHECK_EQ_INT(sp_re_perturbation_image(sp_env_default(), &mm, &imgs[0], N, &g, &protos, &p, cells[0], &err),
+					 SP_ERR_INVALID_ARG);
+		free(clean[0]);
+		free(clean[1]);
+	}
+	free(whole);
+	free(parts);
+	free(acc);
 	free_images(imgs, N);
 	fixture_free(&f);
 }

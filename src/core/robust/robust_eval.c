@@ -7,10 +7,11 @@
  * handing the tables to robust_metrics.c for CE, mCE, FR and T5D.  It also
  * owns the per-item seed (sp_re_item_seed).
  *
- * Memory is bounded by the sample: per model one n x dim clean matrix and
- * one n x dim matrix for the cell being measured, plus one chunk of decoded
- * corrupted images (or perturbation frames) at a time.  No corrupted image
- * outlives its chunk.
+ * Both kinds run one sample image at a time (the unit a distributed report
+ * ships to the node holding the image), so memory is bounded by the sample:
+ * per model one n x dim clean matrix, plus one image's corrupted versions
+ * (or one perturbation sequence) and their embeddings.  No corrupted image
+ * outlives its image's step.
  *
  * When model[SP_RE_MODEL] and model[SP_RE_BASELINE] are the same object
  * (a report of a model against itself, possibly with one shared workspace),
@@ -61,8 +62,6 @@ typedef struct re_ctx
 	int			nmodels;		/* 1: both roles are one model (shared results) */
 	int			dim[2];
 	sp_distance_kind kind[2];	/* each model's own distance (its config's "distance") */
-	int			chunk;			/* images per embedding call */
-	int32_t    *self;			/* self[i] = i (own clean original) */
 	float	   *clean[2];		/* n x dim clean embeddings per model */
 	sp_re_progress_fn progress;
 	void	   *progress_arg;
@@ -108,11 +107,9 @@ progress(re_ctx *cx, const char *stage)
 static void
 ctx_free(re_ctx *cx)
 {
-	sp_free(cx->env, cx->self);
 	sp_free(cx->env, cx->clean[0]);
 	if (cx->clean[1] != cx->clean[0])
 		sp_free(cx->env, cx->clean[1]);
-	cx->self = NULL;
 	cx->clean[0] = cx->clean[1] = NULL;
 }
 
@@ -204,84 +201,20 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 	cx->sample = sample;
 	cx->models = models;
 	cx->nmodels = models_count(models);
-	cx->chunk = models_chunk(models);
 	return SP_OK;
 }
 
-/* self[] and the clean matrices (shared when both roles are one model). */
+/* The clean matrices (shared when both roles are one model). */
 static sp_status
 ctx_alloc(re_ctx *cx, sp_error *err)
 {
 	int			n = cx->sample->n;
 
-	cx->self = sp_alloc_array(cx->env, (size_t) n, sizeof(int32_t));
 	cx->clean[0] = sp_alloc_array(cx->env, (size_t) n * (size_t) cx->dim[0], sizeof(float));
 	cx->clean[1] = cx->nmodels == 1 ? cx->clean[0] :
 		sp_alloc_array(cx->env, (size_t) n * (size_t) cx->dim[1], sizeof(float));
-	if (!cx->self || !cx->clean[0] || !cx->clean[1])
+	if (!cx->clean[0] || !cx->clean[1])
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for the robustness evaluation of %d images", n);
-	for (int i = 0; i < n; i++)
-		cx->self[i] = i;
-	return SP_OK;
-}
-
-/*
- * Embed cnt images with one model into out.  On a failure other than an
- * interrupt or memory, find the first image that fails on its own so the
- * detail can name it (error path only: the chunk is re-embedded image by
- * image).  first is the sample index of imgs[0] for the message; what
- * describes the images ("clean", "fog severity 3", ...).
- */
-static sp_status
-embed_chunk(re_ctx *cx, int m, const sp_image *imgs, int cnt, float *out, int first,
-			const char *what, sp_error *err)
-{
-	const sp_nn_model *model = cx->models->model[m];
-	sp_nn_workspace *ws = cx->models->ws[m];
-	sp_status	st = sp_nn_embed_images(cx->env, model, ws, imgs, cnt, out, err);
-	char		where[160];
-	int			bad = -1;
-
-	if (st == SP_OK || st == SP_ERR_INTERRUPTED || st == SP_ERR_NOMEM)
-		return st;
-	for (int j = 0; j < cnt && bad < 0; j++)
-	{
-		sp_error	e2;
-
-		if (sp_nn_embed_images(cx->env, model, ws, &imgs[j], 1, out + (size_t) j * cx->dim[m], &e2) != SP_OK)
-			bad = j;
-	}
-	if (bad >= 0)
-		snprintf(where, sizeof(where), "Embedding sample image %d (%s) with the %s failed.",
-				 first + bad, what, role_name[m]);
-	else
-		snprintf(where, sizeof(where), "Embedding sample images %d to %d (%s) with the %s failed.",
-				 first, first + cnt - 1, what, role_name[m]);
-	annotate(err, where);
-	return st;
-}
-
-static sp_status
-embed_clean(re_ctx *cx, sp_error *err)
-{
-	int			n = cx->sample->n;
-
-	for (int start = 0; start < n; start += cx->chunk)
-	{
-		int			cnt = n - start < cx->chunk ? n - start : cx->chunk;
-
-		if (sp_env_interrupted(cx->env))
-			return interrupted(err);
-		for (int m = 0; m < cx->nmodels; m++)
-		{
-			sp_status	st = embed_chunk(cx, m, cx->sample->images + start, cnt,
-										 cx->clean[m] + (size_t) start * cx->dim[m], start,
-										 "clean", err);
-
-			if (st != SP_OK)
-				return st;
-		}
-	}
 	return SP_OK;
 }
 
@@ -782,9 +715,6 @@ perturbation_result_init(sp_re_perturbation_result *out, int n)
 	out->mfr = out->mt5d = NAN;
 }
 
-#define RE_MAX_PERTURBATIONS ((int) (sizeof(((sp_re_perturbation_result *) 0)->scores) / \
-									 sizeof(sp_re_perturbation_score)))
-
 static sp_status
 validate_perturbation_params(const sp_re_perturbation_params *p, sp_error *err)
 {
@@ -793,10 +723,10 @@ validate_perturbation_params(const sp_re_perturbation_params *p, sp_error *err)
 
 	if (!p)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation parameters pointer is NULL");
-	if (!p->perturbations || p->nperturbations < 1 || p->nperturbations > RE_MAX_PERTURBATIONS)
+	if (!p->perturbations || p->nperturbations < 1 || p->nperturbations > SP_RE_MAX_PERTURBATIONS)
 	{
 		st = sp_set_error(err, SP_ERR_INVALID_ARG, "a perturbation report needs 1 to %d perturbations, got %d",
-						  count < RE_MAX_PERTURBATIONS ? count : RE_MAX_PERTURBATIONS,
+						  count < SP_RE_MAX_PERTURBATIONS ? count : SP_RE_MAX_PERTURBATIONS,
 						  p->perturbations ? p->nperturbations : 0);
 		return st;
 	}
@@ -831,107 +761,66 @@ cmp_int32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/*
- * The perturbation run's working memory beyond the context.  Frames of
- * several sequences are batched (up to cap frames, never splitting a
- * sequence) so the embedding calls see full batches.
- */
-typedef struct pt_state
-{
-	int			cap;			/* frames per batch */
-	sp_image   *frames;			/* cap */
-	int			nf;				/* frames in the batch */
-	int32_t    *fself;			/* cap: sample index of each frame */
-	int32_t    *flabel;			/* cap: its label (labels only) */
-	float	   *emb[2];			/* cap x dim */
-	int32_t    *pred[2];		/* cap */
-	int			nseq;			/* sequences in the batch */
-	int		   *seq_start;		/* cap */
-	int		   *seq_len;		/* cap */
-	/* class prototypes (labels only) */
-	int			ncls;
-	int32_t    *classes;		/* ncls sorted distinct labels */
-	float	   *proto[2];		/* ncls x dim */
-	float	   *values[2];		/* cap x ncls distances */
-	/* accumulated over the sequences of the current perturbation */
-	double		fp_sum[2];
-	double		t5d_sum[2];
-} pt_state;
+/* ---------------------------------------------------------------------- */
+/* Perturbations, one image at a time (robust_eval.h) */
 
-
-/* Free the batch's frame images (the sequence table stays for the metrics). */
-static void
-pt_free_frames(const sp_env *env, pt_state *ps)
+void
+sp_re_prototypes_free(const sp_env *env, sp_re_prototypes *protos)
 {
-	for (int j = 0; j < ps->nf; j++)
-		sp_image_free(env, &ps->frames[j]);
-	ps->nf = 0;
+	sp_free(env, protos->classes);
+	sp_free(env, protos->proto[0]);
+	if (protos->proto[1] != protos->proto[0])
+		sp_free(env, protos->proto[1]);
+	memset(protos, 0, sizeof(*protos));
 }
 
-static void
-pt_free(const sp_env *env, int nmodels, pt_state *ps)
+sp_status
+sp_re_prototypes_build(const sp_env *env, const sp_re_models *models, const sp_re_gallery *gallery,
+					   sp_re_prototypes *protos, sp_error *err)
 {
-	if (ps->frames)
-		pt_free_frames(env, ps);
-	sp_free(env, ps->frames);
-	sp_free(env, ps->fself);
-	sp_free(env, ps->flabel);
-	sp_free(env, ps->seq_start);
-	sp_free(env, ps->seq_len);
-	sp_free(env, ps->classes);
-	for (int m = 0; m < nmodels; m++)
-	{
-		sp_free(env, ps->emb[m]);
-		sp_free(env, ps->pred[m]);
-		sp_free(env, ps->proto[m]);
-		sp_free(env, ps->values[m]);
-	}
-}
-
-/* Distinct labels and the mean clean embedding of each class, per model. */
-static sp_status
-build_prototypes(re_ctx *cx, pt_state *ps, sp_error *err)
-{
-	const sp_re_sample *s = cx->sample;
-	int			ncls = 0;
-	int		   *count;
+	int			n = gallery->n,
+				ncls = 0,
+				nm = models_count(models);
+	int		   *count = NULL;
 	double	   *acc = NULL;
 	sp_status	st = SP_OK;
 
-	ps->classes = sp_alloc_array(cx->env, (size_t) s->n, sizeof(int32_t));
-	if (!ps->classes)
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
-	memcpy(ps->classes, s->labels, sizeof(int32_t) * (size_t) s->n);
-	qsort(ps->classes, (size_t) s->n, sizeof(int32_t), cmp_int32);
-	for (int i = 0; i < s->n; i++)
-		if (i == 0 || ps->classes[i] != ps->classes[ncls - 1])
-			ps->classes[ncls++] = ps->classes[i];
-	ps->ncls = ncls;
-
-	count = sp_alloc_array(cx->env, (size_t) ncls, sizeof(int));
-	if (!count)
-		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
-	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+	memset(protos, 0, sizeof(*protos));
+	if (!gallery->labels)
+		return SP_OK;			/* no classes: T5D does not exist without labels */
+	protos->classes = sp_alloc_array(env, (size_t) n, sizeof(int32_t));
+	count = sp_alloc_array(env, (size_t) n, sizeof(int));
+	if (!protos->classes || !count)
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
+	if (st == SP_OK)
 	{
-		int			dim = cx->dim[m];
+		memcpy(protos->classes, gallery->labels, sizeof(int32_t) * (size_t) n);
+		qsort(protos->classes, (size_t) n, sizeof(int32_t), cmp_int32);
+		for (int i = 0; i < n; i++)
+			if (i == 0 || protos->classes[i] != protos->classes[ncls - 1])
+				protos->classes[ncls++] = protos->classes[i];
+		protos->ncls = ncls;
+	}
+	for (int m = 0; st == SP_OK && m < nm; m++)
+	{
+		int			dim = sp_nn_model_dim(models->model[m]);
 
-		ps->proto[m] = sp_alloc_array(cx->env, (size_t) ncls * (size_t) dim, sizeof(float));
-		ps->values[m] = sp_alloc_array(cx->env, (size_t) ps->cap * (size_t) ncls, sizeof(float));
+		protos->proto[m] = sp_alloc_array(env, (size_t) ncls * (size_t) dim, sizeof(float));
 		/* sums in double: one class may hold most of a large sample */
-		acc = sp_alloc_array(cx->env, (size_t) ncls * (size_t) dim, sizeof(double));
-		if (!ps->proto[m] || !ps->values[m] || !acc)
+		acc = sp_alloc_array(env, (size_t) ncls * (size_t) dim, sizeof(double));
+		if (!protos->proto[m] || !acc)
 		{
 			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for class prototypes");
 			break;
 		}
 		memset(acc, 0, sizeof(double) * (size_t) ncls * (size_t) dim);
 		memset(count, 0, sizeof(int) * (size_t) ncls);
-		for (int i = 0; i < s->n; i++)
+		for (int i = 0; i < n; i++)
 		{
-			const int32_t *hit = bsearch(&s->labels[i], ps->classes, (size_t) ncls,
+			const int32_t *hit = bsearch(&gallery->labels[i], protos->classes, (size_t) ncls,
 										 sizeof(int32_t), cmp_int32);
-			size_t		c = (size_t) (hit - ps->classes);
-			const float *e = cx->clean[m] + (size_t) i * dim;
+			size_t		c = (size_t) (hit - protos->classes);
+			const float *e = gallery->clean[m] + (size_t) i * dim;
 
 			count[c]++;
 			for (int d = 0; d < dim; d++)
@@ -939,280 +828,437 @@ build_prototypes(re_ctx *cx, pt_state *ps, sp_error *err)
 		}
 		for (size_t c = 0; c < (size_t) ncls; c++)
 			for (int d = 0; d < dim; d++)
-				ps->proto[m][c * dim + d] = (float) (acc[c * dim + d] / count[c]);
-		sp_free(cx->env, acc);
+				protos->proto[m][c * dim + d] = (float) (acc[c * dim + d] / count[c]);
+		sp_free(env, acc);
 		acc = NULL;
 	}
-	sp_free(cx->env, acc);
-	sp_free(cx->env, count);
+	if (st == SP_OK && nm == 1)
+		protos->proto[1] = protos->proto[0];
+	sp_free(env, acc);
+	sp_free(env, count);
+	if (st != SP_OK)
+		sp_re_prototypes_free(env, protos);
 	return st;
 }
 
 /*
- * Embed the batched frames with both models, predict every frame, and add
- * each sequence's FP (and uT5D with labels) to the sums.  Calling the metric
- * functions per sequence (m = 1) and averaging gives exactly their mean over
- * m sequences, and allows sequences of different lengths (a sample of mixed
- * image sizes resolves to different profiles under AUTO).
+ * Working memory of one image's sequences.  Several sequences are batched
+ * (up to cap frames, never splitting one) so the embedding and k-NN calls
+ * see full batches; the batching depends only on the parameters and the
+ * image, so the same image gives the same numbers wherever it is evaluated.
+ */
+typedef struct pt_batch
+{
+	int			cap;			/* frames */
+	sp_image   *frames;			/* cap */
+	int			nf;				/* frames in the batch */
+	int32_t    *self;			/* cap x the image's index */
+	int32_t    *qlabel;			/* cap x its label */
+	float	   *emb[2];			/* cap x dim */
+	int32_t    *pred[2];		/* cap */
+	float	   *values;			/* cap x ncls */
+	int			nseq;			/* sequences in the batch */
+	int		   *seq_item;		/* cap: the request index of each */
+	int		   *seq_start;		/* cap */
+	int		   *seq_len;		/* cap */
+} pt_batch;
+
+static void
+pt_batch_free_frames(const sp_env *env, pt_batch *b)
+{
+	for (int f = 0; f < b->nf; f++)
+		sp_image_free(env, &b->frames[f]);
+	b->nf = 0;
+}
+
+static void
+pt_batch_free(const sp_env *env, pt_batch *b)
+{
+	if (b->frames)
+		pt_batch_free_frames(env, b);
+	sp_free(env, b->frames);
+	sp_free(env, b->self);
+	sp_free(env, b->qlabel);
+	for (int m = 0; m < 2; m++)
+	{
+		sp_free(env, b->emb[m]);
+		sp_free(env, b->pred[m]);
+	}
+	sp_free(env, b->values);
+	sp_free(env, b->seq_item);
+	sp_free(env, b->seq_start);
+	sp_free(env, b->seq_len);
+	memset(b, 0, sizeof(*b));
+}
+
+static sp_status
+pt_batch_alloc(const sp_env *env, const sp_re_models *models, const sp_re_prototypes *protos,
+			   const sp_re_perturbation_params *p, int index, int label, pt_batch *b, sp_error *err)
+{
+	int			nm = models_count(models),
+				maxlen = 1,
+				chunk = models_chunk(models);
+
+	/* the longest sequence any requested perturbation has under any profile */
+	for (int i = 0; i < p->nperturbations; i++)
+		for (int pr = 0; pr < 3; pr++)
+		{
+			int			f = sp_perturbation_get(p->perturbations[i])->frames[pr];
+
+			maxlen = f > maxlen ? f : maxlen;
+		}
+	memset(b, 0, sizeof(*b));
+	b->cap = chunk > maxlen ? chunk : maxlen;
+	b->frames = sp_alloc_array(env, (size_t) b->cap, sizeof(sp_image));
+	b->self = sp_alloc_array(env, (size_t) b->cap, sizeof(int32_t));
+	b->qlabel = sp_alloc_array(env, (size_t) b->cap, sizeof(int32_t));
+	b->values = sp_alloc_array(env, (size_t) b->cap * (size_t) (protos->ncls > 0 ? protos->ncls : 1),
+							   sizeof(float));
+	b->seq_item = sp_alloc_array(env, (size_t) b->cap, sizeof(int));
+	b->seq_start = sp_alloc_array(env, (size_t) b->cap, sizeof(int));
+	b->seq_len = sp_alloc_array(env, (size_t) b->cap, sizeof(int));
+	for (int m = 0; m < nm; m++)
+	{
+		b->emb[m] = sp_alloc_array(env, (size_t) b->cap * (size_t) sp_nn_model_dim(models->model[m]),
+								   sizeof(float));
+		b->pred[m] = sp_alloc_array(env, (size_t) b->cap, sizeof(int32_t));
+	}
+	if (!b->frames || !b->self || !b->qlabel || !b->values || !b->seq_item || !b->seq_start ||
+		!b->seq_len || !b->emb[0] || !b->pred[0] || (nm == 2 && (!b->emb[1] || !b->pred[1])))
+	{
+		pt_batch_free(env, b);
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory for the perturbation sequences of sample image %d",
+							index);
+	}
+	for (int f = 0; f < b->cap; f++)
+	{
+		b->self[f] = index;
+		b->qlabel[f] = label;
+	}
+	return SP_OK;
+}
+
+/*
+ * Embed the batched frames with both models, predict every frame against
+ * the gallery, and give each batched sequence its flip probability and
+ * (labels) unnormalised top-5 distance, ranking classes by the model's
+ * distance to each class prototype (L2, or cosine with NaN ranked last).
+ * Each sequence is measured alone (m = 1) and the sums averaged later,
+ * which is exactly the metrics' mean over sequences and allows sequences of
+ * different lengths (a sample of mixed image sizes resolves to different
+ * profiles under AUTO).
  */
 static sp_status
-pt_flush(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
-		 const sp_perturbation_info *info, sp_error *err)
+pt_flush(const sp_env *env, const sp_re_models *models, const sp_re_gallery *gallery,
+		 const sp_re_prototypes *protos, const sp_re_perturbation_params *p, int index, pt_batch *b,
+		 sp_re_pcell *cells, sp_error *err)
 {
-	const sp_re_sample *s = cx->sample;
-	sp_re_gallery gallery = {{cx->clean[0], cx->clean[1]}, s->labels, s->n};
-	int			nf = ps->nf;
+	int			nm = models_count(models),
+				nf = b->nf;
 	sp_status	st = SP_OK;
-	char		what[96];
 
-	if (nf == 0)
-		return SP_OK;
-	snprintf(what, sizeof(what), "%s sequence frames", info->name);
-	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
+	for (int m = 0; st == SP_OK && m < nm; m++)
 	{
+		st = embed_all(env, models, m, b->frames, nf, b->emb[m], err);
+		if (st != SP_OK && st != SP_ERR_INTERRUPTED && st != SP_ERR_NOMEM)
+		{
+			char		where[160];
+
+			snprintf(where, sizeof(where), "Embedding the perturbation sequences of sample image %d with the %s failed.",
+					 index, role_name[m]);
+			annotate(err, where);
+		}
+	}
+	pt_batch_free_frames(env, b);
+	for (int m = 0; st == SP_OK && m < nm; m++)
+	{
+		int			dim = sp_nn_model_dim(models->model[m]);
+		sp_distance_kind kind = sp_nn_model_config(models->model[m])->distance;
 		int64_t		wrong;
 
-		st = embed_chunk(cx, m, ps->frames, nf, ps->emb[m], ps->fself[0], what, err);
-		if (st == SP_OK)
-			st = gallery_measure(cx->env, cx->models, m, &gallery, ps->emb[m], ps->fself, ps->flabel, nf,
-								 p->k, &wrong, ps->pred[m], err);
-	}
-	pt_free_frames(cx->env, ps);
-	for (int m = 0; st == SP_OK && m < cx->nmodels; m++)
-	{
-		int			dim = cx->dim[m];
-
-		/*
-		 * class ranking of every frame: the model's distance to each class
-		 * prototype (L2, or cosine with NaN ranked last)
-		 */
-		for (int f = 0; s->labels && f < nf; f++)
+		st = gallery_measure(env, models, m, gallery, b->emb[m], b->self, gallery->labels ? b->qlabel : NULL,
+							 nf, p->k, &wrong, b->pred[m], err);
+		for (int f = 0; st == SP_OK && gallery->labels && f < nf; f++)
 		{
-			const float *e = ps->emb[m] + (size_t) f * dim;
+			const float *e = b->emb[m] + (size_t) f * dim;
 
-			for (int c = 0; c < ps->ncls; c++)
-				ps->values[m][(size_t) f * ps->ncls + c] = cx->kind[m] == SP_DISTANCE_L2 ?
-					(float) sqrt(sp_dist_l2sq(e, ps->proto[m] + (size_t) c * dim, (size_t) dim)) :
-					(float) sp_dist_rank(cx->kind[m], e, ps->proto[m] + (size_t) c * dim, (size_t) dim);
-		}
-		for (int q = 0; st == SP_OK && q < ps->nseq; q++)
-		{
-			double		v;
-
-			st = sp_rm_flip_probability(ps->pred[m] + ps->seq_start[q], 1, ps->seq_len[q],
-										info->noise, p->difficulty, &v, err);
-			if (st == SP_OK)
-				ps->fp_sum[m] += v;
-			if (st == SP_OK && s->labels)
+			for (int c = 0; c < protos->ncls; c++)
 			{
-				st = sp_rm_top5_distance(cx->env,
-										 ps->values[m] + (size_t) ps->seq_start[q] * ps->ncls,
-										 1, ps->seq_len[q], ps->ncls, 0, info->noise,
-										 p->difficulty, &v, err);
-				if (st == SP_OK)
-					ps->t5d_sum[m] += v;
+				const float *pc = protos->proto[m] + (size_t) c * dim;
+
+				b->values[(size_t) f * protos->ncls + c] = kind == SP_DISTANCE_L2 ?
+					(float) sqrt(sp_dist_l2sq(e, pc, (size_t) dim)) :
+					(float) sp_dist_rank(kind, e, pc, (size_t) dim);
+			}
+		}
+		for (int q = 0; st == SP_OK && q < b->nseq; q++)
+		{
+			sp_re_pcell *cell = &cells[b->seq_item[q]];
+			int			noise = sp_perturbation_get(p->perturbations[b->seq_item[q]])->noise;
+
+			st = sp_rm_flip_probability(b->pred[m] + b->seq_start[q], 1, b->seq_len[q], noise,
+										p->difficulty, &cell->fp[m], err);
+			cell->ut5d[m] = NAN;
+			if (st == SP_OK && gallery->labels)
+				st = sp_rm_top5_distance(env, b->values + (size_t) b->seq_start[q] * protos->ncls, 1,
+										 b->seq_len[q], protos->ncls, 0, noise, p->difficulty,
+										 &cell->ut5d[m], err);
+			if (st == SP_OK && nm == 1)
+			{
+				cell->fp[1] = cell->fp[0];
+				cell->ut5d[1] = cell->ut5d[0];
 			}
 		}
 	}
-	ps->nseq = 0;
+	b->nseq = 0;
 	return st;
 }
 
-/* Generate the frames of sample image i's sequence into the batch. */
+/* Generate request item i's sequence of the image into the batch (flushing first when it is full). */
 static sp_status
-pt_add_sequence(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
-				const sp_perturbation_info *info, int i, sp_re_perturbation_score *sc,
-				sp_error *err)
+pt_add_sequence(const sp_env *env, const sp_re_models *models, const sp_re_gallery *gallery,
+				const sp_re_prototypes *protos, const sp_re_perturbation_params *p, const sp_image *image,
+				int index, int i, pt_batch *b, sp_re_pcell *cells, sp_error *err)
 {
-	const sp_re_sample *s = cx->sample;
+	const sp_perturbation_info *info = sp_perturbation_get(p->perturbations[i]);
 	sp_perturb_seq *seq = NULL;
 	sp_status	st;
 	char		where[160];
 	int			len;
 
-	st = sp_perturb_begin(cx->env, &s->images[i], info->name,
-						  sp_re_item_seed(p->seed, i, 1000 + (int) info->id, p->difficulty),
+	st = sp_perturb_begin(env, image, info->name,
+						  sp_re_item_seed(p->seed, index, 1000 + (int) info->id, p->difficulty),
 						  p->profile, p->difficulty, &seq, err);
 	if (st != SP_OK)
 	{
-		snprintf(where, sizeof(where), "Preparing the %s sequence of sample image %d failed.", info->name, i);
+		snprintf(where, sizeof(where), "Preparing the %s sequence of sample image %d failed.", info->name, index);
 		annotate(err, where);
 		return st;
 	}
 	len = sp_perturb_seq_length(seq);
-	if (len < 1 || len > ps->cap)
+	if (len < 1 || len > b->cap)
 	{
 		sp_perturb_end(seq);
 		return sp_set_error(err, SP_ERR_INTERNAL, "perturbation sequence of %d frames exceeds the batch of %d",
-							len, ps->cap);
+							len, b->cap);
 	}
-	if (ps->nf + len > ps->cap)
+	if (b->nf + len > b->cap)
 	{
-		st = pt_flush(cx, ps, p, info, err);
+		st = pt_flush(env, models, gallery, protos, p, index, b, cells, err);
 		if (st != SP_OK)
 		{
 			sp_perturb_end(seq);
 			return st;
 		}
 	}
-	if (sc->frames == 0)
-		sc->frames = len;
-	ps->seq_start[ps->nseq] = ps->nf;
+	b->seq_item[b->nseq] = i;
+	b->seq_start[b->nseq] = b->nf;
 	for (int f = 0; f < len; f++)
 	{
-		st = sp_perturb_seq_frame(seq, f, &ps->frames[ps->nf], err);
+		st = sp_perturb_seq_frame(seq, f, &b->frames[b->nf], err);
 		if (st != SP_OK)
 		{
 			snprintf(where, sizeof(where), "Frame %d of the %s sequence of sample image %d failed.",
-					 f, info->name, i);
+					 f, info->name, index);
 			annotate(err, where);
 			sp_perturb_end(seq);
 			return st;
 		}
-		ps->fself[ps->nf] = i;
-		ps->flabel[ps->nf] = s->labels ? s->labels[i] : 0;
-		ps->nf++;
+		b->nf++;
 	}
-	ps->seq_len[ps->nseq++] = len;
+	b->seq_len[b->nseq++] = len;
+	cells[i].frames = len;
 	sp_perturb_end(seq);
 	return SP_OK;
 }
 
-/* One perturbation over the whole sample: fills fp, ut5d, fr, t5d. */
-static sp_status
-run_perturbation(re_ctx *cx, pt_state *ps, const sp_re_perturbation_params *p,
-				 const sp_perturbation_info *info, sp_re_perturbation_score *sc, sp_error *err)
+sp_status
+sp_re_perturbation_image(const sp_env *env, const sp_re_models *models, const sp_image *image, int index,
+						 const sp_re_gallery *gallery, const sp_re_prototypes *protos,
+						 const sp_re_perturbation_params *params, sp_re_pcell *cells, sp_error *err)
 {
-	const sp_re_sample *s = cx->sample;
-	sp_status	st = SP_OK;
+	pt_batch	b;
+	sp_status	st;
 
-	ps->fp_sum[0] = ps->fp_sum[1] = 0;
-	ps->t5d_sum[0] = ps->t5d_sum[1] = 0;
-	sc->perturbation = (int) info->id;
-	sc->noise = info->noise;
-	sc->frames = 0;
-	for (int i = 0; st == SP_OK && i < s->n; i++)
-		st = sp_env_interrupted(cx->env) ? interrupted(err) : pt_add_sequence(cx, ps, p, info, i, sc, err);
-	if (st == SP_OK)
-		st = pt_flush(cx, ps, p, info, err);
+	st = validate_perturbation_params(params, err);
 	if (st != SP_OK)
 		return st;
-	for (int m = 0; m < 2; m++)
-	{
-		int			src = cx->nmodels == 1 ? 0 : m;
-
-		sc->fp[m] = ps->fp_sum[src] / s->n;
-		sc->ut5d[m] = s->labels ? ps->t5d_sum[src] / s->n : NAN;
-	}
-	st = sp_rm_ratio(sc->fp[0], sc->fp[1], &sc->fr, &sc->fr_flags, err);
-	if (st != SP_OK)
-		return st;
-	if (s->labels)
-		return sp_rm_ratio(sc->ut5d[0], sc->ut5d[1], &sc->t5d, &sc->t5d_flags, err);
-	/* no classes, no ranking: T5D does not exist in the label-free variant */
-	sc->t5d = NAN;
-	sc->t5d_flags = SP_RM_UNDEFINED;
-	return SP_OK;
+	if (index < 0 || index >= gallery->n)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "sample index %d is out of range 0..%d", index,
+							gallery->n - 1);
+	if (gallery->labels && protos->ncls < 1)
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "a labelled perturbation evaluation needs class prototypes");
+	st = pt_batch_alloc(env, models, protos, params, index, gallery->labels ? gallery->labels[index] : 0, &b, err);
+	for (int i = 0; st == SP_OK && i < params->nperturbations; i++)
+		st = sp_env_interrupted(env) ? interrupted(err) :
+			pt_add_sequence(env, models, gallery, protos, params, image, index, i, &b, cells, err);
+	if (st == SP_OK && b.nf > 0)
+		st = pt_flush(env, models, gallery, protos, params, index, &b, cells, err);
+	pt_batch_free(env, &b);
+	return st;
 }
 
+void
+sp_re_perturbation_acc_init(sp_re_perturbation_acc *acc)
+{
+	memset(acc, 0, sizeof(*acc));
+}
+
+void
+sp_re_perturbation_acc_add(sp_re_perturbation_acc *acc, const sp_re_perturbation_params *params,
+						   const sp_re_pcell *cells)
+{
+	for (int i = 0; i < params->nperturbations; i++)
+	{
+		for (int m = 0; m < 2; m++)
+		{
+			acc->fp_sum[m][i] += cells[i].fp[m];
+			acc->t5d_sum[m][i] += cells[i].ut5d[m];
+		}
+		if (acc->frames[i] == 0)
+			acc->frames[i] = cells[i].frames;
+	}
+	acc->n++;
+}
+
+sp_status
+sp_re_perturbation_finish(const sp_re_perturbation_params *params, const sp_re_perturbation_acc *acc,
+						  int n, int labelled, sp_re_perturbation_result *out, sp_error *err)
+{
+	double		fp[2][SP_RE_MAX_PERTURBATIONS],
+				u[2][SP_RE_MAX_PERTURBATIONS];
+	int			flags = 0;
+	sp_status	st;
+
+	perturbation_result_init(out, n);
+	st = validate_perturbation_params(params, err);
+	if (st != SP_OK)
+		return st;
+	if (acc->n != n || n < 1)
+		return sp_set_error(err, SP_ERR_INTERNAL, "%d of %d sample images were evaluated", acc->n, n);
+	for (int i = 0; st == SP_OK && i < params->nperturbations; i++)
+	{
+		sp_re_perturbation_score *sc = &out->scores[i];
+		const sp_perturbation_info *info = sp_perturbation_get(params->perturbations[i]);
+
+		sc->perturbation = (int) info->id;
+		sc->noise = info->noise;
+		sc->frames = acc->frames[i];
+		for (int m = 0; m < 2; m++)
+		{
+			sc->fp[m] = acc->fp_sum[m][i] / n;
+			sc->ut5d[m] = labelled ? acc->t5d_sum[m][i] / n : NAN;
+			fp[m][i] = sc->fp[m];
+			u[m][i] = sc->ut5d[m];
+		}
+		st = sp_rm_ratio(sc->fp[0], sc->fp[1], &sc->fr, &sc->fr_flags, err);
+		if (st == SP_OK && labelled)
+			st = sp_rm_ratio(sc->ut5d[0], sc->ut5d[1], &sc->t5d, &sc->t5d_flags, err);
+		else
+		{
+			/* no classes, no ranking: T5D does not exist in the label-free variant */
+			sc->t5d = NAN;
+			sc->t5d_flags = SP_RM_UNDEFINED;
+		}
+		out->nscores = i + 1;
+	}
+	if (st == SP_OK)
+		st = sp_rm_mean_ratio(fp[0], fp[1], out->nscores, &out->mfr, &flags, &out->n_undefined_fr, err);
+	if (st == SP_OK && labelled)
+		st = sp_rm_mean_ratio(u[0], u[1], out->nscores, &out->mt5d, &flags, &out->n_undefined_t5d, err);
+	else if (st == SP_OK)
+	{
+		out->mt5d = NAN;
+		out->n_undefined_t5d = out->nscores;
+	}
+	if (st != SP_OK)
+		perturbation_result_init(out, 0);
+	return st;
+}
+
+/*
+ * The whole run, built from the per-image steps exactly as a distributed
+ * report composes them (clean embeddings one image at a time, prototypes,
+ * every image's sequences, sums in sample order), so both give the same
+ * numbers.
+ */
 sp_status
 sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
 					   const sp_re_perturbation_params *params, sp_re_progress_fn progress_fn,
 					   void *progress_arg, sp_re_perturbation_result *out, sp_error *err)
 {
 	re_ctx		cx;
-	pt_state	ps;
+	sp_re_gallery gallery;
+	sp_re_prototypes protos;
+	sp_re_pcell *cells = NULL;
+	sp_re_perturbation_acc *acc = NULL;
 	sp_status	st;
-	int			maxlen = 0;
+	int			per_stage;
 
 	if (err)
 		sp_error_clear(err);
 	if (!out)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "perturbation result pointer is NULL");
 	perturbation_result_init(out, 0);
+	memset(&protos, 0, sizeof(protos));
 	st = validate_perturbation_params(params, err);
 	if (st != SP_OK)
 		return st;
 	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
 	if (st != SP_OK)
 		return st;
-	memset(&ps, 0, sizeof(ps));
-	/* the longest sequence any requested perturbation has under any profile */
-	for (int i = 0; i < params->nperturbations; i++)
-		for (int pr = 0; pr < 3; pr++)
-		{
-			int			f = sp_perturbation_get(params->perturbations[i])->frames[pr];
-
-			maxlen = f > maxlen ? f : maxlen;
-		}
-	ps.cap = cx.chunk > maxlen ? cx.chunk : maxlen;
+	per_stage = (sample->n + RE_IMAGE_STAGES - 1) / RE_IMAGE_STAGES;
 	cx.progress = progress_fn;
 	cx.progress_arg = progress_arg;
-	cx.nsteps = 1 + params->nperturbations;
-	out->n = sample->n;
+	cx.nsteps = 1 + (sample->n + per_stage - 1) / per_stage;
 
 	st = ctx_alloc(&cx, err);
 	if (st == SP_OK)
 	{
-		ps.frames = sp_alloc_array(env, (size_t) ps.cap, sizeof(sp_image));
-		ps.fself = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
-		ps.flabel = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
-		ps.seq_start = sp_alloc_array(env, (size_t) ps.cap, sizeof(int));
-		ps.seq_len = sp_alloc_array(env, (size_t) ps.cap, sizeof(int));
-		for (int m = 0; m < cx.nmodels; m++)
-		{
-			ps.emb[m] = sp_alloc_array(env, (size_t) ps.cap * (size_t) cx.dim[m], sizeof(float));
-			ps.pred[m] = sp_alloc_array(env, (size_t) ps.cap, sizeof(int32_t));
-		}
-		if (!ps.frames || !ps.fself || !ps.flabel || !ps.seq_start || !ps.seq_len ||
-			!ps.emb[0] || !ps.pred[0] || (cx.nmodels == 2 && (!ps.emb[1] || !ps.pred[1])))
+		cells = sp_alloc_array(env, (size_t) params->nperturbations, sizeof(sp_re_pcell));
+		acc = sp_alloc_array(env, 1, sizeof(sp_re_perturbation_acc));
+		if (!cells || !acc)
 			st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the perturbation evaluation of %d images",
 							  sample->n);
+		else
+			sp_re_perturbation_acc_init(acc);
 	}
 	if (st == SP_OK)
-	{
 		progress(&cx, "clean");
-		st = sp_env_interrupted(env) ? interrupted(err) : embed_clean(&cx, err);
-	}
-	if (st == SP_OK && sample->labels)
-		st = build_prototypes(&cx, &ps, err);
-
-	for (int i = 0; st == SP_OK && i < params->nperturbations; i++)
+	for (int i = 0; st == SP_OK && i < sample->n; i++)
 	{
-		const sp_perturbation_info *info = sp_perturbation_get(params->perturbations[i]);
-		char		stage[96];
+		float	   *out_i[2] = {cx.clean[0] + (size_t) i * cx.dim[0], cx.clean[1] + (size_t) i * cx.dim[1]};
 
-		snprintf(stage, sizeof(stage), "%s sequences", info->name);
-		progress(&cx, stage);
-		st = run_perturbation(&cx, &ps, params, info, &out->scores[i], err);
-		if (st == SP_OK)
-			out->nscores = i + 1;
+		st = sp_env_interrupted(env) ? interrupted(err) :
+			sp_re_clean_embed(env, models, &sample->images[i], i, out_i, err);
 	}
-
+	gallery.clean[0] = cx.clean[0];
+	gallery.clean[1] = cx.clean[1];
+	gallery.labels = sample->labels;
+	gallery.n = sample->n;
 	if (st == SP_OK)
+		st = sp_re_prototypes_build(env, models, &gallery, &protos, err);
+
+	for (int i = 0; st == SP_OK && i < sample->n; i++)
 	{
-		double		fp[2][RE_MAX_PERTURBATIONS],
-					u[2][RE_MAX_PERTURBATIONS];
-		int			flags = 0;
-
-		for (int i = 0; i < out->nscores; i++)
-			for (int m = 0; m < 2; m++)
-			{
-				fp[m][i] = out->scores[i].fp[m];
-				u[m][i] = out->scores[i].ut5d[m];
-			}
-		st = sp_rm_mean_ratio(fp[0], fp[1], out->nscores, &out->mfr, &flags, &out->n_undefined_fr, err);
-		if (st == SP_OK && sample->labels)
-			st = sp_rm_mean_ratio(u[0], u[1], out->nscores, &out->mt5d, &flags,
-								  &out->n_undefined_t5d, err);
-		else if (st == SP_OK)
+		if (i % per_stage == 0)
 		{
-			out->mt5d = NAN;
-			out->n_undefined_t5d = out->nscores;
-		}
-	}
+			char		stage[96];
+			int			last = i + per_stage < sample->n ? i + per_stage : sample->n;
 
-	pt_free(env, cx.nmodels, &ps);
+			snprintf(stage, sizeof(stage), "perturbed images %d to %d of %d", i + 1, last, sample->n);
+			progress(&cx, stage);
+		}
+		st = sp_re_perturbation_image(env, models, &sample->images[i], i, &gallery, &protos, params, cells, err);
+		if (st == SP_OK)
+			sp_re_perturbation_acc_add(acc, params, cells);
+	}
+	if (st == SP_OK)
+		st = sp_re_perturbation_finish(params, acc, sample->n, sample->labels != NULL, out, err);
+
+	sp_re_prototypes_free(env, &protos);
+	sp_free(env, cells);
+	sp_free(env, acc);
 	ctx_free(&cx);
 	if (st != SP_OK)
 		perturbation_result_init(out, 0);

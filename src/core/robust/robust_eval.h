@@ -188,6 +188,9 @@ extern sp_status sp_re_corruption_finish(const sp_re_corruption_params *params,
 										 int n, int one_model, sp_re_corruption_result *out,
 										 sp_error *err);
 
+/* Most perturbations one report may request (the registry has fewer). */
+#define SP_RE_MAX_PERTURBATIONS 64
+
 typedef struct sp_re_perturbation_params
 {
 	const int  *perturbations;	/* indices into the perturbation registry (perturb.h) */
@@ -214,7 +217,7 @@ typedef struct sp_re_perturbation_score
 typedef struct sp_re_perturbation_result
 {
 	int			n;				/* sequences per perturbation (= images) */
-	sp_re_perturbation_score scores[64];	/* first nscores used, in request order */
+	sp_re_perturbation_score scores[SP_RE_MAX_PERTURBATIONS];	/* first nscores used, in request order */
 	int			nscores;
 	double		mfr;			/* NaN when any FR undefined */
 	double		mt5d;			/* NaN without labels or any T5D undefined */
@@ -227,15 +230,73 @@ typedef struct sp_re_perturbation_result
  * sequence is generated (sp_perturb_*), every frame embedded by both models;
  * predictions are the k-NN label among the clean sample embeddings excluding
  * the image's own original (labels) or the nearest clean image's index
- * (self-retrieval flip variant, no labels).  T5D ranks the classes by L2
- * distance to the class prototypes (mean clean embedding of each class in
- * the sample); undefined without labels.
+ * (self-retrieval flip variant, no labels).  T5D ranks the classes by the
+ * model's distance to the class prototypes (mean clean embedding of each
+ * class in the sample); undefined without labels.
  */
 extern sp_status sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample,
 										const sp_re_models *models,
 										const sp_re_perturbation_params *params,
 										sp_re_progress_fn progress, void *progress_arg,
 										sp_re_perturbation_result *out, sp_error *err);
+
+/*
+ * The same evaluation one sample image at a time, the way sp_re_perturbation_run
+ * runs and a distributed report runs on the node that holds each image:
+ *  1. clean embeddings (sp_re_clean_embed) into the gallery;
+ *  2. the class prototypes of the gallery (labels only; any node that has the
+ *     gallery builds the same ones);
+ *  3. per image, every requested perturbation's sequence, seeded with
+ *     sp_re_item_seed(seed, index, 1000 + perturbation id, difficulty), its
+ *     frames embedded by both models, its flip probability and top-5
+ *     distance (sp_re_perturbation_image);
+ *  4. the cells added in sample order, then finished into FP, FR, T5D and
+ *     the means.
+ */
+typedef struct sp_re_prototypes
+{
+	int			ncls;			/* 0 without labels */
+	int32_t    *classes;		/* ncls sorted distinct labels */
+	float	   *proto[2];		/* ncls x dim of the model / baseline */
+} sp_re_prototypes;
+
+extern sp_status sp_re_prototypes_build(const sp_env *env, const sp_re_models *models,
+										const sp_re_gallery *gallery, sp_re_prototypes *protos,
+										sp_error *err);
+extern void sp_re_prototypes_free(const sp_env *env, sp_re_prototypes *protos);
+
+/* One perturbation's sequence of one image: [model/baseline]. */
+typedef struct sp_re_pcell
+{
+	double		fp[2];			/* the sequence's flip probability */
+	double		ut5d[2];		/* its unnormalised top-5 distance; NaN without labels */
+	int			frames;			/* its length */
+} sp_re_pcell;
+
+/* cells[nperturbations] of sample image index, in request order. */
+extern sp_status sp_re_perturbation_image(const sp_env *env, const sp_re_models *models,
+										  const sp_image *image, int index,
+										  const sp_re_gallery *gallery, const sp_re_prototypes *protos,
+										  const sp_re_perturbation_params *params, sp_re_pcell *cells,
+										  sp_error *err);
+
+typedef struct sp_re_perturbation_acc
+{
+	int			n;				/* images added */
+	double		fp_sum[2][SP_RE_MAX_PERTURBATIONS];
+	double		t5d_sum[2][SP_RE_MAX_PERTURBATIONS];
+	int			frames[SP_RE_MAX_PERTURBATIONS];	/* the first image's sequence length */
+} sp_re_perturbation_acc;
+
+extern void sp_re_perturbation_acc_init(sp_re_perturbation_acc *acc);
+/* Add one image's cells; images in sample order give sums identical to a whole run's. */
+extern void sp_re_perturbation_acc_add(sp_re_perturbation_acc *acc,
+									   const sp_re_perturbation_params *params,
+									   const sp_re_pcell *cells);
+/* The result of n images (acc->n must equal it); labelled: the gallery had labels. */
+extern sp_status sp_re_perturbation_finish(const sp_re_perturbation_params *params,
+										   const sp_re_perturbation_acc *acc, int n, int labelled,
+										   sp_re_perturbation_result *out, sp_error *err);
 
 /* The per-item seed (splitmix64 mix of the four values). */
 extern uint64_t sp_re_item_seed(uint64_t seed, int image, int what, int severity);

@@ -6,7 +6,9 @@
  * It reads the table through SPI as the caller (so privileges and row level
  * security apply), in batches from a cursor, decoding each image once into a
  * compact 8-bit cache at the model's input size (no float copy of the
- * table; the cache is bounded by maintenance_work_mem).  Labels become
+ * table; the cache is bounded by maintenance_work_mem).  On a Citus table
+ * the workers decode (siamese._train_pixels, also here) and only those
+ * pixels travel.  Labels become
  * classes in sorted order, each class's images are taken in the order of
  * their pixels (not the scan's, so the physical order of the rows never
  * changes the model), and a seeded fraction of every class is held out.
@@ -81,27 +83,56 @@ train_progress(void *arg, int epoch, int step, int steps_per_epoch, double loss,
 	SetConfigOption("application_name", buf, PGC_USERSET, PGC_S_SESSION);
 }
 
-/* One row's image into the cache at the model's input size, as 8 bits. */
-static void
-cache_add(TrainCache *c, const sp_preprocess_spec *in, bytea *img, const char *label, float *scratch)
+/*
+ * One image at the model's input size as 8-bit pixels (in_size bytes into
+ * dst): decoded, preprocessed into scratch, and turned back into pixel
+ * values, (x * std + mean) * scale rounded.  The same code on the
+ * coordinator and on a Citus worker (_train_pixels), so a table's images
+ * give the same cache wherever they are decoded.
+ */
+static sp_status
+train_pixels(const sp_preprocess_spec *in, bytea *img, float *scratch, uint8_t *dst, sp_error *err)
 {
 	const sp_env *env = sp_pg_env();
 	sp_image	im;
-	sp_error	err;
-	uint8_t    *dst;
-	int			plane = in->height * in->width;
+	int			plane = in->height * in->width,
+				in_size = in->channels * plane;
+	sp_status	st;
 
-	if (sp_image_decode(env, (const uint8_t *) VARDATA_ANY(img), VARSIZE_ANY_EXHDR(img), &im, &err) != SP_OK ||
-		sp_preprocess_image_env(env, in, &im, scratch, &err) != SP_OK)
+	st = sp_image_decode(env, (const uint8_t *) VARDATA_ANY(img), VARSIZE_ANY_EXHDR(img), &im, err);
+	if (st != SP_OK)
+		return st;
+	st = sp_preprocess_image_env(env, in, &im, scratch, err);
+	sp_image_free(env, &im);
+	if (st != SP_OK)
+		return st;
+	for (int i = 0; i < in_size; i++)
 	{
-		if (err.code == SP_ERR_INTERRUPTED || err.code == SP_ERR_NOMEM)
-			sp_pg_raise(&err);
-		if (c->skipped_bad == 0)
-			ereport(NOTICE,
-					(errmsg("train_model skips images that cannot be decoded; the first: %s", err.message)));
-		c->skipped_bad++;
-		return;
+		int			ch = i / plane;
+		double		v = ((double) scratch[i] * in->std[ch] + in->mean[ch]) * in->scale;
+
+		dst[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : rint(v));
 	}
+	return SP_OK;
+}
+
+/* A decoding failure: counted, the first one shown, an interrupt or out of memory raised. */
+static void
+cache_skip_bad(TrainCache *c, const sp_error *err)
+{
+	if (err && (err->code == SP_ERR_INTERRUPTED || err->code == SP_ERR_NOMEM))
+		sp_pg_raise(err);
+	if (c->skipped_bad == 0)
+		ereport(NOTICE,
+				(errmsg("train_model skips images that cannot be decoded; the first: %s",
+						err ? err->message : "(decoded on a Citus worker)")));
+	c->skipped_bad++;
+}
+
+/* One image's pixels (in_size bytes) and label into the cache. */
+static void
+cache_add(TrainCache *c, const uint8_t *pixels, const char *label)
+{
 	if ((Size) (c->n + 1) * c->in_size > c->limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -116,37 +147,43 @@ cache_add(TrainCache *c, const sp_preprocess_spec *in, bytea *img, const char *l
 		c->labels = c->labels ? repalloc_huge(c->labels, sizeof(char *) * c->cap)
 			: MemoryContextAlloc(c->cxt, sizeof(char *) * c->cap);
 	}
-	/* back to pixel values: (x * std + mean) * scale, rounded */
-	dst = c->pixels + (Size) c->n * c->in_size;
-	for (int i = 0; i < c->in_size; i++)
-	{
-		int			ch = i / plane;
-		double		v = ((double) scratch[i] * in->std[ch] + in->mean[ch]) * in->scale;
-
-		dst[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : rint(v));
-	}
+	memcpy(c->pixels + (Size) c->n * c->in_size, pixels, c->in_size);
 	c->labels[c->n++] = MemoryContextStrdup(c->cxt, label);
 }
 
-/* Read the table as the caller, through a cursor. */
+/*
+ * Read the table as the caller, through a cursor.  On a Citus table the
+ * workers decode (siamese._train_pixels, given the model's configuration
+ * for its input spec) and only the input-size pixels travel; elsewhere this
+ * backend decodes.  Columns: pixels or image, label, image IS NULL.
+ */
 static void
 read_source(Oid relid, const char *image_column, const char *label_column, const sp_preprocess_spec *in,
-			TrainCache *c)
+			const char *cfg_text, TrainCache *c)
 {
 	StringInfoData q;
 	Portal		portal;
 	SPIPlanPtr	plan;
 	float	   *scratch = palloc(sizeof(float) * c->in_size);
+	uint8_t    *row = palloc(c->in_size);
+	bool		on_workers = sp_pg_is_citus_table(relid);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(cfg_text)};
+	const char *img = quote_identifier(image_column);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "train_model row",
 												 ALLOCSET_DEFAULT_SIZES);
 
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT %s, (%s)::text FROM %s", quote_identifier(image_column),
-					 quote_identifier(label_column),
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
-	if (!(plan = SPI_prepare(q.data, 0, NULL)))
+	if (on_workers)
+		appendStringInfo(&q, "SELECT siamese._train_pixels(%s, $1), (%s)::text, %s IS NULL FROM %s",
+						 img, quote_identifier(label_column), img,
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+	else
+		appendStringInfo(&q, "SELECT %s, (%s)::text, false FROM %s", img, quote_identifier(label_column),
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+	if (!(plan = SPI_prepare(q.data, on_workers ? 1 : 0, argtypes)))
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", q.data, SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, on_workers ? args : NULL, NULL, true);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 256);
@@ -160,23 +197,48 @@ read_source(Oid relid, const char *image_column, const char *label_column, const
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		inull,
-						lnull;
+						lnull,
+						isnull;
 			Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &inull);
 			Datum		ld = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &lnull);
+			bool		image_null = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3,
+																&isnull));
 			MemoryContext old;
-			char	   *label;
+			sp_error	err;
 
 			CHECK_FOR_INTERRUPTS();
-			if (inull || lnull)
+			if (image_null || lnull || (inull && !on_workers))
 			{
 				c->skipped_null++;
 				continue;
 			}
+			if (inull)
+			{
+				cache_skip_bad(c, NULL);	/* the worker could not decode it */
+				continue;
+			}
 			/* decoding garbage stays in the row's context */
 			old = MemoryContextSwitchTo(rowcxt);
-			label = TextDatumGetCString(ld);
-			cache_add(c, in, DatumGetByteaPP(id), label, scratch);
-			MemoryContextSwitchTo(old);
+			if (on_workers)
+			{
+				bytea	   *px = DatumGetByteaPP(id);
+
+				if (VARSIZE_ANY_EXHDR(px) != (Size) c->in_size)
+					elog(ERROR, "a worker returned %zu pixels, expected %d",
+						 (size_t) VARSIZE_ANY_EXHDR(px), c->in_size);
+				MemoryContextSwitchTo(old);
+				cache_add(c, (const uint8_t *) VARDATA_ANY(px), TextDatumGetCString(ld));
+			}
+			else if (train_pixels(in, DatumGetByteaPP(id), scratch, row, &err) == SP_OK)
+			{
+				MemoryContextSwitchTo(old);
+				cache_add(c, row, TextDatumGetCString(ld));
+			}
+			else
+			{
+				MemoryContextSwitchTo(old);
+				cache_skip_bad(c, &err);
+			}
 			MemoryContextReset(rowcxt);
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -184,6 +246,63 @@ read_source(Oid relid, const char *image_column, const char *label_column, const
 	SPI_cursor_close(portal);
 	MemoryContextDelete(rowcxt);
 	pfree(scratch);
+	pfree(row);
+}
+
+/* The parsed configuration _train_pixels keeps between rows of one query. */
+typedef struct TrainPixelsMemo
+{
+	char	   *cfg_text;
+	sp_nn_config *cfg;
+	float	   *scratch;
+} TrainPixelsMemo;
+
+/*
+ * _train_pixels(image bytea, config text) -> bytea: the image at the input
+ * size of the model configuration (its "input" spec) as 8-bit pixels, the
+ * bytes train_model caches; NULL when it cannot be decoded.  Run where the
+ * image is by train_model's read of a Citus table.
+ */
+PG_FUNCTION_INFO_V1(siamese_train_pixels);
+
+Datum
+siamese_train_pixels(PG_FUNCTION_ARGS)
+{
+	bytea	   *img = PG_GETARG_BYTEA_PP(0);
+	char	   *cfg_text = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	TrainPixelsMemo *memo = fcinfo->flinfo->fn_extra;
+	sp_preprocess_spec *in;
+	sp_error	err;
+	bytea	   *out;
+	int			in_size;
+
+	if (memo == NULL || strcmp(memo->cfg_text, cfg_text) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		sp_nn_config *cfg;
+
+		if (sp_nn_config_parse(sp_pg_env(), cfg_text, strlen(cfg_text), &cfg, &err) != SP_OK)
+			sp_pg_raise(&err);
+		if (sp_preprocess_spec_check(&cfg->input, &err) != SP_OK)
+			sp_pg_raise(&err);
+		memo = palloc(sizeof(*memo));
+		memo->cfg_text = pstrdup(cfg_text);
+		memo->cfg = cfg;
+		memo->scratch = palloc(sizeof(float) * cfg->input.channels * cfg->input.height * cfg->input.width);
+		fcinfo->flinfo->fn_extra = memo;
+		MemoryContextSwitchTo(old);
+	}
+	in = &memo->cfg->input;
+	in_size = in->channels * in->height * in->width;
+	out = palloc(VARHDRSZ + in_size);
+	SET_VARSIZE(out, VARHDRSZ + in_size);
+	if (train_pixels(in, img, memo->scratch, (uint8_t *) VARDATA(out), &err) != SP_OK)
+	{
+		if (err.code == SP_ERR_INTERRUPTED || err.code == SP_ERR_NOMEM)
+			sp_pg_raise(&err);
+		PG_RETURN_NULL();		/* counted as undecodable by train_model, as on one node */
+	}
+	PG_RETURN_BYTEA_P(out);
 }
 
 static int
@@ -360,7 +479,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cache.cxt = CurrentMemoryContext;	/* SPI's: freed by SPI_finish */
-	read_source(relid, image_column, label_column, &cfg->input, &cache);
+	read_source(relid, image_column, label_column, &cfg->input, cfg_text, &cache);
 	if (cache.skipped_null > 0 || cache.skipped_bad > 0)
 		ereport(NOTICE,
 				(errmsg("train_model skipped " INT64_FORMAT " rows with a NULL image or label and " INT64_FORMAT

@@ -674,6 +674,19 @@ corruption_params(const ReportRun *run, sp_re_corruption_params *p)
 	p->profile = SP_PROFILE_AUTO;
 }
 
+/* The engine's perturbation parameters of a run. */
+static void
+perturbation_params(const ReportRun *run, sp_re_perturbation_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->perturbations = run->items;
+	p->nperturbations = run->nitems;
+	p->seed = (uint64_t) run->seed;
+	p->k = run->k;
+	p->difficulty = run->difficulty;
+	p->profile = SP_PROFILE_AUTO;
+}
+
 /* Both models of a run from the cache, checked against the hashes it recorded. */
 static void
 run_models(const ReportRun *run, sp_re_models *models)
@@ -688,21 +701,7 @@ run_models(const ReportRun *run, sp_re_models *models)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Corruption reports on a Citus table: the per-image work on the shards */
-
-/* Is relid a table Citus distributes (or replicates)?  False without Citus. */
-static bool
-is_citus_table(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-
-	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
-		return false;
-	return SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition "
-								 "WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
-								 1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0;
-}
+/* Reports on a Citus table: the per-image work on the shards */
 
 static int
 cmp_cstr_ptr(const void *a, const void *b, void *arg)
@@ -744,16 +743,20 @@ float_bytes(const float *v, int n)
 }
 
 /*
- * A corruption report whose source is a Citus table.  The same sample as on
- * one node (the seeded, content-keyed order), the same per-image evaluation
+ * A report whose source is a Citus table.  The same sample as on one node
+ * (the seeded, content-keyed order), the same per-image evaluation
  * (robust_eval.h), but the images never leave the shards:
  *  1. the sample's keys (md5 of seed and image, label) come back, sorted;
  *  2. every sampled image's clean embeddings are computed where it lives
  *     (siamese._report_clean) and come back;
- *  3. the coordinator forms the clean gallery and its error;
+ *  3. the coordinator forms the clean gallery (and, for corruptions, its
+ *     clean error);
  *  4. every sampled image's cells are computed where it lives against that
- *     gallery (siamese._report_corruption_cells) and come back as verdicts
- *     and drifts; the coordinator adds them in sample order and finishes.
+ *     gallery (siamese._report_corruption_cells: verdicts and drifts;
+ *     siamese._report_perturbation_cells: each sequence's flip probability
+ *     and top-5 distance, with the class prototypes each node builds from
+ *     the gallery) and come back; the coordinator adds them in sample order
+ *     and finishes.
  * Each query runs as the caller.  Identical rows (same image, same label)
  * are one group of consecutive sample indices: one of them computes all of
  * the group's indices, so duplicates behave as on one node.
@@ -767,6 +770,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 												 get_rel_name(relid));
 	char		seedbuf[32];
 	StringInfoData key_expr,
+				row_key,
 				filter,
 				q;
 	int			nkeys;
@@ -782,7 +786,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	int			dim[2],
 				n = 0,
 				ngroups = 0,
-				ncells;
+				width;
 	int		   *slot_of_index;
 	int32	   *group_first,
 			   *group_count,
@@ -790,11 +794,12 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	char	  **group_key;
 	ArrayType **group_result;
 	float	   *clean[2];
-	int64		clean_wrong[2];
-	sp_re_corruption_params p;
-	sp_re_corruption_acc *acc;
-	sp_re_cell *cells;
-	sp_re_corruption_result *res;
+	sp_re_corruption_params cp;
+	sp_re_perturbation_params pp;
+	sp_re_corruption_acc *cacc = NULL;
+	sp_re_perturbation_acc *pacc = NULL;
+	sp_re_cell *ccells = NULL;
+	sp_re_pcell *pcells = NULL;
 	sp_error	err;
 	OwnerScope	scope;
 	int			ret;
@@ -802,6 +807,11 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	snprintf(seedbuf, sizeof seedbuf, INT64_FORMAT, run->seed);
 	initStringInfo(&key_expr);
 	appendStringInfo(&key_expr, "pg_catalog.md5(pg_catalog.convert_to($1, 'UTF8') OPERATOR(pg_catalog.||) t.%s)", img);
+	/* a row's key: its sampling key and its label's text, as keystr[] holds them */
+	initStringInfo(&row_key);
+	appendStringInfo(&row_key, "%s OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) %s%s%s",
+					 key_expr.data, lbl ? "COALESCE(t." : "''", lbl ? lbl : "",
+					 lbl ? "::pg_catalog.text, '')" : "");
 	initStringInfo(&filter);
 	appendStringInfo(&filter, "t.%s IS NOT NULL", img);
 	if (lbl)
@@ -846,10 +856,9 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	dim[1] = sp_nn_model_dim(models.model[1]);
 	report_progress(progress, "clean embeddings on the shards", 0, 0);
 	resetStringInfo(&q);
-	appendStringInfo(&q, "SELECT %s OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) %s%s%s, "
-					 "siamese._report_clean(t.%s, $2, $3) FROM %s t WHERE %s AND %s OPERATOR(pg_catalog.=) ANY ($4)",
-					 key_expr.data, lbl ? "COALESCE(t." : "''", lbl ? lbl : "",
-					 lbl ? "::pg_catalog.text, '')" : "", img, rel, filter.data, key_expr.data);
+	appendStringInfo(&q, "SELECT %s, siamese._report_clean(t.%s, $2, $3) FROM %s t "
+					 "WHERE %s AND %s OPERATOR(pg_catalog.=) ANY ($4)",
+					 row_key.data, img, rel, filter.data, key_expr.data);
 	{
 		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
 		Datum		args[4] = {CStringGetTextDatum(seedbuf), CStringGetTextDatum(run->model),
@@ -942,12 +951,18 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	g.clean[1] = models.model[0] == models.model[1] ? clean[0] : clean[1];
 	g.labels = labels;
 	g.n = n;
-	if (sp_re_clean_error(sp_pg_env(), &models, &g, run->k, clean_wrong, &err) != SP_OK)
-		sp_pg_raise(&err);
 
-	/* 4. every image's cells where the image is */
-	corruption_params(run, &p);
-	ncells = sp_re_corruption_ncells(&p);
+	/* 4. every image's cells (corruption cells or perturbation sequences) where the image is */
+	if (run->perturbation)
+	{
+		perturbation_params(run, &pp);
+		width = run->nitems * 5;
+	}
+	else
+	{
+		corruption_params(run, &cp);
+		width = sp_re_corruption_ncells(&cp) * 4;
+	}
 	group_first = palloc(sizeof(int32) * n);
 	group_count = palloc(sizeof(int32) * n);
 	group_key = palloc(sizeof(char *) * n);
@@ -965,15 +980,16 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 			ngroups++;
 		}
 	}
-	report_progress(progress, "corrupted images on the shards", 0, 0);
+	report_progress(progress, run->perturbation ? "perturbed images on the shards" :
+					"corrupted images on the shards", 0, 0);
 	resetStringInfo(&q);
-	appendStringInfo(&q, "SELECT s.p, siamese._report_corruption_cells(s.img, ($5::pg_catalog.int4[])[s.p], "
+	appendStringInfo(&q, "SELECT s.p, siamese.%s(s.img, ($5::pg_catalog.int4[])[s.p], "
 					 "($6::pg_catalog.int4[])[s.p], $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-					 "FROM (SELECT pg_catalog.array_position($4, %s OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) %s%s%s) AS p, "
+					 "FROM (SELECT pg_catalog.array_position($4, %s) AS p, "
 					 "t.%s AS img FROM %s t WHERE %s AND %s OPERATOR(pg_catalog.=) ANY ($3)) s "
 					 "WHERE s.p IS NOT NULL",
-					 key_expr.data, lbl ? "COALESCE(t." : "''", lbl ? lbl : "",
-					 lbl ? "::pg_catalog.text, '')" : "", img, rel, filter.data, key_expr.data);
+					 run->perturbation ? "_report_perturbation_cells" : "_report_corruption_cells",
+					 row_key.data, img, rel, filter.data, key_expr.data);
 	{
 		Oid			types[15] = {TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
 			TEXTOID, TEXTOID, INT4ARRAYOID, INT4OID, INT8OID, INT4OID, BYTEAOID, BYTEAOID,
@@ -995,7 +1011,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 		args[6] = CStringGetTextDatum(run->model);
 		args[7] = CStringGetTextDatum(run->baseline);
 		args[8] = int4_array(run->items, run->nitems);
-		args[9] = Int32GetDatum((int32) run->sev_mask);
+		args[9] = Int32GetDatum(run->perturbation ? run->difficulty : (int32) run->sev_mask);
 		args[10] = Int64GetDatum(run->seed);
 		args[11] = Int32GetDatum(run->k);
 		args[12] = float_bytes(clean[0], n * dim[0]);
@@ -1009,7 +1025,7 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 		}
 		ret = SPI_execute_with_args(q.data, 15, types, args, nulls, true, 0);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "report corruption query failed: %s", SPI_result_code_string(ret));
+			elog(ERROR, "report cells query failed: %s", SPI_result_code_string(ret));
 	}
 	group_result = palloc0(sizeof(ArrayType *) * Max(ngroups, 1));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -1023,15 +1039,24 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 	}
 
 	/* 5. add the images' cells in sample order, finish, store */
-	acc = palloc(sizeof(*acc));
-	sp_re_corruption_acc_init(acc);
-	cells = palloc(sizeof(sp_re_cell) * ncells);
+	if (run->perturbation)
+	{
+		pacc = palloc(sizeof(*pacc));
+		sp_re_perturbation_acc_init(pacc);
+		pcells = palloc(sizeof(sp_re_pcell) * run->nitems);
+	}
+	else
+	{
+		cacc = palloc(sizeof(*cacc));
+		sp_re_corruption_acc_init(cacc);
+		ccells = palloc(sizeof(sp_re_cell) * sp_re_corruption_ncells(&cp));
+	}
 	for (int gi = 0; gi < ngroups; gi++)
 	{
 		ArrayType  *a = group_result[gi];
 		const double *v;
 
-		if (a == NULL || ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != group_count[gi] * ncells * 4)
+		if (a == NULL || ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != group_count[gi] * width)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("report " INT64_FORMAT ": no result for sample image %d from the shards",
@@ -1040,22 +1065,55 @@ evaluate_distributed(const ReportRun *run, Oid relid, ReportProgress *progress)
 		v = (const double *) ARR_DATA_PTR(a);
 		for (int c = 0; c < group_count[gi]; c++)
 		{
-			for (int j = 0; j < ncells; j++, v += 4)
+			if (run->perturbation)
 			{
-				cells[j].wrong[0] = (uint8) v[0];
-				cells[j].wrong[1] = (uint8) v[1];
-				cells[j].drift[0] = v[2];
-				cells[j].drift[1] = v[3];
+				for (int j = 0; j < run->nitems; j++, v += 5)
+				{
+					pcells[j].fp[0] = v[0];
+					pcells[j].fp[1] = v[1];
+					pcells[j].ut5d[0] = v[2];
+					pcells[j].ut5d[1] = v[3];
+					pcells[j].frames = (int) v[4];
+				}
+				sp_re_perturbation_acc_add(pacc, &pp, pcells);
 			}
-			sp_re_corruption_acc_add(acc, &p, cells);
+			else
+			{
+				for (int j = 0; j < width / 4; j++, v += 4)
+				{
+					ccells[j].wrong[0] = (uint8) v[0];
+					ccells[j].wrong[1] = (uint8) v[1];
+					ccells[j].drift[0] = v[2];
+					ccells[j].drift[1] = v[3];
+				}
+				sp_re_corruption_acc_add(cacc, &cp, ccells);
+			}
 		}
 	}
-	res = palloc0(sizeof(*res));
-	if (sp_re_corruption_finish(&p, acc, clean_wrong, n, models.model[0] == models.model[1], res, &err) != SP_OK)
-		sp_pg_raise(&err);
-	as_report_owner(&scope);
-	store_corruption_result(run, &sample, res);
-	end_report_owner(&scope);
+	if (run->perturbation)
+	{
+		sp_re_perturbation_result *res = palloc0(sizeof(*res));
+
+		if (sp_re_perturbation_finish(&pp, pacc, n, labels != NULL, res, &err) != SP_OK)
+			sp_pg_raise(&err);
+		as_report_owner(&scope);
+		store_perturbation_result(run, &sample, res);
+		end_report_owner(&scope);
+	}
+	else
+	{
+		sp_re_corruption_result *res = palloc0(sizeof(*res));
+		int64		clean_wrong[2];
+
+		if (sp_re_clean_error(sp_pg_env(), &models, &g, run->k, clean_wrong, &err) != SP_OK)
+			sp_pg_raise(&err);
+		if (sp_re_corruption_finish(&cp, cacc, clean_wrong, n, models.model[0] == models.model[1], res,
+									&err) != SP_OK)
+			sp_pg_raise(&err);
+		as_report_owner(&scope);
+		store_corruption_result(run, &sample, res);
+		end_report_owner(&scope);
+	}
 }
 
 /*
@@ -1076,7 +1134,7 @@ evaluate_run(const ReportRun *run, Oid relid)
 	OwnerScope	scope;
 
 	progress.run_id = run->run_id;
-	if (!run->perturbation && is_citus_table(relid))
+	if (sp_pg_is_citus_table(relid))
 	{
 		evaluate_distributed(run, relid, &progress);
 		return;
@@ -1109,12 +1167,7 @@ evaluate_run(const ReportRun *run, Oid relid)
 		sp_re_perturbation_params p;
 		sp_re_perturbation_result *res = palloc0(sizeof(*res));
 
-		p.perturbations = run->items;
-		p.nperturbations = run->nitems;
-		p.seed = (uint64_t) run->seed;
-		p.k = run->k;
-		p.difficulty = run->difficulty;
-		p.profile = SP_PROFILE_AUTO;
+		perturbation_params(run, &p);
 		st = sp_re_perturbation_run(sp_pg_env(), &s, &models, &p, report_progress, &progress, res, &err);
 		MemoryContextSwitchTo(old);
 		SP_PG_CHECK(st, &err);

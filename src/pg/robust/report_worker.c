@@ -16,10 +16,15 @@
  *       only for rows with identical images and labels), every requested
  *       cell's verdict and drift against the sample's clean gallery:
  *       per index, per cell, (wrong model, wrong baseline, drift model,
- *       drift baseline).
+ *       drift baseline);
+ *   siamese._report_perturbation_cells(the same arguments, with perturbation
+ *       registry indices and the difficulty in place of corruption ids and
+ *       the severity mask) -> float8[]
+ *       per index, per perturbation, the sequence's (flip probability model,
+ *       baseline, top-5 distance model, baseline, frames).
  *
- * Both are the core's per-image evaluation (robust/robust_eval.h), the very
- * code sp_re_corruption_run runs on one node, with the models of this
+ * All are the core's per-image evaluation (robust/robust_eval.h), the very
+ * code sp_re_corruption_run and sp_re_perturbation_run run on one node, with the models of this
  * backend's cache, so a distributed report equals the one-node report.
  */
 #include "postgres.h"
@@ -37,6 +42,7 @@
 
 PG_FUNCTION_INFO_V1(siamese_report_clean);
 PG_FUNCTION_INFO_V1(siamese_report_corruption_cells);
+PG_FUNCTION_INFO_V1(siamese_report_perturbation_cells);
 
 /* Both models of a report from this backend's cache. */
 static void
@@ -119,76 +125,107 @@ float_bytes(bytea *b, int *n)
 }
 
 /*
- * _report_corruption_cells(image bytea, first_index int, copies int,
- *     model text, baseline text, corruptions int[], sev_mask int, seed bigint,
- *     k int, gallery_model bytea, gallery_baseline bytea, labels int[])
- *   -> float8[]   (labels NULL: self-retrieval)
+ * The arguments both cell functions share:
+ *   (image bytea, first_index int, copies int, model text, baseline text,
+ *    items int[], item_param int, seed bigint, k int,
+ *    gallery_model bytea, gallery_baseline bytea, labels int[])
+ * items are corruption ids / perturbation registry indices, item_param the
+ * severity mask / the difficulty; labels NULL means self-retrieval.
  */
-Datum
-siamese_report_corruption_cells(PG_FUNCTION_ARGS)
+typedef struct CellArgs
 {
 	bytea	   *img;
-	int			first,
-				copies,
-				ncorr,
-				ng[2],
-				nlab = 0,
-				n,
-				ncells,
-				dim[2];
+	int			first;
+	int			copies;
 	sp_re_models models;
-	sp_re_corruption_params p;
-	sp_re_gallery g;
-	sp_re_cell *cells;
-	sp_image	image;
-	sp_error	err;
-	Datum	   *out;
-	int			o = 0;
+	const int32 *items;
+	int			nitems;
+	int			item_param;
+	uint64_t	seed;
+	int			k;
+	sp_re_gallery gallery;
+} CellArgs;
+
+static void
+cell_args(FunctionCallInfo fcinfo, const char *fname, CellArgs *a)
+{
+	int			ng[2],
+				nlab = 0,
+				dim[2],
+				n;
 
 	for (int i = 0; i <= 10; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument %d of _report_corruption_cells must not be NULL", i + 1)));
-	img = PG_GETARG_BYTEA_PP(0);
-	first = PG_GETARG_INT32(1);
-	copies = PG_GETARG_INT32(2);
-	report_models(PG_GETARG_TEXT_PP(3), PG_GETARG_TEXT_PP(4), &models);
-	memset(&p, 0, sizeof(p));
-	p.corruptions = plain_array(PG_GETARG_ARRAYTYPE_P(5), INT4OID, &ncorr, "corruptions");
-	p.ncorruptions = ncorr;
-	p.sev_mask = (unsigned) PG_GETARG_INT32(6);
-	p.seed = (uint64_t) PG_GETARG_INT64(7);
-	p.k = PG_GETARG_INT32(8);
-	p.profile = SP_PROFILE_AUTO;
-	dim[0] = sp_nn_model_dim(models.model[0]);
-	dim[1] = sp_nn_model_dim(models.model[1]);
-	g.clean[0] = float_bytes(PG_GETARG_BYTEA_PP(9), &ng[0]);
-	g.clean[1] = float_bytes(PG_GETARG_BYTEA_PP(10), &ng[1]);
-	g.labels = PG_ARGISNULL(11) ? NULL : plain_array(PG_GETARG_ARRAYTYPE_P(11), INT4OID, &nlab, "labels");
+					 errmsg("argument %d of %s must not be NULL", i + 1, fname)));
+	a->img = PG_GETARG_BYTEA_PP(0);
+	a->first = PG_GETARG_INT32(1);
+	a->copies = PG_GETARG_INT32(2);
+	report_models(PG_GETARG_TEXT_PP(3), PG_GETARG_TEXT_PP(4), &a->models);
+	a->items = plain_array(PG_GETARG_ARRAYTYPE_P(5), INT4OID, &a->nitems, "items");
+	a->item_param = PG_GETARG_INT32(6);
+	a->seed = (uint64_t) PG_GETARG_INT64(7);
+	a->k = PG_GETARG_INT32(8);
+	dim[0] = sp_nn_model_dim(a->models.model[0]);
+	dim[1] = sp_nn_model_dim(a->models.model[1]);
+	a->gallery.clean[0] = float_bytes(PG_GETARG_BYTEA_PP(9), &ng[0]);
+	a->gallery.clean[1] = float_bytes(PG_GETARG_BYTEA_PP(10), &ng[1]);
+	a->gallery.labels = PG_ARGISNULL(11) ? NULL :
+		plain_array(PG_GETARG_ARRAYTYPE_P(11), INT4OID, &nlab, "labels");
 	n = ng[0] / Max(dim[0], 1);
-	g.n = n;
-	ncells = sp_re_corruption_ncells(&p);
-	if (ng[0] != n * dim[0] || ng[1] != n * dim[1] || (g.labels && nlab != n) || n < 2 ||
-		first < 0 || copies < 1 || first + copies > n || ncorr < 1 || ncorr > SP_C_COUNT || ncells < 1)
+	a->gallery.n = n;
+	if (ng[0] != n * dim[0] || ng[1] != n * dim[1] || (a->gallery.labels && nlab != n) || n < 2 ||
+		a->first < 0 || a->copies < 1 || a->first > n - a->copies || a->nitems < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("inconsistent arguments to _report_corruption_cells"),
+				 errmsg("inconsistent arguments to %s", fname),
 				 errdetail("%d sample images, galleries of %d and %d floats for %d and %d dimensions, "
-						   "%d labels, indices %d to %d.",
-						   n, ng[0], ng[1], dim[0], dim[1], nlab, first, first + copies - 1)));
-	for (int i = 0; i < ncorr; i++)
+						   "%d labels, indices %d to %d, %d items.",
+						   n, ng[0], ng[1], dim[0], dim[1], nlab, a->first, a->first + a->copies - 1,
+						   a->nitems)));
+}
+
+/* _report_corruption_cells(CellArgs with items = corruption ids, item_param = severity mask) -> float8[] */
+Datum
+siamese_report_corruption_cells(PG_FUNCTION_ARGS)
+{
+	CellArgs	a;
+	sp_re_corruption_params p;
+	sp_re_cell *cells;
+	sp_image	image;
+	sp_error	err;
+	Datum	   *out;
+	int			ncells,
+				o = 0;
+
+	cell_args(fcinfo, "_report_corruption_cells", &a);
+	memset(&p, 0, sizeof(p));
+	p.corruptions = a.items;
+	p.ncorruptions = a.nitems;
+	p.sev_mask = (unsigned) a.item_param;
+	p.seed = a.seed;
+	p.k = a.k;
+	p.profile = SP_PROFILE_AUTO;
+	for (int i = 0; i < a.nitems; i++)
 		if (p.corruptions[i] < 0 || p.corruptions[i] >= SP_C_COUNT)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("corruption id %d is out of range", p.corruptions[i])));
+	ncells = sp_re_corruption_ncells(&p);
+	if (a.nitems > SP_C_COUNT || ncells < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("inconsistent arguments to _report_corruption_cells"),
+				 errdetail("%d corruptions, severity mask %d.", a.nitems, a.item_param)));
 
-	sp_pg_decode_image(img, &image);
+	sp_pg_decode_image(a.img, &image);
 	cells = palloc(sizeof(sp_re_cell) * ncells);
-	out = palloc(sizeof(Datum) * (Size) copies * ncells * 4);
-	for (int c = 0; c < copies; c++)
+	out = palloc(sizeof(Datum) * (Size) a.copies * ncells * 4);
+	for (int c = 0; c < a.copies; c++)
 	{
-		sp_status	st = sp_re_corruption_image(sp_pg_env(), &models, &image, first + c, &g, &p, cells, &err);
+		sp_status	st = sp_re_corruption_image(sp_pg_env(), &a.models, &image, a.first + c, &a.gallery, &p,
+												cells, &err);
 
 		if (st != SP_OK)
 		{
@@ -204,5 +241,62 @@ siamese_report_corruption_cells(PG_FUNCTION_ARGS)
 		}
 	}
 	sp_image_free(sp_pg_env(), &image);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, o, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * _report_perturbation_cells(CellArgs with items = perturbation registry
+ * indices, item_param = difficulty) -> float8[]: per index, per perturbation,
+ * (FP model, FP baseline, uT5D model, uT5D baseline, frames).
+ */
+Datum
+siamese_report_perturbation_cells(PG_FUNCTION_ARGS)
+{
+	CellArgs	a;
+	sp_re_perturbation_params p;
+	sp_re_prototypes protos;
+	sp_re_pcell *cells;
+	sp_image	image;
+	sp_error	err;
+	sp_status	st;
+	Datum	   *out;
+	int			o = 0;
+
+	cell_args(fcinfo, "_report_perturbation_cells", &a);
+	memset(&p, 0, sizeof(p));
+	p.perturbations = a.items;
+	p.nperturbations = a.nitems;
+	p.difficulty = a.item_param;
+	p.seed = a.seed;
+	p.k = a.k;
+	p.profile = SP_PROFILE_AUTO;
+
+	/* every node builds the same prototypes from the same gallery */
+	st = sp_re_prototypes_build(sp_pg_env(), &a.models, &a.gallery, &protos, &err);
+	SP_PG_CHECK(st, &err);
+	sp_pg_decode_image(a.img, &image);
+	cells = palloc(sizeof(sp_re_pcell) * a.nitems);
+	out = palloc(sizeof(Datum) * (Size) a.copies * a.nitems * 5);
+	for (int c = 0; c < a.copies; c++)
+	{
+		st = sp_re_perturbation_image(sp_pg_env(), &a.models, &image, a.first + c, &a.gallery, &protos, &p,
+									  cells, &err);
+		if (st != SP_OK)
+		{
+			sp_image_free(sp_pg_env(), &image);
+			sp_re_prototypes_free(sp_pg_env(), &protos);
+			sp_pg_raise(&err);
+		}
+		for (int j = 0; j < a.nitems; j++)
+		{
+			out[o++] = Float8GetDatum(cells[j].fp[0]);
+			out[o++] = Float8GetDatum(cells[j].fp[1]);
+			out[o++] = Float8GetDatum(cells[j].ut5d[0]);
+			out[o++] = Float8GetDatum(cells[j].ut5d[1]);
+			out[o++] = Float8GetDatum((double) cells[j].frames);
+		}
+	}
+	sp_image_free(sp_pg_env(), &image);
+	sp_re_prototypes_free(sp_pg_env(), &protos);
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, o, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
