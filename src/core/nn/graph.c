@@ -243,14 +243,32 @@ check_shape(const sp_shape *s, bool allow_unknown, const char *what, const char 
 	return SP_OK;
 }
 
+/*
+ * A value id handed to the graph API: callers pass the result of
+ * sp_graph_value / sp_graph_find straight in, so a negative id is the
+ * failure of that call (its error, often out of memory, already in err).
+ */
+static sp_status
+check_id(const sp_graph *g, int id, sp_error *err)
+{
+	if (id >= 0 && id < g->n_values)
+		return SP_OK;
+	if (err && err->code != SP_OK)
+		return err->code;
+	return sp_set_error(err, SP_ERR_INTERNAL, "graph value id %d is out of range 0..%d", id, g->n_values - 1);
+}
+
 sp_status
 sp_graph_set_constant(sp_graph *g, int id, sp_dtype dtype, const sp_shape *shape, const void *data,
 					  sp_error *err)
 {
-	sp_value   *v = &g->values[id];
+	sp_value   *v;
 	size_t		bytes;
-	sp_status	st;
+	sp_status	st = check_id(g, id, err);
 
+	if (st != SP_OK)
+		return st;
+	v = &g->values[id];
 	if (sp_dtype_size(dtype) == 0)
 		return sp_set_error(err, SP_ERR_UNSUPPORTED, "tensor \"%s\" has an unsupported element type %d",
 							v->name, (int) dtype);
@@ -273,7 +291,12 @@ sp_graph_set_constant(sp_graph *g, int id, sp_dtype dtype, const sp_shape *shape
 static sp_status
 add_id(sp_graph *g, int **arr, int *n, int id, sp_error *err)
 {
-	int		   *na = sp_graph_alloc(g, sizeof(int) * (size_t) (*n + 1));
+	int		   *na;
+	sp_status	st = check_id(g, id, err);
+
+	if (st != SP_OK)
+		return st;
+	na = sp_graph_alloc(g, sizeof(int) * (size_t) (*n + 1));
 
 	if (!na)
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory building a model graph");
@@ -287,9 +310,12 @@ add_id(sp_graph *g, int **arr, int *n, int id, sp_error *err)
 sp_status
 sp_graph_add_input(sp_graph *g, int id, sp_dtype dtype, const sp_shape *shape, sp_error *err)
 {
-	sp_value   *v = &g->values[id];
-	sp_status	st;
+	sp_value   *v;
+	sp_status	st = check_id(g, id, err);
 
+	if (st != SP_OK)
+		return st;
+	v = &g->values[id];
 	if (v->data || v->producer >= 0 || v->is_input)
 		return sp_set_error(err, SP_ERR_CORRUPT, "graph input \"%s\" is defined more than once", v->name);
 	if (sp_dtype_size(dtype) == 0)

@@ -22,7 +22,8 @@ typedef struct pb_budget
 	const sp_env *env;
 	size_t		used;
 	size_t		limit;
-	bool		exceeded;
+	bool		exceeded;		/* the budget refused an allocation */
+	bool		out_of_memory;	/* the env refused one */
 } pb_budget;
 
 static void *
@@ -38,7 +39,10 @@ pb_alloc(void *data, size_t size)
 	}
 	p = sp_alloc(b->env, size + sizeof(size_t) * 2);
 	if (!p)
+	{
+		b->out_of_memory = true;
 		return NULL;
+	}
 	b->used += size;
 	p[0] = size;
 	return p + 2;				/* keep 16-byte alignment */
@@ -275,6 +279,9 @@ unpack_model(pb_budget *b, ProtobufCAllocator *a, const uint8_t *buf, size_t len
 static sp_status
 unpack_error(const pb_budget *b, const char *what, sp_error *err)
 {
+	/* protobuf-c reports both as a failed unpack: tell them apart by the allocator's record */
+	if (b->out_of_memory)
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory parsing the %s", what);
 	if (b->exceeded)
 		return sp_set_error(err, SP_ERR_LIMIT, "%s needs more memory to parse than its size justifies", what);
 	return sp_set_error(err, SP_ERR_CORRUPT, "%s is not a valid protobuf message", what);
@@ -284,7 +291,7 @@ sp_status
 sp_onnx_read_tensor(const sp_env *env, const uint8_t *buf, size_t len, sp_dtype *dtype,
 					sp_shape *shape, void **data, sp_error *err)
 {
-	pb_budget	b = {env, 0, len * 4 + (1 << 20), false};
+	pb_budget	b = {env, 0, len * 4 + (1 << 20), false, false};
 	ProtobufCAllocator a = {pb_alloc, pb_free, &b};
 	Onnx__TensorProto *t = onnx__tensor_proto__unpack(&a, len, buf);
 	sp_status	st;
@@ -675,7 +682,7 @@ sp_onnx_import(const sp_env *env, const uint8_t *buf, size_t len, const char *co
 			   int n_outputs, sp_graph **out, sp_onnx_info *info, sp_error *err)
 {
 	/* protobuf-c's memory is bounded by the input: a few times its size */
-	pb_budget	b = {env, 0, len * 4 + ((size_t) 64 << 20), false};
+	pb_budget	b = {env, 0, len * 4 + ((size_t) 64 << 20), false, false};
 	ProtobufCAllocator a;
 	Onnx__ModelProto *m;
 	importer	im;
