@@ -216,4 +216,9 @@ bench-hnsw: install
 bench-hnsw-fashion: install tools/bin/fmnist_export
 	DATA=fashion bash bench/hnsw_bench.sh
 
-.PHONY: models unit unit-valgrind bench bench-sql bench-torch bench-onnx bench-hnsw bench-hnsw-fashion fuzz install-models tap tools
+# Mutation testing (test/mutation/README.md): the kill rate of the mutants of
+# test/mutation/mutants_*.txt; MUTANTS=substring runs a subset.  As root.
+mutation:
+	python3 test/mutation/run.py $(if $(MUTANTS),--only $(MUTANTS))
+
+.PHONY: mutation models unit unit-valgrind bench bench-sql bench-torch bench-onnx bench-hnsw bench-hnsw-fashion fuzz install-models tap tools
