@@ -178,6 +178,7 @@ SELECT q, pg_temp.err(q) FROM (VALUES
 	($$SELECT ARRAY['Infinity']::float8[]::siamese.embedding$$),
 	($$SELECT ARRAY[1e300]::float8[]::siamese.embedding$$),
 	($$SELECT ARRAY[1e-300]::float8[]::siamese.embedding$$),
+	($$SELECT ARRAY[-1e-300]::float8[]::siamese.embedding$$),
 	($$SELECT ARRAY[1,2]::real[]::siamese.embedding(3)$$),
 	($$SELECT ARRAY[1,2]::int[]::siamese.embedding(3)$$),
 	($$SELECT array_fill(1::real, ARRAY[16001])::siamese.embedding$$),

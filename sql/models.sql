@@ -134,6 +134,12 @@ SELECT bool_and(w.label = c.label AND w.probability = c.probability AND w.distan
 FROM model_fixture f, support_arrays s,
 	LATERAL (SELECT row_number() OVER () AS r, * FROM classify_with(f.img, s.e, s.l, 'tiny', 2)) w
 	JOIN LATERAL (SELECT row_number() OVER () AS r, * FROM classify(f.img, '"Support Set"', 'Emb', 'Label', 'tiny', 2)) c ON c.r = w.r;
+-- and on an l2 model, whose distances are Euclidean (not the squared ranking distance)
+SELECT bool_and(w.label = c.label AND w.probability = c.probability AND w.distance = c.distance) AS same_as_classify_l2,
+	count(*) AS labels
+FROM model_fixture f, support_arrays s,
+	LATERAL (SELECT row_number() OVER () AS r, * FROM classify_with(f.img, s.e, s.l, 'tiny-l2', 2)) w
+	JOIN LATERAL (SELECT row_number() OVER () AS r, * FROM classify(f.img, '"Support Set"', 'Emb', 'Label', 'tiny-l2', 2)) c ON c.r = w.r;
 SELECT label, round(probability::numeric, 4) AS p, round(distance::numeric, 4) AS d
 FROM support_arrays s, classify_with((SELECT img FROM model_fixture WHERE name = 'a'), s.e, s.l, 'tiny');
 -- pairs with a NULL are skipped; no examples, no rows; NULL arguments, no rows
@@ -186,6 +192,8 @@ FROM image_info(embedding_plot(
 	ARRAY['ramp', 'ramp', 'checker', 'stripes'], 'tiny model'));
 SELECT width FROM image_info(embedding_plot(ARRAY['[1,2]', '[3,1]', NULL]::embedding[], ARRAY['x', NULL, 'y']));
 SELECT embedding_plot(NULL, ARRAY['x']) IS NULL AS null_in_null_out;
+-- the pixels of a 2-d plot whose x and y ranges differ (a golden image: the renderer is deterministic)
+SELECT md5(embedding_plot(ARRAY['[0,0]', '[1,10]', '[2,5]', '[3,-4]']::embedding[], ARRAY['a', 'b', 'a', 'c'])) AS plot_md5;
 -- magnitudes near FLT_MAX: the PCA and the axes are computed in double, so
 -- the plot decodes and is not the one drawn before, whose every tick read NaN
 -- with all points at the origin (kept here as a PNG, compared after both are

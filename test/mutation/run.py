@@ -2,7 +2,7 @@
 """test/mutation/run.py: apply the mutants of test/mutation/mutants_*.txt one
 at a time and report which the named tests kill (README.md in this folder).
 
-    python3 test/mutation/run.py [--only SUBSTRING] [--list] [--timeout S]
+    python3 test/mutation/run.py [--only SUBSTRING[,SUBSTRING...]] [--list] [--timeout S]
 
 Works in a separate git worktree of HEAD (/tmp/siamese_mutation), so the
 checkout stays untouched.  Run as root: regress and tap mutants install the
@@ -75,6 +75,8 @@ def build(kind):
     """Rebuild what the test kind needs; (ok, output)."""
     if kind == "unit":
         rc, out = sh("make -s -j2 test/unit/run_unit 2>&1")
+    elif kind == "cmd":
+        rc, out = sh("make -s -j2 tools 2>&1")
     else:
         rc, out = sh("make -s -j2 all 2>&1 && make -s install >/dev/null 2>&1")
     return rc == 0, out
@@ -88,6 +90,8 @@ def run_test(spec, timeout):
         if rc == 0 and m and int(m.group(1)) == 0:
             return 2, f"the filter {args[0]} selects no unit test"
         return rc, out
+    if kind == "cmd":
+        return sh(" ".join(args), timeout=timeout)
     if kind == "regress":
         names = " ".join(args)
         cmd = (f'eval "$(bash scripts/scratch-cluster start {WORK}/.cluster {PORT})" && '
@@ -112,6 +116,16 @@ def run_test(spec, timeout):
     return 2, f"unknown test kind {kind}"
 
 
+def how_killed(out):
+    """What failed, in a few words: the evidence that a kill is the test's and not the harness's."""
+    for pat in (r"\d+ passed, [1-9]\d* failed", r"\d+ of \d+ tests failed", r"Failed tests?: +[\d, -]+",
+                r"Failed \d+/\d+ subtests", r"REQUIRE\(.{0,60}", r"CHECK\(.{0,60}"):
+        m = re.search(pat, out)
+        if m:
+            return m.group(0)
+    return "exit without a recognised test failure: " + " ".join(out.split()[-12:])
+
+
 def apply(m):
     path = os.path.join(WORK, m["file"])
     with open(path) as f:
@@ -131,7 +145,7 @@ def restore(m, text):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated substrings of mutant ids")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--timeout", type=int, default=900)
     a = ap.parse_args()
@@ -142,7 +156,8 @@ def main():
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         sys.exit(f"duplicate mutant ids: {sorted(dup)}")
-    mutants = [m for m in mutants if a.only in m["id"]]
+    wanted = [w for w in a.only.split(",") if w] or [""]
+    mutants = [m for m in mutants if any(w in m["id"] for w in wanted)]
     if a.list:
         for m in mutants:
             print(f"{m['id']:40} {m['test']:45} {m['why']}")
@@ -175,14 +190,14 @@ def main():
         else:
             rc, out = run_test(m["test"], a.timeout)
             verdict = "killed" if rc != 0 else "SURVIVED"
-            detail = "timed out" if rc == 124 else ""
+            detail = "timed out" if rc == 124 else (how_killed(out) if rc != 0 else "")
         restore(m, text)
         secs = time.time() - t0
         results.append((m, verdict, detail, secs))
         print(f"{m['id']:40} {verdict:9} {secs:6.0f} s  {m['test']}  {detail}", flush=True)
 
     # put the unmodified build back where the mutants were installed
-    if any(m["test"].split()[0] != "unit" for m in mutants):
+    if any(m["test"].split()[0] in ("regress", "tap") for m in mutants):
         build("regress")
     sh(f'bash scripts/scratch-cluster stop {WORK}/.cluster >/dev/null 2>&1')
     valid = [r for r in results if r[1] != "invalid"]

@@ -709,6 +709,108 @@ SP_TEST(robust_eval_perturbation_by_image)
 	fixture_free(&f);
 }
 
+/*
+ * One perturbation cell recomputed by hand: the rotate sequence of one
+ * image generated with the report's seed, its frames embedded, each frame's
+ * classes ranked by the model's distance to the class prototypes (nearest
+ * first), and the top-5 distance of that ranking (six classes).  The report's cell must
+ * equal it, and ranking farthest first must give another value (so the
+ * check sees the direction).
+ */
+SP_TEST(robust_eval_perturbation_cell_by_hand)
+{
+	enum { N = 12, NC = 6, MAXF = 64 };
+	fixture		f;
+	sp_image	imgs[N];
+	int32_t		labels[N];
+	const int	ps[1] = {SP_P_ROTATE};
+	sp_re_perturbation_params p;
+	sp_re_models mm;
+	sp_re_gallery g;
+	sp_re_prototypes protos;
+	sp_re_pcell cell;
+	sp_error	err;
+	const int	img = 2;
+	int			differs = 0;
+	float	   *clean[2];
+
+	REQUIRE(fixture_init(&f, MAXF));
+	make_images(imgs, labels, N, 8);
+	/* six classes: top-5 distances need more than five classes to tell rankings apart */
+	for (int i = 0; i < N; i++)
+		labels[i] = i % NC;
+	memset(&p, 0, sizeof(p));
+	p.perturbations = ps;
+	p.nperturbations = 1;
+	p.seed = 3;
+	p.k = 1;
+	p.difficulty = 1;
+	p.profile = SP_PROFILE_AUTO;
+	mm = two_models(&f);
+	for (int m = 0; m < 2; m++)
+		clean[m] = malloc(sizeof(float) * N * sp_nn_model_dim(mm.model[m]));
+	for (int i = 0; i < N; i++)
+	{
+		float	   *out[2] = {clean[0] + i * sp_nn_model_dim(mm.model[0]), clean[1] + i * sp_nn_model_dim(mm.model[1])};
+
+		REQUIRE(sp_re_clean_embed(sp_env_default(), &mm, &imgs[i], i, out, &err) == SP_OK);
+	}
+	g.clean[0] = clean[0];
+	g.clean[1] = clean[1];
+	g.labels = labels;
+	g.n = N;
+	REQUIRE(sp_re_prototypes_build(sp_env_default(), &mm, &g, &protos, &err) == SP_OK);
+	REQUIRE(protos.ncls == NC);
+	REQUIRE(sp_re_perturbation_image(sp_env_default(), &mm, &imgs[img], img, &g, &protos, &p, &cell, &err) == SP_OK);
+
+	{
+		sp_image   *frames;
+		int			len;
+
+		REQUIRE(sp_perturb_sequence(sp_env_default(), &imgs[img], "rotate",
+									sp_re_item_seed(p.seed, img, 1000 + SP_P_ROTATE, p.difficulty),
+									p.profile, p.difficulty, &frames, &len, &err) == SP_OK);
+		REQUIRE(len == cell.frames && len <= MAXF);
+		for (int m = 0; m < 2; m++)
+		{
+			int			dim = sp_nn_model_dim(mm.model[m]);
+			sp_distance_kind kind = sp_nn_model_config(mm.model[m])->distance;
+			float	   *emb = malloc(sizeof(float) * (size_t) len * dim);
+			float	   *values = malloc(sizeof(float) * (size_t) len * NC);
+			double		nearest_first,
+						farthest_first;
+
+			REQUIRE(sp_nn_embed_images(sp_env_default(), mm.model[m], mm.ws[m], frames, len, emb, &err) == SP_OK);
+			for (int fr = 0; fr < len; fr++)
+				for (int c = 0; c < NC; c++)
+				{
+					const float *e = emb + (size_t) fr * dim,
+							   *pc = protos.proto[m] + (size_t) c * dim;
+
+					values[fr * NC + c] = kind == SP_DISTANCE_L2 ?
+						(float) sqrt(sp_dist_l2sq(e, pc, (size_t) dim)) :
+						(float) sp_dist_rank(kind, e, pc, (size_t) dim);
+				}
+			REQUIRE(sp_rm_top5_distance(sp_env_default(), values, 1, len, NC, 0, 0, p.difficulty,
+										&nearest_first, &err) == SP_OK);
+			REQUIRE(sp_rm_top5_distance(sp_env_default(), values, 1, len, NC, 1, 0, p.difficulty,
+										&farthest_first, &err) == SP_OK);
+			CHECK_MSG(cell.ut5d[m] == nearest_first, "model %d: cell %.9g, by hand %.9g", m, cell.ut5d[m],
+					  nearest_first);
+			differs |= nearest_first != farthest_first;
+			free(emb);
+			free(values);
+		}
+		sp_perturb_free_frames(sp_env_default(), frames, len);
+	}
+	CHECK_MSG(differs, "ranking nearest first and farthest first agree: the fixture cannot see the direction");
+	sp_re_prototypes_free(sp_env_default(), &protos);
+	free(clean[0]);
+	free(clean[1]);
+	free_images(imgs, N);
+	fixture_free(&f);
+}
+
 SP_TEST(robust_eval_bad_params)
 {
 	enum { N = 4 };

@@ -6,7 +6,8 @@
  * Input is as strict as float4in (the core's vector/embedding_text.c parses
  * it): every element must parse completely with strtof, NaN and infinities
  * are refused (distances on them are meaningless), out-of-range literals are
- * refused rather than rounded to 0 or infinity.
+ * refused rather than rounded to 0 or infinity.  The binary form is read and
+ * written by the core's vector/embedding_binary.c, which the fuzzer attacks.
  * Output uses the shortest decimal that reads back to the same float, so text
  * round-trips exactly.
  */
@@ -18,12 +19,13 @@
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "fmgr.h"
-#include "libpq/pqformat.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "pg/embedding/embedding.h"
+#include "vector/embedding_binary.h"
 #include "vector/embedding_text.h"
 
 PG_FUNCTION_INFO_V1(embedding_in);
@@ -267,41 +269,45 @@ embedding_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int32		typmod = PG_GETARG_INT32(2);
-	int			dim;
-	int			unused;
+	const uint8 *data = (const uint8 *) buf->data + buf->cursor;
+	sp_emb_bin_header hdr;
 	Embedding  *result;
 
-	if (buf->len - buf->cursor < 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("binary embedding is truncated"),
-				 errdetail("The 4-byte header is incomplete.")));
-	dim = (int16) pq_getmsgint(buf, sizeof(int16));
-	unused = (int16) pq_getmsgint(buf, sizeof(int16));
+	switch (sp_emb_bin_read_header(data, (size_t) (buf->len - buf->cursor), EMBEDDING_MAX_DIM, &hdr))
+	{
+		case SP_EMB_BIN_OK:
+			break;
+		case SP_EMB_BIN_SHORT_HEADER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("binary embedding is truncated"),
+					 errdetail("The 4-byte header is incomplete.")));
+			break;
+		case SP_EMB_BIN_BAD_DIM:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid number of dimensions %d in binary embedding", hdr.dim),
+					 errdetail("Dimensions must be between 1 and %d.", EMBEDDING_MAX_DIM)));
+			break;
+		case SP_EMB_BIN_BAD_RESERVED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid reserved field %d in binary embedding", hdr.reserved),
+					 errdetail("The reserved field must be 0.")));
+			break;
+		case SP_EMB_BIN_SHORT_VALUES:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("binary embedding is truncated"),
+					 errdetail("Expected %d values but only %zu bytes are left.", hdr.dim, hdr.avail)));
+			break;
+	}
+	embedding_check_typmod(hdr.dim, typmod);
 
-	if (dim < 1 || dim > EMBEDDING_MAX_DIM)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid number of dimensions %d in binary embedding", dim),
-				 errdetail("Dimensions must be between 1 and %d.", EMBEDDING_MAX_DIM)));
-	if (unused != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid reserved field %d in binary embedding", unused),
-				 errdetail("The reserved field must be 0.")));
-	/* refuse before reading dim floats that may not even be there */
-	if ((Size) (buf->len - buf->cursor) < sizeof(float4) * (Size) dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("binary embedding is truncated"),
-				 errdetail("Expected %d values but only %d bytes are left.",
-						   dim, buf->len - buf->cursor)));
-	embedding_check_typmod(dim, typmod);
-
-	result = embedding_new(dim);
-	for (int i = 0; i < dim; i++)
-		result->x[i] = pq_getmsgfloat4(buf);
-	embedding_check_values(result->x, dim);
+	result = embedding_new(hdr.dim);
+	sp_emb_bin_values(data, &hdr, result->x);
+	buf->cursor += (int) hdr.size;
+	embedding_check_values(result->x, hdr.dim);
 	PG_RETURN_EMBEDDING_P(result);
 }
 
@@ -309,15 +315,12 @@ Datum
 embedding_send(PG_FUNCTION_ARGS)
 {
 	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
-	StringInfoData buf;
+	bytea	   *out = palloc(VARHDRSZ + SP_EMB_BIN_SIZE(e->dim));
 
-	pq_begintypsend(&buf);
-	pq_sendint16(&buf, e->dim);
-	pq_sendint16(&buf, 0);
-	for (int i = 0; i < e->dim; i++)
-		pq_sendfloat4(&buf, e->x[i]);
+	SET_VARSIZE(out, VARHDRSZ + SP_EMB_BIN_SIZE(e->dim));
+	sp_emb_bin_write(e->x, e->dim, (uint8 *) VARDATA(out));
 	PG_FREE_IF_COPY(e, 0);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(out);
 }
 
 /* ------------------------------------------------------------------------
