@@ -61,12 +61,12 @@ typedef struct re_ctx
 	const sp_re_models *models;
 	int			nmodels;		/* 1: both roles are one model (shared results) */
 	int			dim[2];
-	sp_distance_kind kind[2];	/* each model's own distance (its config's "distance") */
 	float	   *clean[2];		/* n x dim clean embeddings per model */
 	sp_re_progress_fn progress;
 	void	   *progress_arg;
 	int			step;
 	int			nsteps;
+	int			per_stage;		/* images per progress stage of the per-image pass */
 } re_ctx;
 
 static const char *const role_name[2] = {"model", "baseline model"};
@@ -190,7 +190,6 @@ validate_common(const sp_env *env, const sp_re_sample *sample, const sp_re_model
 			return st;
 		}
 		cx->dim[m] = sp_nn_model_dim(models->model[m]);
-		cx->kind[m] = sp_nn_model_config(models->model[m])->distance;
 	}
 	if (k < 1 || k > SP_RM_MAX_K)
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "k = %d is out of range 1..%d", k, SP_RM_MAX_K);
@@ -615,6 +614,57 @@ sp_re_corruption_finish(const sp_re_corruption_params *params, const sp_re_corru
 /* Progress stages of the per-image pass: about ten, each a run of images. */
 #define RE_IMAGE_STAGES 10
 
+/* Both runs' progress: "clean", then about ten runs of images. */
+static void
+progress_init(re_ctx *cx, sp_re_progress_fn fn, void *arg)
+{
+	int			n = cx->sample->n;
+
+	cx->per_stage = (n + RE_IMAGE_STAGES - 1) / RE_IMAGE_STAGES;
+	cx->progress = fn;
+	cx->progress_arg = arg;
+	cx->nsteps = 1 + (n + cx->per_stage - 1) / cx->per_stage;
+}
+
+/* Report the stage "<what> images A to B of N" when image i starts one. */
+static void
+progress_images(re_ctx *cx, const char *what, int i)
+{
+	char		stage[96];
+	int			n = cx->sample->n,
+				last = i + cx->per_stage < n ? i + cx->per_stage : n;
+
+	if (i % cx->per_stage != 0)
+		return;
+	snprintf(stage, sizeof(stage), "%s images %d to %d of %d", what, i + 1, last, n);
+	progress(cx, stage);
+}
+
+/*
+ * The clean gallery of the sample, one image at a time (as a distributed
+ * report computes it), into the context's clean matrices.
+ */
+static sp_status
+clean_gallery(re_ctx *cx, sp_re_gallery *gallery, sp_error *err)
+{
+	const sp_re_sample *s = cx->sample;
+	sp_status	st = SP_OK;
+
+	progress(cx, "clean");
+	for (int i = 0; st == SP_OK && i < s->n; i++)
+	{
+		float	   *out_i[2] = {cx->clean[0] + (size_t) i * cx->dim[0], cx->clean[1] + (size_t) i * cx->dim[1]};
+
+		st = sp_env_interrupted(cx->env) ? interrupted(err) :
+			sp_re_clean_embed(cx->env, cx->models, &s->images[i], i, out_i, err);
+	}
+	gallery->clean[0] = cx->clean[0];
+	gallery->clean[1] = cx->clean[1];
+	gallery->labels = s->labels;
+	gallery->n = s->n;
+	return st;
+}
+
 sp_status
 sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_models *models,
 					 const sp_re_corruption_params *params, sp_re_progress_fn progress_fn,
@@ -626,7 +676,6 @@ sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_
 	sp_re_gallery gallery;
 	int64_t		clean_wrong[2] = {0, 0};
 	sp_status	st;
-	int			per_stage;
 
 	if (err)
 		sp_error_clear(err);
@@ -639,10 +688,7 @@ sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_
 	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
 	if (st != SP_OK)
 		return st;
-	per_stage = (sample->n + RE_IMAGE_STAGES - 1) / RE_IMAGE_STAGES;
-	cx.progress = progress_fn;
-	cx.progress_arg = progress_arg;
-	cx.nsteps = 1 + (sample->n + per_stage - 1) / per_stage;
+	progress_init(&cx, progress_fn, progress_arg);
 
 	st = ctx_alloc(&cx, err);
 	if (st == SP_OK)
@@ -656,36 +702,16 @@ sp_re_corruption_run(const sp_env *env, const sp_re_sample *sample, const sp_re_
 			sp_re_corruption_acc_init(acc);
 	}
 
-	/* clean embeddings, one image at a time (as a distributed report does), and the clean error */
+	/* the clean gallery and its error */
 	if (st == SP_OK)
-		progress(&cx, "clean");
-	for (int i = 0; st == SP_OK && i < sample->n; i++)
-	{
-		float	   *out_i[2] = {cx.clean[0] + (size_t) i * cx.dim[0], cx.clean[1] + (size_t) i * cx.dim[1]};
-
-		if (sp_env_interrupted(env))
-			st = interrupted(err);
-		else
-			st = sp_re_clean_embed(env, models, &sample->images[i], i, out_i, err);
-	}
-	gallery.clean[0] = cx.clean[0];
-	gallery.clean[1] = cx.clean[1];
-	gallery.labels = sample->labels;
-	gallery.n = sample->n;
+		st = clean_gallery(&cx, &gallery, err);
 	if (st == SP_OK)
 		st = sp_re_clean_error(env, models, &gallery, params->k, clean_wrong, err);
 
 	/* every image's cells, added in sample order */
 	for (int i = 0; st == SP_OK && i < sample->n; i++)
 	{
-		if (i % per_stage == 0)
-		{
-			char		stage[96];
-			int			last = i + per_stage < sample->n ? i + per_stage : sample->n;
-
-			snprintf(stage, sizeof(stage), "corrupted images %d to %d of %d", i + 1, last, sample->n);
-			progress(&cx, stage);
-		}
+		progress_images(&cx, "corrupted", i);
 		if (sp_env_interrupted(env))
 			st = interrupted(err);
 		else
@@ -1193,7 +1219,6 @@ sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample, const sp_r
 	sp_re_pcell *cells = NULL;
 	sp_re_perturbation_acc *acc = NULL;
 	sp_status	st;
-	int			per_stage;
 
 	if (err)
 		sp_error_clear(err);
@@ -1207,10 +1232,7 @@ sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample, const sp_r
 	st = validate_common(env, sample, models, params->k, params->profile, &cx, err);
 	if (st != SP_OK)
 		return st;
-	per_stage = (sample->n + RE_IMAGE_STAGES - 1) / RE_IMAGE_STAGES;
-	cx.progress = progress_fn;
-	cx.progress_arg = progress_arg;
-	cx.nsteps = 1 + (sample->n + per_stage - 1) / per_stage;
+	progress_init(&cx, progress_fn, progress_arg);
 
 	st = ctx_alloc(&cx, err);
 	if (st == SP_OK)
@@ -1224,31 +1246,13 @@ sp_re_perturbation_run(const sp_env *env, const sp_re_sample *sample, const sp_r
 			sp_re_perturbation_acc_init(acc);
 	}
 	if (st == SP_OK)
-		progress(&cx, "clean");
-	for (int i = 0; st == SP_OK && i < sample->n; i++)
-	{
-		float	   *out_i[2] = {cx.clean[0] + (size_t) i * cx.dim[0], cx.clean[1] + (size_t) i * cx.dim[1]};
-
-		st = sp_env_interrupted(env) ? interrupted(err) :
-			sp_re_clean_embed(env, models, &sample->images[i], i, out_i, err);
-	}
-	gallery.clean[0] = cx.clean[0];
-	gallery.clean[1] = cx.clean[1];
-	gallery.labels = sample->labels;
-	gallery.n = sample->n;
+		st = clean_gallery(&cx, &gallery, err);
 	if (st == SP_OK)
 		st = sp_re_prototypes_build(env, models, &gallery, &protos, err);
 
 	for (int i = 0; st == SP_OK && i < sample->n; i++)
 	{
-		if (i % per_stage == 0)
-		{
-			char		stage[96];
-			int			last = i + per_stage < sample->n ? i + per_stage : sample->n;
-
-			snprintf(stage, sizeof(stage), "perturbed images %d to %d of %d", i + 1, last, sample->n);
-			progress(&cx, stage);
-		}
+		progress_images(&cx, "perturbed", i);
 		st = sp_re_perturbation_image(env, models, &sample->images[i], i, &gallery, &protos, params, cells, err);
 		if (st == SP_OK)
 			sp_re_perturbation_acc_add(acc, params, cells);
