@@ -13,7 +13,8 @@ use IPC::Run;
 use Time::HiRes ();
 use Test::More;
 
-our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname);
+our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname
+  items_recall10 items_reachable);
 
 # A 4x3 8-bit grayscale PNG (made with zlib; pixel (x,y) = (60x + 20y) mod 256).
 sub tiny_png_hex
@@ -37,6 +38,41 @@ sub wait_for_appname
 		Time::HiRes::usleep(100_000);
 	}
 	return $pid;
+}
+
+# Recall@10 of the siamese_hnsw index on table items (columns i, e) against
+# the exact answer, for the query vectors of $queries (SQL giving rows
+# (q, e)), rounded to 3 places; $settings (SET commands, e.g. ef_search) run
+# first.  The index tests' shared yardstick.
+sub items_recall10
+{
+	my ($node, $queries, $settings) = @_;
+	$settings //= '';
+	return $node->safe_psql('postgres', qq{
+		SET search_path = public, siamese;
+		$settings
+		SET enable_indexscan = off; SET enable_bitmapscan = off;
+		CREATE TEMP TABLE exact AS SELECT q.q, x.i FROM ($queries) q
+		  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
+		SET enable_indexscan = on; SET enable_seqscan = off; SET enable_sort = off;
+		CREATE TEMP TABLE approx AS SELECT q.q, x.i FROM ($queries) q
+		  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
+		SELECT round(count(*)::numeric / (SELECT count(*) FROM exact), 3) FROM approx JOIN exact USING (q, i);
+	});
+}
+
+# The rows of table items that one unbounded index scan returns: all of them
+# when every element is reachable.
+sub items_reachable
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', q{
+		SET search_path = public, siamese;
+		SET enable_seqscan = off; SET enable_bitmapscan = off;
+		SET siamese.hnsw.max_scan_tuples = 10000000;
+		SELECT count(*) FROM (SELECT i FROM items ORDER BY e <-> (SELECT e FROM items ORDER BY i LIMIT 1)
+			LIMIT 10000000) s;
+	});
 }
 
 sub new_node

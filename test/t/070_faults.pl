@@ -21,7 +21,7 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes ();
 use lib 'test/perl';
-use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion items_recall10 items_reachable);
 
 my $exporter = fashion_exporter_or_skip();
 my $dims = 32;
@@ -50,32 +50,6 @@ sub index_clean
 	my ($index, $what) = @_;
 	is($node->safe_psql('postgres', "SELECT problems, ok FROM siamese.hnsw_check('$index')"),
 		'0|t', "$what: $index checks clean");
-}
-
-# Recall@10 of the index against the exact answer for 30 rows' vectors.
-sub recall
-{
-	return $node->safe_psql('postgres', q{
-		SET search_path = public, siamese;
-		SET enable_indexscan = off;
-		CREATE TEMP TABLE exact AS SELECT q.i AS q, x.i FROM (SELECT i, e FROM items ORDER BY i LIMIT 30) q
-		  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-		SET enable_indexscan = on; SET enable_seqscan = off; SET enable_sort = off;
-		CREATE TEMP TABLE approx AS SELECT q.i AS q, x.i FROM (SELECT i, e FROM items ORDER BY i LIMIT 30) q
-		  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-		SELECT round(count(*)::numeric / (SELECT count(*) FROM exact), 3) FROM approx JOIN exact USING (q, i);
-	});
-}
-
-# Every row of items through an unbounded index scan.
-sub reachable
-{
-	return $node->safe_psql('postgres', q{
-		SET search_path = public, siamese;
-		SET enable_seqscan = off;
-		SET siamese.hnsw.max_scan_tuples = 10000000;
-		SELECT count(*) FROM (SELECT i FROM items ORDER BY e <-> (SELECT e FROM items ORDER BY i LIMIT 1) LIMIT 10000000) s;
-	});
 }
 
 # Run $sql in the background; as soon as a backend matches $where (a
@@ -124,7 +98,7 @@ kill9_during('f_insert', qq{INSERT INTO items SELECT g, siamese.array_to_embeddi
 	q{a.application_name = 'f_insert' AND now() - a.query_start > interval '1 s'});
 is($node->safe_psql('postgres', 'SELECT count(*) FROM items'), '20000', 'the killed insert added no row');
 index_clean('items_idx', 'after the killed insert');
-is(reachable(), '20000', 'every row is reachable through the index');
+is(items_reachable($node), '20000', 'every row is reachable through the index');
 $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) items');
 is($node->safe_psql('postgres', "SELECT live, unreachable, ok FROM siamese.hnsw_check('items_idx')"),
 	'20000|0|t', 'VACUUM removes the killed insert\'s elements: live elements = rows');
@@ -140,8 +114,8 @@ $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) items');
 my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
 is($node->safe_psql('postgres', "SELECT live, unreachable, ok FROM siamese.hnsw_check('items_idx')"),
 	"$rows|0|t", 'VACUUM run again completes: live elements = rows, all reachable');
-is(reachable(), $rows, 'every row is reachable through the index');
-my $r = recall();
+is(items_reachable($node), $rows, 'every row is reachable through the index');
+my $r = items_recall10($node, 'SELECT i AS q, e FROM items ORDER BY i LIMIT 30');
 cmp_ok($r, '>=', 0.95, "recall\@10 after the kills: $r");
 
 # a robustness report, while it corrupts images

@@ -10,7 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use lib 'test/perl';
-use SiameseTest qw(new_node);
+use SiameseTest qw(new_node items_recall10 items_reachable);
 
 my $dims = 32;
 my $primary = new_node('promote_primary', init => { allows_streaming => 1 });
@@ -80,26 +80,10 @@ for my $idx ('items_idx', 'items_cos')
 	is($problems, '0', "$idx is structurally valid on the promoted node");
 	diag("$idx on the promoted node: $unreachable elements awaiting VACUUM's relink");
 }
-my $all = q{
-	SET search_path = public, siamese;
-	SET enable_seqscan = off;
-	SET siamese.hnsw.max_scan_tuples = 10000000;
-	SELECT count(*) FROM (SELECT i FROM items ORDER BY e <-> (SELECT e FROM items ORDER BY i LIMIT 1) LIMIT 10000000) s;
-};
-is($standby->safe_psql('postgres', $all), $at_promotion, 'every replayed row is reachable through the index');
+is(items_reachable($standby), $at_promotion, 'every replayed row is reachable through the index');
 
 # recall against the exact answer, on the promoted node
-my $recall = q{
-	SET search_path = public, siamese;
-	SET enable_indexscan = off;
-	CREATE TEMP TABLE exact AS SELECT q.i AS q, x.i FROM (SELECT i, e FROM items WHERE i % 97 = 0 LIMIT 30) q
-	  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-	SET enable_indexscan = on; SET enable_seqscan = off; SET enable_sort = off;
-	CREATE TEMP TABLE approx AS SELECT q.i AS q, x.i FROM (SELECT i, e FROM items WHERE i % 97 = 0 LIMIT 30) q
-	  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-	SELECT round(count(*)::numeric / (SELECT count(*) FROM exact), 3) FROM approx JOIN exact USING (q, i);
-};
-my $r = $standby->safe_psql('postgres', $recall);
+my $r = items_recall10($standby, 'SELECT i AS q, e FROM items WHERE i % 97 = 0 LIMIT 30');
 cmp_ok($r, '>=', 0.95, "recall\@10 on the promoted node: $r");
 
 # the promoted node is a primary now: inserts, deletes and VACUUM work on its index
@@ -115,7 +99,7 @@ for my $idx ('items_idx', 'items_cos')
 	is($standby->safe_psql('postgres', "SELECT live, unreachable, problems, ok FROM siamese.hnsw_check('$idx')"),
 		"$rows|0|0|t", "$idx after new writes and VACUUM there: live elements = rows, all reachable");
 }
-is($standby->safe_psql('postgres', $all), $rows, 'and every row is reachable');
+is(items_reachable($standby), $rows, 'and every row is reachable');
 
 $_->stop for ($primary, $standby);
 done_testing();

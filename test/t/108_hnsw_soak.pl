@@ -14,7 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use lib 'test/perl';
-use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion items_recall10 items_reachable);
 
 my $exporter = fashion_exporter_or_skip();
 my $seconds = $ENV{SIAMESE_SOAK_SECONDS} // 90;
@@ -43,18 +43,7 @@ ok(load_fashion($node, $exporter, 'photos', '--split', 't10k', '--limit', '100')
 # Recall@10 of the index for the fixed query vectors, against the exact answer,
 # at the default ef_search (40) and at 10, where it is well below 1 and a worse
 # graph shows most.
-my $recall_sql = q{
-	SET search_path = public, siamese;
-	SET siamese.hnsw.ef_search = %d;
-	SET enable_indexscan = off; SET enable_bitmapscan = off;
-	CREATE TEMP TABLE exact AS SELECT q.q, x.i FROM queries q
-	  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-	SET enable_indexscan = on; SET enable_seqscan = off; SET enable_sort = off;
-	CREATE TEMP TABLE approx AS SELECT q.q, x.i FROM queries q
-	  CROSS JOIN LATERAL (SELECT i FROM items ORDER BY items.e <-> q.e LIMIT 10) x;
-	SELECT round(count(*)::numeric / (SELECT count(*) FROM exact), 3) FROM approx JOIN exact USING (q, i);
-};
-sub recall { return $node->safe_psql('postgres', sprintf($recall_sql, $_[0])); }
+sub recall { return items_recall10($node, 'SELECT q, e FROM queries', "SET siamese.hnsw.ef_search = $_[0];"); }
 my $recall_before = recall(40);
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
@@ -109,11 +98,7 @@ $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) items');
 my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
 is($node->safe_psql('postgres', "SELECT live, unreachable, problems, ok FROM siamese.hnsw_check('items_idx')"),
 	"$rows|0|0|t", 'hnsw_check clean: live elements = rows, all reachable');
-is($node->safe_psql('postgres', q{
-		SET enable_seqscan = off; SET enable_bitmapscan = off;
-		SET siamese.hnsw.max_scan_tuples = 10000000;
-		SELECT count(*) FROM (SELECT i FROM items ORDER BY e OPERATOR(siamese.<->) (SELECT e FROM queries LIMIT 1)
-			LIMIT 10000000) s}), $rows, 'every row is reachable through the index');
+is(items_reachable($node), $rows, 'every row is reachable through the index');
 # the soaked graph against a graph built fresh over the same rows
 my ($recall_after, $after10) = (recall(40), recall(10));
 $node->safe_psql('postgres', 'REINDEX INDEX items_idx');
