@@ -261,6 +261,19 @@ SET enable_seqscan = off;
 SELECT id FROM hdup ORDER BY e <-> '[3050,0,0,0]' LIMIT 3;
 SELECT count(*) FROM (SELECT id FROM hdup WHERE id > 3000 ORDER BY e <-> '[1,1,1,1]' LIMIT 10) s;
 RESET enable_seqscan;
+-- Duplicates inserted into the built index one by one stay reachable too:
+-- a new copy never evicts an older one from a list, and when it is forced
+-- into a full list the entry it displaces is linked from the new element.
+-- In a transaction still open, the rows count as live.
+BEGIN;
+INSERT INTO hdup SELECT i, '[1,1,1,1]' FROM generate_series(4001, 4400) i;
+INSERT INTO hdup SELECT i, '[3005,0,0,0]' FROM generate_series(5001, 5400) i;
+SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hdup_idx');
+SET LOCAL enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM hdup ORDER BY e <-> '[3005,0,0,0]' LIMIT 40) s WHERE id > 5000 OR id = 3005;
+ROLLBACK;
+-- rolled back: the elements of rows no snapshot can see are not counted
+SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hdup_idx');
 DROP TABLE hdup;
 
 -- The checker refuses other relations.

@@ -11,11 +11,18 @@
  * in the result row.  ok is true only when there are no problems and every
  * live element is reachable: a graph that hides most of its rows from
  * searches is broken even if each element is well formed.
+ *
+ * An unreached element whose heap row is dead to every snapshot is not
+ * counted: no search may return it, and VACUUM removes it.  A backend killed
+ * in the middle of an insert leaves exactly that: the element is written
+ * (one WAL record) but the backlinks that make it reachable are not, and the
+ * transaction that inserted the row never commits.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/tableam.h"
 #include "access/table.h"
 #include "access/xlog.h"
 #include "commands/defrem.h"
@@ -29,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw/hnsw.h"
 
@@ -39,6 +47,7 @@ typedef struct CheckElem
 	int8		level;			/* -1: no element at this offset */
 	bool		deleted;
 	bool		reached;
+	ItemPointerData heaptid;
 } CheckElem;
 
 typedef struct CheckState
@@ -103,6 +112,7 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 	HnswSource	src;
 	HnswMetric	metric;
 	LOCKMODE	lockmode;
+	SnapshotData nonvacuumable;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -174,6 +184,7 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 			ce->level = etup->level;
 			ce->deleted = (etup->flags & HNSW_ELEM_DELETED) || !ItemPointerIsValid(&etup->heaptid);
 			ce->reached = false;
+			ce->heaptid = etup->heaptid;
 			if (etup->dims != meta.dims)
 				report(&cs, "element has wrong dimension count", blkno, off, etup->dims);
 			if (ce->deleted)
@@ -313,16 +324,25 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 	else if (live > 0)
 		report(&cs, "metapage has no entry point but live elements exist", 0, 0, (int) Min(live, INT_MAX));
 
+	/* unreached elements of rows some snapshot may still see */
+	InitNonVacuumableSnapshot(nonvacuumable, GlobalVisTestFor(heap));
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < cs.nblocks; blkno++)
 	{
 		OffsetNumber off;
 
 		if (cs.blocks[blkno] == NULL)
 			continue;
+		CHECK_FOR_INTERRUPTS();
 		for (off = FirstOffsetNumber; off <= cs.maxoff[blkno]; off++)
-			if (cs.blocks[blkno][off].level >= 0 && !cs.blocks[blkno][off].deleted &&
-				!cs.blocks[blkno][off].reached)
+		{
+			CheckElem  *ce = &cs.blocks[blkno][off];
+			bool		all_dead = false;
+
+			if (ce->level < 0 || ce->deleted || ce->reached)
+				continue;
+			if (table_index_fetch_tuple_check(heap, &ce->heaptid, &nonvacuumable, &all_dead))
 				unreachable++;
+		}
 	}
 
 	index_close(index, AccessShareLock);

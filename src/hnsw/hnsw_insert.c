@@ -300,11 +300,30 @@ hnsw_read_neighbour_list(HnswDiskSource *ds, ItemPointer tid, int level,
  * Make element ntid (on layer level) point to newtid, pruning its list with
  * the selection heuristic when it is full.  Optimistic: retried when the
  * list changes under us; after HNSW_LINK_RETRIES the link is dropped (the
- * new element keeps its other in-links).
+ * new element keeps its other in-links).  With force, a full list that the
+ * heuristic would not change takes the new element in place of its last
+ * entry, which is returned in *evicted (invalid otherwise).
  */
+/* Does the selection sel[] (nsel of the n items) leave out an exact copy of vec? */
+static bool
+dropped_duplicate(const HnswSelectItem *items, int n, const int *sel, int nsel,
+				  const float *vec, int dims)
+{
+	for (int i = 0; i < n; i++)
+	{
+		bool		kept = false;
+
+		for (int j = 0; j < nsel && !kept; j++)
+			kept = (sel[j] == i);
+		if (!kept && memcmp(items[i].vec, vec, sizeof(float) * dims) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool
 link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
-		  ItemPointer newtid, const float *newvec, bool force)
+		  ItemPointer newtid, const float *newvec, bool force, ItemPointer evicted)
 {
 	int			cap = hnsw_level_capacity(ds->m, level);
 	ItemPointerData *list = palloc(sizeof(ItemPointerData) * cap);
@@ -316,6 +335,7 @@ link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
 	int			attempt;
 	bool		linked = false;
 
+	ItemPointerSetInvalid(evicted);
 	for (attempt = 0; attempt < HNSW_LINK_RETRIES; attempt++)
 	{
 		bool		full;
@@ -354,6 +374,15 @@ link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
 			if (items[sel[i]].id == hnsw_tid_to_id(newtid))
 				chosen = true;
 		}
+
+		/*
+		 * Trading an exact duplicate of the new vector for the new element
+		 * gains the list no direction and costs the dropped one an in-link
+		 * (with ties broken at random, a run of duplicates would keep
+		 * evicting each other): keep the list as it is.
+		 */
+		if (chosen && dropped_duplicate(items, count + 1, sel, nsel, newvec, ds->dims))
+			chosen = false;
 		if (!chosen)
 		{
 			if (!force)
@@ -370,6 +399,8 @@ link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
 		}
 		if (hnsw_write_neighbour_list(ds->index, ds->m, ntid, level, list, newlist, nsel, &full))
 		{
+			if (!chosen)
+				*evicted = list[count - 1];
 			linked = true;
 			break;
 		}
@@ -383,6 +414,53 @@ link_back(HnswDiskSource *ds, ItemPointer ntid, int level,
 	pfree(items);
 	pfree(sel);
 	return linked;
+}
+
+/*
+ * A forced link took evicted's slot in a list: give evicted a way in through
+ * the new element instead, so the path into it becomes that list -> new
+ * element -> evicted.  The new element's layer-0 list is full of the
+ * neighbours it chose itself (own[], n entries); those links are younger
+ * than this insert, so overwriting the last of them costs no element an
+ * in-link it had before.  Without this, every exact duplicate forced into
+ * the same nearest neighbour's list evicts the one forced in before it, and
+ * a run of duplicates leaves a fifth of them unreachable until VACUUM.
+ */
+static void
+adopt_evicted(HnswDiskSource *ds, ItemPointer newtid, ItemPointer evicted,
+			  const ItemPointerData *own, int n)
+{
+	int			cap = hnsw_level_capacity(ds->m, 0);
+	ItemPointerData *list = palloc(sizeof(ItemPointerData) * cap);
+	ItemPointerData *newlist = palloc(sizeof(ItemPointerData) * cap);
+	int			attempt;
+
+	for (attempt = 0; attempt < HNSW_LINK_RETRIES; attempt++)
+	{
+		bool		full;
+		int			count;
+		int			slot = -1;
+		int			i;
+
+		if (hnsw_write_neighbour_list(ds->index, ds->m, newtid, 0, NULL, evicted, 1, &full))
+			break;				/* appended, or already there */
+		if (!full)
+			continue;
+		count = hnsw_read_neighbour_list(ds, newtid, 0, list, NULL);
+		for (i = count - 1; i >= 0 && slot < 0; i--)
+			for (int j = 0; j < n && slot < 0; j++)
+				if (ItemPointerEquals(&list[i], (ItemPointer) &own[j]))
+					slot = i;
+		if (slot < 0)
+			break;				/* only links other inserts made: keep them */
+		memcpy(newlist, list, sizeof(ItemPointerData) * count);
+		newlist[slot] = *evicted;
+		if (hnsw_write_neighbour_list(ds->index, ds->m, newtid, 0, list, newlist, count, &full))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(list);
+	pfree(newlist);
 }
 
 /* ---------------------------------------------------------------------
@@ -516,19 +594,22 @@ hnsw_insert_vector(Relation index, const float *vec, int dims,
 	{
 		int			i;
 		bool		any = false;
+		ItemPointerData evicted;
 
 		for (i = 0; i < nselected[lc]; i++)
 		{
 			ItemPointerData ntid = nbs[hnsw_level_offset(m, lc) + i];
 
-			if (link_back(&ds, &ntid, lc, &newtid, vec, false))
+			if (link_back(&ds, &ntid, lc, &newtid, vec, false, &evicted))
 				any = true;
 		}
 		if (lc == 0 && !any && nselected[0] > 0)
 		{
 			ItemPointerData ntid = nbs[0];
 
-			(void) link_back(&ds, &ntid, 0, &newtid, vec, true);
+			if (link_back(&ds, &ntid, 0, &newtid, vec, true, &evicted) &&
+				ItemPointerIsValid(&evicted))
+				adopt_evicted(&ds, &newtid, &evicted, nbs, nselected[0]);
 		}
 	}
 
