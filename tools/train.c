@@ -7,7 +7,7 @@
  * temperature into the JSON.  See docs/training.md.
  *
  *   train --arch cnn|mlp|mlp2d|pixels --out models/fashion [--name N]
- *         [--loss batch_all|batch_hard|contrastive|softmax] [--margin M]
+ *         [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface] [--margin M]
  *         [--epochs E] [--seed S] [--lr 1e-3] [--wd 1e-4] [--P 10] [--K 16]
  *         [--aug flip,shift,cutout] [--no-bn] [--no-eval]
  *         [--imbalance-class C --imbalance-keep N] [--results FILE]
@@ -64,7 +64,8 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: train --arch cnn|mlp|mlp2d|pixels --out PATH_PREFIX [--name NAME]\n"
-			"             [--loss batch_all|batch_hard|contrastive|softmax] [--margin M] [--epochs E]\n"
+			"             [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface]\n"
+			"             [--margin M] [--epochs E]\n"
 			"             [--seed S] [--lr LR] [--wd WD] [--P 10] [--K 16] [--aug flip,shift,cutout]\n"
 			"             [--no-bn] [--no-eval] [--imbalance-class C --imbalance-keep N] [--results FILE]\n");
 	exit(2);
@@ -123,7 +124,7 @@ main(int argc, char **argv)
 	const sp_env *env = sp_env_default();
 	opts		o = {.arch = "cnn", .out = NULL, .name = NULL, .loss = "batch_all", .aug = "",
 		.margin = 0.2, .epochs = 5, .seed = 1, .lr = 1e-3, .wd = 1e-4, .P = 10, .K = 16,
-	.bn = 1, .eval = 1, .imb_class = -1, .imb_keep = 0, .softmax_scale = 16.0};
+	.bn = 1, .eval = 1, .imb_class = -1, .imb_keep = 0, .softmax_scale = SP_FIT_HEAD_SCALE};
 	char		cmdline[2048] = "tools/bin/train";
 	idx_images	tr_img,
 				te_img;
@@ -152,6 +153,7 @@ main(int argc, char **argv)
 	uint8_t    *w;
 	float	   *head = NULL;
 	bool		is_softmax;
+	sp_fit_loss loss_kind;
 	char		name_buf[128];
 
 	for (int i = 1; i < argc; i++)
@@ -220,9 +222,9 @@ main(int argc, char **argv)
 	if (!o.out || o.epochs < 0 || o.epochs > 1000 || o.P < 2 || o.P > NCLASS || o.K < 2 || o.K > 64 ||
 		(o.imb_class >= NCLASS) || (o.imb_class >= 0 && o.imb_keep < 1))
 		usage();
-	is_softmax = strcmp(o.loss, "softmax") == 0;
-	if (!is_softmax && strcmp(o.loss, "batch_all") && strcmp(o.loss, "batch_hard") && strcmp(o.loss, "contrastive"))
+	if (!sp_fit_loss_parse(o.loss, &loss_kind))
 		usage();
+	is_softmax = sp_fit_loss_has_head(loss_kind);
 	aug_flip = strstr(o.aug, "flip") != NULL;
 	aug_shift = strstr(o.aug, "shift") ? 2 : 0;
 	aug_cutout = strstr(o.aug, "cutout") != NULL;
@@ -274,13 +276,8 @@ main(int argc, char **argv)
 
 	if (is_softmax)
 	{
-		size_t		hn = (size_t) NCLASS * D;
-		sp_rng		hr;
-
-		head = calloc(hn, sizeof(float));
-		sp_rng_seed(&hr, o.seed, 77);
-		for (size_t k = 0; k < hn; k++)
-			head[k] = (float) sp_rng_uniform_range(&hr, -1.0 / sqrt(D), 1.0 / sqrt(D));
+		head = calloc((size_t) NCLASS * D, sizeof(float));
+		sp_fit_head_init(head, NCLASS, D, o.seed);
 	}
 
 	if (o.epochs > 0 && strcmp(o.arch, "pixels") != 0)
@@ -296,8 +293,7 @@ main(int argc, char **argv)
 		sp_fit_result res = {.epoch_loss = ep_loss, .epoch_seconds = ep_secs, .head = head};
 		progress_state ps = {.is_softmax = is_softmax, .batch = o.P * o.K, .t = now()};
 
-		if (!sp_fit_loss_parse(o.loss, &fo.loss))
-			usage();
+		fo.loss = loss_kind;
 		if (sp_nn_fit(env, tr, &data, &fo, print_progress, &ps, &res, &err) != SP_OK)
 			die("training", &err);
 		steps_per_epoch = res.steps_per_epoch;

@@ -5,7 +5,8 @@
 #    registered with its training record, held-out 1-NN accuracy and
 #    classes, embeds, and beats chance by far;
 #  * the same seed gives the same weights; fine-tuning a registered model
-#    (base_model) works;
+#    (base_model) works; multi-similarity, normalised softmax and CosFace
+#    train too;
 #  * progress shows in pg_stat_activity; a cancelled run registers nothing;
 #  * row level security: a role trains only on the rows it can read, and
 #    needs register_model's privilege;
@@ -61,6 +62,18 @@ is($node->safe_psql('postgres', q{
 	SELECT a.config -> 'training' ->> 'base_model', a.weights <> b.weights
 	FROM siamese.models a, siamese.models b WHERE a.name = 'mine-tuned' AND b.name = 'mine'}),
 	'mine|t', 'starting from its weights, it moves them');
+
+# the other losses: multi-similarity, and the two with class proxies (normalised
+# softmax, CosFace) whose head is trained beside the network and dropped
+for my $loss ('multi_similarity', 'softmax', 'cosface')
+{
+	($ret, $out, $err) = $node->psql('postgres', $train =~ s/'mine'/'by-$loss'/r =~ s/epochs => 3/epochs => 3, loss => '$loss'/r);
+	is($ret, 0, "loss $loss trains") or diag($err);
+	my ($a) = $err =~ /held-out 1-NN accuracy ([0-9.]+)/;
+	ok(defined $a && $a > 0.5, "loss $loss: held-out 1-NN accuracy " . ($a // 'missing') . ' (chance is 0.1)');
+	is($node->safe_psql('postgres', "SELECT config -> 'training' ->> 'loss' FROM siamese.models WHERE name = 'by-$loss'"),
+		$loss, "loss $loss: recorded in the training record");
+}
 
 # progress in pg_stat_activity, then a cancel registers nothing
 my ($in, $o2, $e2) = ('', '', '');

@@ -189,7 +189,7 @@ SP_TEST(grad_layers)
 
 typedef enum
 {
-	L_HARD, L_SOFT, L_ALL, L_CONTRASTIVE, L_CE, L_CE_COS
+	L_HARD, L_SOFT, L_ALL, L_CONTRASTIVE, L_CE, L_CE_COS, L_COSFACE, L_MS
 } loss_kind;
 
 static float head_w[4 * 5],
@@ -217,10 +217,17 @@ eval_loss_kind(loss_kind k, const float *e, const int *lab, int B, int D, float 
 			sp_nn_loss_contrastive(env, e, lab, B, D, 1.5f, &loss, d, &err);
 			break;
 		case L_CE:
-			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 0.0f, &loss, d, NULL, NULL, NULL, &err);
+			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 0.0f, 0.0f, &loss, d, NULL, NULL, NULL, &err);
 			break;
 		case L_CE_COS:
-			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 16.0f, &loss, d, NULL, NULL, NULL, &err);
+			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 16.0f, 0.0f, &loss, d, NULL, NULL, NULL, &err);
+			break;
+		case L_COSFACE:
+			sp_nn_loss_softmax_ce(env, e, lab, B, D, head_w, head_b, 4, 16.0f, 0.35f, &loss, d, NULL, NULL, NULL, &err);
+			break;
+		case L_MS:
+			/* a mining margin wide enough to keep every pair: smooth, so differentiable */
+			sp_nn_loss_multi_similarity(env, e, lab, B, D, 10.0f, &loss, d, NULL, &err);
 			break;
 	}
 	return loss;
@@ -239,7 +246,7 @@ SP_TEST(grad_losses)
 	tu_fill(&s, e, 40, -1, 1);
 	tu_fill(&s, head_w, 20, -1, 1);
 	tu_fill(&s, head_b, 4, -1, 1);
-	for (int k = L_HARD; k <= L_CE_COS; k++)
+	for (int k = L_HARD; k <= L_MS; k++)
 	{
 		int			bad = 0;
 		float		l0 = eval_loss_kind((loss_kind) k, e, labels, B, D, d);
@@ -273,6 +280,72 @@ SP_TEST(grad_losses)
 	}
 }
 
+/*
+ * Multi-similarity's pair mining by hand: four points on the unit circle, two
+ * classes.  Only anchor 2 keeps pairs (its positive 3, at similarity 0, is
+ * below its hardest negative's 0.6 + eps; both negatives are above its
+ * positive's 0 - eps); anchors 0, 1 and 3 are easy and add 0.
+ */
+SP_TEST(loss_multi_similarity_mining)
+{
+	const float e[8] = {1, 0, 0.8f, 0.6f, 0, 1, -1, 0};
+	const int	labels[4] = {0, 0, 1, 1};
+	const int	apart[4] = {0, 0, 1, 1};
+	float		loss,
+				d[8];
+	int			active;
+	sp_error	err;
+	double		l2 = log1p(exp(-SP_MS_ALPHA * (0 - SP_MS_LAMBDA))) / SP_MS_ALPHA +
+		log(1 + exp(SP_MS_BETA * (0 - SP_MS_LAMBDA)) + exp(SP_MS_BETA * (0.6 - SP_MS_LAMBDA))) / SP_MS_BETA;
+
+	REQUIRE(sp_nn_loss_multi_similarity(sp_env_default(), e, labels, 4, 2, 0.1f, &loss, d, &active, &err) == SP_OK);
+	CHECK_MSG(fabs(loss - l2 / 4) < 1e-6, "loss %.8g, by hand %.8g", loss, l2 / 4);
+	CHECK(active == 1);
+	/* row 1 only through the kept negative pair (2, 1): its gradient is along e2 = (0, 1), positive (descent pushes it away) */
+	CHECK(d[2] == 0 && d[3] > 0);
+	/* row 3 only through the kept positive pair (2, 3): pulled towards e2 = (0, 1) */
+	CHECK(d[7] < 0);
+	/* classes far apart: nothing is mined, the loss and gradient are 0 */
+	{
+		const float far[8] = {1, 0, 0.99f, 0.141f, -1, 0, -0.99f, 0.141f};
+
+		REQUIRE(sp_nn_loss_multi_similarity(sp_env_default(), far, apart, 4, 2, 0.1f, &loss, d, &active, &err) == SP_OK);
+		CHECK(loss == 0 && active == 0);
+		for (int i = 0; i < 8; i++)
+			CHECK(d[i] == 0);
+	}
+	CHECK(sp_nn_loss_multi_similarity(sp_env_default(), e, labels, 4, 2, -0.1f, &loss, d, &active, &err) == SP_ERR_INVALID_ARG);
+}
+
+/* CosFace with margin 0 is the normalised softmax; a margin raises the loss, never the hits */
+SP_TEST(loss_cosface_margin)
+{
+	const int	B = 6,
+				D = 5,
+				K = 4;
+	int			labels[6] = {0, 1, 2, 3, 0, 2};
+	float		e[30],
+				d0[30],
+				d1[30],
+				l0,
+				l1,
+				lm;
+	int			c0,
+				c1;
+	uint64_t	s = 23;
+	sp_error	err;
+
+	tu_fill(&s, e, 30, -1, 1);
+	tu_fill(&s, head_w, 20, -1, 1);
+	REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, NULL, K, 16, 0, &l0, d0, NULL, NULL, &c0, &err) == SP_OK);
+	REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, NULL, K, 16, 0.35f, &l1, d1, NULL, NULL, &c1, &err) == SP_OK);
+	REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, NULL, K, 16, 1e-9f, &lm, d1, NULL, NULL, &c1, &err) == SP_OK);
+	CHECK_MSG(l1 > l0, "margin 0.35: %g, none: %g", l1, l0);
+	CHECK(fabs(lm - l0) < 1e-5 && c1 == c0);
+	/* a margin needs cosine logits */
+	CHECK(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, NULL, K, 0, 0.35f, &l1, d1, NULL, NULL, NULL, &err) == SP_ERR_INVALID_ARG);
+}
+
 SP_TEST(grad_softmax_head)
 {
 	const int	B = 6,
@@ -289,14 +362,15 @@ SP_TEST(grad_softmax_head)
 	tu_fill(&s, e, 30, -1, 1);
 	tu_fill(&s, head_w, 20, -1, 1);
 	tu_fill(&s, head_b, 4, -1, 1);
-	for (int cos = 0; cos < 2; cos++)
+	for (int cos = 0; cos < 3; cos++)
 	{
 		float		scale = cos ? 16.0f : 0.0f;
+		float		margin = cos == 2 ? 0.35f : 0.0f;	/* 2: CosFace */
 		float		loss;
 		int			correct,
 					bad = 0;
 
-		REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &loss, d, dW, db,
+		REQUIRE(sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, margin, &loss, d, dW, db,
 									  &correct, &err) == SP_OK);
 		CHECK(correct >= 0 && correct <= B);
 		for (int i = 0; i < K * D + K; i++)
@@ -312,9 +386,9 @@ SP_TEST(grad_softmax_head)
 			if (cos && i >= K * D)
 				continue;		/* no bias with cosine logits */
 			*p = save + 1e-3f;
-			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &lp, tmp, NULL, NULL, NULL, &err);
+			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, margin, &lp, tmp, NULL, NULL, NULL, &err);
 			*p = save - 1e-3f;
-			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, &lm, tmp, NULL, NULL, NULL, &err);
+			sp_nn_loss_softmax_ce(sp_env_default(), e, labels, B, D, head_w, head_b, K, scale, margin, &lm, tmp, NULL, NULL, NULL, &err);
 			*p = save;
 			num = ((double) lp - lm) / 2e-3;
 			if (!(fabs(num - ana) <= 1e-2 * fmax(fabs(num), fabs(ana)) + 1e-3))
@@ -330,7 +404,7 @@ SP_TEST(grad_softmax_head)
 		int			badlab[6] = {0, 1, 2, 3, 4, 0};
 		float		loss;
 
-		CHECK(sp_nn_loss_softmax_ce(sp_env_default(), e, badlab, B, D, head_w, head_b, K, 0, &loss, d, dW, db, NULL, &err) == SP_ERR_INVALID_ARG);
+		CHECK(sp_nn_loss_softmax_ce(sp_env_default(), e, badlab, B, D, head_w, head_b, K, 0, 0, &loss, d, dW, db, NULL, &err) == SP_ERR_INVALID_ARG);
 	}
 }
 

@@ -116,16 +116,32 @@ extern sp_status sp_nn_loss_contrastive(const sp_env *env, const float *emb, con
 										int B, int D, float margin, float *loss, float *d_emb,
 										sp_error *err);
 /*
+ * Multi-similarity (Wang et al. 2019) on dot-product similarities (cosine for
+ * L2-normalised embeddings), with the paper's pair mining at margin eps
+ * (>= 0) and its weights alpha = SP_MS_ALPHA, beta = SP_MS_BETA, lambda =
+ * SP_MS_LAMBDA.  Mean over anchors with a positive and a negative;
+ * *active (nullable): anchors that kept at least one pair.
+ */
+#define SP_MS_ALPHA 2.0
+#define SP_MS_BETA 50.0
+#define SP_MS_LAMBDA 0.5
+extern sp_status sp_nn_loss_multi_similarity(const sp_env *env, const float *emb, const int *labels,
+											 int B, int D, float eps, float *loss, float *d_emb,
+											 int *active, sp_error *err);
+/*
  * Softmax cross-entropy on a linear head W (classes x D) and bias (classes,
  * nullable).  scale > 0 selects cosine logits scale * e.w_k / |w_k| (bias
- * unused; the embedding is expected to be L2-normalised); scale == 0 plain
- * logits e.w_k + b_k.  dW / db (nullable) receive the head gradients
- * (overwritten); *correct (nullable) counts argmax hits.
+ * unused; the embedding is expected to be L2-normalised), normalised
+ * softmax, and margin > 0 then subtracts scale * margin from the target's
+ * logit (CosFace, Wang et al. 2018); scale == 0 plain logits e.w_k + b_k
+ * (margin must be 0).  dW / db (nullable) receive the head gradients
+ * (overwritten); *correct (nullable) counts argmax hits of the logits
+ * without the margin.
  */
 extern sp_status sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, const int *labels,
 									   int B, int D, const float *W, const float *bias, int classes,
-									   float scale, float *loss, float *d_emb, float *dW,
-									   float *db, int *correct, sp_error *err);
+									   float scale, float margin, float *loss, float *d_emb,
+									   float *dW, float *db, int *correct, sp_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* The training loop (nn/train_fit.c): P x K batches, augmentation, schedule. */
@@ -135,7 +151,9 @@ typedef enum sp_fit_loss
 	SP_FIT_BATCH_ALL = 0,
 	SP_FIT_BATCH_HARD,
 	SP_FIT_CONTRASTIVE,
-	SP_FIT_SOFTMAX				/* cosine softmax on a head kept by the loop */
+	SP_FIT_SOFTMAX,				/* normalised (cosine) softmax on proxies kept by the loop */
+	SP_FIT_COSFACE,				/* the same with CosFace's margin (opts.margin) */
+	SP_FIT_MULTI_SIMILARITY		/* opts.margin is the pair-mining margin */
 } sp_fit_loss;
 
 /*
@@ -149,6 +167,12 @@ extern bool sp_nn_arch_config(const char *arch, const char *name, bool bn_layers
 /* Loss names ("batch_all", ...) <-> values; false for an unknown name. */
 extern bool sp_fit_loss_parse(const char *name, sp_fit_loss *out);
 extern const char *sp_fit_loss_name(sp_fit_loss l);
+/* Does the loss train a head of class proxies (sp_fit_result.head)? */
+extern bool sp_fit_loss_has_head(sp_fit_loss l);
+/* The cosine logits' scale of the losses with a head, unless a caller picks another. */
+#define SP_FIT_HEAD_SCALE 16.0
+/* A head's starting proxies (classes x D), uniform in +-1/sqrt(D), from seed. */
+extern void sp_fit_head_init(float *head, int classes, int D, uint64_t seed);
 
 /*
  * The training images: a compact uint8 cache, image i at pixels + i * c*h*w
@@ -202,7 +226,7 @@ typedef struct sp_fit_result
 	double	   *epoch_loss;		/* caller's array of opts.epochs, or NULL */
 	double	   *epoch_seconds;	/* caller's array of opts.epochs, or NULL */
 	double		train_seconds;
-	float	   *head;			/* SP_FIT_SOFTMAX: the head (n_classes x D), caller's, or NULL */
+	float	   *head;			/* a loss with a head: the head (n_classes x D), caller's, or NULL */
 	double		mean_active;	/* last epoch: active anchors / triplets per step, or train accuracy */
 } sp_fit_result;
 

@@ -79,12 +79,14 @@ sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf,
 	return true;
 }
 
-static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax"};
+static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax", "cosface",
+	"multi_similarity"};
+#define N_LOSSES ((int) (sizeof loss_names / sizeof loss_names[0]))
 
 bool
 sp_fit_loss_parse(const char *name, sp_fit_loss *out)
 {
-	for (int i = 0; i < (int) (sizeof loss_names / sizeof loss_names[0]); i++)
+	for (int i = 0; i < N_LOSSES; i++)
 		if (strcmp(name, loss_names[i]) == 0)
 		{
 			*out = (sp_fit_loss) i;
@@ -93,10 +95,26 @@ sp_fit_loss_parse(const char *name, sp_fit_loss *out)
 	return false;
 }
 
+void
+sp_fit_head_init(float *head, int classes, int D, uint64_t seed)
+{
+	sp_rng		r;
+
+	sp_rng_seed(&r, seed, 77);
+	for (size_t k = 0; k < (size_t) classes * D; k++)
+		head[k] = (float) sp_rng_uniform_range(&r, -1.0 / sqrt(D), 1.0 / sqrt(D));
+}
+
+bool
+sp_fit_loss_has_head(sp_fit_loss l)
+{
+	return l == SP_FIT_SOFTMAX || l == SP_FIT_COSFACE;
+}
+
 const char *
 sp_fit_loss_name(sp_fit_loss l)
 {
-	return (int) l >= 0 && l <= SP_FIT_SOFTMAX ? loss_names[l] : "?";
+	return (int) l >= 0 && (int) l < N_LOSSES ? loss_names[l] : "?";
 }
 
 static double
@@ -206,7 +224,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	const int	D = sp_nn_trainer_config(tr)->embedding_dim;
 	const int	batch_max = P * o->K;
 	const size_t in_size = (size_t) d->c * d->h * d->w;
-	const bool	softmax = o->loss == SP_FIT_SOFTMAX;
+	const bool	softmax = sp_fit_loss_has_head(o->loss);
 	sp_nn_adam	adam = {.lr = (float) o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
 	.weight_decay = (float) o->wd, .decoupled = true};
 	float	   *input,
@@ -328,7 +346,9 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 			switch (o->loss)
 			{
 				case SP_FIT_SOFTMAX:
+				case SP_FIT_COSFACE:
 					st = sp_nn_loss_softmax_ce(env, emb, blab, B, D, res->head, NULL, NC, (float) o->softmax_scale,
+											   o->loss == SP_FIT_COSFACE ? (float) o->margin : 0.0f,
 											   &loss, demb, head_g, NULL, &active, err);
 					if (st == SP_OK)
 						sp_nn_adam_update(res->head, head_g, head_m, head_v, (size_t) NC * D, &adam, step + 1, false);
@@ -341,6 +361,9 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 					break;
 				case SP_FIT_CONTRASTIVE:
 					st = sp_nn_loss_contrastive(env, emb, blab, B, D, (float) o->margin, &loss, demb, err);
+					break;
+				case SP_FIT_MULTI_SIMILARITY:
+					st = sp_nn_loss_multi_similarity(env, emb, blab, B, D, (float) o->margin, &loss, demb, &active, err);
 					break;
 			}
 			if (st != SP_OK)

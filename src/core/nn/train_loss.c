@@ -1,6 +1,7 @@
 /*
  * train_loss.c: the metric-learning losses of nn_train.h (batch-hard and
- * batch-all triplet, contrastive, softmax cross-entropy on a linear head),
+ * batch-all triplet, contrastive, multi-similarity, softmax cross-entropy on
+ * a linear head, with CosFace's additive margin on cosine logits),
  * each returning the mean loss and its gradient with respect to the
  * embeddings, which the trainer's backward then takes through the graph.
  * Distances and sums in double.
@@ -264,10 +265,114 @@ sp_nn_loss_contrastive(const sp_env *env, const float *emb, const int *labels, i
 	return finish_grad(env, g, dist, d_emb, (size_t) B * D, pairs ? 1.0 / (double) pairs : 0.0);
 }
 
+/*
+ * Multi-similarity (Wang et al., CVPR 2019) on dot-product similarities.
+ * Per anchor i, with P its positives and N its negatives in the batch, pair
+ * mining keeps a negative k when S_ik > min_P S - eps and a positive when
+ * S_ik < max_N S + eps; then
+ *   L_i = log(1 + sum_P' exp(-a (S_ik - l))) / a + log(1 + sum_N' exp(b (S_ik - l))) / b
+ * The selection is a constant of the step (no gradient through it).
+ */
+sp_status
+sp_nn_loss_multi_similarity(const sp_env *env, const float *emb, const int *labels, int B, int D,
+							float eps, float *loss, float *d_emb, int *active, sp_error *err)
+{
+	const double a = SP_MS_ALPHA,
+				b = SP_MS_BETA,
+				lam = SP_MS_LAMBDA;
+	double	   *sim,
+			   *g,
+			   *w;
+	double		total = 0;
+	int			n_anchor = 0,
+				n_active = 0;
+	sp_status	st;
+
+	if ((st = check_loss_args(emb, labels, B, D, loss, d_emb, err)))
+		return st;
+	if (!(eps >= 0))
+		return sp_set_error(err, SP_ERR_INVALID_ARG, "multi-similarity loss: mining margin must be >= 0");
+	sim = sp_alloc_array(env, (size_t) B * B, sizeof(double));
+	g = sp_alloc_array(env, (size_t) B * D, sizeof(double));
+	w = sp_alloc_array(env, (size_t) B, sizeof(double));
+	if (!sim || !g || !w)
+	{
+		sp_free(env, sim);
+		sp_free(env, g);
+		sp_free(env, w);
+		return sp_set_error(err, SP_ERR_NOMEM, "out of memory in loss");
+	}
+	memset(g, 0, sizeof(double) * (size_t) B * D);
+	for (int i = 0; i < B; i++)
+		for (int j = i; j < B; j++)
+		{
+			double		s = 0;
+
+			for (int k = 0; k < D; k++)
+				s += (double) emb[(size_t) i * D + k] * emb[(size_t) j * D + k];
+			sim[(size_t) i * B + j] = sim[(size_t) j * B + i] = s;
+		}
+	for (int i = 0; i < B; i++)
+	{
+		const double *si = sim + (size_t) i * B;
+		double		min_p = INFINITY,
+					max_n = -INFINITY,
+					sum_p = 0,
+					sum_n = 0;
+		bool		any = false;
+
+		for (int k = 0; k < B; k++)
+		{
+			if (k == i)
+				continue;
+			if (labels[k] == labels[i])
+				min_p = fmin(min_p, si[k]);
+			else
+				max_n = fmax(max_n, si[k]);
+		}
+		if (!isfinite(min_p) || !isfinite(max_n))
+			continue;			/* no positive or no negative in the batch */
+		n_anchor++;
+		/* w[k]: the weight of pair (i, k) in L_i's gradient, dL_i / dS_ik */
+		for (int k = 0; k < B; k++)
+		{
+			w[k] = 0;
+			if (k == i)
+				continue;
+			if (labels[k] == labels[i] && si[k] < max_n + eps)
+				sum_p += (w[k] = -exp(-a * (si[k] - lam)));
+			else if (labels[k] != labels[i] && si[k] > min_p - eps)
+				sum_n += (w[k] = exp(b * (si[k] - lam)));
+		}
+		/* sum_p holds minus the positives' sum */
+		total += log1p(-sum_p) / a + log1p(sum_n) / b;
+		for (int k = 0; k < B; k++)
+		{
+			double		c;
+
+			if (w[k] == 0)
+				continue;
+			any = true;
+			c = w[k] / (w[k] < 0 ? 1 - sum_p : 1 + sum_n);
+			for (int j = 0; j < D; j++)
+			{
+				g[(size_t) i * D + j] += c * emb[(size_t) k * D + j];
+				g[(size_t) k * D + j] += c * emb[(size_t) i * D + j];
+			}
+		}
+		n_active += any;
+	}
+	*loss = n_anchor ? (float) (total / n_anchor) : 0.0f;
+	if (active)
+		*active = n_active;
+	sp_free(env, w);
+	return finish_grad(env, g, sim, d_emb, (size_t) B * D, n_anchor ? 1.0 / n_anchor : 0.0);
+}
+
 sp_status
 sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, const int *labels, int B, int D,
-					  const float *W, const float *bias, int classes, float scale, float *loss,
-					  float *d_emb, float *dW, float *db, int *correct, sp_error *err)
+					  const float *W, const float *bias, int classes, float scale, float margin,
+					  float *loss, float *d_emb, float *dW, float *db, int *correct, sp_error *err)
 {
 	double	   *z,
 			   *wn,
@@ -278,7 +383,7 @@ sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, const int *labels, in
 
 	if ((st = check_loss_args(emb, labels, B, D, loss, d_emb, err)))
 		return st;
-	if (!W || classes < 2 || scale < 0)
+	if (!W || classes < 2 || scale < 0 || !(margin >= 0) || (margin > 0 && scale == 0))
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "softmax loss: invalid head");
 	for (int i = 0; i < B; i++)
 		if (labels[i] < 0 || labels[i] >= classes)
@@ -318,13 +423,14 @@ sp_nn_loss_softmax_ce(const sp_env *env, const float *emb, const int *labels, in
 			for (int j = 0; j < D; j++)
 				dot += (double) e[j] * W[(size_t) k * D + j];
 			z[k] = scale > 0 ? scale * dot / wn[k] : dot + (bias ? bias[k] : 0.0);
-			if (z[k] > mx)
-			{
-				mx = z[k];
+			if (z[k] > z[arg])
 				arg = k;
-			}
 		}
 		hits += arg == labels[i];
+		/* CosFace: the target's cosine must win by margin (a constant shift, same gradient) */
+		z[labels[i]] -= (double) scale * margin;
+		for (int k = 0; k < classes; k++)
+			mx = fmax(mx, z[k]);
 		for (int k = 0; k < classes; k++)
 			sum += exp(z[k] - mx);
 		total += -(z[labels[i]] - mx - log(sum));

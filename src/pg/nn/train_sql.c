@@ -422,11 +422,11 @@ siamese_train_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 	memset(&fo, 0, sizeof(fo));
-	if (!sp_fit_loss_parse(loss_name, &fo.loss) || fo.loss == SP_FIT_SOFTMAX)
+	if (!sp_fit_loss_parse(loss_name, &fo.loss))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown loss \"%s\"", loss_name),
-				 errhint("Use batch_hard, batch_all or contrastive.")));
+				 errhint("Use batch_hard, batch_all, contrastive, multi_similarity, softmax or cosface.")));
 	if (epochs < 0 || epochs > 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -572,9 +572,16 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	data.cls = cls;
 	data.ncls = ncls;
 	data.input = &cfg->input;
+	fo.softmax_scale = SP_FIT_HEAD_SCALE;
 	ep_loss = palloc0(sizeof(double) * Max(epochs, 1));
 	memset(&res, 0, sizeof(res));
 	res.epoch_loss = ep_loss;
+	if (sp_fit_loss_has_head(fo.loss))
+	{
+		/* class proxies, trained beside the network and then dropped */
+		res.head = palloc(sizeof(float) * n_classes * cfg->embedding_dim);
+		sp_fit_head_init(res.head, n_classes, cfg->embedding_dim, fo.seed);
+	}
 	prog.name = name;
 	prog.epochs = epochs;
 	if (sp_nn_fit(env, tr, &data, &fo, train_progress, &prog, &res, &err) != SP_OK)
