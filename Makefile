@@ -11,6 +11,7 @@
 #   make tap              TAP tests (PostgreSQL::Test::Cluster); run as a non-root user
 #                         (TAP_TESTS=test/t/060_citus.pl for one file)
 #   make bench            build and run every benchmark (prints figures)
+#   make experiments      the seed's claims on Fashion-MNIST, 5 seeds (docs/experiments.md)
 #   make WERROR=1         any compiler warning is an error (CI builds this way)
 #   scripts/test          everything above on a scratch cluster (what CI runs)
 
@@ -221,4 +222,14 @@ bench-hnsw-fashion: install tools/bin/fmnist_export
 mutation:
 	python3 test/mutation/run.py $(if $(MUTANTS),--only $(MUTANTS))
 
-.PHONY: mutation models unit unit-valgrind bench bench-sql bench-torch bench-onnx bench-hnsw bench-hnsw-fashion fuzz install-models tap tools
+# The seed's claims as experiments on Fashion-MNIST, 5 seeds each, mean +- std
+# (docs/experiments.md records the figures): the losses side by side, metric
+# losses against a softmax classifier's embeddings; and a class cut to 4
+# training images.  About 25 minutes on 2 cores.
+EXPERIMENT_SEEDS ?= 1,2,3,4,5
+experiments: tools
+	python3 bench/loss_compare.py --arch mlp --epochs 5 --seeds $(EXPERIMENT_SEEDS)
+	python3 bench/loss_compare.py --arch mlp --epochs 15 --seeds $(EXPERIMENT_SEEDS) \
+		--losses batch_all,multi_similarity,softmax,cosface --imbalance 8:4
+
+.PHONY: experiments mutation models unit unit-valgrind bench bench-sql bench-torch bench-onnx bench-hnsw bench-hnsw-fashion fuzz install-models tap tools

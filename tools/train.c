@@ -457,7 +457,8 @@ main(int argc, char **argv)
 					 "{\"experiment\":\"imbalance\",\"method\":\"%s\",\"rare_class\":%d,\"rare_train_images\":%d,"
 					 "\"rare_class_accuracy\":%.4f,\"rare_class_precision\":%.4f,\"overall_accuracy\":%.4f,"
 					 "\"epochs\":%d,\"seed\":%llu,\"train_seconds\":%.1f%s}",
-					 is_softmax ? "softmax classifier (cosine head, scale 16)" : "siamese 1-NN over the imbalanced train set",
+					 is_softmax ? (loss_kind == SP_FIT_COSFACE ? "cosface classifier (cosine head)" :
+								   "softmax classifier (cosine head)") : "siamese 1-NN over the imbalanced train set",
 					 o.imb_class, ncls[o.imb_class], (double) ok_rare / n_rare,
 					 pred_rare ? (double) ok_rare / pred_rare : 0.0, (double) ok / te_img.count,
 					 o.epochs, (unsigned long long) o.seed, train_seconds, proto_res);
