@@ -1225,6 +1225,7 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {true, true, true, true};
+	bool		returns_row;
 	char	   *appname;
 
 	if (!OidIsValid(get_rel_namespace(relid)))
@@ -1233,12 +1234,19 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 
 	appname = pstrdup(GetConfigOption("application_name", false, false));
+	/*
+	 * The result's descriptor and values live in the caller's context: every
+	 * SPI call returns in the SPI procedure context, which SPI_finish frees
+	 * (an assertion-enabled build's freed-memory clobbering caught the
+	 * descriptor read after it).
+	 */
+	returns_row = get_call_result_type(fcinfo, NULL, &tupdesc) == TYPEFUNC_COMPOSITE;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(fcxt);
 	load_run(run_id, relid, &run);
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+	if (!returns_row)
 	{
 		/*
 		 * Declared RETURNS void: a database still on the 0.1.0 SQL objects
@@ -1279,6 +1287,7 @@ siamese_report_evaluate(PG_FUNCTION_ARGS)
 	if (edata != NULL)
 	{
 		mark_failed(run_id, edata);
+		MemoryContextSwitchTo(fcxt);
 		values[0] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
 		nulls[0] = false;
 		if (edata->message)
