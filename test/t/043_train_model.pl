@@ -6,7 +6,8 @@
 #    classes, embeds, and beats chance by far;
 #  * the same seed gives the same weights; fine-tuning a registered model
 #    (base_model) works; multi-similarity, normalised softmax and CosFace
-#    train too;
+#    train too; images beyond maintenance_work_mem go to a temporary file
+#    with the same result, within temp_file_limit;
 #  * progress shows in pg_stat_activity; a cancelled run registers nothing;
 #  * row level security: a role trains only on the rows it can read, and
 #    needs register_model's privilege;
@@ -62,6 +63,24 @@ is($node->safe_psql('postgres', q{
 	SELECT a.config -> 'training' ->> 'base_model', a.weights <> b.weights
 	FROM siamese.models a, siamese.models b WHERE a.name = 'mine-tuned' AND b.name = 'mine'}),
 	'mine|t', 'starting from its weights, it moves them');
+
+# more decoded images than maintenance_work_mem: cached in a temporary file,
+# with the same result as in memory; temp_file_limit is honoured
+$node->safe_psql('postgres', 'CREATE TABLE items3 AS SELECT i.* FROM items i, generate_series(1, 3)');
+my $train3 = "CALL siamese.train_model('NAME', 'items3', 'png', 'class', architecture => 'mlp', epochs => 1, "
+  . "images_per_class => 8, seed => 7)";
+$node->safe_psql('postgres', "SET maintenance_work_mem = '64MB'; " . ($train3 =~ s/NAME/in-memory/r));
+($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB'; " . ($train3 =~ s/NAME/spilled/r));
+is($ret, 0, 'training on 1,800 images (1.4 MB decoded) with maintenance_work_mem 1MB runs') or diag($err);
+like($err, qr/outgrow maintenance_work_mem \(1024 kB\) after 1337 images; caching them in a temporary file/,
+	'a NOTICE says the cache went to a temporary file');
+is($node->safe_psql('postgres', q{
+	SELECT a.weights = b.weights FROM siamese.models a, siamese.models b WHERE a.name = 'in-memory' AND b.name = 'spilled'}),
+	't', 'the same weights as with the cache in memory');
+($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB'; SET temp_file_limit = '100kB'; "
+	. ($train3 =~ s/NAME/too-big/r));
+like($err, qr/ERROR:  temporary file size exceeds temp_file_limit/, 'temp_file_limit stops it cleanly');
+is($node->safe_psql('postgres', "SELECT count(*) FROM siamese.models WHERE name = 'too-big'"), '0', 'and nothing is registered');
 
 # the other losses: multi-similarity, and the two with class proxies (normalised
 # softmax, CosFace) whose head is trained beside the network and dropped

@@ -2,7 +2,8 @@
  * test_nn_fit.c: the training loop (sp_nn_fit, nn/train_fit.c) on a small
  * synthetic task: 4 classes of 8 x 8 grey images, each class a bright
  * quadrant plus noise.  The loss falls, the embeddings separate the
- * classes, the same seed gives the same weights, a pending interrupt stops
+ * classes, the same seed gives the same weights (also when the cache is
+ * read through a fetch callback), a pending interrupt or a read error stops
  * it at a step, and bad settings are refused.
  */
 #include "unit.h"
@@ -66,6 +67,21 @@ make_set(fit_set *s, sp_nn_config *cfg)
 	.cls = s->cls, .ncls = s->ncls, .input = &s->in};
 }
 
+/* The cache read through sp_fit_data.fetch, as from a file: the same bytes, or a read error. */
+static int	fetch_calls;
+static bool fetch_fails;
+static sp_status
+fetch_pixels(void *arg, int i, uint8_t *dst, sp_error *err)
+{
+	const fit_set *s = arg;
+
+	fetch_calls++;
+	if (fetch_fails)
+		return sp_set_error(err, SP_ERR_IO, "could not read image %d", i);
+	memcpy(dst, s->pixels + (size_t) i * 64, 64);
+	return SP_OK;
+}
+
 static int	interrupt_now;
 static int
 interrupt_poll(void *user)
@@ -95,8 +111,18 @@ SP_TEST(nn_fit_learns_and_is_reproducible)
 		size_t		cl;
 
 		make_set(set, cfg);
+		if (run == 1)
+		{
+			/* the second run reads the cache through fetch: the same weights, bit for bit */
+			set->data.pixels = NULL;
+			set->data.fetch = fetch_pixels;
+			set->data.fetch_arg = set;
+			fetch_calls = 0;
+		}
 		REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, &tr, &err) == SP_OK);
 		REQUIRE(sp_nn_fit(env, tr, &set->data, &o, NULL, NULL, &res, &err) == SP_OK);
+		if (run == 1)
+			CHECK_EQ_INT(fetch_calls, 6 * 4 * 4 * 6);	/* epochs x steps x P x K */
 		CHECK_EQ_INT(res.steps_per_epoch, 4);	/* 24 images / K 6, 4 classes / P 4 */
 		CHECK_MSG(loss[5] < 0.5 * loss[0], "loss %g -> %g", loss[0], loss[5]);
 		REQUIRE(sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w[run], &wl[run], &err) == SP_OK);
@@ -164,6 +190,16 @@ SP_TEST(nn_fit_interrupt_and_refusals)
 	set->data.n_classes = 1;
 	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_INVALID_ARG);
 	set->data.n_classes = NC;
+	/* a cache that cannot be read stops training with its error */
+	set->data.pixels = NULL;
+	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_INVALID_ARG);	/* no fetch either */
+	set->data.fetch = fetch_pixels;
+	set->data.fetch_arg = set;
+	fetch_fails = true;
+	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_IO);
+	CHECK(strstr(err.message, "could not read image") != NULL);
+	fetch_fails = false;
+	set->data.pixels = set->pixels;
 	o.loss = SP_FIT_SOFTMAX;	/* needs a head */
 	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_INVALID_ARG);
 	CHECK(sp_fit_loss_parse("batch_hard", &l) && l == SP_FIT_BATCH_HARD);

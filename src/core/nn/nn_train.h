@@ -175,8 +175,15 @@ extern bool sp_fit_loss_has_head(sp_fit_loss l);
 extern void sp_fit_head_init(float *head, int classes, int D, uint64_t seed);
 
 /*
+ * Image i of a cache kept outside memory, c*h*w bytes into dst; an error
+ * (SP_ERR_IO, SP_ERR_INTERRUPTED) stops training with it.
+ */
+typedef sp_status (*sp_fit_fetch) (void *arg, int i, uint8_t *dst, sp_error *err);
+
+/*
  * The training images: a compact uint8 cache, image i at pixels + i * c*h*w
- * (planar, already at the model's input size), and per class the indices of
+ * (planar, already at the model's input size), or, with pixels NULL, read
+ * through fetch (a cache spilled to a file); and per class the indices of
  * its training images (the caller's validation images are in no list).
  * Normalisation is the model's: (pixel / scale - mean[ch]) / std[ch].
  */
@@ -186,6 +193,8 @@ typedef struct sp_fit_data
 				h,
 				w;
 	const uint8_t *pixels;
+	sp_fit_fetch fetch;
+	void	   *fetch_arg;
 	int			n_classes;
 	int *const *cls;			/* n_classes lists, shuffled in place by the loop */
 	const int  *ncls;

@@ -236,6 +236,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	int		   *blab,
 			   *cursor,
 			   *order;
+	uint8_t    *fetched = NULL;	/* one image read through d->fetch */
 	int			maxn = 0,
 				rounds,
 				steps_per_epoch,
@@ -247,7 +248,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	double		t0 = seconds();
 
 	if (NC < 2 || P < 2 || o->K < 1 || o->epochs < 0 || batch_max > 65536 ||
-		(softmax && (!res || !res->head)))
+		(softmax && (!res || !res->head)) || (!d->pixels && !d->fetch))
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "training needs at least 2 classes, P >= 2 and K >= 1");
 	for (int c = 0; c < NC; c++)
 		if (d->ncls[c] > maxn)
@@ -270,13 +271,15 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	blab = sp_alloc_array(env, (size_t) batch_max, sizeof(int));
 	cursor = sp_alloc_array(env, (size_t) NC, sizeof(int));
 	order = sp_alloc_array(env, (size_t) NC, sizeof(int));
+	fetched = d->pixels ? NULL : sp_alloc(env, in_size);
 	if (softmax)
 	{
 		head_m = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
 		head_v = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
 		head_g = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
 	}
-	if (!input || !emb || !demb || !blab || !cursor || !order || (softmax && (!head_m || !head_v || !head_g)))
+	if (!input || !emb || !demb || !blab || !cursor || !order || (softmax && (!head_m || !head_v || !head_g)) ||
+		(!d->pixels && !fetched))
 	{
 		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory starting training");
 		goto done;
@@ -329,8 +332,16 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 						shuffle(&rng, d->cls[c], d->ncls[c]);
 						cursor[c] = 0;
 					}
-					load_image(d, d->pixels + (size_t) d->cls[c][cursor[c]++] * in_size,
-							   input + (size_t) B * in_size, &rng, o);
+					int			idx = d->cls[c][cursor[c]++];
+					const uint8_t *src = d->pixels + (size_t) idx * in_size;
+
+					if (!d->pixels)
+					{
+						if ((st = d->fetch(d->fetch_arg, idx, fetched, err)) != SP_OK)
+							goto done;
+						src = fetched;
+					}
+					load_image(d, src, input + (size_t) B * in_size, &rng, o);
 					blab[B++] = c;
 				}
 			}
@@ -403,6 +414,7 @@ done:
 	sp_free(env, blab);
 	sp_free(env, cursor);
 	sp_free(env, order);
+	sp_free(env, fetched);
 	sp_free(env, head_m);
 	sp_free(env, head_v);
 	sp_free(env, head_g);

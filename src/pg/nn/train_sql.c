@@ -26,16 +26,19 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
+#include "utils/wait_event.h"
 
 #include "image/image.h"
 #include "nn/nn_model.h"
@@ -45,14 +48,22 @@
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
 
+/*
+ * The decoded images, once: in memory while they fit in maintenance_work_mem,
+ * then in a temporary file (fd.c's, deleted at the end of the transaction,
+ * counted against temp_file_limit), never as floats.
+ */
 typedef struct TrainCache
 {
 	MemoryContext cxt;			/* where the cache lives */
 	int			in_size;		/* bytes per image: C * H * W */
 	int			n,
 				cap;
-	uint8_t    *pixels;
+	uint8_t    *pixels;			/* in memory, or NULL once spilled */
+	File		file;			/* the spilled cache (valid when pixels is NULL and n > 0) */
+	uint8_t    *scratch[2];		/* in_size bytes each, for reads from the file */
 	char	  **labels;			/* per image, its label text */
+	uint64	   *keys;			/* per image, a hash of its pixels (the split's order) */
 	int64		skipped_null,
 				skipped_bad;
 	Size		limit;
@@ -129,25 +140,91 @@ cache_skip_bad(TrainCache *c, const sp_error *err)
 	c->skipped_bad++;
 }
 
+static void
+cache_write(TrainCache *c, const uint8_t *bytes, Size len, off_t offset)
+{
+	while (len > 0)
+	{
+		int			chunk = (int) Min(len, (Size) 1 << 20);
+		int			w = FileWrite(c->file, (char *) bytes, chunk, offset, WAIT_EVENT_BUFFILE_WRITE);
+
+		if (w != chunk)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write the training images' temporary file: %m")));
+		bytes += chunk;
+		len -= chunk;
+		offset += chunk;
+	}
+}
+
+/* Image i of a spilled cache into dst; false (errno set) when it cannot be read. */
+static bool
+cache_read(TrainCache *c, int i, uint8_t *dst)
+{
+	errno = 0;
+	return FileRead(c->file, (char *) dst, c->in_size, (off_t) i * c->in_size,
+					WAIT_EVENT_BUFFILE_READ) == c->in_size;
+}
+
+/* Image i's pixels: in the cache, or read from its file into buf. */
+static const uint8_t *
+cache_image(TrainCache *c, int i, uint8_t *buf)
+{
+	if (c->pixels)
+		return c->pixels + (Size) i * c->in_size;
+	if (!cache_read(c, i, buf))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the training images' temporary file: %m")));
+	return buf;
+}
+
+/* sp_fit_data.fetch for a spilled cache: the core gets an error back, not a longjmp. */
+static sp_status
+cache_fetch(void *arg, int i, uint8_t *dst, sp_error *err)
+{
+	if (!cache_read((TrainCache *) arg, i, dst))
+		return sp_set_error(err, SP_ERR_IO, "could not read the training images' temporary file: %s",
+							errno ? strerror(errno) : "short read");
+	return SP_OK;
+}
+
 /* One image's pixels (in_size bytes) and label into the cache. */
 static void
 cache_add(TrainCache *c, const uint8_t *pixels, const char *label)
 {
-	if ((Size) (c->n + 1) * c->in_size > c->limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the decoded images need more than maintenance_work_mem (%d kB)", maintenance_work_mem),
-				 errdetail("Each image takes %d bytes at the model's input size.", c->in_size),
-				 errhint("Raise maintenance_work_mem for this session, or train on a sample.")));
+	if (c->pixels && (Size) (c->n + 1) * c->in_size > c->limit)
+	{
+		/* outgrown memory: move what is cached to a temporary file, and go on there */
+		ereport(NOTICE,
+				(errmsg("train_model: the decoded images outgrow maintenance_work_mem (%d kB) after %d images; "
+						"caching them in a temporary file", maintenance_work_mem, c->n)));
+		c->file = OpenTemporaryFile(false);
+		cache_write(c, c->pixels, (Size) c->n * c->in_size, 0);
+		pfree(c->pixels);
+		c->pixels = NULL;
+		c->scratch[0] = MemoryContextAlloc(c->cxt, c->in_size);
+		c->scratch[1] = MemoryContextAlloc(c->cxt, c->in_size);
+	}
 	if (c->n == c->cap)
 	{
 		c->cap = c->cap ? c->cap * 2 : 1024;
-		c->pixels = c->pixels ? repalloc_huge(c->pixels, (Size) c->cap * c->in_size)
-			: MemoryContextAllocExtended(c->cxt, (Size) c->cap * c->in_size, MCXT_ALLOC_HUGE);
+		if (c->n == 0)
+			c->pixels = MemoryContextAllocExtended(c->cxt, Min((Size) c->cap * c->in_size, Max(c->limit, c->in_size)),
+												   MCXT_ALLOC_HUGE);
+		else if (c->pixels)
+			c->pixels = repalloc_huge(c->pixels, Min((Size) c->cap * c->in_size, Max(c->limit, c->in_size)));
 		c->labels = c->labels ? repalloc_huge(c->labels, sizeof(char *) * c->cap)
 			: MemoryContextAlloc(c->cxt, sizeof(char *) * c->cap);
+		c->keys = c->keys ? repalloc_huge(c->keys, sizeof(uint64) * c->cap)
+			: MemoryContextAlloc(c->cxt, sizeof(uint64) * c->cap);
 	}
-	memcpy(c->pixels + (Size) c->n * c->in_size, pixels, c->in_size);
+	if (c->pixels)
+		memcpy(c->pixels + (Size) c->n * c->in_size, pixels, c->in_size);
+	else
+		cache_write(c, pixels, c->in_size, (off_t) c->n * c->in_size);
+	c->keys[c->n] = hash_bytes_extended(pixels, c->in_size, 0);
 	c->labels[c->n++] = MemoryContextStrdup(c->cxt, label);
 }
 
@@ -322,7 +399,11 @@ cmp_cached(const void *a, const void *b, void *arg)
 
 	if (r != 0)
 		return r;
-	return memcmp(c->pixels + (Size) i * c->in_size, c->pixels + (Size) j * c->in_size, c->in_size);
+	if (c->keys[i] != c->keys[j])
+		return c->keys[i] < c->keys[j] ? -1 : 1;
+	/* the same hash: the bytes decide (equal images may go in either order) */
+	return memcmp(cache_image((TrainCache *) c, i, c->scratch[0]), cache_image((TrainCache *) c, j, c->scratch[1]),
+				  c->in_size);
 }
 
 static int
@@ -568,6 +649,8 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	data.h = cfg->input.height;
 	data.w = cfg->input.width;
 	data.pixels = cache.pixels;
+	data.fetch = cache_fetch;
+	data.fetch_arg = &cache;
 	data.n_classes = n_classes;
 	data.cls = cls;
 	data.ncls = ncls;
@@ -596,6 +679,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		sp_nn_workspace *ws;
 		int			dim;
 		float	   *in = palloc(sizeof(float) * cache.in_size);
+		uint8_t    *row = palloc(cache.in_size);
 		float	   *emb;
 		int			hits = 0;
 
@@ -607,7 +691,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		for (int i = 0; i < cache.n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			sp_fit_pixel_input(&data, cache.pixels + (Size) i * cache.in_size, in);
+			sp_fit_pixel_input(&data, cache_image(&cache, i, row), in);
 			if (sp_nn_forward(m, ws, in, 1, emb + (Size) i * dim, &err) != SP_OK)
 				sp_pg_raise(&err);
 		}
