@@ -98,21 +98,7 @@ def run_test(spec, timeout):
                f'make installcheck REGRESS="{names}"')
         return sh(cmd, timeout=timeout)
     if kind == "tap":
-        shutil.rmtree(TAPDIR, ignore_errors=True)
-        os.makedirs(f"{TAPDIR}/tools/bin")
-        for d in ("test", "sql", "expected"):
-            shutil.copytree(f"{WORK}/{d}", f"{TAPDIR}/{d}")
-        shutil.copy(f"{WORK}/Makefile", TAPDIR)
-        shutil.copytree(f"{WORK}/tools/onnx", f"{TAPDIR}/tools/onnx")
-        if os.path.exists(f"{WORK}/tools/bin/fmnist_export"):
-            shutil.copy(f"{WORK}/tools/bin/fmnist_export", f"{TAPDIR}/tools/bin/")
-        sh(f"chown -R postgres {TAPDIR}", cwd="/")
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-        pgxs = os.path.dirname(subprocess.run(["pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip())
-        inner = (f"cd {TAPDIR} && TESTDIR={TAPDIR} PATH={bindir}:$PATH "
-                 f"PG_REGRESS={pgxs}/../test/regress/pg_regress SIAMESE_SRCDIR={TAPDIR} "
-                 f"OPENBLAS_NUM_THREADS=1 prove -I {pgxs}/../test/perl -I test/perl {' '.join(args)}")
-        return sh(f"su postgres -s /bin/bash -c '{inner}'", cwd="/", timeout=timeout)
+        return sh(f"bash scripts/tap-run {TAPDIR} {' '.join(args)}", timeout=timeout)
     return 2, f"unknown test kind {kind}"
 
 
