@@ -1,6 +1,7 @@
 --
 -- models: the model catalog, register_model, embed, embed_batch,
--- pair_distance, same_item, classify, models(), embedding_plot, blas_info.
+-- pair_distance, same_item, classify, predict, classify_ensemble, models(),
+-- embedding_plot, blas_info.
 --
 -- Fixture: a tiny model made for this test (conv 1->2 k3 p1, relu, maxpool 2,
 -- flatten, linear 32->4, l2norm on 8x8 gray input, mean 0.5, std 0.25) with
@@ -158,6 +159,46 @@ DROP TABLE support_arrays;
 SELECT t, try(format('SELECT * FROM classify((SELECT img FROM model_fixture WHERE name = %L), %L, %L, %L, %L, 1, %L)',
 	'a', '"Support Set"', 'Emb', 'Label', 'tiny', t)) AS result
 FROM unnest(ARRAY['NaN', '0', '-1', 'Infinity']::float8[]) t;
+-- predict: a model's own classifier.  tiny-clf is tiny with a classifier of
+-- four classes whose proxies lie along the four axes (the first given at
+-- length 2: proxies count by direction), so with tiny's unit embeddings e the
+-- cosines are e's components and p(class k) = exp(10 e_k) / sum_j exp(10 e_j)
+SELECT register_model('tiny-clf', w, cfg || '{"name": "tiny-clf", "classifier": {"kind": "cosine", "scale": 10,
+	"classes": ["x", "ramp", "checker", "other"], "proxies": [[2, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]}}') IS NOT NULL AS registered
+FROM model_fixture_weights;
+SELECT label, round(probability::numeric, 4) AS p FROM predict((SELECT img FROM model_fixture WHERE name = 'a'), 'tiny-clf');
+SELECT bool_and(abs(p.probability - exp(10 * e[k]) / (SELECT sum(exp(10 * v)) FROM unnest(e) v)) < 1e-6) AS by_hand, count(*)
+FROM model_fixture f, LATERAL (SELECT embed(f.img, 'tiny')::real[]::float8[] AS e) x,
+	LATERAL predict(f.img, 'tiny-clf') p
+	JOIN (VALUES ('x', 1), ('checker', 2), ('other', 3), ('ramp', 4)) AS axis(label, k) USING (label);
+SELECT count(*) FROM predict(NULL, 'tiny-clf');
+SELECT try($$SELECT * FROM predict((SELECT img FROM model_fixture WHERE name = 'a'), 'tiny')$$);
+-- a classifier is checked at registration: one proxy per class, of the embedding's dimension
+SELECT try(format('SELECT register_model(%L, %L, %L)', 'bad-clf', w, cfg || '{"name": "bad-clf", "classifier": {"kind": "cosine",
+	"scale": 10, "classes": ["x", "y"], "proxies": [[1, 0, 0], [0, 1, 0]]}}')) FROM model_fixture_weights;
+SELECT try(format('SELECT register_model(%L, %L, %L)', 'bad-clf', w, cfg || '{"name": "bad-clf", "classifier": {"kind": "cosine",
+	"scale": 10, "classes": ["x", "x"], "proxies": [[1, 0, 0, 0], [0, 1, 0, 0]]}}')) FROM model_fixture_weights;
+-- classify_ensemble: per label the weighted mean of classify's and predict's
+-- probabilities, over the labels either side knows
+SELECT label, round(probability::numeric, 4) AS p, round(siamese_probability::numeric, 4) AS siamese,
+	round(classifier_probability::numeric, 4) AS classifier
+FROM classify_ensemble((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf');
+SELECT bool_and(abs(e.probability - (0.25 * coalesce(s.probability, 0) + 0.75 * coalesce(c.probability, 0))) < 1e-12) AS weighted,
+	round(sum(e.probability)::numeric, 10) AS total, count(*) AS labels
+FROM model_fixture f,
+	LATERAL classify_ensemble(f.img, '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf', 0.75, 2) e
+	LEFT JOIN LATERAL classify(f.img, '"Support Set"', 'Emb', 'Label', 'tiny', 2) s ON s.label = e.label
+	LEFT JOIN LATERAL predict(f.img, 'tiny-clf') c ON c.label = e.label;
+-- weight 0 is classify alone (for its labels), weight 1 predict alone
+SELECT bool_and(e.probability = e.siamese_probability) AS w0_is_classify,
+	bool_and(e1.probability = e1.classifier_probability) AS w1_is_predict
+FROM classify_ensemble((SELECT img FROM model_fixture WHERE name = 'd'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf', 0) e,
+	classify_ensemble((SELECT img FROM model_fixture WHERE name = 'd'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf', 1) e1;
+SELECT w, try(format('SELECT * FROM classify_ensemble(%L, %L, %L, %L, %L, %L, %L::float8)',
+	(SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf', w)) AS result
+FROM unnest(ARRAY['-0.1', '1.5', 'NaN']::float8[]) w;
+SELECT try($$SELECT * FROM classify_ensemble((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny')$$);
+SELECT try($$SELECT * FROM classify_ensemble((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'tiny', 'tiny-clf', NULL)$$);
 -- a zero query embedding under cosine: every distance and probability is NaN;
 -- a label whose only support embedding is zero gets probability 0
 SELECT label, probability, distance FROM classify((SELECT img FROM model_fixture WHERE name = 'a'), '"Support Set"', 'Emb', 'Label', 'zero');
@@ -223,7 +264,7 @@ BEGIN
 	PERFORM siamese.embed('\x00', 'no-such-model');
 EXCEPTION WHEN undefined_object THEN
 	GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
-	RAISE NOTICE 'hint lists the models: %', h LIKE 'Available models: %tiny, tiny-l2%';
+	RAISE NOTICE 'hint lists the models: %', h LIKE 'Available models: %tiny, tiny-clf, %tiny-l2%';
 END
 $$;
 SELECT try($$SELECT embed('\x0102', 'tiny')$$);

@@ -22,6 +22,7 @@
 
 #include "idx.h"
 #include "metrics_eval.h"
+#include "nn/classifier.h"
 #include "nn/nn_model.h"
 #include "nn/nn_train.h"
 #include "util/rng.h"
@@ -324,6 +325,8 @@ main(int argc, char **argv)
 					extra[2048] = "";
 		char	   *final_json;
 		size_t		final_len;
+		char	   *classifier = NULL;
+		size_t		classifier_len;
 		char		path[1024];
 		sp_distance_kind kind;
 		double		te0 = now(),
@@ -493,14 +496,19 @@ write:
 			snprintf(training, sizeof(training),
 					 "{\"arch\":\"pixels\",\"note\":\"no weights: the embedding is the normalised pixels (x/255-0.2860)/0.3530, "
 					 "compared with Euclidean distance\",\"command\":\"%s\"}", cmdline);
+		/* a loss with class proxies leaves a classifier: the model carries it */
+		if (head && sp_nn_classifier_json(env, fashion_mnist_class_names, NCLASS, D, o.softmax_scale, head,
+										  &classifier, &classifier_len, &err) != SP_OK)
+			die("writing the classifier", &err);
 		if (sp_nn_config_set_extras(env, cj, cl, training, o.eval && o.imb_class < 0 ? quality : NULL,
 									"{\"dataset\":\"Fashion-MNIST (Xiao et al. 2017, MIT license)\","
 									"\"classes\":[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\","
 									"\"Sandal\",\"Shirt\",\"Sneaker\",\"Bag\",\"Ankle boot\"],"
-									"\"trainer\":\"siamese_pg tools/train.c\"}",
+									"\"trainer\":\"siamese_pg tools/train.c\"}", classifier,
 									o.eval && o.imb_class < 0, o.eval && o.imb_class < 0 ? q.threshold : 0,
 									&final_json, &final_len, &err) != SP_OK)
 			die("writing the final config", &err);
+		sp_free(env, classifier);
 		snprintf(path, sizeof(path), "%s.json", o.out);
 		write_file(path, final_json, final_len);
 		snprintf(path, sizeof(path), "%s.safetensors", o.out);

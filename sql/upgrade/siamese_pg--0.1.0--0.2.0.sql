@@ -848,3 +848,36 @@ CREATE FUNCTION siamese._train_pixels(image bytea, config text) RETURNS bytea
 COMMENT ON FUNCTION siamese._train_pixels(bytea, text) IS
 	'internal: one image at the input size of a model configuration as the 8-bit pixels train_model caches, NULL when it cannot be decoded; run where the image is when train_model reads a Citus table';
 
+
+-- predict and classify_ensemble: a model's own classifier, alone and with few-shot classify.
+CREATE FUNCTION siamese.predict(image bytea, model text)
+	RETURNS TABLE (label text, probability double precision)
+	AS 'MODULE_PATHNAME', 'siamese_predict' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 2000 ROWS 10;
+COMMENT ON FUNCTION siamese.predict(bytea, text) IS
+	'the class probabilities of a model''s own classifier (its config''s "classifier": one proxy per class, probabilities softmax(scale * cosine of the image''s embedding with each proxy)), most probable first; models trained with loss softmax or cosface carry one';
+
+CREATE FUNCTION siamese.classify_ensemble(image bytea, support_table regclass, embedding_column name,
+	label_column name, model text, classifier text, classifier_weight double precision DEFAULT 0.5,
+	k integer DEFAULT 1, temperature double precision DEFAULT NULL)
+	RETURNS TABLE (label text, probability double precision, siamese_probability double precision,
+		classifier_probability double precision)
+	LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF classifier_weight IS NULL OR NOT (classifier_weight BETWEEN 0 AND 1) THEN
+		RAISE EXCEPTION 'classifier_weight must be between 0 and 1'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- a label only one side knows gets probability 0 from the other
+	RETURN QUERY
+	SELECT coalesce(s.label, c.label),
+	       (1 - classifier_weight) * coalesce(s.probability, 0) + classifier_weight * coalesce(c.probability, 0),
+	       coalesce(s.probability, 0), coalesce(c.probability, 0)
+	FROM siamese.classify(image, support_table, embedding_column, label_column, model, k, temperature) s
+	FULL JOIN siamese.predict(image, classifier) c ON c.label = s.label
+	ORDER BY 2 DESC, coalesce(s.label, c.label) COLLATE "C";
+END
+$$;
+COMMENT ON FUNCTION siamese.classify_ensemble(bytea, regclass, name, name, text, text, double precision, integer, double precision) IS
+	'few-shot classification (classify, with model, k and temperature) combined with a classifier model''s own probabilities (predict): per label (1 - classifier_weight) * the few-shot probability + classifier_weight * the classifier''s, a label missing on one side counting 0 there; runs as the caller';

@@ -6,7 +6,8 @@
 #    classes, embeds, and beats chance by far;
 #  * the same seed gives the same weights; fine-tuning a registered model
 #    (base_model) works; multi-similarity, normalised softmax and CosFace
-#    train too; images beyond maintenance_work_mem go to a temporary file
+#    train too, the last two leaving a classifier that predict and
+#    classify_ensemble use; images beyond maintenance_work_mem go to a temporary file
 #    with the same result, within temp_file_limit;
 #  * progress shows in pg_stat_activity; a cancelled run registers nothing;
 #  * row level security: a role trains only on the rows it can read, and
@@ -93,6 +94,26 @@ for my $loss ('multi_similarity', 'softmax', 'cosface')
 	is($node->safe_psql('postgres', "SELECT config -> 'training' ->> 'loss' FROM siamese.models WHERE name = 'by-$loss'"),
 		$loss, "loss $loss: recorded in the training record");
 }
+
+# the losses with class proxies leave a classifier in the model: predict uses
+# it, classify_ensemble combines it with few-shot classification
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(name || ':' || coalesce(jsonb_array_length(config -> 'classifier' -> 'classes')::text, '-'), ',' ORDER BY name)
+	FROM siamese.models WHERE name LIKE 'by-%'}),
+	'by-cosface:10,by-multi_similarity:-,by-softmax:10', 'softmax and cosface models carry a classifier of the 10 classes');
+my $pred = $node->safe_psql('postgres', q{
+	SELECT avg(((SELECT p.label FROM siamese.predict(png, 'by-cosface') p LIMIT 1) = class)::int)::numeric(4,3)
+	FROM items WHERE id % 5 = 0});
+cmp_ok($pred, '>', 0.5, "predict with the cosface model's classifier: accuracy $pred on 120 images (chance 0.1)");
+$node->safe_psql('postgres', q{
+	CREATE TABLE support AS SELECT siamese.embed(png, 'by-cosface') AS e, class FROM (
+		SELECT png, class, row_number() OVER (PARTITION BY class ORDER BY id) AS r FROM items WHERE id % 5 <> 0) s
+	WHERE r <= 5});
+my $ens = $node->safe_psql('postgres', q{
+	SELECT avg(((SELECT c.label FROM siamese.classify_ensemble(png, 'support', 'e', 'class', 'by-cosface', 'by-cosface') c
+	             LIMIT 1) = class)::int)::numeric(4,3)
+	FROM items WHERE id % 5 = 0});
+cmp_ok($ens, '>', 0.5, "classify_ensemble (5-shot support + classifier): accuracy $ens on the same images");
 
 # progress in pg_stat_activity, then a cancel registers nothing
 my ($in, $o2, $e2) = ('', '', '');

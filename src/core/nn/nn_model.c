@@ -9,6 +9,7 @@
  * not match the config, is SP_ERR_INVALID_ARG; a network beyond the hard
  * limits is SP_ERR_LIMIT.
  */
+#include "nn/classifier.h"
 #include "nn/nn_layers.h"
 #include "nn/op.h"
 #include "util/hash.h"
@@ -466,7 +467,7 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 				   sp_nn_config **out, sp_error *err)
 {
 	static const char *const top_keys[] = {"name", "format_version", "input", "layers", "graph",
-		"embedding_dim", "distance", "threshold", "metadata", "training", "quality", "source", NULL};
+		"embedding_dim", "distance", "threshold", "metadata", "training", "quality", "source", "classifier", NULL};
 	static const char *const in_keys[] = {"channels", "height", "width", "resize", "fit", "mean", "std",
 	"scale", "resize_shorter", NULL};
 	sp_json_doc *doc = NULL;
@@ -537,11 +538,12 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 		cfg->threshold = v->number;
 	}
 	{
-		static const char *const free_keys[] = {"metadata", "training", "quality", "source", "graph"};
-		char	  **dst[5] = {&cfg->metadata_json, &cfg->training_json, &cfg->quality_json,
-		&cfg->source_json, &cfg->graph_json};
+		static const char *const free_keys[] = {"metadata", "training", "quality", "source", "graph",
+		"classifier"};
+		char	  **dst[6] = {&cfg->metadata_json, &cfg->training_json, &cfg->quality_json,
+		&cfg->source_json, &cfg->graph_json, &cfg->classifier_json};
 
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < 6; k++)
 		{
 			v = sp_json_get(root, free_keys[k]);
 			if (!v || v->type == SP_JSON_NULL)
@@ -629,6 +631,10 @@ sp_nn_config_parse(const sp_env *env, const char *json, size_t len,
 	}
 	if ((st = sp_nn_config_validate(cfg, err)))
 		goto fail;
+	if (cfg->classifier_json &&
+		(st = sp_nn_classifier_parse(env, cfg->classifier_json, strlen(cfg->classifier_json), cfg->embedding_dim,
+									 NULL, err)))
+		goto fail;
 	sp_json_free(env, doc);
 	*out = cfg;
 	return SP_OK;
@@ -650,6 +656,7 @@ sp_nn_config_free(const sp_env *env, sp_nn_config *cfg)
 	sp_free(env, cfg->quality_json);
 	sp_free(env, cfg->graph_json);
 	sp_free(env, cfg->source_json);
+	sp_free(env, cfg->classifier_json);
 	sp_free(env, cfg);
 }
 
@@ -659,8 +666,8 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 {
 	sp_jsonw	w;
 	const sp_preprocess_spec *in = &cfg->input;
-	const char *free_keys[3] = {"metadata", "training", "quality"};
-	const char *free_vals[3] = {cfg->metadata_json, cfg->training_json, cfg->quality_json};
+	const char *free_keys[4] = {"metadata", "training", "quality", "classifier"};
+	const char *free_vals[4] = {cfg->metadata_json, cfg->training_json, cfg->quality_json, cfg->classifier_json};
 
 	sp_jsonw_init(&w, env, pretty);
 	sp_jsonw_begin_object(&w);
@@ -786,7 +793,7 @@ sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg, bool pretty,
 		sp_jsonw_number(&w, cfg->threshold);
 	else
 		sp_jsonw_null(&w);
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 	{
 		sp_json_doc *doc;
 		sp_error	e2;
@@ -1197,20 +1204,21 @@ fail:
 
 sp_status
 sp_nn_config_set_extras(const sp_env *env, const char *json, size_t len, const char *training,
-						const char *quality, const char *metadata, bool has_threshold, double threshold,
-						char **out, size_t *out_len, sp_error *err)
+						const char *quality, const char *metadata, const char *classifier,
+						bool has_threshold, double threshold, char **out, size_t *out_len, sp_error *err)
 {
 	sp_nn_config *cfg;
 	sp_status	st;
-	char	  **slots[3];
-	const char *vals[3] = {training, quality, metadata};
+	char	  **slots[4];
+	const char *vals[4] = {training, quality, metadata, classifier};
 
 	if ((st = sp_nn_config_parse(env, json, len, &cfg, err)) != SP_OK)
 		return st;
 	slots[0] = &cfg->training_json;
 	slots[1] = &cfg->quality_json;
 	slots[2] = &cfg->metadata_json;
-	for (int i = 0; i < 3; i++)
+	slots[3] = &cfg->classifier_json;
+	for (int i = 0; i < 4; i++)
 	{
 		sp_free(env, *slots[i]);
 		*slots[i] = NULL;
@@ -1225,6 +1233,8 @@ sp_nn_config_set_extras(const sp_env *env, const char *json, size_t len, const c
 	cfg->has_threshold = has_threshold;
 	cfg->threshold = threshold;
 	st = sp_nn_config_validate(cfg, err);
+	if (st == SP_OK && classifier)
+		st = sp_nn_classifier_parse(env, classifier, strlen(classifier), cfg->embedding_dim, NULL, err);
 	if (st == SP_OK)
 		st = sp_nn_config_to_json(env, cfg, true, out, out_len, err);
 	sp_nn_config_free(env, cfg);

@@ -81,6 +81,7 @@ typedef struct sp_nn_config
 	/* format 2: the operator graph (nn/graph_json.c), compact, instead of layers */
 	char	   *graph_json;
 	char	   *source_json;	/* optional "source" object (where an import came from) */
+	char	   *classifier_json;	/* optional "classifier" object (nn/classifier.h), compact */
 } sp_nn_config;
 
 /*
@@ -104,13 +105,14 @@ extern sp_status sp_nn_config_to_json(const sp_env *env, const sp_nn_config *cfg
 extern const char *sp_nn_layer_type_name(sp_nn_layer_type t);
 /*
  * config (JSON text) with its free-form "training", "quality" and
- * "metadata" objects (compact JSON, or NULL to drop) and threshold replaced,
- * re-validated and serialised (pretty) into *out, allocated with env.
+ * "metadata" objects and its "classifier" (compact JSON, or NULL to drop)
+ * and threshold replaced, re-validated and serialised (pretty) into *out,
+ * allocated with env.
  */
 extern sp_status sp_nn_config_set_extras(const sp_env *env, const char *json, size_t len,
 										 const char *training, const char *quality, const char *metadata,
-										 bool has_threshold, double threshold, char **out, size_t *out_len,
-										 sp_error *err);
+										 const char *classifier, bool has_threshold, double threshold,
+										 char **out, size_t *out_len, sp_error *err);
 /* Parameter count of the config (BN counted unfolded: weight+bias). */
 extern size_t sp_nn_config_param_count(const sp_nn_config *cfg);
 /* Multiply-adds x 2 per image of conv and linear layers. */

@@ -1,7 +1,9 @@
 /*
  * classify_sql.c: few-shot classify(image, support_table, embedding_column,
  * label_column, model, k, temperature) and classify_with(image, examples,
- * labels, model, k, temperature).
+ * labels, model, k, temperature); and predict(image, model), the class
+ * probabilities of a model's own classifier (nn/classifier.h), which
+ * classify_ensemble (SQL) combines with classify's.
  *
  * The image is embedded with the model and compared with every labelled
  * example: classify reads them with one query over the support table (run
@@ -38,11 +40,13 @@
 #include "pg/embedding/embedding.h"
 #include "pg/nn/model.h"
 #include "pg/sp_pg.h"
+#include "nn/classifier.h"
 #include "vector/distance.h"
 #include "vector/fewshot.h"
 
 PG_FUNCTION_INFO_V1(siamese_classify);
 PG_FUNCTION_INFO_V1(siamese_classify_with);
+PG_FUNCTION_INFO_V1(siamese_predict);
 
 /*
  * Replace what SPI added to an error of our query (its "SQL statement" context
@@ -450,5 +454,65 @@ siamese_classify_with(PG_FUNCTION_ARGS)
 		n++;
 	}
 	emit_fewshot(rsinfo, labels, dist, n, k, t);
+	return (Datum) 0;
+}
+
+/* The model's classifier, parsed once per loaded model; an error when it has none. */
+static const sp_nn_classifier *
+model_classifier(SpCachedModel *cm)
+{
+	const sp_nn_config *cfg = sp_nn_model_config(cm->model);
+	sp_error	err;
+
+	if (cm->classifier == NULL)
+	{
+		if (!cfg->classifier_json)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model \"%s\" has no classifier", cm->name),
+					 errhint("A model trained by train_model with loss => 'softmax' or 'cosface' carries one.")));
+		SP_PG_CHECK(sp_nn_classifier_parse(&cm->env, cfg->classifier_json, strlen(cfg->classifier_json),
+										   sp_nn_model_dim(cm->model), &cm->classifier, &err), &err);
+	}
+	return cm->classifier;
+}
+
+/*
+ * predict(image bytea, model text) -> TABLE(label text, probability float8)
+ *
+ * The model's classifier on the image's embedding: one row per class, most
+ * probable first (ties by label bytes).  Strict.
+ */
+Datum
+siamese_predict(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SpCachedModel *cm;
+	const sp_nn_classifier *c;
+	float	   *q;
+	double	   *p;
+	label_score *scores;
+
+	InitMaterializedSRF(fcinfo, 0);
+	cm = fewshot_model(fcinfo, 1);
+	c = model_classifier(cm);
+	q = embed_query(PG_GETARG_BYTEA_PP(0), cm);
+	p = palloc(sizeof(double) * c->n_classes);
+	sp_nn_classifier_probs(c, q, p);
+	scores = palloc(sizeof(label_score) * c->n_classes);
+	for (int k = 0; k < c->n_classes; k++)
+	{
+		scores[k].label = cstring_to_text(c->classes[k]);
+		scores[k].prob = p[k];
+		scores[k].dist = -p[k];	/* most probable first */
+	}
+	qsort(scores, c->n_classes, sizeof(label_score), cmp_label_score);
+	for (int k = 0; k < c->n_classes; k++)
+	{
+		Datum		values[2] = {PointerGetDatum(scores[k].label), Float8GetDatum(scores[k].prob)};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

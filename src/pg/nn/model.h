@@ -25,6 +25,7 @@ typedef struct SpCachedModel
 	sp_env		env;			/* allocates in cxt */
 	sp_nn_model *model;
 	sp_nn_workspace *ws;
+	struct sp_nn_classifier *classifier;	/* its class head, parsed on first use */
 	int			max_batch;		/* images per forward call (workspace size) */
 	int			ws_isa;			/* siamese.nn.isa the workspace's path was chosen for */
 	/* When the catalog was last checked (once per statement). */

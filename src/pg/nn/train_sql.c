@@ -41,6 +41,7 @@
 #include "utils/wait_event.h"
 
 #include "image/image.h"
+#include "nn/classifier.h"
 #include "nn/nn_model.h"
 #include "nn/nn_train.h"
 #include "util/rng.h"
@@ -468,6 +469,8 @@ siamese_train_model(PG_FUNCTION_ARGS)
 				meta;
 	char	   *final_json;
 	size_t		final_len;
+	char	   *classifier = NULL;
+	size_t		classifier_len;
 	char	   *hash;
 	char	   *appname;
 	MemoryContext fcxt = CurrentMemoryContext;
@@ -764,8 +767,13 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		escape_json(&meta, classes[c]);
 	}
 	appendStringInfoString(&meta, "]}");
+	/* a loss with class proxies leaves a classifier: the model carries it (predict, classify_ensemble) */
+	if (res.head &&
+		sp_nn_classifier_json(env, (const char *const *) classes, n_classes, cfg->embedding_dim, fo.softmax_scale,
+							  res.head, &classifier, &classifier_len, &err) != SP_OK)
+		sp_pg_raise(&err);
 	if (sp_nn_config_set_extras(env, cj, cl, training.data, n_val > 0 ? quality.data : NULL, meta.data,
-								false, 0, &final_json, &final_len, &err) != SP_OK)
+								classifier, false, 0, &final_json, &final_len, &err) != SP_OK)
 		sp_pg_raise(&err);
 
 	/* register as the caller (register_model's own privileges apply) */
