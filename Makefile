@@ -224,11 +224,12 @@ mutation:
 
 # The seed's claims as experiments on Fashion-MNIST, 5 seeds each, mean +- std
 # (docs/experiments.md records the figures): the losses side by side, metric
-# losses against a softmax classifier's embeddings; and a class cut to 4
-# training images.  About 25 minutes on 2 cores.
+# losses against a softmax classifier's embeddings; few-shot classification,
+# a classifier and their ensemble; and a class cut to 4 training images.
+# About 25 minutes on 2 cores.
 EXPERIMENT_SEEDS ?= 1,2,3,4,5
 experiments: tools
-	python3 bench/loss_compare.py --arch mlp --epochs 5 --seeds $(EXPERIMENT_SEEDS)
+	python3 bench/loss_compare.py --arch mlp --epochs 5 --seeds $(EXPERIMENT_SEEDS) --ensemble batch_all:cosface
 	python3 bench/loss_compare.py --arch mlp --epochs 15 --seeds $(EXPERIMENT_SEEDS) \
 		--losses batch_all,multi_similarity,softmax,cosface --imbalance 8:4
 

@@ -10,13 +10,19 @@ the seeds, and the training seconds.
 
   python3 bench/loss_compare.py [--arch mlp] [--epochs 5] [--seeds 1,2,3]
                                 [--losses batch_all,...] [--jobs 2] [--out DIR]
-                                [--imbalance CLASS:KEEP]
+                                [--imbalance CLASS:KEEP] [--ensemble SIAMESE_LOSS:CLASSIFIER_LOSS]
 
 With --imbalance, the training set keeps only KEEP images of CLASS (the
 seed's claim that Siamese models cope with extreme imbalance), and the table
 shows that class's accuracy and precision and the overall accuracy: 1-NN over
 the imbalanced gallery, nearest class mean, and for the losses with class
 proxies the proxies' own argmax (tools/train.c's imbalance experiment).
+
+With --ensemble, after training, tools/bin/ensemble pairs each seed's model
+of the first loss (few-shot classification) with the same seed's model of
+the second (its classifier) and a second table gives accuracy, NLL and ECE
+of each alone and of their ensemble (SQL's classify, predict and
+classify_ensemble), for 1, 5 and 20 shots.
 
 Each run is one process with one BLAS thread, so --jobs 2 uses both cores.
 Margins: each loss's usual value (MARGINS below); softmax has none.
@@ -83,6 +89,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="")
     ap.add_argument("--imbalance", default="", help="CLASS:KEEP")
+    ap.add_argument("--ensemble", default="", help="SIAMESE_LOSS:CLASSIFIER_LOSS")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     losses = a.losses.split(",")
@@ -113,6 +120,32 @@ def main():
         cells = [ms([q[k] for q, _ in rows]) if all(k in q for q, _ in rows) else "-" for k, _ in metrics]
         print(f"| `{loss}` | {MARGINS[loss] if loss != 'softmax' else '-'} | " + " | ".join(cells) +
               f" | {statistics.mean(s for _, s in rows):.0f} |")
+    if a.ensemble:
+        ensemble_table(a.ensemble, seeds, out, ms)
+
+
+def ensemble_table(pair, seeds, out, ms):
+    siamese, classifier = pair.split(":")
+    rows = {}
+    for seed in seeds:
+        p = subprocess.run([os.path.join(ROOT, "tools", "bin", "ensemble"), os.path.join(out, f"{siamese}-s{seed}"),
+                            os.path.join(out, f"{classifier}-s{seed}"), "--seed", str(seed)],
+                           capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        if p.returncode != 0:
+            sys.exit(f"tools/bin/ensemble failed:\n{p.stderr[-2000:]}")
+        for line in p.stdout.splitlines():
+            r = json.loads(line)
+            for method in ("siamese", "classifier", "ensemble"):
+                rows.setdefault((r["shots"], method), []).append(r[method])
+    print(f"\nFew-shot classification by the `{siamese}` models, the `{classifier}` models' classifiers, and "
+          f"their ensemble (weight 0.5): test images 5000-9999, support drawn from the training set, "
+          f"mean +- std over seeds {','.join(map(str, seeds))}\n")
+    print("| shots | method | accuracy | NLL | ECE |")
+    print("|---|---|---|---|---|")
+    for (shots, method), rs in sorted(rows.items(), key=lambda kv: (kv[0][0], ["siamese", "classifier", "ensemble"].index(kv[0][1]))):
+        name = {"siamese": f"few-shot (`{siamese}`)", "classifier": f"classifier (`{classifier}`)",
+                "ensemble": "ensemble"}[method]
+        print(f"| {shots} | {name} | " + " | ".join(ms([r[k] for r in rs]) for k in ("accuracy", "nll", "ece")) + " |")
 
 
 if __name__ == "__main__":
