@@ -46,6 +46,24 @@ is($node->safe_psql('postgres', q{
 	       config -> 'metadata' -> 'classes' ->> 0, (config -> 'quality' ->> 'nn1_accuracy')::float8 > 0.5
 	FROM siamese.models WHERE name = 'mine'}),
 	'siamese.train_model|t|600|3|Ankle boot|t', 'registered with its record (a fifth of each class held out), quality and classes');
+# the held-out figures: mAP, verification AUC and the threshold it sets, the
+# few-shot temperature classify uses
+$node->safe_psql('postgres', q{CREATE TABLE items_support AS SELECT siamese.embed(png, 'mine') AS e, class FROM items WHERE id % 50 = 0});
+my $q = $node->safe_psql('postgres', q{
+	SELECT round((config -> 'quality' ->> 'map')::numeric, 3), round((config -> 'quality' ->> 'verification_auc')::numeric, 3),
+	       (config -> 'quality' ->> 'verification_pairs'), config -> 'quality' ->> 'fewshot_way',
+	       round((config -> 'quality' ->> 'fewshot_1shot')::numeric, 3), (config -> 'quality' ->> 'fewshot_temperature')::float8,
+	       t.threshold
+	FROM siamese.models m, LATERAL (SELECT x.threshold FROM siamese.models() x WHERE x.name = m.name) t WHERE m.name = 'mine'});
+my ($map, $auc, $pairs, $way, $shot1, $temp, $thr) = split /\|/, $q;
+ok($map > 0.3 && $auc > 0.8 && $pairs == 10000 && $way == 10 && $shot1 > 0.3 && $temp > 0 && $temp < 10 && $thr > 0,
+	"held-out quality recorded: mAP $map, AUC $auc on $pairs pairs, 10-way 1-shot $shot1, temperature $temp, threshold $thr");
+is($node->safe_psql('postgres', qq{
+	SELECT bool_and(a.probability = b.probability), bool_or(a.probability <> c.probability)
+	FROM siamese.classify((SELECT png FROM items WHERE id = 7), 'items_support', 'e', 'class', 'mine') a
+	JOIN siamese.classify((SELECT png FROM items WHERE id = 7), 'items_support', 'e', 'class', 'mine', 1, $temp) b USING (label)
+	JOIN siamese.classify((SELECT png FROM items WHERE id = 7), 'items_support', 'e', 'class', 'mine', 1, 1) c USING (label)}),
+	't|t', 'classify uses the calibrated temperature by default');
 is($node->safe_psql('postgres', q{
 	SELECT siamese.dims(siamese.embed(png, 'mine')) FROM items LIMIT 1}), '128', 'the model embeds');
 

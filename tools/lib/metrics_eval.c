@@ -14,6 +14,8 @@
 
 #include "metrics_eval.h"
 #include "util/rng.h"
+#include "vector/calibration.h"
+#include "vector/ranking.h"
 
 #define QBLOCK 128
 #define NCLASS 10
@@ -66,64 +68,6 @@ normalised_copy(const float *x, int n, int d)
 			y[(size_t) i * d + k] = (float) (x[(size_t) i * d + k] * s);
 	}
 	return y;
-}
-
-/* Float -> uint32 whose unsigned order is the DESCENDING float order. */
-static inline uint32_t
-desc_key(float f)
-{
-	uint32_t	u;
-
-	memcpy(&u, &f, 4);
-	u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);	/* ascending order */
-	return ~u;
-}
-
-/*
- * Average precision of one ranking: keys (scores as desc_key) with the
- * relevance bit in bit 0 of the low word; LSD radix sort on the key.
- */
-static double
-average_precision(uint64_t *a, uint64_t *tmp, int n, int relevant)
-{
-	static const int shifts[3] = {32, 43, 54};
-	double		sum = 0;
-	int			hits = 0;
-
-	if (relevant <= 0)
-		return 0;
-	for (int p = 0; p < 3; p++)
-	{
-		int			cnt[2048];
-		int			sh = shifts[p];
-		uint64_t   *t;
-
-		memset(cnt, 0, sizeof(cnt));
-		for (int i = 0; i < n; i++)
-			cnt[(a[i] >> sh) & 2047]++;
-		for (int i = 0, s = 0; i < 2048; i++)
-		{
-			int			c = cnt[i];
-
-			cnt[i] = s;
-			s += c;
-		}
-		for (int i = 0; i < n; i++)
-			tmp[cnt[(a[i] >> sh) & 2047]++] = a[i];
-		t = a;
-		a = tmp;
-		tmp = t;
-	}
-	/* after an odd number of passes the sorted data is in "a" (swapped) */
-	for (int i = 0; i < n; i++)
-	{
-		if (a[i] & 1)
-		{
-			hits++;
-			sum += (double) hits / (double) (i + 1);
-		}
-	}
-	return sum / relevant;
 }
 
 sp_status
@@ -222,9 +166,9 @@ fm_knn(const sp_env *env, const float *gal, const int *gal_lab, int ng, const fl
 				{
 					if (exclude_self && j == qi)
 						continue;
-					keys[n++] = ((uint64_t) desc_key(row[j]) << 32) | (uint64_t) (gal_lab[j] == q_lab[qi]);
+					keys[n++] = sp_ap_key(row[j], gal_lab[j] == q_lab[qi]);
 				}
-				ap[qi] = average_precision(keys, tmp, n, rel);
+				ap[qi] = sp_average_precision(keys, tmp, n, rel);
 			}
 		}
 	}
@@ -244,25 +188,10 @@ done:
 /* ---------------------------------------------------------------------- */
 /* Verification pairs. */
 
-typedef struct pair_d
-{
-	double		d;
-	int			same;
-} pair_d;
-
-static int
-cmp_pair(const void *a, const void *b)
-{
-	double		x = ((const pair_d *) a)->d,
-				y = ((const pair_d *) b)->d;
-
-	return x < y ? -1 : x > y;
-}
-
 /* n balanced pairs (n/2 same label, n/2 different) from test images [lo, hi). */
 static void
 make_pairs(sp_rng *rng, const float *emb, const int *lab, int lo, int hi, int d, sp_distance_kind kind,
-		   pair_d *out, int n)
+		   sp_pair_d *out, int n)
 {
 	for (int p = 0; p < n; p++)
 	{
@@ -280,76 +209,6 @@ make_pairs(sp_rng *rng, const float *emb, const int *lab, int lo, int hi, int d,
 			break;
 		}
 	}
-}
-
-/* ROC AUC of "same" scored by -distance (ties count half). Sorts pairs. */
-static double
-roc_auc(pair_d *p, int n)
-{
-	double		rank_sum = 0;
-	long		npos = 0,
-				nneg = 0;
-
-	qsort(p, (size_t) n, sizeof(pair_d), cmp_pair);
-	/* ascending distance = descending score: rank from the far end */
-	for (int i = 0; i < n;)
-	{
-		int			j = i;
-		double		avg;
-
-		while (j < n && p[j].d == p[i].d)
-			j++;
-		/* ranks by ascending score: position n - k for sorted index k */
-		avg = ((double) (n - i) + (double) (n - j + 1)) / 2.0;
-		for (int t = i; t < j; t++)
-			if (p[t].same)
-				rank_sum += avg;
-		i = j;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		if (p[i].same)
-			npos++;
-		else
-			nneg++;
-	}
-	return (rank_sum - (double) npos * (npos + 1) / 2.0) / ((double) npos * nneg);
-}
-
-/* Best accuracy threshold (same if d <= t) on sorted pairs. */
-static double
-best_threshold(const pair_d *p, int n, double *acc)
-{
-	long		same_total = 0,
-				same_below = 0,
-				diff_below = 0;
-	double		best_acc = -1,
-				best_t = 0;
-
-	for (int i = 0; i < n; i++)
-		same_total += p[i].same;
-	/* threshold below everything */
-	best_acc = (double) (n - same_total) / n;
-	best_t = p[0].d - 1e-6;
-	for (int i = 0; i < n; i++)
-	{
-		double		a;
-
-		if (p[i].same)
-			same_below++;
-		else
-			diff_below++;
-		if (i + 1 < n && p[i + 1].d == p[i].d)
-			continue;
-		a = (double) (same_below + (n - same_total - diff_below)) / n;
-		if (a > best_acc)
-		{
-			best_acc = a;
-			best_t = i + 1 < n ? (p[i].d + p[i + 1].d) / 2 : p[i].d + 1e-6;
-		}
-	}
-	*acc = best_acc;
-	return best_t;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -489,28 +348,6 @@ run_episodes(sp_rng *rng, const float *tr, const class_index *tr_ci, const float
 	return (double) correct / (double) total;
 }
 
-/* Mean negative log-likelihood of softmax(-d / T) at the true class. */
-static double
-softmax_nll(const double *dist, const int *y, long n, double T)
-{
-	double		s = 0;
-
-	for (long i = 0; i < n; i++)
-	{
-		const double *dv = dist + i * NCLASS;
-		double		m = INFINITY,
-					z = 0;
-
-		for (int k = 0; k < NCLASS; k++)
-			if (dv[k] < m)
-				m = dv[k];
-		for (int k = 0; k < NCLASS; k++)
-			z += exp(-(dv[k] - m) / T);
-		s += (dv[y[i]] - m) / T + log(z);
-	}
-	return s / (double) n;
-}
-
 sp_status
 fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int ntrain,
 			const float *test_emb, const int *test_lab, int ntest, int d, sp_distance_kind kind,
@@ -529,14 +366,13 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	const int	cal_eps = 300,
 				eval_eps = 1000,
 				qpc = 10;
-	pair_d	   *pairs = NULL;
+	sp_pair_d  *pairs = NULL;
 	double	   *dist = NULL;
 	int		   *y = NULL;
 	class_index tr_ci,
 				cal_ci,
 				ev_ci;
 	sp_rng		rng;
-	double		best_nll = INFINITY;
 	long		ncal;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -591,7 +427,7 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	q->recall_at_1 = (double) c1 / ntest;
 
 	/* verification: calibrate on test [0, 5000), evaluate on [5000, n) */
-	pairs = malloc((size_t) (calib_pairs > eval_pairs ? calib_pairs : eval_pairs) * sizeof(pair_d));
+	pairs = malloc((size_t) (calib_pairs > eval_pairs ? calib_pairs : eval_pairs) * sizeof(sp_pair_d));
 	dist = malloc((size_t) (eval_eps > cal_eps ? eval_eps : cal_eps) * 2 * NCLASS * qpc * NCLASS * sizeof(double));
 	y = malloc((size_t) (eval_eps > cal_eps ? eval_eps : cal_eps) * 2 * NCLASS * qpc * sizeof(int));
 	if (!pairs || !dist || !y || !class_index_build(&tr_ci, train_lab, 0, ntrain))
@@ -601,11 +437,11 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	}
 	sp_rng_seed(&rng, seed, 1);
 	make_pairs(&rng, test_emb, test_lab, 0, CALIB_END, d, kind, pairs, calib_pairs);
-	qsort(pairs, (size_t) calib_pairs, sizeof(pair_d), cmp_pair);
-	q->threshold = best_threshold(pairs, calib_pairs, &q->verif_acc_calib);
+	sp_pairs_sort(pairs, calib_pairs);
+	q->threshold = sp_pairs_best_threshold(pairs, calib_pairs, &q->verif_acc_calib);
 	sp_rng_seed(&rng, seed, 2);
 	make_pairs(&rng, test_emb, test_lab, CALIB_END, ntest, d, kind, pairs, eval_pairs);
-	q->auc = roc_auc(pairs, eval_pairs);
+	q->auc = sp_pairs_auc(pairs, eval_pairs);
 	{
 		long		ok = 0;
 
@@ -626,23 +462,13 @@ fm_evaluate(const sp_env *env, const float *train_emb, const int *train_lab, int
 	run_episodes(&rng, train_emb, &tr_ci, test_emb, &cal_ci, d, kind, cal_eps, 5, qpc,
 				 dist + (size_t) cal_eps * NCLASS * qpc * NCLASS, y + (size_t) cal_eps * NCLASS * qpc, NULL);
 	ncal = 2L * cal_eps * NCLASS * qpc;
-	for (int g = 0; g <= 400; g++)
-	{
-		double		T = pow(10.0, -5.0 + 6.0 * g / 400.0);	/* 1e-5 .. 10 */
-		double		nll = softmax_nll(dist, y, ncal, T);
-
-		if (nll < best_nll)
-		{
-			best_nll = nll;
-			q->temperature = T;
-		}
-	}
+	q->temperature = sp_fit_temperature(dist, y, ncal, NCLASS);
 	sp_rng_seed(&rng, seed, 4);
 	q->fewshot1 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, kind, eval_eps, 1, qpc, dist, y, NULL);
 	q->fewshot5 = run_episodes(&rng, train_emb, &tr_ci, test_emb, &ev_ci, d, kind, eval_eps, 5, qpc,
 							   dist + (size_t) eval_eps * NCLASS * qpc * NCLASS,
 							   y + (size_t) eval_eps * NCLASS * qpc, &q->fewshot5_proto);
-	q->nll_eval = softmax_nll(dist, y, 2L * eval_eps * NCLASS * qpc, q->temperature);
+	q->nll_eval = sp_softmin_nll(dist, y, 2L * eval_eps * NCLASS * qpc, NCLASS, q->temperature);
 	q->episodes = eval_eps;
 	class_index_free(&cal_ci);
 	class_index_free(&ev_ci);

@@ -1,6 +1,7 @@
 /*
  * calibration.c: accuracy, negative log-likelihood and expected calibration
- * error of predicted class probabilities (calibration.h).
+ * error of predicted class probabilities, and the temperature fit of
+ * few-shot probabilities (calibration.h).
  */
 #include "vector/calibration.h"
 
@@ -50,4 +51,45 @@ sp_calib_result(const sp_calib *c, double *accuracy, double *nll, double *ece)
 	*accuracy = (double) c->correct / (double) c->n;
 	*nll = c->nll / (double) c->n;
 	*ece = e;
+}
+
+double
+sp_softmin_nll(const double *dist, const int *y, long n, int n_classes, double T)
+{
+	double		s = 0;
+
+	for (long i = 0; i < n; i++)
+	{
+		const double *dv = dist + i * n_classes;
+		double		m = INFINITY,
+					z = 0;
+
+		for (int k = 0; k < n_classes; k++)
+			if (dv[k] < m)
+				m = dv[k];
+		for (int k = 0; k < n_classes; k++)
+			z += exp(-(dv[k] - m) / T);
+		s += (dv[y[i]] - m) / T + log(z);
+	}
+	return s / (double) n;
+}
+
+double
+sp_fit_temperature(const double *dist, const int *y, long n, int n_classes)
+{
+	double		best_nll = INFINITY,
+				best_t = 1;
+
+	for (int g = 0; g <= 400; g++)
+	{
+		double		T = pow(10.0, -5.0 + 6.0 * g / 400.0);	/* 1e-5 .. 10 */
+		double		nll = sp_softmin_nll(dist, y, n, n_classes, T);
+
+		if (nll < best_nll)
+		{
+			best_nll = nll;
+			best_t = T;
+		}
+	}
+	return best_t;
 }

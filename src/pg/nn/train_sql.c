@@ -44,6 +44,7 @@
 #include "nn/classifier.h"
 #include "nn/nn_model.h"
 #include "nn/nn_train.h"
+#include "nn/train_quality.h"
 #include "util/rng.h"
 #include "vector/distance.h"
 #include "pg/nn/model.h"
@@ -464,6 +465,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 				wl;
 	uint8_t    *w;
 	double		val_acc = NAN;
+	sp_heldout_quality hq;
 	StringInfoData training,
 				quality,
 				meta;
@@ -675,7 +677,8 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	if (sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w, &wl, &err) != SP_OK)
 		sp_pg_raise(&err);
 
-	/* measure: 1-NN of the held-out images against the training images, through inference */
+	/* measure the held-out images against the training images, through inference */
+	memset(&hq, 0, sizeof(hq));
 	if (n_val > 0)
 	{
 		sp_nn_model *m;
@@ -684,7 +687,6 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		float	   *in = palloc(sizeof(float) * cache.in_size);
 		uint8_t    *row = palloc(cache.in_size);
 		float	   *emb;
-		int			hits = 0;
 
 		if (sp_nn_model_load(env, cj, cl, w, wl, &m, &err) != SP_OK ||
 			sp_nn_workspace_create(env, m, 1, &ws, &err) != SP_OK)
@@ -698,30 +700,11 @@ siamese_train_model(PG_FUNCTION_ARGS)
 			if (sp_nn_forward(m, ws, in, 1, emb + (Size) i * dim, &err) != SP_OK)
 				sp_pg_raise(&err);
 		}
-		for (int i = 0; i < cache.n; i++)
-		{
-			double		best = INFINITY;
-			int			bl = -1;
-
-			if (!is_val[i])
-				continue;
-			CHECK_FOR_INTERRUPTS();
-			for (int j = 0; j < cache.n; j++)
-			{
-				double		d;
-
-				if (is_val[j])
-					continue;
-				d = sp_dist(sp_nn_model_config(m)->distance, emb + (Size) i * dim, emb + (Size) j * dim, dim);
-				if (d < best)
-				{
-					best = d;
-					bl = label_of[j];
-				}
-			}
-			hits += bl == label_of[i];
-		}
-		val_acc = (double) hits / n_val;
+		/* retrieval, verification and few-shot figures of the held-out images (core) */
+		SP_PG_CHECK(sp_heldout_quality_measure(env, emb, label_of, is_val, cache.n, dim,
+											   sp_nn_model_config(m)->distance, n_classes, (uint64_t) seed,
+											   &hq, &err), &err);
+		val_acc = hq.nn1;
 		sp_nn_workspace_free(env, ws);
 		sp_nn_model_free(env, m);
 	}
@@ -756,8 +739,17 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	appendStringInfoString(&training, "]}");
 	initStringInfo(&quality);
 	if (n_val > 0)
+	{
 		appendStringInfo(&quality, "{\"split\":\"held-out %d of %d images (validation_fraction %.3g, seed " INT64_FORMAT
-						 ")\",\"nn1_accuracy\":%.6f}", n_val, cache.n, val_frac, seed, val_acc);
+						 ")\",\"nn1_accuracy\":%.6f,\"map\":%.6f", n_val, cache.n, val_frac, seed, hq.nn1, hq.map);
+		if (hq.pairs > 0)
+			appendStringInfo(&quality, ",\"verification_auc\":%.6f,\"verification_accuracy\":%.6f,"
+							 "\"verification_pairs\":%d,\"fewshot_way\":%d,\"fewshot_1shot\":%.6f,"
+							 "\"fewshot_episodes\":%d,\"fewshot_temperature\":%.6g",
+							 hq.auc, hq.verif_acc, hq.pairs, hq.way, hq.fewshot1, hq.episodes, hq.temperature);
+		appendStringInfo(&quality, ",\"protocol\":\"held-out images as queries against the training images; "
+						 "verification pairs and few-shot support drawn from those (docs/training.md)\"}");
+	}
 	initStringInfo(&meta);
 	appendStringInfoString(&meta, "{\"classes\":[");
 	for (int c = 0; c < n_classes; c++)
@@ -773,7 +765,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 							  res.head, &classifier, &classifier_len, &err) != SP_OK)
 		sp_pg_raise(&err);
 	if (sp_nn_config_set_extras(env, cj, cl, training.data, n_val > 0 ? quality.data : NULL, meta.data,
-								classifier, false, 0, &final_json, &final_len, &err) != SP_OK)
+								classifier, hq.pairs > 0, hq.threshold, &final_json, &final_len, &err) != SP_OK)
 		sp_pg_raise(&err);
 
 	/* register as the caller (register_model's own privileges apply) */
