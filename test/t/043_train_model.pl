@@ -133,6 +133,22 @@ my $ens = $node->safe_psql('postgres', q{
 	FROM items WHERE id % 5 = 0});
 cmp_ok($ens, '>', 0.5, "classify_ensemble (5-shot support + classifier): accuracy $ens on the same images");
 
+# the shipped classifier beside the shipped Siamese model, on test images
+# neither was trained on: 5 support images per class, 120 queries
+$node->safe_psql('postgres', q{
+	CREATE TABLE support_f AS SELECT siamese.embed(png, 'fashion') AS e, class FROM (
+		SELECT png, class, row_number() OVER (PARTITION BY class ORDER BY id) AS r FROM items WHERE id % 5 <> 0) s
+	WHERE r <= 5});
+my ($p_acc, $c_acc, $e_acc) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT avg(((SELECT p.label FROM siamese.predict(png, 'fashion-classifier') p LIMIT 1) = class)::int)::numeric(4,3),
+	       avg(((SELECT c.label FROM siamese.classify(png, 'support_f', 'e', 'class', 'fashion') c
+	             ORDER BY probability DESC LIMIT 1) = class)::int)::numeric(4,3),
+	       avg(((SELECT c.label FROM siamese.classify_ensemble(png, 'support_f', 'e', 'class', 'fashion', 'fashion-classifier') c
+	             LIMIT 1) = class)::int)::numeric(4,3)
+	FROM items WHERE id % 5 = 0});
+ok($p_acc > 0.8 && $c_acc > 0.7 && $e_acc > 0.8,
+	"shipped models on 120 unseen images: predict(fashion-classifier) $p_acc, 5-shot classify(fashion) $c_acc, ensemble $e_acc");
+
 # progress in pg_stat_activity, then a cancel registers nothing
 my ($in, $o2, $e2) = ('', '', '');
 my $h = IPC::Run::start(
