@@ -333,14 +333,12 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 						cursor[c] = 0;
 					}
 					int			idx = d->cls[c][cursor[c]++];
-					const uint8_t *src = d->pixels + (size_t) idx * in_size;
+					const uint8_t *src = fetched;
 
-					if (!d->pixels)
-					{
-						if ((st = d->fetch(d->fetch_arg, idx, fetched, err)) != SP_OK)
-							goto done;
-						src = fetched;
-					}
+					if (d->pixels)
+						src = d->pixels + (size_t) idx * in_size;
+					else if ((st = d->fetch(d->fetch_arg, idx, fetched, err)) != SP_OK)
+						goto done;
 					load_image(d, src, input + (size_t) B * in_size, &rng, o);
 					blab[B++] = c;
 				}
