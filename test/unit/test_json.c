@@ -347,3 +347,21 @@ SP_TEST(json_writer_pretty_inline)
 	CHECK_MSG(strcmp(out, "{\n  \"a\": [1,{\"x\":2}],\n  \"b\": [\n    3\n  ],\n  \"e\": {}\n}\n") == 0, "%s", out);
 	free(out);
 }
+
+/* The first key outside an allowed list (the check of every config reader). */
+SP_TEST(json_unknown_key)
+{
+	static const char *const allowed[] = {"a", "b", NULL};
+	sp_json_doc *doc;
+	sp_error	err;
+	const char *text = "{\"a\":1,\"c\":2,\"b\":3,\"d\":4}";
+
+	REQUIRE(sp_json_parse(sp_env_default(), text, strlen(text), 0, 0, NULL, &doc, &err) == SP_OK);
+	CHECK(strcmp(sp_json_unknown_key(sp_json_root(doc), allowed), "c") == 0);
+	CHECK(sp_json_unknown_key(sp_json_get(sp_json_root(doc), "a"), allowed) == NULL);	/* not an object */
+	sp_json_free(sp_env_default(), doc);
+	text = "{\"b\":1,\"a\":2}";
+	REQUIRE(sp_json_parse(sp_env_default(), text, strlen(text), 0, 0, NULL, &doc, &err) == SP_OK);
+	CHECK(sp_json_unknown_key(sp_json_root(doc), allowed) == NULL);
+	sp_json_free(sp_env_default(), doc);
+}

@@ -35,7 +35,9 @@ sp_status
 sp_nn_classifier_parse(const sp_env *env, const char *json, size_t len, int dim,
 					   sp_nn_classifier **out, sp_error *err)
 {
+	static const char *const members[] = {"kind", "scale", "classes", "proxies", NULL};
 	sp_json_doc *doc = NULL;
+	const char *unknown;
 	const sp_json *root,
 			   *v,
 			   *classes,
@@ -56,15 +58,10 @@ sp_nn_classifier_parse(const sp_env *env, const char *json, size_t len, int dim,
 		st = bad(err, "must be an object");
 		goto done;
 	}
-	for (size_t i = 0; i < root->count; i++)
+	if ((unknown = sp_json_unknown_key(root, members)) != NULL)
 	{
-		const char *k = root->items[i]->key;
-
-		if (strcmp(k, "kind") && strcmp(k, "scale") && strcmp(k, "classes") && strcmp(k, "proxies"))
-		{
-			st = sp_set_error(err, SP_ERR_INVALID_ARG, "model config: \"classifier\": unknown key \"%.40s\"", k);
-			goto done;
-		}
+		st = sp_set_error(err, SP_ERR_INVALID_ARG, "model config: \"classifier\": unknown key \"%.40s\"", unknown);
+		goto done;
 	}
 	v = sp_json_get(root, "kind");
 	if (!v || v->type != SP_JSON_STRING || strcmp(v->str, "cosine") != 0)

@@ -388,11 +388,11 @@ sp_graph_read_json(const sp_env *env, const sp_json *obj, const sp_safetensors *
 		return sp_set_error(err, SP_ERR_INVALID_ARG, "graph: \"inputs\" and \"nodes\" must be arrays");
 	if (nodes->count > SP_GRAPH_MAX_NODES)
 		return sp_set_error(err, SP_ERR_LIMIT, "graph: more than %d nodes", SP_GRAPH_MAX_NODES);
-	for (size_t i = 0; i < obj->count; i++)
 	{
-		const char *k = obj->items[i]->key;
+		static const char *const members[] = {"inputs", "outputs", "constants", "nodes", NULL};
+		const char *k = sp_json_unknown_key(obj, members);
 
-		if (strcmp(k, "inputs") && strcmp(k, "outputs") && strcmp(k, "constants") && strcmp(k, "nodes"))
+		if (k)
 			return gj_error(err, "graph: unknown member \"%s\"", k);
 	}
 	if ((s = sp_graph_create(env, &g, err)) != SP_OK)

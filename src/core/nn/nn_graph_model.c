@@ -159,6 +159,7 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 	static const char *const keys[] = {"name", "input", "output", "normalize", "distance", "threshold",
 	"metadata", NULL};
 	sp_json_doc *doc = NULL;
+	const char *unknown;
 	const sp_json *root,
 			   *v;
 	sp_graph   *g = NULL;
@@ -187,18 +188,11 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 		s = imp_error(err, "must be a JSON object");
 		goto done;
 	}
-	for (size_t i = 0; i < root->count; i++)
+	if ((unknown = sp_json_unknown_key(root, keys)) != NULL)
 	{
-		bool		known = false;
-
-		for (int k = 0; keys[k]; k++)
-			known |= strcmp(root->items[i]->key, keys[k]) == 0;
-		if (!known)
-		{
-			s = sp_set_error(err, SP_ERR_INVALID_ARG, "import config: unknown member \"%s\"", root->items[i]->key);
-			sp_error_hint(err, "Allowed: name, input, output, normalize, distance, threshold, metadata.");
-			goto done;
-		}
+		s = sp_set_error(err, SP_ERR_INVALID_ARG, "import config: unknown member \"%s\"", unknown);
+		sp_error_hint(err, "Allowed: name, input, output, normalize, distance, threshold, metadata.");
+		goto done;
 	}
 	if ((v = sp_json_get(root, "name")) != NULL)
 	{

@@ -319,17 +319,10 @@ get_bool(const sp_json *obj, const char *key, bool def, bool *out, int li, sp_er
 static sp_status
 check_keys(const sp_json *obj, const char *const *allowed, int li, const char *where, sp_error *err)
 {
-	for (size_t i = 0; i < obj->count; i++)
-	{
-		bool		ok = false;
+	const char *k = sp_json_unknown_key(obj, allowed);
 
-		for (int j = 0; allowed[j]; j++)
-			if (strcmp(obj->items[i]->key, allowed[j]) == 0)
-				ok = true;
-		if (!ok)
-			return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "unknown field \"%.60s\" in %s",
-							 obj->items[i]->key, where);
-	}
+	if (k)
+		return cfg_error(err, SP_ERR_INVALID_ARG, li, NULL, "unknown field \"%.60s\" in %s", k, where);
 	return SP_OK;
 }
 

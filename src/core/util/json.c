@@ -756,6 +756,21 @@ sp_json_get(const sp_json *obj, const char *key)
 }
 
 const char *
+sp_json_unknown_key(const sp_json *obj, const char *const *allowed)
+{
+	for (size_t i = 0; obj && obj->type == SP_JSON_OBJECT && i < obj->count; i++)
+	{
+		bool		known = false;
+
+		for (int j = 0; allowed[j] && !known; j++)
+			known = strcmp(obj->items[i]->key, allowed[j]) == 0;
+		if (!known)
+			return obj->items[i]->key;
+	}
+	return NULL;
+}
+
+const char *
 sp_json_type_name(sp_json_type t)
 {
 	switch (t)

@@ -67,6 +67,8 @@ extern void sp_json_free(const sp_env *env, sp_json_doc *doc);
 
 /* Lookups (NULL when absent or of another type). */
 extern const sp_json *sp_json_get(const sp_json *obj, const char *key);
+/* The first key of object obj not in allowed (NULL-terminated), or NULL when every key is allowed. */
+extern const char *sp_json_unknown_key(const sp_json *obj, const char *const *allowed);
 extern const char *sp_json_type_name(sp_json_type t);
 
 /*
