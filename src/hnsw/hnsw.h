@@ -306,6 +306,7 @@ typedef struct HnswSelectItem
  * many identical vectors still form a well-connected random graph.  Writes
  * selected indexes into out; returns their count.
  */
+extern bool hnsw_same_vector(const float *a, const float *b, int dims);
 extern int	hnsw_select_neighbours(const HnswMetric *metric, int dims,
 								   HnswSelectItem *items, int nitems, int max,
 								   uint64 salt, int *out);

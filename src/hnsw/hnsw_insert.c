@@ -315,7 +315,7 @@ dropped_duplicate(const HnswSelectItem *items, int n, const int *sel, int nsel,
 
 		for (int j = 0; j < nsel && !kept; j++)
 			kept = (sel[j] == i);
-		if (!kept && memcmp(items[i].vec, vec, sizeof(float) * dims) == 0)
+		if (!kept && hnsw_same_vector(items[i].vec, vec, dims))
 			return true;
 	}
 	return false;

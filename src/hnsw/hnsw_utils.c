@@ -276,8 +276,9 @@ select_item_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
 }
 
-static inline bool
-same_vector(const float *a, const float *b, int dims)
+/* Exact duplicates: the same bits in every dimension. */
+bool
+hnsw_same_vector(const float *a, const float *b, int dims)
 {
 	return a[0] == b[0] && memcmp(a, b, sizeof(float) * dims) == 0;
 }
@@ -314,7 +315,7 @@ hnsw_select_neighbours(const HnswMetric *metric, int dims,
 			const float *sv = items[out[j]].vec;
 
 			if (hnsw_distance(metric, items[i].vec, sv, dims) < items[i].dist ||
-				same_vector(items[i].vec, sv, dims))
+				hnsw_same_vector(items[i].vec, sv, dims))
 			{
 				keep = false;
 				break;
@@ -351,7 +352,7 @@ hnsw_select_neighbours(const HnswMetric *metric, int dims,
 					int			j;
 
 					for (j = 0; j < nsel && !dup; j++)
-						dup = same_vector(items[i].vec, items[out[j]].vec, dims);
+						dup = hnsw_same_vector(items[i].vec, items[out[j]].vec, dims);
 					if (dup)
 						continue;
 				}
