@@ -592,10 +592,10 @@ COMMENT ON FUNCTION siamese.classify(bytea, regclass, name, name, text, integer,
 CREATE FUNCTION siamese._train_model(name text, source regclass, image_column name, label_column name,
 		base_model text, architecture text, epochs integer, loss text, margin float8,
 		learning_rate float8, classes_per_batch integer, images_per_class integer,
-		validation_fraction float8, seed bigint) RETURNS text
+		validation_fraction float8, seed bigint, head text, head_dim integer) RETURNS text
 	AS 'MODULE_PATHNAME', 'siamese_train_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION siamese._train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
-		integer, integer, float8, bigint) IS
+		integer, integer, float8, bigint, text, integer) IS
 	'the body of siamese.train_model: trains and registers a model as the caller, returns its hash';
 
 CREATE PROCEDURE siamese.train_model(
@@ -613,6 +613,8 @@ CREATE PROCEDURE siamese.train_model(
 		images_per_class integer DEFAULT 16,
 		validation_fraction float8 DEFAULT 0.1,
 		seed bigint DEFAULT 1,
+		head text DEFAULT NULL,
+		head_dim integer DEFAULT 128,
 		INOUT model_hash text DEFAULT NULL)
 	LANGUAGE plpgsql
 AS $$
@@ -626,12 +628,18 @@ BEGIN
 		PERFORM pg_catalog.set_config('citus.max_adaptive_executor_pool_size', '1', true);
 	END IF;
 	model_hash := siamese._train_model(name, source, image_column, label_column, base_model, architecture,
-		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed);
+		epochs, loss, margin, learning_rate, classes_per_batch, images_per_class, validation_fraction, seed,
+		head, head_dim);
 END
 $$;
 COMMENT ON PROCEDURE siamese.train_model(text, regclass, name, name, text, text, integer, text, float8, float8,
-		integer, integer, float8, bigint, text) IS
-	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';
+		integer, integer, float8, bigint, text, integer, text) IS
+	'trains a Siamese model (architecture cnn, mlp or mlp2d, or fine-tunes base_model, or with head mlp or linear trains only a projection head on the frozen base_model''s features) on a table''s labelled images as the caller, holds out a seeded validation_fraction, measures it and registers it under name; returns its hash';
+
+CREATE FUNCTION siamese._train_features(image bytea, model text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'siamese_train_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION siamese._train_features(bytea, text) IS
+	'internal: the image''s embedding by the model as float32 bytes, the features train_model trains a head on, NULL when the image cannot be decoded; run where the image is on a Citus table';
 
 CREATE VIEW siamese.training_progress AS
 SELECT a.pid, a.usename AS role, m[5] AS model, m[1]::integer AS epoch, m[2]::integer AS epochs,

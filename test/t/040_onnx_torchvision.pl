@@ -7,7 +7,9 @@
 # Each model is registered with siamese.register_onnx_model; the photos are
 # embedded by siamese.embed in SQL, preprocessing included, and must equal
 # PyTorch's features to 1e-4 relative.  Skipped, saying so, where Debian's
-# python3-torch is not installed (scripts/setup installs it).
+# python3-torch is not installed (scripts/setup installs it).  Then a
+# projection head is trained on one backbone's frozen features
+# (train_model's head) and measured against the backbone alone.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -95,5 +97,37 @@ my $pid = $node->safe_psql('postgres', q{
 		baseline_model => 'fashion-pixels', perturbations => ARRAY['brightness'], sample_size => 5)});
 is($node->safe_psql('postgres', "SELECT status FROM siamese.robustness_runs WHERE run_id = $pid"),
 	'succeeded', 'perturbation_report runs with an imported model');
+
+# a projection head trained on an imported model's frozen features: 400
+# Fashion-MNIST images train it, 200 others measure it (1-NN against the 400),
+# beside the backbone's own features (seeded random weights: a weak base)
+SKIP:
+{
+	my $exporter = "$srcdir/tools/bin/fmnist_export";
+	skip 'tools/bin/fmnist_export or the Fashion-MNIST data set is missing', 4
+	  unless -x $exporter && system("$exporter --split t10k --limit 1 >/dev/null 2>&1") == 0;
+	$node->safe_psql('postgres', 'CREATE TABLE items (id int, label int, class text, png bytea)');
+	ok(SiameseTest::load_fashion($node, $exporter, 'items', '--split', 't10k', '--limit', '600'), 'Fashion-MNIST loaded');
+	$node->safe_psql('postgres', 'CREATE TABLE items_train AS SELECT * FROM items WHERE id < 400');
+	my ($ret, $out, $err) = $node->psql('postgres', q{
+		CALL siamese.train_model('mnv3-head', 'items_train', 'png', 'class', base_model => 'mobilenet_v3_small',
+			head => 'mlp', loss => 'cosface', margin => 0.35, epochs => 15, images_per_class => 8,
+			validation_fraction => 0, seed => 3)});
+	is($ret, 0, 'a head trains on the imported model\'s features') or diag($err);
+	my $knn = sub {
+		my ($model) = @_;
+		return $node->safe_psql('postgres', qq{
+			WITH e AS (SELECT id, class, siamese.embed(png, '$model') AS v FROM items)
+			SELECT round(avg((q.class = (SELECT g.class FROM e g WHERE g.id < 400
+			                               ORDER BY siamese.cosine_distance(g.v, q.v), g.id LIMIT 1))::int), 3)
+			FROM e q WHERE q.id >= 400});
+	};
+	my ($base_acc, $head_acc) = ($knn->('mobilenet_v3_small'), $knn->('mnv3-head'));
+	ok($head_acc > $base_acc + 0.05, "1-NN on 200 unseen images: backbone features $base_acc, with the trained head $head_acc");
+	is($node->safe_psql('postgres', q{
+		SELECT config -> 'source' ->> 'base_model', dims, config -> 'classifier' IS NOT NULL
+		FROM siamese.models WHERE name = 'mnv3-head'}),
+		'mobilenet_v3_small|128|t', 'base plus head registered, with the CosFace classifier');
+}
 
 done_testing();

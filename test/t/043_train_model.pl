@@ -9,6 +9,8 @@
 #    train too, the last two leaving a classifier that predict and
 #    classify_ensemble use; images beyond maintenance_work_mem go to a temporary file
 #    with the same result, within temp_file_limit;
+#  * a projection head on a frozen model (head => 'mlp'): registered as
+#    base plus head, reproducible, far above chance on unseen images;
 #  * progress shows in pg_stat_activity; a cancelled run registers nothing;
 #  * row level security: a role trains only on the rows it can read, and
 #    needs register_model's privilege;
@@ -82,6 +84,56 @@ is($node->safe_psql('postgres', q{
 	SELECT a.config -> 'training' ->> 'base_model', a.weights <> b.weights
 	FROM siamese.models a, siamese.models b WHERE a.name = 'mine-tuned' AND b.name = 'mine'}),
 	'mine|t', 'starting from its weights, it moves them');
+
+# a projection head on a frozen model: the base's features are computed once
+# (decoding failures skipped and counted), only the head trains, and the
+# registered model is the base followed by the head
+$node->safe_psql('postgres', 'CREATE TABLE items_first AS SELECT * FROM items WHERE id < 480');
+my $headcall = "CALL siamese.train_model('NAME', 'items_first', 'png', 'class', base_model => 'fashion-pixels', head => 'mlp', "
+  . "epochs => 4, images_per_class => 8, validation_fraction => 0.2, seed => 7)";
+($ret, $out, $err) = $node->psql('postgres', $headcall =~ s/NAME/px-head/r);
+is($ret, 0, 'a head trains on a frozen model') or diag($err);
+my ($hacc) = $err =~ /held-out 1-NN accuracy ([0-9.]+)/;
+is($node->safe_psql('postgres', q{
+	SELECT config ->> 'format_version', config -> 'source' ->> 'format', config -> 'source' ->> 'base_model',
+	       config -> 'source' ->> 'base_hash' = (SELECT hash FROM siamese.models WHERE name = 'fashion-pixels'),
+	       config -> 'training' ->> 'head', config -> 'training' ->> 'frozen_base', dims,
+	       (config -> 'quality' ->> 'nn1_accuracy')::float8 > 0.5
+	FROM siamese.models WHERE name = 'px-head'}),
+	'2|head|fashion-pixels|t|mlp|true|128|t', 'registered as an operator graph: base, its hash and the head recorded, with quality');
+is($node->safe_psql('postgres', q{
+	SELECT round(siamese.norm(siamese.embed(png, 'px-head'))::numeric, 5) FROM items WHERE id = 3}),
+	'1.00000', 'the composed model embeds to unit vectors');
+# on images it never saw (1-NN of images 480-599 against 0-479) the head is
+# far above chance; the base's own figure is reported beside it
+my $knn = sub {
+	my ($model) = @_;
+	return $node->safe_psql('postgres', qq{
+		WITH e AS (SELECT id, class, siamese.embed(png, '$model') AS v FROM items)
+		SELECT round(avg((q.class = (SELECT g.class FROM e g WHERE g.id < 480
+		                               ORDER BY siamese.l2_distance(g.v, q.v), g.id LIMIT 1))::int), 3)
+		FROM e q WHERE q.id >= 480});
+};
+my ($base_acc, $head_acc) = ($knn->('fashion-pixels'), $knn->('px-head'));
+ok($head_acc > 0.6, "1-NN on the last 120 images: raw pixels $base_acc, with the trained head $head_acc "
+	. "(held-out in training $hacc)");
+$node->safe_psql('postgres', $headcall =~ s/NAME/px-head2/r);
+is($node->safe_psql('postgres', q{
+	SELECT a.weights = b.weights FROM siamese.models a, siamese.models b WHERE a.name = 'px-head' AND b.name = 'px-head2'}),
+	't', 'the same seed gives the same head');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', head => 'mlp')");
+like($err, qr/ERROR:  a head is trained on a base model's features/, 'a head needs a base model');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', base_model => 'fashion', head => 'transformer')");
+like($err, qr/ERROR:  unknown head "transformer"/, 'an unknown head is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', base_model => 'fashion', head => 'mlp', head_dim => 1)");
+like($err, qr/ERROR:  head_dim must be between 2 and 4096, not 1/, 'a head_dim out of range is refused');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('x', 'items', 'png', 'class', base_model => 'px-head', epochs => 1)");
+like($err, qr/ERROR:  model "px-head" is an operator graph; train_model fine-tunes layer-list models only.*\n.*HINT:  Train a head/,
+	'fine-tuning an operator graph is refused with the head as the hint');
 
 # more decoded images than maintenance_work_mem: cached in a temporary file,
 # with the same result as in memory; temp_file_limit is honoured
@@ -203,6 +255,11 @@ like($err, qr/skipped 1 rows with a NULL image or label and 2 images that could 
 is($node->safe_psql('postgres', q{
 	SELECT (config -> 'training' ->> 'skipped_null') || ',' || (config -> 'training' ->> 'skipped_undecodable')
 	FROM siamese.models WHERE name = 'messy'}), '1,2', 'and recorded with the model');
+($ret, $out, $err) = $node->psql('postgres',
+	"CALL siamese.train_model('messy-head', 'messy', 'png', 'class', base_model => 'fashion', head => 'linear', "
+	. "epochs => 1, images_per_class => 4)");
+like($err, qr/skipped 1 rows with a NULL image or label and 2 images that could not be decoded/,
+	'and so they are when a head is trained on features');
 ($ret, $out, $err) = $node->psql('postgres',
 	"CALL siamese.train_model('x', 'items', 'png', 'class', architecture => 'resnet')");
 like($err, qr/unknown architecture "resnet"/, 'an unknown architecture is refused');

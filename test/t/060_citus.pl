@@ -320,6 +320,16 @@ is($coord->safe_psql('postgres', q{SELECT a.weights = b.weights FROM siamese.mod
 	'the same weights as from the one-node table (same rows, same seed, another row order)');
 is(on_workers(q{SELECT hash FROM siamese_models."trained-dist"()}), "$dist_hash|$dist_hash",
 	'and it is on both workers');
+# a head on a frozen model: the workers compute the base's features
+# (siamese._train_features), the same head as on one node
+my $head = q{SET client_min_messages = warning;
+	CALL siamese.train_model('%s', '%s', 'img', 'class', base_model => 'fashion', head => 'linear', epochs => 1,
+		images_per_class => 8, seed => 7)};
+$coord->safe_psql('postgres', $blind . sprintf($head, 'trained-head-dist', 'photos'));
+$coord->safe_psql('postgres', sprintf($head, 'trained-head-local', 'local_shuffled'));
+is($coord->safe_psql('postgres', q{SELECT a.weights = b.weights FROM siamese.models a, siamese.models b
+	WHERE a.name = 'trained-head-dist' AND b.name = 'trained-head-local'}), 't',
+	'a head trained from the distributed table (features on the workers) equals the one-node head');
 $coord->safe_psql('postgres', q{DELETE FROM siamese.models WHERE name LIKE 'trained-%'});
 
 # --- dropping, and a node added later -------------------------------------------

@@ -17,15 +17,36 @@
 #include <stdio.h>
 #include <string.h>
 
+static sp_status append_layers(sp_graph *g, const sp_nn_config *cfg, const sp_safetensors *st, const char *from,
+							   const char *vprefix, const char *tprefix, char *last, sp_error *err);
+
 /* ---------------------------------------------------------------------- */
 /* Binding. */
+
+sp_status
+sp_nn_config_graph(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st, sp_graph **out,
+				   sp_error *err)
+{
+	sp_json_doc *doc = NULL;
+	sp_status	s;
+
+	if (cfg->format_version == 1)
+		return sp_nn_compile_layers(env, cfg, st, out, err);
+	*out = NULL;
+	s = sp_json_parse(env, cfg->graph_json, strlen(cfg->graph_json), 64, SP_NN_MAX_GRAPH_CONFIG_BYTES,
+					  "model graph", &doc, err);
+	if (s != SP_OK)
+		return s;
+	s = sp_graph_read_json(env, sp_json_root(doc), st, out, err);
+	sp_json_free(env, doc);
+	return s;
+}
 
 sp_status
 sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *st, sp_error *err)
 {
 	const sp_nn_config *cfg = m->cfg;
 	const sp_preprocess_spec *in = &cfg->input;
-	sp_json_doc *doc = NULL;
 	sp_graph   *g = NULL;
 	sp_shape	shape = {4, {1, in->channels, in->height, in->width}};
 	const sp_value *iv,
@@ -33,18 +54,7 @@ sp_nn_graph_model_bind(const sp_env *env, sp_nn_model *m, const sp_safetensors *
 	sp_graph_stats stats;
 	sp_status	s;
 
-	if (cfg->format_version == 1)
-		s = sp_nn_compile_layers(env, cfg, st, &g, err);
-	else
-	{
-		s = sp_json_parse(env, cfg->graph_json, strlen(cfg->graph_json), 64, SP_NN_MAX_GRAPH_CONFIG_BYTES,
-						  "model graph", &doc, err);
-		if (s != SP_OK)
-			return s;
-		s = sp_graph_read_json(env, sp_json_root(doc), st, &g, err);
-		sp_json_free(env, doc);
-	}
-	if (s != SP_OK)
+	if ((s = sp_nn_config_graph(env, cfg, st, &g, err)) != SP_OK)
 		return s;
 	if (g->n_inputs != 1 || g->n_outputs != 1)
 	{
@@ -377,79 +387,222 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
+/* A frozen base model with a trained head. */
+
+sp_status
+sp_nn_compose_head(const sp_env *env, const char *base_config, size_t base_config_len,
+				   const uint8_t *base_weights, size_t base_weights_len,
+				   const char *head_config, size_t head_config_len,
+				   const uint8_t *head_weights, size_t head_weights_len,
+				   const float *feature_mean, const float *feature_std,
+				   const char *name, const char *source_json,
+				   char **config_out, size_t *config_len, uint8_t **weights_out, size_t *weights_len,
+				   sp_error *err)
+{
+	sp_nn_config *bcfg = NULL,
+			   *hcfg = NULL,
+			   *check = NULL;
+	sp_safetensors *bst = NULL,
+			   *hst = NULL;
+	sp_json_doc *bdoc = NULL;
+	sp_graph   *g = NULL;
+	sp_st_out_tensor *tensors = NULL;
+	int			nt = 0;
+	char	   *graph_txt = NULL;
+	size_t		graph_len;
+	char		from[SP_GRAPH_MAX_NAME + 1],
+				last[SP_GRAPH_MAX_NAME + 1];
+	sp_jsonw	w;
+	sp_status	s;
+
+	*config_out = NULL;
+	*weights_out = NULL;
+	if ((s = sp_nn_config_parse(env, base_config, base_config_len, &bcfg, err)) != SP_OK ||
+		(s = sp_nn_config_parse(env, head_config, head_config_len, &hcfg, err)) != SP_OK ||
+		(s = sp_st_read_ex(env, base_weights, base_weights_len, SP_ST_SKIP_UNSUPPORTED, &bst, err)) != SP_OK ||
+		(s = sp_st_read(env, head_weights, head_weights_len, &hst, err)) != SP_OK ||
+		(s = sp_json_parse(env, base_config, base_config_len, 64, SP_NN_MAX_GRAPH_CONFIG_BYTES, "model config",
+						   &bdoc, err)) != SP_OK)
+		goto done;
+	if (hcfg->format_version != 1 ||
+		(int64_t) hcfg->input.channels * hcfg->input.height * hcfg->input.width != bcfg->embedding_dim)
+	{
+		s = sp_set_error(err, SP_ERR_INVALID_ARG, "the head must be a layer list reading the base model's %d values",
+						 bcfg->embedding_dim);
+		goto done;
+	}
+	if ((s = sp_nn_config_graph(env, bcfg, bst, &g, err)) != SP_OK)
+		goto done;
+	if (g->n_outputs != 1)
+	{
+		s = sp_set_error(err, SP_ERR_INVALID_ARG, "the base model's graph must have one output (it has %d)", g->n_outputs);
+		goto done;
+	}
+	snprintf(from, sizeof from, "%s", g->values[g->outputs[0]].name);
+	if (feature_mean && feature_std)
+	{
+		/* the standardisation the head was trained behind: (x - mean) / std */
+		static const char *const op[2] = {"Sub", "Div"},
+				   *const cname[2] = {"head.feature_mean", "head.feature_std"},
+				   *const vname[2] = {"head/centred", "head/standardised"};
+		const float *data[2] = {feature_mean, feature_std};
+		sp_shape	sh = {1, {bcfg->embedding_dim}};
+
+		for (int k = 0; k < 2; k++)
+		{
+			const char *ins[2] = {from, cname[k]},
+					   *outs[1] = {vname[k]};
+			int			id = sp_graph_value(g, cname[k], err);
+
+			if (id < 0 || (s = sp_graph_set_constant(g, id, SP_DT_FLOAT, &sh, data[k], err)) != SP_OK ||
+				!sp_graph_add_node(g, op[k], vname[k], ins, 2, outs, 1, err))
+			{
+				s = err->code;
+				goto done;
+			}
+			snprintf(from, sizeof from, "%s", vname[k]);
+		}
+	}
+	if ((s = append_layers(g, hcfg, hst, from, "head/", "head.", last, err)) != SP_OK)
+		goto done;
+	g->n_outputs = 0;
+	if ((s = sp_graph_add_output(g, sp_graph_find(g, last), err)) != SP_OK)
+		goto done;
+	{
+		sp_shape	shape = {4, {1, bcfg->input.channels, bcfg->input.height, bcfg->input.width}};
+
+		if ((s = sp_graph_prepare_ex(g, &shape, SP_GRAPH_PREPARE_PORTABLE, err)) != SP_OK)
+			goto done;
+	}
+	sp_jsonw_init(&w, env, false);
+	if ((s = sp_graph_write_json(g, &w, &tensors, &nt, err)) != SP_OK)
+	{
+		sp_jsonw_discard(&w);
+		goto done;
+	}
+	if ((s = sp_jsonw_finish(&w, &graph_txt, &graph_len, err)) != SP_OK)
+		goto done;
+	sp_jsonw_init(&w, env, false);
+	sp_jsonw_begin_object(&w);
+	sp_jsonw_key(&w, "name");
+	sp_jsonw_string(&w, name);
+	sp_jsonw_key(&w, "format_version");
+	sp_jsonw_int(&w, 2);
+	sp_jsonw_key(&w, "input");
+	sp_jsonw_value(&w, sp_json_get(sp_json_root(bdoc), "input"));
+	sp_jsonw_key(&w, "graph");
+	sp_jsonw_raw(&w, graph_txt, graph_len);
+	sp_jsonw_key(&w, "embedding_dim");
+	sp_jsonw_int(&w, hcfg->embedding_dim);
+	sp_jsonw_key(&w, "distance");
+	sp_jsonw_string(&w, sp_distance_kind_name(hcfg->distance));
+	if (source_json)
+	{
+		sp_jsonw_key(&w, "source");
+		sp_jsonw_raw(&w, source_json, strlen(source_json));
+	}
+	sp_jsonw_end_object(&w);
+	if ((s = sp_jsonw_finish(&w, config_out, config_len, err)) != SP_OK)
+		goto done;
+	/* what is stored must parse, validate and bind like any model */
+	if ((s = sp_nn_config_parse(env, *config_out, *config_len, &check, err)) != SP_OK)
+		goto done;
+	s = sp_st_write(env, tensors, nt, NULL, NULL, 0, weights_out, weights_len, err);
+done:
+	if (s != SP_OK)
+	{
+		sp_free(env, *config_out);
+		*config_out = NULL;
+	}
+	sp_free(env, graph_txt);
+	sp_free(env, tensors);
+	sp_graph_free(g);
+	sp_json_free(env, bdoc);
+	sp_st_free(env, bst);
+	sp_st_free(env, hst);
+	sp_nn_config_free(env, check);
+	sp_nn_config_free(env, hcfg);
+	sp_nn_config_free(env, bcfg);
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Format 1 (a layer list) as an operator graph. */
 
-/* Constant value named name from the model's tensors (NULL-safe: -1 when absent). */
+/*
+ * Constant value gname holding tensor stname of the model's tensors (-1 with
+ * err set when it is absent); a second use returns the same value.
+ */
 static int
-const_from_st(sp_graph *g, const sp_safetensors *st, const char *name, sp_error *err)
+const_from_st(sp_graph *g, const sp_safetensors *st, const char *stname, const char *gname, sp_error *err)
 {
-	const sp_st_tensor *t = sp_st_find(st, name);
+	const sp_st_tensor *t = sp_st_find(st, stname);
 	sp_shape	sh;
 	int			id;
 
 	if (!t || !t->data)
 	{
-		sp_set_error(err, SP_ERR_INVALID_ARG, "tensor \"%s\" is missing from the weights", name);
+		sp_set_error(err, SP_ERR_INVALID_ARG, "tensor \"%s\" is missing from the weights", stname);
 		return -1;
 	}
-	if ((id = sp_graph_find(g, name)) >= 0)
+	if ((id = sp_graph_find(g, gname)) >= 0)
 		return id;
 	sh.rank = t->ndim;
 	for (int d = 0; d < t->ndim; d++)
 		sh.dim[d] = t->shape[d];
-	if ((id = sp_graph_value(g, name, err)) < 0 ||
+	if ((id = sp_graph_value(g, gname, err)) < 0 ||
 		sp_graph_set_constant(g, id, SP_DT_FLOAT, &sh, t->data, err) != SP_OK)
 		return -1;
 	return id;
 }
 
-sp_status
-sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st, sp_graph **out,
-					 sp_error *err)
+/*
+ * Append cfg's layers to g, the first reading value from: node and value
+ * names get vprefix, tensors are read from st by their own names and become
+ * constants named tprefix + name.  A layer list without a flatten ends with
+ * one (the final activation flattened, c, y, x).  The last value's name goes
+ * into last (SP_GRAPH_MAX_NAME + 1 bytes).
+ */
+static sp_status
+append_layers(sp_graph *g, const sp_nn_config *cfg, const sp_safetensors *st, const char *from,
+			  const char *vprefix, const char *tprefix, char *last, sp_error *err)
 {
-	sp_graph   *g;
-	sp_shape	in = {4, {1, cfg->input.channels, cfg->input.height, cfg->input.width}};
-	char		cur[64] = "input",
-				next[64],
-				tn[5][SP_NN_NAME_LEN + 24];
+	char		cur[SP_GRAPH_MAX_NAME + 1],
+				next[SP_GRAPH_MAX_NAME + 1],
+				node_name[SP_GRAPH_MAX_NAME + 1],
+				tn[4][SP_NN_NAME_LEN + 24],
+				gn[4][SP_GRAPH_MAX_NAME + 1];
 	bool		flat = false;
 	sp_status	s;
 
-	*out = NULL;
-	if ((s = sp_graph_create(env, &g, err)) != SP_OK)
-		return s;
-	if ((s = sp_graph_add_input(g, sp_graph_value(g, "input", err), SP_DT_FLOAT, &in, err)) != SP_OK)
-		goto fail;
+	snprintf(cur, sizeof cur, "%s", from);
 	for (int i = 0; i < cfg->n_layers; i++)
 	{
 		const sp_nn_layer *l = &cfg->layers[i];
 		const char *ins[5];
 		const char *outs[1] = {next};
-		int			n_in = 1;
+		int			n_t = 0;
 		const char *op = NULL;
 		sp_node    *n;
 
-		snprintf(next, sizeof next, "layer%d", i);
+		snprintf(next, sizeof next, "%slayer%d", vprefix, i);
+		snprintf(node_name, sizeof node_name, "%s%s", vprefix, l->name[0] ? l->name : next + strlen(vprefix));
 		ins[0] = cur;
 		switch (l->type)
 		{
 			case SP_NN_CONV2D:
 			case SP_NN_LINEAR:
 				op = l->type == SP_NN_CONV2D ? "Conv" : "Gemm";
-				snprintf(tn[0], sizeof tn[0], "%s.weight", l->name);
-				snprintf(tn[1], sizeof tn[1], "%s.bias", l->name);
-				ins[n_in++] = tn[0];
+				snprintf(tn[n_t++], sizeof tn[0], "%s.weight", l->name);
 				if (l->bias)
-					ins[n_in++] = tn[1];
+					snprintf(tn[n_t++], sizeof tn[0], "%s.bias", l->name);
 				break;
 			case SP_NN_BATCHNORM:
 				op = "BatchNormalization";
-				snprintf(tn[0], sizeof tn[0], "%s.weight", l->name);
-				snprintf(tn[1], sizeof tn[1], "%s.bias", l->name);
-				snprintf(tn[2], sizeof tn[2], "%s.running_mean", l->name);
-				snprintf(tn[3], sizeof tn[3], "%s.running_var", l->name);
-				for (int k = 0; k < 4; k++)
-					ins[n_in++] = tn[k];
+				snprintf(tn[n_t++], sizeof tn[0], "%s.weight", l->name);
+				snprintf(tn[n_t++], sizeof tn[0], "%s.bias", l->name);
+				snprintf(tn[n_t++], sizeof tn[0], "%s.running_mean", l->name);
+				snprintf(tn[n_t++], sizeof tn[0], "%s.running_var", l->name);
 				break;
 			case SP_NN_RELU:
 				op = "Relu";
@@ -468,17 +621,15 @@ sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safete
 				op = "SiameseL2Norm";
 				break;
 		}
-		for (int k = 1; k < n_in; k++)
-			if (const_from_st(g, st, ins[k], err) < 0)
-			{
-				s = err->code;
-				goto fail;
-			}
-		if (!(n = sp_graph_add_node(g, op, l->name[0] ? l->name : next, ins, n_in, outs, 1, err)))
+		for (int k = 0; k < n_t; k++)
 		{
-			s = err->code;
-			goto fail;
+			snprintf(gn[k], sizeof gn[k], "%s%s", tprefix, tn[k]);
+			if (const_from_st(g, st, tn[k], gn[k], err) < 0)
+				return err->code;
+			ins[1 + k] = gn[k];
 		}
+		if (!(n = sp_graph_add_node(g, op, node_name, ins, 1 + n_t, outs, 1, err)))
+			return err->code;
 		if (l->type == SP_NN_CONV2D || l->type == SP_NN_MAXPOOL || l->type == SP_NN_AVGPOOL)
 		{
 			int64_t		k2[2] = {l->kernel, l->kernel},
@@ -488,41 +639,60 @@ sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safete
 			if ((l->type != SP_NN_CONV2D && (s = sp_node_set_ints(g, n, "kernel_shape", k2, 2, err)) != SP_OK) ||
 				(s = sp_node_set_ints(g, n, "strides", s2, 2, err)) != SP_OK ||
 				(s = sp_node_set_ints(g, n, "pads", p4, 4, err)) != SP_OK)
-				goto fail;
+				return s;
 			/* nn.AvgPool2d's default: padding counts in the divisor */
 			if (l->type == SP_NN_AVGPOOL && (s = sp_node_set_int(g, n, "count_include_pad", 1, err)) != SP_OK)
-				goto fail;
+				return s;
 		}
 		else if (l->type == SP_NN_LINEAR && (s = sp_node_set_int(g, n, "transB", 1, err)) != SP_OK)
-			goto fail;
+			return s;
 		else if (l->type == SP_NN_BATCHNORM &&
 				 ((s = sp_node_set_float(g, n, "epsilon", l->eps, err)) != SP_OK ||
 		/* ONNX's momentum weighs the old running value: PyTorch's 0.1 is 0.9 */
 				  (s = sp_node_set_float(g, n, "momentum", 1.0f - l->momentum, err)) != SP_OK))
-			goto fail;
+			return s;
 		else if (l->type == SP_NN_FLATTEN && (s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
-			goto fail;
+			return s;
 		snprintf(cur, sizeof cur, "%s", next);
 	}
 	if (!flat)
 	{
-		/* no flatten layer: the final activation is flattened (c, y, x) */
+		char		fname[SP_GRAPH_MAX_NAME + 1];
 		const char *ins[1] = {cur},
-				   *outs[1] = {"embedding"};
-		sp_node    *n = sp_graph_add_node(g, "Flatten", "flatten", ins, 1, outs, 1, err);
+				   *outs[1] = {next};
+		sp_node    *n;
 
-		if (!n || (s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
-		{
-			s = err->code;
-			goto fail;
-		}
-		snprintf(cur, sizeof cur, "embedding");
+		snprintf(fname, sizeof fname, "%sflatten", vprefix);
+		snprintf(next, sizeof next, "%sembedding", vprefix);
+		if (!(n = sp_graph_add_node(g, "Flatten", fname, ins, 1, outs, 1, err)))
+			return err->code;
+		if ((s = sp_node_set_int(g, n, "axis", 1, err)) != SP_OK)
+			return s;
+		snprintf(cur, sizeof cur, "%s", next);
 	}
-	if ((s = sp_graph_add_output(g, sp_graph_find(g, cur), err)) != SP_OK)
-		goto fail;
+	snprintf(last, SP_GRAPH_MAX_NAME + 1, "%s", cur);
+	return SP_OK;
+}
+
+sp_status
+sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st, sp_graph **out,
+					 sp_error *err)
+{
+	sp_graph   *g;
+	sp_shape	in = {4, {1, cfg->input.channels, cfg->input.height, cfg->input.width}};
+	char		last[SP_GRAPH_MAX_NAME + 1];
+	sp_status	s;
+
+	*out = NULL;
+	if ((s = sp_graph_create(env, &g, err)) != SP_OK)
+		return s;
+	if ((s = sp_graph_add_input(g, sp_graph_value(g, "input", err), SP_DT_FLOAT, &in, err)) != SP_OK ||
+		(s = append_layers(g, cfg, st, "input", "", "", last, err)) != SP_OK ||
+		(s = sp_graph_add_output(g, sp_graph_find(g, last), err)) != SP_OK)
+	{
+		sp_graph_free(g);
+		return s;
+	}
 	*out = g;
 	return SP_OK;
-fail:
-	sp_graph_free(g);
-	return s;
 }

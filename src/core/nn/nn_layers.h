@@ -129,6 +129,9 @@ extern size_t sp_nn_graph_workspace_bytes(const sp_nn_model *m);
  */
 extern sp_status sp_nn_compile_layers(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st,
 									  sp_graph **out, sp_error *err);
+/* Any config (format 1 compiled, format 2 read) as an unprepared graph over st. */
+extern sp_status sp_nn_config_graph(const sp_env *env, const sp_nn_config *cfg, const sp_safetensors *st,
+									sp_graph **out, sp_error *err);
 extern sp_status sp_nn_graph_forward(const sp_nn_model *m, const sp_env *env, void *arena,
 									 const float *input, int batch, float *out, sp_error *err);
 

@@ -131,6 +131,27 @@ extern sp_status sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, s
 									   char **config_out, size_t *config_len,
 									   uint8_t **weights_out, size_t *weights_len, sp_error *err);
 
+/*
+ * A frozen base model with a head on its embedding (nn/nn_graph_model.c):
+ * the base's graph (either format) followed by the head's layers, as a
+ * format-2 model called name, embedding like head(base(image)).  The head
+ * is a layer-list config whose input holds the base's embedding_dim values
+ * (any c x h x w of that size; docs/training.md); its tensors are stored as
+ * "head." + their names and its nodes as "head/...".  With feature_mean and
+ * feature_std (embedding_dim values each, or NULL) the base's values are
+ * standardised first, (x - mean) / std (the head trained on them so).
+ * source_json (a compact object, or NULL) becomes the config's "source".
+ * Config text and safetensors bytes allocated with env.
+ */
+extern sp_status sp_nn_compose_head(const sp_env *env, const char *base_config, size_t base_config_len,
+									const uint8_t *base_weights, size_t base_weights_len,
+									const char *head_config, size_t head_config_len,
+									const uint8_t *head_weights, size_t head_weights_len,
+									const float *feature_mean, const float *feature_std,
+									const char *name, const char *source_json,
+									char **config_out, size_t *config_len,
+									uint8_t **weights_out, size_t *weights_len, sp_error *err);
+
 /* ---------------------------------------------------------------------- */
 /* Inference model. */
 

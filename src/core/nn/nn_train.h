@@ -164,6 +164,18 @@ typedef enum sp_fit_loss
  */
 extern bool sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf, size_t len);
 
+/*
+ * A projection head for a frozen model's in_dim features (docs/training.md)
+ * as a format-1 config called name into buf: "linear" (linear to out_dim,
+ * L2-normalise) or "mlp" (linear to SP_NN_HEAD_HIDDEN, ReLU, linear to
+ * out_dim, L2-normalise), cosine distance.  Its input is the features laid
+ * out as a 1 x h x w grid within the config's side limit, flattened first;
+ * nothing preprocesses it (the features are fed as they are, sp_fit_data's
+ * floats).  false: unknown head, sizes out of range, or buf too small.
+ */
+#define SP_NN_HEAD_HIDDEN 512
+extern bool sp_nn_head_config(const char *head, int in_dim, int out_dim, const char *name, char *buf, size_t len);
+
 /* Loss names ("batch_all", ...) <-> values; false for an unknown name. */
 extern bool sp_fit_loss_parse(const char *name, sp_fit_loss *out);
 extern const char *sp_fit_loss_name(sp_fit_loss l);
@@ -199,9 +211,29 @@ typedef struct sp_fit_data
 	int *const *cls;			/* n_classes lists, shuffled in place by the loop */
 	const int  *ncls;
 	const sp_preprocess_spec *input;
+	/*
+	 * Records are c x h x w float32 values fed as they are (a frozen model's
+	 * features, for a head): no augmentation; with feature_mean and
+	 * feature_std (c*h*w each, or NULL) each value is standardised,
+	 * (x - mean) / std, as the composed model does (sp_nn_compose_head).
+	 */
+	bool		floats;
+	const float *feature_mean;
+	const float *feature_std;
 } sp_fit_data;
 
-/* Image src of the cache (c x h x w bytes) as the network's input, unaugmented. */
+/*
+ * Per value of the float records in d's class lists (the training images):
+ * mean and standard deviation (population, at least 1e-5 of the features'
+ * RMS, so that a value that never varies is not scaled up), for
+ * sp_fit_data.feature_mean / feature_std.  Errors are fetch's.
+ */
+extern sp_status sp_fit_feature_stats(const sp_env *env, const sp_fit_data *d, float *mean, float *std,
+									  sp_error *err);
+
+/* Bytes per record of the cache: c*h*w, times 4 with floats. */
+extern size_t sp_fit_record_bytes(const sp_fit_data *d);
+/* Record src of the cache as the network's input, unaugmented. */
 extern void sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst);
 
 typedef struct sp_fit_opts

@@ -79,6 +79,42 @@ sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf,
 	return true;
 }
 
+bool
+sp_nn_head_config(const char *head, int in_dim, int out_dim, const char *name, char *buf, size_t len)
+{
+	int			w = 0,
+				n;
+	char		input[256];
+
+	if (in_dim < 1 || in_dim > SP_NN_MAX_INPUT_SIDE * SP_NN_MAX_INPUT_SIDE || out_dim < 1 ||
+		out_dim > SP_NN_MAX_FEATURES)
+		return false;
+	/* the features as a 1 x h x w "image" with h, w within the config's limits (the head flattens it) */
+	for (int d = in_dim < SP_NN_MAX_INPUT_SIDE ? in_dim : SP_NN_MAX_INPUT_SIDE; d >= 1 && !w; d--)
+		if (in_dim % d == 0 && in_dim / d <= SP_NN_MAX_INPUT_SIDE)
+			w = d;
+	if (!w)
+		return false;
+	snprintf(input, sizeof input,
+			 "\"input\":{\"channels\":1,\"height\":%d,\"width\":%d,\"resize\":\"bilinear\",\"fit\":\"stretch\","
+			 "\"mean\":[0],\"std\":[1],\"scale\":1}", in_dim / w, w);
+	if (strcmp(head, "linear") == 0)
+		n = snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":[{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc\",\"in\":%d,\"out\":%d},{\"type\":\"l2norm\"}],"
+				 "\"embedding_dim\":%d,\"distance\":\"cosine\"}", name, input, in_dim, out_dim, out_dim);
+	else if (strcmp(head, "mlp") == 0)
+		n = snprintf(buf, len,
+				 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":[{\"type\":\"flatten\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc1\",\"in\":%d,\"out\":%d},{\"type\":\"relu\"},"
+				 "{\"type\":\"linear\",\"name\":\"fc2\",\"in\":%d,\"out\":%d},{\"type\":\"l2norm\"}],"
+				 "\"embedding_dim\":%d,\"distance\":\"cosine\"}", name, input, in_dim, SP_NN_HEAD_HIDDEN,
+				 SP_NN_HEAD_HIDDEN, out_dim, out_dim);
+	else
+		return false;
+	return n > 0 && (size_t) n < len;
+}
+
 static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax", "cosface",
 	"multi_similarity"};
 #define N_LOSSES ((int) (sizeof loss_names / sizeof loss_names[0]))
@@ -139,10 +175,27 @@ shuffle(sp_rng *rng, int *a, int n)
 	}
 }
 
+size_t
+sp_fit_record_bytes(const sp_fit_data *d)
+{
+	return (size_t) d->c * d->h * d->w * (d->floats ? sizeof(float) : 1);
+}
+
 void
 sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst)
 {
 	const size_t plane = (size_t) d->h * d->w;
+
+	if (d->floats)
+	{
+		const size_t n = (size_t) d->c * plane;
+
+		memcpy(dst, src, n * sizeof(float));
+		if (d->feature_mean)
+			for (size_t i = 0; i < n; i++)
+				dst[i] = (dst[i] - d->feature_mean[i]) / d->feature_std[i];
+		return;
+	}
 
 	for (int ch = 0; ch < d->c; ch++)
 	{
@@ -153,6 +206,77 @@ sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst)
 		for (size_t i = 0; i < plane; i++)
 			dst[ch * plane + i] = ((float) src[ch * plane + i] / scale - mean) / std;
 	}
+}
+
+sp_status
+sp_fit_feature_stats(const sp_env *env, const sp_fit_data *d, float *mean, float *std, sp_error *err)
+{
+	const size_t n = (size_t) d->c * d->h * d->w;
+	double	   *sum = sp_alloc_array(env, n, sizeof(double)),
+			   *sq = sp_alloc_array(env, n, sizeof(double));
+	float	   *rec = d->pixels ? NULL : sp_alloc_array(env, n, sizeof(float));
+	long		count = 0;
+	double		scale = 0;
+	sp_status	st = SP_OK;
+
+	if (!sum || !sq || (!d->pixels && !rec))
+	{
+		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory for the features' statistics");
+		goto done;
+	}
+	memset(sum, 0, n * sizeof(double));
+	memset(sq, 0, n * sizeof(double));
+	for (size_t i = 0; i < n; i++)
+		mean[i] = 0;
+	for (int c = 0; c < d->n_classes; c++)
+		for (int k = 0; k < d->ncls[c]; k++)
+		{
+			const float *x = rec;
+
+			if (sp_env_interrupted(env))
+			{
+				st = sp_set_error(err, SP_ERR_INTERRUPTED, "training interrupted");
+				goto done;
+			}
+			if (d->pixels)
+				x = (const float *) (d->pixels + (size_t) d->cls[c][k] * n * sizeof(float));
+			else if ((st = d->fetch(d->fetch_arg, d->cls[c][k], (uint8_t *) rec, err)) != SP_OK)
+				goto done;
+			/* sums about the first record: well conditioned when the values sit far from 0 */
+			if (count++ == 0)
+				memcpy(mean, x, n * sizeof(float));
+			for (size_t i = 0; i < n; i++)
+			{
+				double		v = (double) x[i] - mean[i];
+
+				sum[i] += v;
+				sq[i] += v * v;
+			}
+		}
+	for (size_t i = 0; i < n && count > 0; i++)
+	{
+		double		m = sum[i] / count;
+
+		sq[i] = sq[i] / count - m * m;	/* the variance */
+		mean[i] = (float) (mean[i] + m);
+		scale += ((double) mean[i] * mean[i] + (sq[i] > 0 ? sq[i] : 0)) / n;
+	}
+	/*
+	 * A value that varies by less than 1e-5 of the features' RMS is not
+	 * scaled up (float rounding would become signal): its std is that floor.
+	 */
+	scale = 1e-5 * sqrt(scale);
+	for (size_t i = 0; i < n; i++)
+	{
+		double		sd = count > 0 && sq[i] > 0 ? sqrt(sq[i]) : 0;
+
+		std[i] = (float) (sd > scale ? sd : scale > 0 ? scale : 1.0);
+	}
+done:
+	sp_free(env, sum);
+	sp_free(env, sq);
+	sp_free(env, rec);
+	return st;
 }
 
 /* One training image, augmented and normalised, into dst (c x h x w floats). */
@@ -166,6 +290,12 @@ load_image(const sp_fit_data *d, const uint8_t *src, float *dst, sp_rng *rng, co
 				dy = 0,
 				fl = 0;
 
+	if (d->floats)
+	{
+		/* a frozen model's features: no augmentation (they were computed once) */
+		sp_fit_pixel_input(d, src, dst);
+		return;
+	}
 	if (o->flip)
 		fl = sp_rng_uniform_int(rng, 2) != 0;
 	if (o->shift > 0)
@@ -224,6 +354,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	const int	D = sp_nn_trainer_config(tr)->embedding_dim;
 	const int	batch_max = P * o->K;
 	const size_t in_size = (size_t) d->c * d->h * d->w;
+	const size_t rec_bytes = sp_fit_record_bytes(d);
 	const bool	softmax = sp_fit_loss_has_head(o->loss);
 	sp_nn_adam	adam = {.lr = (float) o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
 	.weight_decay = (float) o->wd, .decoupled = true};
@@ -271,7 +402,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 	blab = sp_alloc_array(env, (size_t) batch_max, sizeof(int));
 	cursor = sp_alloc_array(env, (size_t) NC, sizeof(int));
 	order = sp_alloc_array(env, (size_t) NC, sizeof(int));
-	fetched = d->pixels ? NULL : sp_alloc(env, in_size);
+	fetched = d->pixels ? NULL : sp_alloc(env, rec_bytes);
 	if (softmax)
 	{
 		head_m = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
@@ -336,7 +467,7 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 					const uint8_t *src = fetched;
 
 					if (d->pixels)
-						src = d->pixels + (size_t) idx * in_size;
+						src = d->pixels + (size_t) idx * rec_bytes;
 					else if ((st = d->fetch(d->fetch_arg, idx, fetched, err)) != SP_OK)
 						goto done;
 					load_image(d, src, input + (size_t) B * in_size, &rng, o);

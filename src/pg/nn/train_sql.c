@@ -138,7 +138,7 @@ cache_skip_bad(TrainCache *c, const sp_error *err)
 	if (c->skipped_bad == 0)
 		ereport(NOTICE,
 				(errmsg("train_model skips images that cannot be decoded; the first: %s",
-						err ? err->message : "(decoded on a Citus worker)")));
+						err ? err->message : "(decoded by the source query, whose message is not kept)")));
 	c->skipped_bad++;
 }
 
@@ -238,23 +238,25 @@ cache_add(TrainCache *c, const uint8_t *pixels, const char *label)
  */
 static void
 read_source(Oid relid, const char *image_column, const char *label_column, const sp_preprocess_spec *in,
-			const char *cfg_text, TrainCache *c)
+			const char *cfg_text, const char *features_model, TrainCache *c)
 {
 	StringInfoData q;
 	Portal		portal;
 	SPIPlanPtr	plan;
 	float	   *scratch = palloc(sizeof(float) * c->in_size);
 	uint8_t    *row = palloc(c->in_size);
-	bool		on_workers = sp_pg_is_citus_table(relid);
+	/* the features of a frozen model, or a Citus table's pixels, come from a function of the row */
+	bool		on_workers = features_model || sp_pg_is_citus_table(relid);
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(cfg_text)};
+	Datum		args[1] = {CStringGetTextDatum(features_model ? features_model : cfg_text)};
 	const char *img = quote_identifier(image_column);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "train_model row",
 												 ALLOCSET_DEFAULT_SIZES);
 
 	initStringInfo(&q);
 	if (on_workers)
-		appendStringInfo(&q, "SELECT siamese._train_pixels(%s, $1), (%s)::text, %s IS NULL FROM %s",
+		appendStringInfo(&q, "SELECT siamese.%s(%s, $1), (%s)::text, %s IS NULL FROM %s",
+						 features_model ? "_train_features" : "_train_pixels",
 						 img, quote_identifier(label_column), img,
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
 	else
@@ -293,7 +295,7 @@ read_source(Oid relid, const char *image_column, const char *label_column, const
 			}
 			if (inull)
 			{
-				cache_skip_bad(c, NULL);	/* the worker could not decode it */
+				cache_skip_bad(c, NULL);	/* _train_pixels or _train_features could not decode it */
 				continue;
 			}
 			/* decoding garbage stays in the row's context */
@@ -303,7 +305,7 @@ read_source(Oid relid, const char *image_column, const char *label_column, const
 				bytea	   *px = DatumGetByteaPP(id);
 
 				if (VARSIZE_ANY_EXHDR(px) != (Size) c->in_size)
-					elog(ERROR, "a worker returned %zu pixels, expected %d",
+					elog(ERROR, "the source query returned %zu bytes for an image, expected %d",
 						 (size_t) VARSIZE_ANY_EXHDR(px), c->in_size);
 				MemoryContextSwitchTo(old);
 				cache_add(c, (const uint8_t *) VARDATA_ANY(px), TextDatumGetCString(ld));
@@ -384,6 +386,52 @@ siamese_train_pixels(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
+/*
+ * _train_features(image bytea, model text) -> bytea: the image's embedding by
+ * the model as float32 bytes, the features a head is trained on; NULL when
+ * the image cannot be decoded.  Run by train_model's read (where the image
+ * is, on a Citus table).
+ */
+PG_FUNCTION_INFO_V1(siamese_train_features);
+
+Datum
+siamese_train_features(PG_FUNCTION_ARGS)
+{
+	bytea	   *img = PG_GETARG_BYTEA_PP(0);
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SpCachedModel *cm;
+	const sp_env *env = sp_pg_env();
+	sp_image	im;
+	sp_error	err;
+	sp_status	st;
+	bytea	   *out;
+	int			dim;
+	float	   *f;
+
+	if (strlen(model) >= SP_MODEL_NAME_MAX)
+		sp_catalog_unknown_model(model);
+	cm = sp_model_get(model);
+	dim = sp_nn_model_dim(cm->model);
+	if (sp_image_decode(env, (const uint8_t *) VARDATA_ANY(img), VARSIZE_ANY_EXHDR(img), &im, &err) != SP_OK)
+	{
+		if (err.code == SP_ERR_INTERRUPTED || err.code == SP_ERR_NOMEM)
+			sp_pg_raise(&err);
+		PG_RETURN_NULL();		/* counted as undecodable by train_model */
+	}
+	out = palloc(VARHDRSZ + sizeof(float) * dim);
+	SET_VARSIZE(out, VARHDRSZ + sizeof(float) * dim);
+	f = (float *) VARDATA(out);
+	st = sp_nn_embed_images(env, cm->model, cm->ws, &im, 1, f, &err);
+	sp_image_free(env, &im);
+	SP_PG_CHECK(st, &err);
+	for (int i = 0; i < dim; i++)
+		if (!isfinite(f[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("model \"%s\" computed a non-finite value in dimension %d of an embedding", model, i + 1)));
+	PG_RETURN_BYTEA_P(out);
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -419,7 +467,10 @@ class_of(char *const *classes, int n, const char *label)
 /*
  * _train_model(name, source, image_column, label_column, base_model,
  * architecture, epochs, loss, margin, learning_rate, classes_per_batch,
- * images_per_class, validation_fraction, seed) -> the registered model's hash
+ * images_per_class, validation_fraction, seed, head, head_dim) -> the
+ * registered model's hash.  With head, base_model is frozen: its features
+ * are computed once (_train_features) and only the head trains; the
+ * registered model is base plus head (sp_nn_compose_head).
  */
 PG_FUNCTION_INFO_V1(siamese_train_model);
 
@@ -431,12 +482,14 @@ siamese_train_model(PG_FUNCTION_ARGS)
 			   *image_column,
 			   *label_column,
 			   *base_model = NULL,
+			   *head = NULL,
 			   *arch,
 			   *loss_name;
 	Oid			relid;
 	int			epochs,
 				P,
-				K;
+				K,
+				head_dim;
 	double		margin,
 				lr,
 				val_frac;
@@ -446,6 +499,8 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	sp_nn_trainer *tr;
 	sp_error	err;
 	char	   *cfg_text;
+	char	   *base_text = NULL;
+	char	   *base_hash = NULL;
 	bytea	   *base_weights = NULL;
 	TrainCache	cache;
 	char	  **classes;
@@ -482,11 +537,11 @@ siamese_train_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("name, source, image_column and label_column must not be NULL")));
-	for (int i = 5; i < 14; i++)
-		if (PG_ARGISNULL(i))
+	for (int i = 5; i < 16; i++)
+		if (PG_ARGISNULL(i) && i != 14)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("only base_model may be NULL among train_model's settings")));
+					 errmsg("only base_model and head may be NULL among train_model's settings")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	relid = PG_GETARG_OID(1);
 	image_column = NameStr(*PG_GETARG_NAME(2));
@@ -502,6 +557,9 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	K = PG_GETARG_INT32(11);
 	val_frac = PG_GETARG_FLOAT8(12);
 	seed = PG_GETARG_INT64(13);
+	if (!PG_ARGISNULL(14))
+		head = text_to_cstring(PG_GETARG_TEXT_PP(14));
+	head_dim = PG_GETARG_INT32(15);
 
 	if (!OidIsValid(get_rel_namespace(relid)))
 		ereport(ERROR,
@@ -526,17 +584,51 @@ siamese_train_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("learning_rate must be in (0, 1), margin in [0, 100) and validation_fraction in [0, 0.5]")));
 
-	/* the network: a registered layer-list model to fine-tune, or one of the project's */
+	if (head && !base_model)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a head is trained on a base model's features"),
+				 errhint("Give base_model => a registered model, which stays frozen.")));
+	if (head_dim < 2 || head_dim > 4096)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("head_dim must be between 2 and 4096, not %d", head_dim)));
+
+	/*
+	 * The network: a head on a frozen registered model's features, a
+	 * registered layer-list model to fine-tune, or one of the project's.
+	 */
 	if (base_model)
 	{
-		char	   *bhash;
 		text	   *bconfig;
 
-		if (!sp_catalog_lookup(base_model, &bhash, true, &bconfig, &base_weights))
+		if (!sp_catalog_lookup(base_model, &base_hash, true, &bconfig, &base_weights))
 			sp_catalog_unknown_model(base_model);
-		cfg_text = text_to_cstring(bconfig);
+		base_text = text_to_cstring(bconfig);
+		cfg_text = base_text;
 	}
-	else
+	if (head)
+	{
+		sp_nn_config *bcfg;
+
+		if (sp_nn_config_parse(env, base_text, strlen(base_text), &bcfg, &err) != SP_OK)
+			sp_pg_raise(&err);
+		cfg_text = palloc(8192);
+		if (!sp_nn_head_config(head, bcfg->embedding_dim, head_dim, name, cfg_text, 8192))
+		{
+			if (strcmp(head, "mlp") == 0 || strcmp(head, "linear") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("model \"%s\"'s %d-value embedding cannot feed a head", base_model,
+								bcfg->embedding_dim)));
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown head \"%s\"", head),
+					 errhint("Use mlp or linear.")));
+		}
+		sp_nn_config_free(env, bcfg);
+	}
+	else if (!base_model)
 	{
 		cfg_text = palloc(8192);
 		if (!sp_nn_arch_config(arch, name, true, cfg_text, 8192) || strcmp(arch, "pixels") == 0)
@@ -550,8 +642,9 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	if (cfg->format_version != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" is an imported operator graph; train_model fine-tunes layer-list models only",
-						base_model)));
+				 errmsg("model \"%s\" is an operator graph; train_model fine-tunes layer-list models only",
+						base_model),
+				 errhint("Train a head on its features instead: head => 'mlp'.")));
 	if (cfg->n_layers == 0 || (cfg->n_layers == 1 && cfg->layers[0].type == SP_NN_FLATTEN))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -559,13 +652,13 @@ siamese_train_model(PG_FUNCTION_ARGS)
 
 	/* the images, decoded once */
 	memset(&cache, 0, sizeof(cache));
-	cache.in_size = cfg->input.channels * cfg->input.height * cfg->input.width;
+	cache.in_size = cfg->input.channels * cfg->input.height * cfg->input.width * (head ? sizeof(float) : 1);
 	cache.limit = (Size) maintenance_work_mem * 1024;
 	appname = pstrdup(GetConfigOption("application_name", false, false));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cache.cxt = CurrentMemoryContext;	/* SPI's: freed by SPI_finish */
-	read_source(relid, image_column, label_column, &cfg->input, cfg_text, &cache);
+	read_source(relid, image_column, label_column, &cfg->input, cfg_text, head ? base_model : NULL, &cache);
 	if (cache.skipped_null > 0 || cache.skipped_bad > 0)
 		ereport(NOTICE,
 				(errmsg("train_model skipped " INT64_FORMAT " rows with a NULL image or label and " INT64_FORMAT
@@ -639,7 +732,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	/* train */
 	if (sp_nn_trainer_create(env, cfg, Min(P, n_classes) * K, (uint64_t) seed, SP_NN_INIT_HE, &tr, &err) != SP_OK)
 		sp_pg_raise(&err);
-	if (base_weights &&
+	if (base_weights && !head &&
 		sp_nn_trainer_load_weights(tr, (const uint8_t *) VARDATA_ANY(base_weights),
 								   VARSIZE_ANY_EXHDR(base_weights), &err) != SP_OK)
 		sp_pg_raise(&err);
@@ -660,6 +753,18 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	data.cls = cls;
 	data.ncls = ncls;
 	data.input = &cfg->input;
+	data.floats = head != NULL;
+	data.feature_mean = data.feature_std = NULL;
+	if (head)
+	{
+		/* the head sees standardised features (a frozen model's may all point one way) */
+		float	   *fm = palloc(sizeof(float) * cfg->input.channels * cfg->input.height * cfg->input.width),
+				   *fs = palloc(sizeof(float) * cfg->input.channels * cfg->input.height * cfg->input.width);
+
+		SP_PG_CHECK(sp_fit_feature_stats(env, &data, fm, fs, &err), &err);
+		data.feature_mean = fm;
+		data.feature_std = fs;
+	}
 	fo.softmax_scale = SP_FIT_HEAD_SCALE;
 	ep_loss = palloc0(sizeof(double) * Max(epochs, 1));
 	memset(&res, 0, sizeof(res));
@@ -709,6 +814,28 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		sp_nn_model_free(env, m);
 	}
 
+	/* a head: the registered model is the frozen base followed by it */
+	if (head)
+	{
+		char	   *hc = cj;
+		uint8_t    *hw = w;
+		size_t		hcl = cl,
+					hwl = wl;
+		StringInfoData src;
+
+		initStringInfo(&src);
+		appendStringInfoString(&src, "{\"format\":\"head\",\"base_model\":");
+		escape_json(&src, base_model);
+		appendStringInfo(&src, ",\"base_hash\":\"%s\",\"head\":", base_hash);
+		escape_json(&src, head);
+		appendStringInfoChar(&src, '}');
+		if (sp_nn_compose_head(env, base_text, strlen(base_text), (const uint8_t *) VARDATA_ANY(base_weights),
+							   VARSIZE_ANY_EXHDR(base_weights), hc, hcl, hw, hwl, data.feature_mean,
+							   data.feature_std, name, src.data,
+							   &cj, &cl, &w, &wl, &err) != SP_OK)
+			sp_pg_raise(&err);
+	}
+
 	/* the model's record: how it was trained (no timings, so a rerun gives the same hash) */
 	initStringInfo(&training);
 	appendStringInfoString(&training, "{\"trainer\":\"siamese.train_model\",\"source\":");
@@ -722,6 +849,14 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	{
 		appendStringInfoString(&training, ",\"base_model\":");
 		escape_json(&training, base_model);
+		appendStringInfo(&training, ",\"base_hash\":\"%s\"", base_hash);
+	}
+	if (head)
+	{
+		appendStringInfoString(&training, ",\"head\":");
+		escape_json(&training, head);
+		appendStringInfo(&training, ",\"head_dim\":%d,\"frozen_base\":true,\"standardised_features\":true",
+						 head_dim);
 	}
 	else
 	{
