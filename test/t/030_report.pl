@@ -1,7 +1,7 @@
 # 030_report.pl: robustness reports in a live cluster, on real Fashion-MNIST
 # images: progress visible in pg_stat_activity, cancellation from another
 # session stops a run promptly and leaves it marked failed, a terminated
-# backend's run shows as abandoned, and a report scheduled with pg_cron
+# backend's run shows as abandoned, and a report (then a training) scheduled with pg_cron
 # (background-worker mode) runs, lands in the runs table and in
 # cron.job_run_details.
 #
@@ -100,7 +100,7 @@ like($png_size, qr/^\d+x\d+$/, "report_chart decodes ($png_size)");
 # --- pg_cron ----------------------------------------------------------------
 SKIP:
 {
-	skip 'pg_cron is not installed', 4 unless $have_cron;
+	skip 'pg_cron is not installed', 6 unless $have_cron;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM siamese.robustness_runs');
 	my $job = $node->safe_psql('postgres', q{
@@ -122,6 +122,22 @@ SKIP:
 		FROM siamese.robustness_runs ORDER BY run_id DESC LIMIT 1}),
 		'succeeded,100,2,42', 'the scheduled run is in the runs table');
 	$node->safe_psql('postgres', "SELECT cron.unschedule($job)");
+	# training on a schedule: a new dated model each run (a name cannot be
+	# reused), the procedure's INOUT hash taken into a variable
+	my $tjob = $node->safe_psql('postgres', q{
+		SELECT cron.schedule('siamese-train', '* * * * *', $$
+			DO $do$ DECLARE h text; BEGIN
+				CALL siamese.train_model('nightly-' || to_char(now(), 'YYYYMMDD-HH24MI'), 'public.items', 'png', 'class',
+					architecture => 'mlp', epochs => 1, images_per_class => 8, model_hash => h);
+			END $do$ $$)});
+	ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) > 0 FROM cron.job_run_details WHERE jobid = $tjob AND status IN ('succeeded', 'failed')}, 't'),
+		'pg_cron ran the training job');
+	is($node->safe_psql('postgres', qq{
+		SELECT r.status || ',' || (SELECT count(*) FROM siamese.models WHERE name LIKE 'nightly-%')
+		FROM cron.job_run_details r WHERE jobid = $tjob ORDER BY runid LIMIT 1}),
+		'succeeded,1', 'and registered a dated model');
+	$node->safe_psql('postgres', "SELECT cron.unschedule($tjob)");
 }
 
 $node->stop;

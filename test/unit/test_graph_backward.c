@@ -473,6 +473,22 @@ SP_TEST(backward_pool_relu_shape_l2)
 	CHECK_OP("l2norm axis 1", "SiameseL2Norm", l2mid, attrs_axis1, true);
 }
 
+/* Add and Sub (a residual connection; broadcasting sums the gradient back) */
+SP_TEST(backward_add_sub)
+{
+	tin			same[] = {{"a", 4, {2, 3, 2, 2}, true, -1, 1, NULL}, {"b", 4, {2, 3, 2, 2}, true, -1, 1, NULL}};
+	tin			chan[] = {{"a", 4, {2, 3, 2, 2}, true, -1, 1, NULL}, {"b", 3, {3, 1, 1}, true, -1, 1, NULL}};
+	tin			rows[] = {{"a", 2, {1, 5}, true, -1, 1, NULL}, {"b", 2, {4, 5}, true, -1, 1, NULL}};
+	tin			fixed[] = {{"a", 2, {4, 5}, true, -1, 1, NULL}, {"b", 1, {5}, false, -1, 1, NULL}};
+
+	CHECK_OP("add, same shapes", "Add", same, NULL, true);
+	CHECK_OP("add, a per-channel vector", "Add", chan, NULL, true);
+	CHECK_OP("add, rows broadcast", "Add", rows, NULL, true);
+	CHECK_OP("sub, same shapes", "Sub", same, NULL, true);
+	CHECK_OP("sub, a per-channel vector", "Sub", chan, NULL, true);
+	CHECK_OP("sub, a fixed vector", "Sub", fixed, NULL, true);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Graph-level behaviour. */
 

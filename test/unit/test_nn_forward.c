@@ -60,6 +60,32 @@ static const char *cfg_c =
 "{\"type\":\"relu\"}],"
 "\"embedding_dim\":3}";
 
+/* residual connections: a block of conv + BN + ReLU + conv + BN around a skip, one nested, one after flatten */
+static const char *cfg_res =
+"{\"name\":\"res\",\"format_version\":1,"
+"\"input\":{\"channels\":1,\"height\":8,\"width\":8},"
+"\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c0\",\"in\":1,\"out\":4,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"skip\"},"
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":4,\"out\":4,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"batchnorm\",\"name\":\"b1\"},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"skip\"},"
+"{\"type\":\"conv2d\",\"name\":\"c2\",\"in\":4,\"out\":4,\"kernel\":1},"
+"{\"type\":\"add\"},"
+"{\"type\":\"conv2d\",\"name\":\"c3\",\"in\":4,\"out\":4,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"batchnorm\",\"name\":\"b3\"},"
+"{\"type\":\"add\"},"
+"{\"type\":\"relu\"},"
+"{\"type\":\"avgpool\",\"kernel\":4},"
+"{\"type\":\"flatten\"},"
+"{\"type\":\"skip\"},"
+"{\"type\":\"linear\",\"name\":\"fc\",\"in\":16,\"out\":16},"
+"{\"type\":\"add\"},"
+"{\"type\":\"l2norm\"}],"
+"\"embedding_dim\":16}";
+
 static double
 check_against_reference(const char *config, uint64_t seed, int batch, int max_batch, int flags)
 {
@@ -115,10 +141,10 @@ check_against_reference(const char *config, uint64_t seed, int batch, int max_ba
 
 SP_TEST(nn_forward_vs_naive)
 {
-	const char *cfgs[3] = {cfg_a, cfg_b, cfg_c};
+	const char *cfgs[4] = {cfg_a, cfg_b, cfg_c, cfg_res};
 
 	sp_blas_set_threads(1);
-	for (int c = 0; c < 3; c++)
+	for (int c = 0; c < 4; c++)
 	{
 		double		d1 = check_against_reference(cfgs[c], 11 + c, 1, 1, 0);
 		double		d2 = check_against_reference(cfgs[c], 21 + c, 9, 4, 0);

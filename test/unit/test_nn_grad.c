@@ -40,6 +40,21 @@ static const char *net5 = TINY_HEAD(1, 4, 4) "\"layers\":["
 "{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":2,\"kernel\":3,\"stride\":1},"
 "{\"type\":\"batchnorm\",\"name\":\"bn\"},{\"type\":\"relu\"}],\"embedding_dim\":8}";
 
+/*
+ * residual connections: a skip around conv + BN (train mode: batch
+ * statistics), another around a linear layer after flatten (no ReLU right
+ * after a batch norm of 4 images, whose kinks would swamp the check)
+ */
+static const char *net6 = TINY_HEAD(1, 5, 5) "\"layers\":["
+"{\"type\":\"conv2d\",\"name\":\"c0\",\"in\":1,\"out\":2,\"kernel\":3,\"padding\":1},"
+"{\"type\":\"skip\"},"
+"{\"type\":\"conv2d\",\"name\":\"c1\",\"in\":2,\"out\":2,\"kernel\":3,\"padding\":1,\"bias\":false},"
+"{\"type\":\"batchnorm\",\"name\":\"bn1\"},{\"type\":\"add\"},"
+"{\"type\":\"avgpool\",\"kernel\":2,\"stride\":1},{\"type\":\"flatten\"},"
+"{\"type\":\"linear\",\"name\":\"fc1\",\"in\":32,\"out\":8},{\"type\":\"skip\"},"
+"{\"type\":\"linear\",\"name\":\"fc2\",\"in\":8,\"out\":8},{\"type\":\"add\"},{\"type\":\"l2norm\"}],"
+"\"embedding_dim\":8}";
+
 static sp_nn_trainer *
 make_trainer(const char *txt, int max_batch, uint64_t seed)
 {
@@ -166,10 +181,10 @@ grad_check_net(const char *txt, bool training, uint64_t seed, int *checked, int 
 
 SP_TEST(grad_layers)
 {
-	const char *nets[5] = {net1, net2, net3, net4, net5};
+	const char *nets[6] = {net1, net2, net3, net4, net5, net6};
 
 	sp_blas_set_threads(1);
-	for (int n = 0; n < 5; n++)
+	for (int n = 0; n < 6; n++)
 		for (int mode = 0; mode < 2; mode++)
 		{
 			int			checked = 0,
@@ -410,9 +425,9 @@ SP_TEST(grad_softmax_head)
 
 SP_TEST(train_export_matches_inference)
 {
-	const char *nets[3] = {net3, net4, net5};
+	const char *nets[4] = {net3, net4, net5, net6};
 
-	for (int n = 0; n < 3; n++)
+	for (int n = 0; n < 4; n++)
 	{
 		sp_nn_trainer *tr = make_trainer(nets[n], 8, 3 + n);
 		sp_nn_model *m;

@@ -165,6 +165,8 @@ tu_reference_forward(const sp_nn_config *cfg, const sp_safetensors *st, const fl
 				H = cfg->input.height,
 				W = cfg->input.width;
 	double	   *x = malloc(sizeof(double) * (size_t) C * H * W);
+	double	   *skipped[SP_NN_MAX_SKIP_DEPTH];	/* copies the open skips remember */
+	int			depth = 0;
 
 	for (int i = 0; i < C * H * W; i++)
 		x[i] = in[i];
@@ -266,6 +268,17 @@ tu_reference_forward(const sp_nn_config *cfg, const sp_safetensors *st, const fl
 				break;
 			case SP_NN_FLATTEN:
 				memcpy(y, x, sizeof(double) * (size_t) C * H * W);
+				break;
+			case SP_NN_SKIP:
+				memcpy(y, x, sizeof(double) * (size_t) C * H * W);
+				skipped[depth] = malloc(sizeof(double) * (size_t) C * H * W);
+				memcpy(skipped[depth++], x, sizeof(double) * (size_t) C * H * W);
+				break;
+			case SP_NN_ADD:
+				depth--;
+				for (int i = 0; i < C * H * W; i++)
+					y[i] = x[i] + skipped[depth][i];
+				free(skipped[depth]);
 				break;
 			case SP_NN_L2NORM:
 				{

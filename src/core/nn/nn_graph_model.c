@@ -572,6 +572,8 @@ append_layers(sp_graph *g, const sp_nn_config *cfg, const sp_safetensors *st, co
 				node_name[SP_GRAPH_MAX_NAME + 1],
 				tn[4][SP_NN_NAME_LEN + 24],
 				gn[4][SP_GRAPH_MAX_NAME + 1];
+	char		skipped[SP_NN_MAX_SKIP_DEPTH][SP_GRAPH_MAX_NAME + 1];	/* values open skips remember */
+	int			depth = 0;
 	bool		flat = false;
 	sp_status	s;
 
@@ -581,13 +583,20 @@ append_layers(sp_graph *g, const sp_nn_config *cfg, const sp_safetensors *st, co
 		const sp_nn_layer *l = &cfg->layers[i];
 		const char *ins[5];
 		const char *outs[1] = {next};
-		int			n_t = 0;
+		int			n_in = 1,
+					n_t = 0;
 		const char *op = NULL;
 		sp_node    *n;
 
 		snprintf(next, sizeof next, "%slayer%d", vprefix, i);
 		snprintf(node_name, sizeof node_name, "%s%s", vprefix, l->name[0] ? l->name : next + strlen(vprefix));
 		ins[0] = cur;
+		if (l->type == SP_NN_SKIP)
+		{
+			/* no node: the current value is read again by the matching add (validated) */
+			snprintf(skipped[depth++], sizeof skipped[0], "%s", cur);
+			continue;
+		}
 		switch (l->type)
 		{
 			case SP_NN_CONV2D:
@@ -620,15 +629,21 @@ append_layers(sp_graph *g, const sp_nn_config *cfg, const sp_safetensors *st, co
 			case SP_NN_L2NORM:
 				op = "SiameseL2Norm";
 				break;
+			case SP_NN_ADD:
+				op = "Add";
+				ins[n_in++] = skipped[--depth];
+				break;
+			case SP_NN_SKIP:
+				break;
 		}
 		for (int k = 0; k < n_t; k++)
 		{
 			snprintf(gn[k], sizeof gn[k], "%s%s", tprefix, tn[k]);
 			if (const_from_st(g, st, tn[k], gn[k], err) < 0)
 				return err->code;
-			ins[1 + k] = gn[k];
+			ins[n_in++] = gn[k];
 		}
-		if (!(n = sp_graph_add_node(g, op, node_name, ins, 1 + n_t, outs, 1, err)))
+		if (!(n = sp_graph_add_node(g, op, node_name, ins, n_in, outs, 1, err)))
 			return err->code;
 		if (l->type == SP_NN_CONV2D || l->type == SP_NN_MAXPOOL || l->type == SP_NN_AVGPOOL)
 		{

@@ -45,6 +45,10 @@ sp_nn_layer_type_name(sp_nn_layer_type t)
 			return "linear";
 		case SP_NN_L2NORM:
 			return "l2norm";
+		case SP_NN_SKIP:
+			return "skip";
+		case SP_NN_ADD:
+			return "add";
 	}
 	return "unknown";
 }
@@ -99,6 +103,8 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 	bool		dense = false;
 	size_t		params = 0;
 	const sp_preprocess_spec *in = &cfg->input;
+	int			saved[SP_NN_MAX_SKIP_DEPTH][4],	/* C, H, W, dense of each open skip */
+				depth = 0;
 
 	if (cfg->format_version != 1 && cfg->format_version != 2)
 		return cfg_error(err, SP_ERR_UNSUPPORTED, -1, NULL, "format_version %d is not supported (expected 1 or 2)",
@@ -240,6 +246,23 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 				if (!dense)
 					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "l2norm needs a flatten layer before it");
 				break;
+			case SP_NN_SKIP:
+				if (depth == SP_NN_MAX_SKIP_DEPTH)
+					return cfg_error(err, SP_ERR_LIMIT, i, l, "skips nest more than %d deep", SP_NN_MAX_SKIP_DEPTH);
+				saved[depth][0] = C;
+				saved[depth][1] = H;
+				saved[depth][2] = W;
+				saved[depth++][3] = dense;
+				break;
+			case SP_NN_ADD:
+				if (depth == 0)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l, "add without a skip before it");
+				depth--;
+				if (saved[depth][0] != C || saved[depth][1] != H || saved[depth][2] != W || saved[depth][3] != dense)
+					return cfg_error(err, SP_ERR_INVALID_ARG, i, l,
+									 "receives %dx%dx%d values but its skip remembered %dx%dx%d",
+									 C, H, W, saved[depth][0], saved[depth][1], saved[depth][2]);
+				break;
 			default:
 				return cfg_error(err, SP_ERR_INVALID_ARG, i, NULL, "unknown layer type");
 		}
@@ -253,6 +276,8 @@ sp_nn_config_validate(sp_nn_config *cfg, sp_error *err)
 		l->out_w = W;
 		l->dense = dense || l->type == SP_NN_FLATTEN;
 	}
+	if (depth > 0)
+		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL, "%d skip layers have no add", depth);
 	if ((size_t) C * H * W != (size_t) cfg->embedding_dim)
 		return cfg_error(err, SP_ERR_INVALID_ARG, -1, NULL,
 						 "embedding_dim is %d but the network outputs %zu values", cfg->embedding_dim,
@@ -442,11 +467,12 @@ parse_layer(const sp_json *lj, int li, sp_nn_layer *l, sp_error *err)
 			return st;
 	}
 	else if (strcmp(t->str, "relu") == 0 || strcmp(t->str, "flatten") == 0 ||
-			 strcmp(t->str, "l2norm") == 0)
+			 strcmp(t->str, "l2norm") == 0 || strcmp(t->str, "skip") == 0 || strcmp(t->str, "add") == 0)
 	{
 		static const char *const keys[] = {"type", "name", NULL};
 
-		l->type = t->str[0] == 'r' ? SP_NN_RELU : t->str[0] == 'f' ? SP_NN_FLATTEN : SP_NN_L2NORM;
+		l->type = t->str[0] == 'r' ? SP_NN_RELU : t->str[0] == 'f' ? SP_NN_FLATTEN :
+			t->str[0] == 'l' ? SP_NN_L2NORM : t->str[0] == 's' ? SP_NN_SKIP : SP_NN_ADD;
 		if ((st = check_keys(lj, keys, li, "layer", err)))
 			return st;
 	}
@@ -1148,6 +1174,10 @@ sp_nn_model_load_ex(const sp_env *env, const char *config_json, size_t config_le
 			case SP_NN_L2NORM:
 				op->kind = SP_OP_L2NORM;
 				m->n_ops++;
+				break;
+			case SP_NN_SKIP:
+			case SP_NN_ADD:
+				/* the graph (sp_nn_compile_layers) adds; a list of ops in a row cannot */
 				break;
 		}
 	}

@@ -39,8 +39,13 @@ typedef enum sp_nn_layer_type
 	SP_NN_AVGPOOL,
 	SP_NN_FLATTEN,
 	SP_NN_LINEAR,
-	SP_NN_L2NORM
+	SP_NN_L2NORM,
+	SP_NN_SKIP,					/* remembers the activation for the next add (a residual connection) */
+	SP_NN_ADD					/* adds the activation the innermost open skip remembered */
 } sp_nn_layer_type;
+
+/* skip / add pairs may nest this deep */
+#define SP_NN_MAX_SKIP_DEPTH 16
 
 typedef struct sp_nn_layer
 {

@@ -844,11 +844,72 @@ binary_flops(const sp_graph *g, const sp_node *n)
 	return (double) sp_shape_numel(&sp_out(g, n, 0)->shape);
 }
 
+/*
+ * Add and Sub backward: each input's gradient is the output's (negated for
+ * Sub's second input), summed over the dimensions the input was broadcast
+ * along.
+ */
+static sp_status
+addsub_backward(const sp_op_run *r)
+{
+	const sp_value *vo = sp_out(r->g, r->n, 0);
+	const float *dy = r->d_out[0];
+	int64_t		no = sp_shape_numel(&vo->shape);
+	const int	rank = vo->shape.rank;
+
+	if (!dy)
+		return SP_OK;
+	for (int k = 0; k < 2; k++)
+	{
+		const sp_value *vx = sp_in(r->g, r->n, k);
+		float	   *dx = r->d_in[k];
+		const float sign = k == 1 && strcmp(r->n->op->name, "Sub") == 0 ? -1.0f : 1.0f;
+		int64_t		xstride[SP_MAX_RANK],
+					idx[SP_MAX_RANK],
+					step = 1,
+					at = 0;
+
+		if (!dx)
+			continue;
+		if (sp_shape_numel(&vx->shape) == no)
+		{
+			for (int64_t i = 0; i < no; i++)
+				dx[i] += sign * dy[i];
+			continue;
+		}
+		/* the input's stride along each output dimension: 0 where it was broadcast */
+		for (int d = rank - 1; d >= 0; d--)
+		{
+			int			ix = vx->shape.rank - rank + d;
+			int64_t		xd = ix >= 0 ? vx->shape.dim[ix] : 1;
+
+			xstride[d] = xd == 1 ? 0 : step;
+			step *= xd;
+			idx[d] = 0;
+		}
+		for (int64_t i = 0; i < no; i++)
+		{
+			dx[at] += sign * dy[i];
+			for (int d = rank - 1; d >= 0; d--)
+			{
+				at += xstride[d];
+				if (++idx[d] < vo->shape.dim[d])
+					break;
+				at -= xstride[d] * vo->shape.dim[d];
+				idx[d] = 0;
+			}
+		}
+	}
+	return SP_OK;
+}
+
 #define BINARY_OP(NAME) \
 	const sp_op_def sp_op_##NAME = {#NAME, 2, 2, 1, 1, 0, binary_infer, NULL, binary_forward, NULL, binary_flops, NULL}
 
-BINARY_OP(Add);
-BINARY_OP(Sub);
+const sp_op_def sp_op_Add = {"Add", 2, 2, 1, 1, 0, binary_infer, NULL, binary_forward, NULL, binary_flops,
+addsub_backward};
+const sp_op_def sp_op_Sub = {"Sub", 2, 2, 1, 1, 0, binary_infer, NULL, binary_forward, NULL, binary_flops,
+addsub_backward};
 BINARY_OP(Mul);
 BINARY_OP(Div);
 BINARY_OP(Pow);
