@@ -6,7 +6,7 @@
  * (sp_nn_embed_images), writing quality, calibrated threshold and few-shot
  * temperature into the JSON.  See docs/training.md.
  *
- *   train --arch cnn|mlp|mlp2d|pixels --out models/fashion [--name N]
+ *   train --arch cnn|resnet|mlp|mlp2d|pixels --out models/fashion [--name N]
  *         [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface] [--margin M]
  *         [--epochs E] [--seed S] [--lr 1e-3] [--wd 1e-4] [--P 10] [--K 16]
  *         [--aug flip,shift,cutout] [--no-bn] [--no-eval]
@@ -64,7 +64,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: train --arch cnn|mlp|mlp2d|pixels --out PATH_PREFIX [--name NAME]\n"
+			"usage: train --arch cnn|resnet|mlp|mlp2d|pixels --out PATH_PREFIX [--name NAME]\n"
 			"             [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface]\n"
 			"             [--margin M] [--epochs E]\n"
 			"             [--seed S] [--lr LR] [--wd WD] [--P 10] [--K 16] [--aug flip,shift,cutout]\n"

@@ -85,6 +85,17 @@ is($node->safe_psql('postgres', q{
 	FROM siamese.models a, siamese.models b WHERE a.name = 'mine-tuned' AND b.name = 'mine'}),
 	'mine|t', 'starting from its weights, it moves them');
 
+# the residual architecture trains in SQL too (skip / add layers)
+($ret, $out, $err) = $node->psql('postgres', q{
+	CALL siamese.train_model('res', 'items', 'png', 'class', architecture => 'resnet', epochs => 1,
+		images_per_class => 8, seed => 8)});
+is($ret, 0, 'architecture resnet trains') or diag($err);
+is($node->safe_psql('postgres', q{
+	SELECT jsonb_path_query_array(config, '$.layers[*] ? (@.type == "skip" || @.type == "add").type')::text,
+	       (SELECT siamese.dims(siamese.embed(png, 'res')) FROM items LIMIT 1)
+	FROM siamese.models WHERE name = 'res'}),
+	'["skip", "add", "skip", "add"]|128', 'with its residual blocks, and it embeds');
+
 # a projection head on a frozen model: the base's features are computed once
 # (decoding failures skipped and counted), only the head trains, and the
 # registered model is the base followed by the head

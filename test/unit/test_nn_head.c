@@ -117,6 +117,8 @@ check_composed(int *sp_failed__, const char *base_cfg, size_t base_len, const ui
 		free(f);
 	}
 	CHECK_MSG(worst < 1e-5, "composed model differs from head(base) by %g", worst);
+	sp_free(env, cc);
+	sp_free(env, cw);
 	/* a head that does not read the base's embedding is refused */
 	REQUIRE(sp_nn_head_config("mlp", dim * 2, 24, "composed", hbuf, sizeof hbuf));
 	CHECK(sp_nn_compose_head(env, base_cfg, base_len, base_w, base_wlen, hbuf, strlen(hbuf), hw, hwl, NULL, NULL,
@@ -127,8 +129,6 @@ check_composed(int *sp_failed__, const char *base_cfg, size_t base_len, const ui
 	sp_nn_model_free(env, base);
 	sp_nn_model_free(env, head);
 	sp_nn_model_free(env, comp);
-	sp_free(env, cc);
-	sp_free(env, cw);
 	free(hw);
 	free(fmean);
 	free(fstd);

@@ -157,7 +157,7 @@ typedef enum sp_fit_loss
 } sp_fit_loss;
 
 /*
- * The project's own architectures ("cnn", "mlp", "mlp2d", "pixels";
+ * The project's own architectures ("cnn", "resnet", "mlp", "mlp2d", "pixels";
  * docs/training.md) as a format-1 config called name into buf; bn_layers
  * puts batch norm after the cnn's convolutions.  false: unknown arch, or
  * buf too small.

@@ -29,6 +29,7 @@ sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf,
 {
 	const char *input = "\"input\":{\"channels\":1,\"height\":28,\"width\":28,\"resize\":\"bilinear\","
 		"\"fit\":\"stretch\",\"mean\":[0.2860],\"std\":[0.3530],\"scale\":255}";
+	int			n;
 
 	if (strcmp(arch, "cnn") == 0)
 	{
@@ -54,6 +55,36 @@ sp_nn_arch_config(const char *arch, const char *name, bool bn_layers, char *buf,
 				 "{\"type\":\"flatten\"},{\"type\":\"linear\",\"name\":\"fc\",\"in\":3136,\"out\":128},"
 				 "{\"type\":\"l2norm\"}],\"embedding_dim\":128,\"distance\":\"cosine\"}",
 				 name, input, bn[0], bn[1], bn[2], bn[3]);
+	}
+	else if (strcmp(arch, "resnet") == 0)
+	{
+		/*
+		 * A small residual network (He et al. 2016): a 32-channel stem at 28 x 28,
+		 * then at 14 x 14 and at 7 x 7 a widening convolution followed by a
+		 * residual block (conv, BN, ReLU, conv, BN, identity shortcut, ReLU),
+		 * global average pooling and a linear projection.
+		 */
+		char		block[2][640];
+		const int	ch[2] = {64, 128};
+
+		for (int b = 0; b < 2; b++)
+			snprintf(block[b], sizeof block[b],
+					 "{\"type\":\"conv2d\",\"name\":\"conv%d\",\"in\":%d,\"out\":%d,\"kernel\":3,\"padding\":1,\"bias\":false},"
+					 "{\"type\":\"batchnorm\",\"name\":\"bn%d\"},{\"type\":\"relu\"},{\"type\":\"skip\"},"
+					 "{\"type\":\"conv2d\",\"name\":\"res%da\",\"in\":%d,\"out\":%d,\"kernel\":3,\"padding\":1,\"bias\":false},"
+					 "{\"type\":\"batchnorm\",\"name\":\"res%da_bn\"},{\"type\":\"relu\"},"
+					 "{\"type\":\"conv2d\",\"name\":\"res%db\",\"in\":%d,\"out\":%d,\"kernel\":3,\"padding\":1,\"bias\":false},"
+					 "{\"type\":\"batchnorm\",\"name\":\"res%db_bn\"},{\"type\":\"add\"},{\"type\":\"relu\"},",
+					 b + 2, b ? 64 : 32, ch[b], b + 2, b + 2, ch[b], ch[b], b + 2, b + 2, ch[b], ch[b], b + 2);
+		n = snprintf(buf, len,
+					 "{\"name\":\"%s\",\"format_version\":1,%s,\"layers\":["
+					 "{\"type\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":32,\"kernel\":3,\"padding\":1,\"bias\":false},"
+					 "{\"type\":\"batchnorm\",\"name\":\"bn1\"},{\"type\":\"relu\"},{\"type\":\"maxpool\",\"kernel\":2},"
+					 "%s{\"type\":\"maxpool\",\"kernel\":2},%s"
+					 "{\"type\":\"avgpool\",\"kernel\":7},{\"type\":\"flatten\"},"
+					 "{\"type\":\"linear\",\"name\":\"fc\",\"in\":128,\"out\":128},{\"type\":\"l2norm\"}],"
+					 "\"embedding_dim\":128,\"distance\":\"cosine\"}", name, input, block[0], block[1]);
+		return n > 0 && (size_t) n < len;
 	}
 	else if (strcmp(arch, "mlp2d") == 0)
 		snprintf(buf, len,

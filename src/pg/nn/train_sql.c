@@ -635,7 +635,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown architecture \"%s\"", arch),
-					 errhint("Use cnn, mlp or mlp2d, or base_model => a registered model to fine-tune.")));
+					 errhint("Use cnn, resnet, mlp or mlp2d, or base_model => a registered model to fine-tune.")));
 	}
 	if (sp_nn_config_parse(env, cfg_text, strlen(cfg_text), &cfg, &err) != SP_OK)
 		sp_pg_raise(&err);

@@ -1,0 +1,360 @@
+/*
+ * quantize.c: the codes of quantize.h (bf16, sq8), their training, encoding
+ * and decoding, and the asymmetric distance kernels (a float32 query against
+ * a code) in a scalar and an AVX-512 set with run-time dispatch.
+ *
+ * The scalar kernels keep 8 float accumulators, like distance.c's, so their
+ * rounding resembles the vector ones.  The AVX-512 kernels widen 16 codes
+ * per step (bf16: zero-extend to 32 bits and shift into a float's upper
+ * half, which is exactly bf16's meaning; sq8: zero-extend bytes and convert)
+ * and multiply-add into one accumulator per lane; tails use masked loads, so
+ * nothing past the end is read.
+ */
+#include "vector/quantize.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SP_HAVE_X86_KERNELS 1
+#include <immintrin.h>
+#endif
+
+static const char *const code_names[] = {"f32", "bf16", "sq8"};
+
+const char *
+sp_code_kind_name(sp_code_kind k)
+{
+	return (int) k >= 0 && (int) k < 3 ? code_names[k] : "unknown";
+}
+
+int
+sp_code_kind_from_name(const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name, code_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+size_t
+sp_code_bytes(sp_code_kind k, size_t dim)
+{
+	return k == SP_CODE_BF16 ? 2 * dim : k == SP_CODE_SQ8 ? dim : 4 * dim;
+}
+
+/* ------------------------------------------------------------------------
+ * bf16
+ * ------------------------------------------------------------------------ */
+
+static inline float
+bf16_to_float(uint16_t c)
+{
+	uint32_t	u = (uint32_t) c << 16;
+	float		f;
+
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+uint16_t
+sp_bf16_round(float x)
+{
+	uint32_t	u;
+
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0)
+		return (uint16_t) ((u >> 16) | 0x0040u);	/* a NaN stays a (quiet) NaN */
+	/* round to nearest, ties to even; a carry into the exponent is right (up to inf) */
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t) (u >> 16);
+}
+
+void
+sp_bf16_encode(const float *x, size_t n, uint16_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = sp_bf16_round(x[i]);
+}
+
+void
+sp_bf16_decode(const uint16_t *c, size_t n, float *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = bf16_to_float(c[i]);
+}
+
+/* ------------------------------------------------------------------------
+ * sq8
+ * ------------------------------------------------------------------------ */
+
+void
+sp_sq8_train(const float *x, size_t n, size_t dim, float *lo, float *step)
+{
+	for (size_t d = 0; d < dim; d++)
+	{
+		float		mn = INFINITY,
+					mx = -INFINITY;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			float		v = x[i * dim + d];
+
+			if (isfinite(v))
+			{
+				mn = v < mn ? v : mn;
+				mx = v > mx ? v : mx;
+			}
+		}
+		if (!(mn <= mx))
+			mn = mx = 0.0f;		/* no finite sample value */
+		lo[d] = mn;
+		step[d] = (float) (((double) mx - mn) / 255.0);	/* finite: at most 2 * FLT_MAX / 255 */
+	}
+}
+
+void
+sp_sq8_encode(const float *lo, const float *step, const float *x, size_t dim, uint8_t *code)
+{
+	for (size_t d = 0; d < dim; d++)
+	{
+		double		v = step[d] > 0 ? ((double) x[d] - lo[d]) / step[d] : 0.0;
+
+		/* NaN and values below the range go to 0, above it to 255 */
+		code[d] = (uint8_t) (v >= 255.0 ? 255 : v > 0 ? (int) lrint(v) : 0);
+	}
+}
+
+void
+sp_sq8_decode(const float *lo, const float *step, const uint8_t *code, size_t dim, float *out)
+{
+	for (size_t d = 0; d < dim; d++)
+		out[d] = lo[d] + step[d] * (float) code[d];
+}
+
+void
+sp_sq8_prepare(const float *lo, const float *step, const float *q, size_t dim, float *qs, float *d, float *bias)
+{
+	double		b = 0;
+
+	for (size_t i = 0; i < dim; i++)
+	{
+		qs[i] = q[i] * step[i];
+		d[i] = q[i] - lo[i];
+		b += (double) q[i] * lo[i];
+	}
+	*bias = (float) b;
+}
+
+/* ------------------------------------------------------------------------
+ * Scalar kernels: 8 accumulators.
+ * ------------------------------------------------------------------------ */
+
+#define LANES 8
+
+static float
+sum_lanes(const float *acc)
+{
+	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/*
+ * Each scalar kernel is one loop over blocks of LANES values into LANES
+ * accumulators (which the compiler can keep in a vector register), then the
+ * tail; TERM is the value added for element j.
+ */
+#define SCALAR_KERNEL(NAME, ARGS, TERM) \
+static float \
+NAME ARGS \
+{ \
+	float		acc[LANES] = {0}; \
+	size_t		i = 0; \
+\
+	for (; i + LANES <= n; i += LANES) \
+		for (size_t k = 0, j = i; k < LANES; k++, j++) \
+			acc[k] += TERM; \
+	for (size_t k = 0, j = i; j < n; k++, j++) \
+		acc[k] += TERM; \
+	return sum_lanes(acc); \
+}
+
+static inline float
+sq(float t)
+{
+	return t * t;
+}
+
+SCALAR_KERNEL(scalar_bf16_dot, (const float *q, const uint16_t *c, size_t n), q[j] * bf16_to_float(c[j]))
+SCALAR_KERNEL(scalar_bf16_l2sq, (const float *q, const uint16_t *c, size_t n), sq(q[j] - bf16_to_float(c[j])))
+SCALAR_KERNEL(scalar_sq8_dot, (const float *qs, const uint8_t *c, size_t n), qs[j] * (float) c[j])
+SCALAR_KERNEL(scalar_sq8_l2sq, (const float *d, const float *step, const uint8_t *c, size_t n),
+			  sq(d[j] - step[j] * (float) c[j]))
+
+static const sp_quant_kernels scalar_kernels = {
+	"scalar", scalar_bf16_dot, scalar_bf16_l2sq, scalar_sq8_dot, scalar_sq8_l2sq
+};
+
+/* ------------------------------------------------------------------------
+ * AVX-512 kernels
+ * ------------------------------------------------------------------------ */
+
+#ifdef SP_HAVE_X86_KERNELS
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+
+/* Lanes 0 .. rem - 1 of a 16-lane mask (rem <= 16). */
+AVX512_TARGET static inline __mmask16
+mask16(size_t rem)
+{
+	return rem >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << rem) - 1u);
+}
+
+/* 16 bf16 codes (masked) as floats */
+AVX512_TARGET static inline __m512
+load_bf16(const uint16_t *c, __mmask16 m)
+{
+	__m256i		h = _mm256_maskz_loadu_epi16(m, c);
+
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* 16 sq8 codes (masked) as floats */
+AVX512_TARGET static inline __m512
+load_sq8(const uint8_t *c, __mmask16 m)
+{
+	__m128i		b = _mm_maskz_loadu_epi8(m, c);
+
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+}
+
+AVX512_TARGET static float
+avx512_bf16_dot(const float *q, const uint16_t *c, size_t n)
+{
+	__m512		a0 = _mm512_setzero_ps(),
+				a1 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_bf16(c + i, 0xffff), a0);
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_bf16(c + i + 16, 0xffff), a1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = mask16(n - i);
+
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_bf16(c + i, m), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512_TARGET static float
+avx512_bf16_l2sq(const float *q, const uint16_t *c, size_t n)
+{
+	__m512		a0 = _mm512_setzero_ps(),
+				a1 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512		t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), load_bf16(c + i, 0xffff));
+		__m512		t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), load_bf16(c + i + 16, 0xffff));
+
+		a0 = _mm512_fmadd_ps(t0, t0, a0);
+		a1 = _mm512_fmadd_ps(t1, t1, a1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = mask16(n - i);
+		__m512		t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i), load_bf16(c + i, m));
+
+		a0 = _mm512_fmadd_ps(t, t, a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512_TARGET static float
+avx512_sq8_dot(const float *qs, const uint8_t *c, size_t n)
+{
+	__m512		a0 = _mm512_setzero_ps(),
+				a1 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), load_sq8(c + i, 0xffff), a0);
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), load_sq8(c + i + 16, 0xffff), a1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = mask16(n - i);
+
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qs + i), load_sq8(c + i, m), a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512_TARGET static float
+avx512_sq8_l2sq(const float *d, const float *step, const uint8_t *c, size_t n)
+{
+	__m512		a0 = _mm512_setzero_ps(),
+				a1 = _mm512_setzero_ps();
+	size_t		i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512		t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i), load_sq8(c + i, 0xffff), _mm512_loadu_ps(d + i));
+		__m512		t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i + 16), load_sq8(c + i + 16, 0xffff),
+										  _mm512_loadu_ps(d + i + 16));
+
+		a0 = _mm512_fmadd_ps(t0, t0, a0);
+		a1 = _mm512_fmadd_ps(t1, t1, a1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = mask16(n - i);
+		__m512		t = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, step + i), load_sq8(c + i, m),
+										 _mm512_maskz_loadu_ps(m, d + i));
+
+		a0 = _mm512_fmadd_ps(t, t, a0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+static const sp_quant_kernels avx512_kernels = {
+	"avx512", avx512_bf16_dot, avx512_bf16_l2sq, avx512_sq8_dot, avx512_sq8_l2sq
+};
+#endif
+
+/* ------------------------------------------------------------------------
+ * Dispatch
+ * ------------------------------------------------------------------------ */
+
+const sp_quant_kernels *
+sp_quant_kernels_for(sp_isa isa)
+{
+	if (isa == SP_ISA_SCALAR)
+		return &scalar_kernels;
+#ifdef SP_HAVE_X86_KERNELS
+	/* the byte and word masked loads are AVX-512BW + VL: every AVX-512 CPU since Skylake-SP has them */
+	if (isa == SP_ISA_AVX512 && sp_cpu_supports(SP_ISA_AVX512) && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512vl"))
+		return &avx512_kernels;
+#endif
+	return NULL;
+}
+
+const sp_quant_kernels *
+sp_quant_active(void)
+{
+	static const sp_quant_kernels *active;
+	const sp_quant_kernels *k = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(k == NULL, 0))
+	{
+		k = sp_quant_kernels_for(SP_ISA_AVX512);
+		if (!k)
+			k = &scalar_kernels;
+		__atomic_store_n(&active, k, __ATOMIC_RELEASE);
+	}
+	return k;
+}
