@@ -272,8 +272,8 @@ is($node->safe_psql('postgres', q{
 like($err, qr/skipped 1 rows with a NULL image or label and 2 images that could not be decoded/,
 	'and so they are when a head is trained on features');
 ($ret, $out, $err) = $node->psql('postgres',
-	"CALL siamese.train_model('x', 'items', 'png', 'class', architecture => 'resnet')");
-like($err, qr/unknown architecture "resnet"/, 'an unknown architecture is refused');
+	"CALL siamese.train_model('x', 'items', 'png', 'class', architecture => 'vgg')");
+like($err, qr/unknown architecture "vgg"/, 'an unknown architecture is refused');
 ($ret, $out, $err) = $node->psql('postgres',
 	"CALL siamese.train_model('x', 'items', 'png', 'class', loss => 'arcface')");
 like($err, qr/unknown loss "arcface"/, 'an unknown loss is refused');
