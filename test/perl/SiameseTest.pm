@@ -13,7 +13,7 @@ use IPC::Run;
 use Time::HiRes ();
 use Test::More;
 
-our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname
+our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname knn1_accuracy
   items_recall10 items_reachable);
 
 # A 4x3 8-bit grayscale PNG (made with zlib; pixel (x,y) = (60x + 20y) mod 256).
@@ -114,6 +114,20 @@ sub load_fashion
 		'>', \$out, '2>', \$err);
 	diag($err) unless $ok && $err eq '';
 	return $ok && $err eq '';
+}
+
+# 1-NN accuracy (3 decimals) of the rows of table `items` (id, class, png)
+# with id >= $split as queries against those below it, embedded by $model
+# and compared by the SQL function $distance (default cosine_distance).
+sub knn1_accuracy
+{
+	my ($node, $model, $split, $distance) = @_;
+	$distance //= 'cosine_distance';
+	return $node->safe_psql('postgres', qq{
+		WITH e AS (SELECT id, class, siamese.embed(png, '$model') AS v FROM items)
+		SELECT round(avg((q.class = (SELECT g.class FROM e g WHERE g.id < $split
+		                               ORDER BY siamese.$distance(g.v, q.v), g.id LIMIT 1))::int), 3)
+		FROM e q WHERE q.id >= $split});
 }
 
 1;

@@ -114,15 +114,8 @@ SKIP:
 			head => 'mlp', loss => 'cosface', margin => 0.35, epochs => 15, images_per_class => 8,
 			validation_fraction => 0, seed => 3)});
 	is($ret, 0, 'a head trains on the imported model\'s features') or diag($err);
-	my $knn = sub {
-		my ($model) = @_;
-		return $node->safe_psql('postgres', qq{
-			WITH e AS (SELECT id, class, siamese.embed(png, '$model') AS v FROM items)
-			SELECT round(avg((q.class = (SELECT g.class FROM e g WHERE g.id < 400
-			                               ORDER BY siamese.cosine_distance(g.v, q.v), g.id LIMIT 1))::int), 3)
-			FROM e q WHERE q.id >= 400});
-	};
-	my ($base_acc, $head_acc) = ($knn->('mobilenet_v3_small'), $knn->('mnv3-head'));
+	my ($base_acc, $head_acc) = (SiameseTest::knn1_accuracy($node, 'mobilenet_v3_small', 400),
+		SiameseTest::knn1_accuracy($node, 'mnv3-head', 400));
 	ok($head_acc > $base_acc + 0.05, "1-NN on 200 unseen images: backbone features $base_acc, with the trained head $head_acc");
 	is($node->safe_psql('postgres', q{
 		SELECT config -> 'source' ->> 'base_model', dims, config -> 'classifier' IS NOT NULL

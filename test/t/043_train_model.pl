@@ -22,7 +22,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use lib 'test/perl';
-use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion wait_for_appname);
+use SiameseTest qw(new_node fashion_exporter_or_skip load_fashion wait_for_appname knn1_accuracy);
 
 my $exporter = fashion_exporter_or_skip();
 my $node = new_node('train');
@@ -117,15 +117,7 @@ is($node->safe_psql('postgres', q{
 	'1.00000', 'the composed model embeds to unit vectors');
 # on images it never saw (1-NN of images 480-599 against 0-479) the head is
 # far above chance; the base's own figure is reported beside it
-my $knn = sub {
-	my ($model) = @_;
-	return $node->safe_psql('postgres', qq{
-		WITH e AS (SELECT id, class, siamese.embed(png, '$model') AS v FROM items)
-		SELECT round(avg((q.class = (SELECT g.class FROM e g WHERE g.id < 480
-		                               ORDER BY siamese.l2_distance(g.v, q.v), g.id LIMIT 1))::int), 3)
-		FROM e q WHERE q.id >= 480});
-};
-my ($base_acc, $head_acc) = ($knn->('fashion-pixels'), $knn->('px-head'));
+my ($base_acc, $head_acc) = (knn1_accuracy($node, 'fashion-pixels', 480, 'l2_distance'), knn1_accuracy($node, 'px-head', 480));
 ok($head_acc > 0.6, "1-NN on the last 120 images: raw pixels $base_acc, with the trained head $head_acc "
 	. "(held-out in training $hacc)");
 $node->safe_psql('postgres', $headcall =~ s/NAME/px-head2/r);

@@ -142,6 +142,67 @@ sp_nn_graph_forward(const sp_nn_model *m, const sp_env *env, void *arena, const 
 /* ---------------------------------------------------------------------- */
 /* From ONNX. */
 
+/*
+ * Begin the format-2 config of g (prepared with SP_GRAPH_PREPARE_PORTABLE)
+ * in w: name, format_version, input (a JSON value), graph, embedding_dim
+ * (the output's size) and distance.  *tensors receive the graph's float
+ * constants.  The caller adds its own members, then calls config_end.
+ */
+static sp_status
+config_begin(const sp_env *env, const sp_graph *g, const char *name, const sp_json *input,
+			 sp_distance_kind distance, sp_jsonw *w, sp_st_out_tensor **tensors, int *nt, sp_error *err)
+{
+	sp_jsonw	gw;
+	char	   *txt;
+	size_t		len;
+	sp_status	s;
+
+	sp_jsonw_init(&gw, env, false);
+	if ((s = sp_graph_write_json(g, &gw, tensors, nt, err)) != SP_OK)
+	{
+		sp_jsonw_discard(&gw);
+		return s;
+	}
+	if ((s = sp_jsonw_finish(&gw, &txt, &len, err)) != SP_OK)
+		return s;
+	sp_jsonw_init(w, env, false);
+	sp_jsonw_begin_object(w);
+	sp_jsonw_key(w, "name");
+	sp_jsonw_string(w, name);
+	sp_jsonw_key(w, "format_version");
+	sp_jsonw_int(w, 2);
+	sp_jsonw_key(w, "input");
+	sp_jsonw_value(w, input);
+	sp_jsonw_key(w, "graph");
+	sp_jsonw_raw(w, txt, len);
+	sp_jsonw_key(w, "embedding_dim");
+	sp_jsonw_int(w, sp_shape_numel(&g->values[g->outputs[0]].shape));
+	sp_jsonw_key(w, "distance");
+	sp_jsonw_string(w, sp_distance_kind_name(distance));
+	sp_free(env, txt);
+	return SP_OK;
+}
+
+/*
+ * End the config begun by config_begin: it must parse and validate like any
+ * other (input spec checks); then the tensors become the safetensors bytes.
+ */
+static sp_status
+config_end(const sp_env *env, sp_jsonw *w, const sp_st_out_tensor *tensors, int nt, char **config_out,
+		   size_t *config_len, uint8_t **weights_out, size_t *weights_len, sp_error *err)
+{
+	sp_nn_config *cfg = NULL;
+	sp_status	s;
+
+	sp_jsonw_end_object(w);
+	if ((s = sp_jsonw_finish(w, config_out, config_len, err)) != SP_OK)
+		return s;
+	if ((s = sp_nn_config_parse(env, *config_out, *config_len, &cfg, err)) == SP_OK)
+		s = sp_st_write(env, tensors, nt, NULL, NULL, 0, weights_out, weights_len, err);
+	sp_nn_config_free(env, cfg);
+	return s;
+}
+
 static sp_status
 imp_error(sp_error *err, const char *what)
 {
@@ -182,9 +243,6 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 	sp_jsonw	w;
 	sp_st_out_tensor *tensors = NULL;
 	int			nt = 0;
-	char	   *graph_txt = NULL;
-	size_t		graph_len;
-	sp_nn_config *cfg = NULL;
 	sp_status	s;
 
 	*config_out = NULL;
@@ -306,71 +364,37 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 		if ((s = sp_graph_prepare_ex(g, &shape, SP_GRAPH_PREPARE_PORTABLE, err)) != SP_OK)
 			goto done;
 	}
-	sp_jsonw_init(&w, env, false);
-	if ((s = sp_graph_write_json(g, &w, &tensors, &nt, err)) != SP_OK)
-	{
-		sp_jsonw_discard(&w);
-		goto done;
-	}
-	if ((s = sp_jsonw_finish(&w, &graph_txt, &graph_len, err)) != SP_OK)
-		goto done;
-
 	/* the config: the user's, with the graph and what the import found */
-	{
-		sp_jsonw	cw;
-		char		dimtxt[32];
-		const sp_value *ov = &g->values[g->outputs[0]];
-
-		sp_jsonw_init(&cw, env, false);
-		sp_jsonw_begin_object(&cw);
-		sp_jsonw_key(&cw, "name");
-		sp_jsonw_string(&cw, name);
-		sp_jsonw_key(&cw, "format_version");
-		sp_jsonw_int(&cw, 2);
-		sp_jsonw_key(&cw, "input");
-		sp_jsonw_value(&cw, sp_json_get(root, "input"));
-		sp_jsonw_key(&cw, "graph");
-		sp_jsonw_raw(&cw, graph_txt, graph_len);
-		sp_jsonw_key(&cw, "embedding_dim");
-		snprintf(dimtxt, sizeof dimtxt, "%lld", (long long) sp_shape_numel(&ov->shape));
-		sp_jsonw_raw(&cw, dimtxt, strlen(dimtxt));
-		sp_jsonw_key(&cw, "distance");
-		sp_jsonw_string(&cw, sp_distance_kind_name(distance));
-		if ((v = sp_json_get(root, "threshold")) != NULL)
-		{
-			sp_jsonw_key(&cw, "threshold");
-			sp_jsonw_value(&cw, v);
-		}
-		if ((v = sp_json_get(root, "metadata")) != NULL)
-		{
-			sp_jsonw_key(&cw, "metadata");
-			sp_jsonw_value(&cw, v);
-		}
-		sp_jsonw_key(&cw, "source");
-		sp_jsonw_begin_object(&cw);
-		sp_jsonw_key(&cw, "format");
-		sp_jsonw_string(&cw, "onnx");
-		sp_jsonw_key(&cw, "opset");
-		sp_jsonw_int(&cw, info.opset);
-		sp_jsonw_key(&cw, "producer");
-		sp_jsonw_string(&cw, info.producer);
-		sp_jsonw_key(&cw, "output");
-		sp_jsonw_string(&cw, out_name);
-		sp_jsonw_key(&cw, "normalize");
-		sp_jsonw_bool(&cw, normalize);
-		sp_jsonw_key(&cw, "nodes_in_file");
-		sp_jsonw_int(&cw, info.n_nodes_file);
-		sp_jsonw_key(&cw, "nodes");
-		sp_jsonw_int(&cw, g->n_order);
-		sp_jsonw_end_object(&cw);
-		sp_jsonw_end_object(&cw);
-		if ((s = sp_jsonw_finish(&cw, config_out, config_len, err)) != SP_OK)
-			goto done;
-	}
-	/* the config must parse and validate like any other (input spec checks) */
-	if ((s = sp_nn_config_parse(env, *config_out, *config_len, &cfg, err)) != SP_OK)
+	if ((s = config_begin(env, g, name, sp_json_get(root, "input"), distance, &w, &tensors, &nt, err)) != SP_OK)
 		goto done;
-	s = sp_st_write(env, tensors, nt, NULL, NULL, 0, weights_out, weights_len, err);
+	if ((v = sp_json_get(root, "threshold")) != NULL)
+	{
+		sp_jsonw_key(&w, "threshold");
+		sp_jsonw_value(&w, v);
+	}
+	if ((v = sp_json_get(root, "metadata")) != NULL)
+	{
+		sp_jsonw_key(&w, "metadata");
+		sp_jsonw_value(&w, v);
+	}
+	sp_jsonw_key(&w, "source");
+	sp_jsonw_begin_object(&w);
+	sp_jsonw_key(&w, "format");
+	sp_jsonw_string(&w, "onnx");
+	sp_jsonw_key(&w, "opset");
+	sp_jsonw_int(&w, info.opset);
+	sp_jsonw_key(&w, "producer");
+	sp_jsonw_string(&w, info.producer);
+	sp_jsonw_key(&w, "output");
+	sp_jsonw_string(&w, out_name);
+	sp_jsonw_key(&w, "normalize");
+	sp_jsonw_bool(&w, normalize);
+	sp_jsonw_key(&w, "nodes_in_file");
+	sp_jsonw_int(&w, info.n_nodes_file);
+	sp_jsonw_key(&w, "nodes");
+	sp_jsonw_int(&w, g->n_order);
+	sp_jsonw_end_object(&w);
+	s = config_end(env, &w, tensors, nt, config_out, config_len, weights_out, weights_len, err);
 
 done:
 	if (s != SP_OK)
@@ -378,8 +402,6 @@ done:
 		sp_free(env, *config_out);
 		*config_out = NULL;
 	}
-	sp_nn_config_free(env, cfg);
-	sp_free(env, graph_txt);
 	sp_free(env, tensors);
 	sp_graph_free(g);
 	sp_json_free(env, doc);
@@ -400,16 +422,13 @@ sp_nn_compose_head(const sp_env *env, const char *base_config, size_t base_confi
 				   sp_error *err)
 {
 	sp_nn_config *bcfg = NULL,
-			   *hcfg = NULL,
-			   *check = NULL;
+			   *hcfg = NULL;
 	sp_safetensors *bst = NULL,
 			   *hst = NULL;
 	sp_json_doc *bdoc = NULL;
 	sp_graph   *g = NULL;
 	sp_st_out_tensor *tensors = NULL;
 	int			nt = 0;
-	char	   *graph_txt = NULL;
-	size_t		graph_len;
 	char		from[SP_GRAPH_MAX_NAME + 1],
 				last[SP_GRAPH_MAX_NAME + 1];
 	sp_jsonw	w;
@@ -474,53 +493,27 @@ sp_nn_compose_head(const sp_env *env, const char *base_config, size_t base_confi
 		if ((s = sp_graph_prepare_ex(g, &shape, SP_GRAPH_PREPARE_PORTABLE, err)) != SP_OK)
 			goto done;
 	}
-	sp_jsonw_init(&w, env, false);
-	if ((s = sp_graph_write_json(g, &w, &tensors, &nt, err)) != SP_OK)
-	{
-		sp_jsonw_discard(&w);
+	if ((s = config_begin(env, g, name, sp_json_get(sp_json_root(bdoc), "input"), hcfg->distance, &w, &tensors, &nt,
+						  err)) != SP_OK)
 		goto done;
-	}
-	if ((s = sp_jsonw_finish(&w, &graph_txt, &graph_len, err)) != SP_OK)
-		goto done;
-	sp_jsonw_init(&w, env, false);
-	sp_jsonw_begin_object(&w);
-	sp_jsonw_key(&w, "name");
-	sp_jsonw_string(&w, name);
-	sp_jsonw_key(&w, "format_version");
-	sp_jsonw_int(&w, 2);
-	sp_jsonw_key(&w, "input");
-	sp_jsonw_value(&w, sp_json_get(sp_json_root(bdoc), "input"));
-	sp_jsonw_key(&w, "graph");
-	sp_jsonw_raw(&w, graph_txt, graph_len);
-	sp_jsonw_key(&w, "embedding_dim");
-	sp_jsonw_int(&w, hcfg->embedding_dim);
-	sp_jsonw_key(&w, "distance");
-	sp_jsonw_string(&w, sp_distance_kind_name(hcfg->distance));
 	if (source_json)
 	{
 		sp_jsonw_key(&w, "source");
 		sp_jsonw_raw(&w, source_json, strlen(source_json));
 	}
-	sp_jsonw_end_object(&w);
-	if ((s = sp_jsonw_finish(&w, config_out, config_len, err)) != SP_OK)
-		goto done;
 	/* what is stored must parse, validate and bind like any model */
-	if ((s = sp_nn_config_parse(env, *config_out, *config_len, &check, err)) != SP_OK)
-		goto done;
-	s = sp_st_write(env, tensors, nt, NULL, NULL, 0, weights_out, weights_len, err);
+	s = config_end(env, &w, tensors, nt, config_out, config_len, weights_out, weights_len, err);
 done:
 	if (s != SP_OK)
 	{
 		sp_free(env, *config_out);
 		*config_out = NULL;
 	}
-	sp_free(env, graph_txt);
 	sp_free(env, tensors);
 	sp_graph_free(g);
 	sp_json_free(env, bdoc);
 	sp_st_free(env, bst);
 	sp_st_free(env, hst);
-	sp_nn_config_free(env, check);
 	sp_nn_config_free(env, hcfg);
 	sp_nn_config_free(env, bcfg);
 	return s;

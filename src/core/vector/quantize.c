@@ -226,26 +226,31 @@ load_sq8(const uint8_t *c, __mmask16 m)
 	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
 }
 
-AVX512_TARGET static float
-avx512_bf16_dot(const float *q, const uint16_t *c, size_t n)
-{
-	__m512		a0 = _mm512_setzero_ps(),
-				a1 = _mm512_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_bf16(c + i, 0xffff), a0);
-		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_bf16(c + i + 16, 0xffff), a1);
-	}
-	for (; i < n; i += 16)
-	{
-		__mmask16	m = mask16(n - i);
-
-		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_bf16(c + i, m), a0);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+/* q . decode(c) for codes of type CT widened by LOAD(codes, mask): two accumulators, masked tail */
+#define AVX512_DOT(NAME, CT, LOAD) \
+AVX512_TARGET static float \
+NAME(const float *q, const CT *c, size_t n) \
+{ \
+	__m512		a0 = _mm512_setzero_ps(), \
+				a1 = _mm512_setzero_ps(); \
+	size_t		i = 0; \
+\
+	for (; i + 32 <= n; i += 32) \
+	{ \
+		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), LOAD(c + i, 0xffff), a0); \
+		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), LOAD(c + i + 16, 0xffff), a1); \
+	} \
+	for (; i < n; i += 16) \
+	{ \
+		__mmask16	m = mask16(n - i); \
+\
+		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), LOAD(c + i, m), a0); \
+	} \
+	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)); \
 }
+
+AVX512_DOT(avx512_bf16_dot, uint16_t, load_bf16)
+AVX512_DOT(avx512_sq8_dot, uint8_t, load_sq8)
 
 AVX512_TARGET static float
 avx512_bf16_l2sq(const float *q, const uint16_t *c, size_t n)
@@ -268,27 +273,6 @@ avx512_bf16_l2sq(const float *q, const uint16_t *c, size_t n)
 		__m512		t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i), load_bf16(c + i, m));
 
 		a0 = _mm512_fmadd_ps(t, t, a0);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-}
-
-AVX512_TARGET static float
-avx512_sq8_dot(const float *qs, const uint8_t *c, size_t n)
-{
-	__m512		a0 = _mm512_setzero_ps(),
-				a1 = _mm512_setzero_ps();
-	size_t		i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), load_sq8(c + i, 0xffff), a0);
-		a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), load_sq8(c + i + 16, 0xffff), a1);
-	}
-	for (; i < n; i += 16)
-	{
-		__mmask16	m = mask16(n - i);
-
-		a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qs + i), load_sq8(c + i, m), a0);
 	}
 	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
