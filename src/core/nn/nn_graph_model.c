@@ -186,6 +186,7 @@ config_begin(const sp_env *env, const sp_graph *g, const char *name, const sp_js
 /*
  * End the config begun by config_begin: it must parse and validate like any
  * other (input spec checks); then the tensors become the safetensors bytes.
+ * On a failure *config_out is freed and NULL.
  */
 static sp_status
 config_end(const sp_env *env, sp_jsonw *w, const sp_st_out_tensor *tensors, int nt, char **config_out,
@@ -200,6 +201,11 @@ config_end(const sp_env *env, sp_jsonw *w, const sp_st_out_tensor *tensors, int 
 	if ((s = sp_nn_config_parse(env, *config_out, *config_len, &cfg, err)) == SP_OK)
 		s = sp_st_write(env, tensors, nt, NULL, NULL, 0, weights_out, weights_len, err);
 	sp_nn_config_free(env, cfg);
+	if (s != SP_OK)
+	{
+		sp_free(env, *config_out);
+		*config_out = NULL;
+	}
 	return s;
 }
 
@@ -397,11 +403,6 @@ sp_nn_model_from_onnx(const sp_env *env, const uint8_t *onnx, size_t onnx_len,
 	s = config_end(env, &w, tensors, nt, config_out, config_len, weights_out, weights_len, err);
 
 done:
-	if (s != SP_OK)
-	{
-		sp_free(env, *config_out);
-		*config_out = NULL;
-	}
 	sp_free(env, tensors);
 	sp_graph_free(g);
 	sp_json_free(env, doc);
@@ -504,11 +505,6 @@ sp_nn_compose_head(const sp_env *env, const char *base_config, size_t base_confi
 	/* what is stored must parse, validate and bind like any model */
 	s = config_end(env, &w, tensors, nt, config_out, config_len, weights_out, weights_len, err);
 done:
-	if (s != SP_OK)
-	{
-		sp_free(env, *config_out);
-		*config_out = NULL;
-	}
 	sp_free(env, tensors);
 	sp_graph_free(g);
 	sp_json_free(env, bdoc);
