@@ -175,23 +175,24 @@ main(int argc, char **argv)
 		{
 			const float *qe = te_emb + (size_t) q * D;
 			double		ds[NCLASS],
+						sd[NCLASS * MAX_SHOTS],
 						ps[NCLASS],
 						pc_raw[NCLASS],
 						pc[NCLASS],
 						pe[NCLASS];
+			int			sl[NCLASS * MAX_SHOTS];
 
+			/* classify's rule: each class's nearest of its K support images */
 			for (int c = 0; c < NCLASS; c++)
-			{
-				ds[c] = INFINITY;
 				for (int t = 0; t < K; t++)
 				{
 					int			j = by_class[c][sp_rng_uniform_int(&rng, (uint64_t) n_by_class[c])];
-					double		d = sp_dist(kind, qe, tr_emb + (size_t) j * D, (size_t) D);
 
-					if (d < ds[c])
-						ds[c] = d;
+					sd[c * K + t] = sp_dist(kind, qe, tr_emb + (size_t) j * D, (size_t) D);
+					sl[c * K + t] = c;
 				}
-			}
+			if (sp_fewshot_label_distances(sp_env_default(), sd, sl, (size_t) NCLASS * K, NCLASS, 1, ds, &err) != SP_OK)
+				die("few-shot distances", &err);
 			sp_softmin(ds, NCLASS, T, ps);
 			sp_nn_classifier_probs(clf, cl_emb + (size_t) q * clf->dim, pc_raw);
 			for (int k = 0; k < NCLASS; k++)

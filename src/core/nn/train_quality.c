@@ -4,6 +4,7 @@
  * verification (AUC, threshold) and few-shot (temperature, 1-shot accuracy).
  */
 #include "nn/train_quality.h"
+#include "vector/fewshot.h"
 #include "util/rng.h"
 #include "vector/calibration.h"
 #include "vector/ranking.h"
@@ -216,21 +217,22 @@ sp_heldout_quality_measure(const sp_env *env, const float *emb, const int *label
 						{
 							int			qi = cl[chosen[k]].val[sp_rng_uniform_int(&rng, (uint64_t) cl[chosen[k]].n_val)];
 							double	   *row = rows + nrows * way;
-							int			best = 0;
+							double		sd[QUALITY_MAX_WAY * 5];
+							int			sl[QUALITY_MAX_WAY * 5],
+										best = 0;
 
+							/* classify's rule at k = 1: each class's nearest support image */
 							for (int j = 0; j < way; j++)
-							{
-								row[j] = INFINITY;
 								for (int s = 0; s < shots; s++)
 								{
-									double		d = dist_of(emb, dim, kind, qi, support[j][s]);
-
-									if (d < row[j])
-										row[j] = d;
+									sd[j * shots + s] = dist_of(emb, dim, kind, qi, support[j][s]);
+									sl[j * shots + s] = j;
 								}
+							if ((st = sp_fewshot_label_distances(env, sd, sl, (size_t) way * shots, way, 1, row, err)) != SP_OK)
+								goto done;
+							for (int j = 1; j < way; j++)
 								if (row[j] < row[best])
 									best = j;
-							}
 							y[nrows++] = k;
 							if (shots == 1)
 							{
