@@ -239,6 +239,22 @@ sp_fit_pixel_input(const sp_fit_data *d, const uint8_t *src, float *dst)
 	}
 }
 
+/*
+ * Record idx of the cache: in memory, or read through fetch into buf
+ * (sp_fit_record_bytes(d) bytes).  *out points at it.
+ */
+static sp_status
+fit_record(const sp_fit_data *d, int idx, uint8_t *buf, const uint8_t **out, sp_error *err)
+{
+	if (d->pixels)
+	{
+		*out = d->pixels + (size_t) idx * sp_fit_record_bytes(d);
+		return SP_OK;
+	}
+	*out = buf;
+	return d->fetch(d->fetch_arg, idx, buf, err);
+}
+
 sp_status
 sp_fit_feature_stats(const sp_env *env, const sp_fit_data *d, float *mean, float *std, sp_error *err)
 {
@@ -262,17 +278,17 @@ sp_fit_feature_stats(const sp_env *env, const sp_fit_data *d, float *mean, float
 	for (int c = 0; c < d->n_classes; c++)
 		for (int k = 0; k < d->ncls[c]; k++)
 		{
-			const float *x = rec;
+			const uint8_t *r;
+			const float *x;
 
 			if (sp_env_interrupted(env))
 			{
 				st = sp_set_error(err, SP_ERR_INTERRUPTED, "training interrupted");
 				goto done;
 			}
-			if (d->pixels)
-				x = (const float *) (d->pixels + (size_t) d->cls[c][k] * n * sizeof(float));
-			else if ((st = d->fetch(d->fetch_arg, d->cls[c][k], (uint8_t *) rec, err)) != SP_OK)
+			if ((st = fit_record(d, d->cls[c][k], (uint8_t *) rec, &r, err)) != SP_OK)
 				goto done;
+			x = (const float *) r;
 			/* sums about the first record: well conditioned when the values sit far from 0 */
 			if (count++ == 0)
 				memcpy(mean, x, n * sizeof(float));
@@ -495,11 +511,9 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 						cursor[c] = 0;
 					}
 					int			idx = d->cls[c][cursor[c]++];
-					const uint8_t *src = fetched;
+					const uint8_t *src;
 
-					if (d->pixels)
-						src = d->pixels + (size_t) idx * rec_bytes;
-					else if ((st = d->fetch(d->fetch_arg, idx, fetched, err)) != SP_OK)
+					if ((st = fit_record(d, idx, fetched, &src, err)) != SP_OK)
 						goto done;
 					load_image(d, src, input + (size_t) B * in_size, &rng, o);
 					blab[B++] = c;
