@@ -280,6 +280,20 @@ ROLLBACK;
 SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hdup_idx');
 DROP TABLE hdup;
 
+-- A temporary table's index lives in the backend's local buffers.
+CREATE TEMP TABLE htemp AS SELECT id, e FROM hv WHERE id <= 3000;
+CREATE INDEX htemp_idx ON htemp USING siamese_hnsw (e);
+INSERT INTO htemp SELECT id, e FROM hv WHERE id > 3000 AND id <= 3500;
+SET enable_seqscan = off;
+SELECT array_agg(id) AS index_top5 FROM (SELECT id FROM htemp ORDER BY e <-> '[1,2,3]' LIMIT 5) s;
+SET enable_seqscan = on;
+SET enable_indexscan = off;
+SELECT array_agg(id) AS exact_top5 FROM (SELECT id FROM htemp ORDER BY e <-> '[1,2,3]' LIMIT 5) s;
+RESET enable_seqscan;
+RESET enable_indexscan;
+SELECT elements, problems, unreachable, ok FROM hnsw_check('htemp_idx');
+DROP TABLE htemp;
+
 -- The checker refuses other relations.
 SELECT * FROM hnsw_check('hv');
 SELECT * FROM hnsw_check('hv_pkey');

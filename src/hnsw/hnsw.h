@@ -189,6 +189,20 @@ hnsw_id_to_tid(HnswId id, ItemPointer tid)
 	ItemPointerSet(tid, (BlockNumber) (id >> 16), (OffsetNumber) (id & 0xFFFF));
 }
 
+/*
+ * Ask the CPU to fetch the cache lines of [p, p + len) ahead of use; never
+ * faults, so a stale or wrong address only wastes the hint.
+ */
+static inline void
+hnsw_prefetch(const void *p, Size len)
+{
+	const char *c = (const char *) p;
+	Size		off;
+
+	for (off = 0; off < len; off += 64)
+		__builtin_prefetch(c + off);
+}
+
 /* Distance metric of an index (kind + resolved kernels). */
 typedef struct HnswMetric
 {
@@ -219,6 +233,22 @@ hnsw_distance(const HnswMetric *metric, const float *a, const float *b, int dims
 	if (isnan(d))
 		d = get_float4_infinity();
 	return d;
+}
+
+/*
+ * Distances from q to n in-memory vectors: all are prefetched first so that
+ * their cache misses overlap.  The build sources score their batches here.
+ */
+static inline void
+hnsw_distances_prefetched(const HnswMetric *metric, const float *q,
+						  const float *const *vecs, int n, int dims, float *dist)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		hnsw_prefetch(vecs[i], sizeof(float) * (Size) dims);
+	for (i = 0; i < n; i++)
+		dist[i] = hnsw_distance(metric, q, vecs[i], dims);
 }
 
 /* A scored graph node. */
@@ -259,6 +289,8 @@ typedef struct HnswVisited
 extern void hnsw_visited_init(HnswVisited *v, uint64 expected);
 /* Insert id; returns true if it was not present before. */
 extern bool hnsw_visited_add(HnswVisited *v, HnswId id);
+/* Mark ids[0..n-1] visited, keeping in ids (in order) those that were not; returns their count. */
+extern int	hnsw_unvisited(HnswVisited *v, HnswId *ids, int n);
 extern bool hnsw_visited_contains(const HnswVisited *v, HnswId id);
 extern void hnsw_visited_reset(HnswVisited *v);
 
@@ -271,11 +303,27 @@ typedef struct HnswSource
 	void	   *arg;
 	/* Copy id's neighbours on layer level into out; return their count. */
 	int			(*neighbours) (void *arg, HnswId id, int level, HnswId *out);
-	/* Distance from q to id; also report liveness and heap TID. */
-	float		(*distance) (void *arg, HnswId id, const float *q,
-							 bool *live, ItemPointer htid);
+	/*
+	 * Score ids[0..n-1] against q: out[i] gets the id, its distance, its
+	 * liveness and heap TID.  A batch rather than one call per element so
+	 * that a source can overlap the memory accesses of the whole batch
+	 * (prefetch), which is where a search spends its time.
+	 */
+	void		(*distances) (void *arg, const HnswId *ids, int n, const float *q,
+							  HnswCandidate *out);
 	int			m;
 } HnswSource;
+
+/* One element's score through a source's batch call. */
+static inline HnswCandidate
+hnsw_source_score(const HnswSource *src, HnswId id, const float *q)
+{
+	HnswCandidate c;
+
+	src->distances(src->arg, &id, 1, q, &c);
+	return c;
+}
+
 
 /*
  * Search one layer from the entry candidates (ef nearest kept).  The result

@@ -56,14 +56,26 @@ mem_neighbours(void *arg, HnswId id, int level, HnswId *out)
 	return e->count[level];
 }
 
-static float
-mem_distance(void *arg, HnswId id, const float *q, bool *live, ItemPointer htid)
+/* Score a batch (hnsw_distances_prefetched). */
+static void
+mem_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswBuildState *bs = arg;
+	const float *vecs[HNSW_MAX_M * 2];
+	float		dist[HNSW_MAX_M * 2];
+	int			i;
 
-	*live = true;
-	*htid = bs->elems[id].heaptid;
-	return hnsw_distance(&bs->metric, q, build_vec(bs, (int64) id), bs->dims);
+	Assert(n <= HNSW_MAX_M * 2);
+	for (i = 0; i < n; i++)
+		vecs[i] = build_vec(bs, (int64) ids[i]);
+	hnsw_distances_prefetched(&bs->metric, q, vecs, n, bs->dims, dist);
+	for (i = 0; i < n; i++)
+	{
+		out[i].id = ids[i];
+		out[i].dist = dist[i];
+		out[i].live = true;
+		out[i].htid = bs->elems[ids[i]].heaptid;
+	}
 }
 
 /* Add element n to the list of s on layer lc, pruning when full. */
@@ -138,8 +150,7 @@ mem_insert(HnswBuildState *bs, int64 n)
 	items = palloc(sizeof(HnswSelectItem) * bs->efc);
 	sel = palloc(sizeof(int) * bs->efc);
 
-	eps[0].id = bs->entry;
-	eps[0].dist = mem_distance(bs, bs->entry, q, &eps[0].live, &eps[0].htid);
+	eps[0] = hnsw_source_score(&bs->src, (HnswId) bs->entry, q);
 	neps = 1;
 	for (lc = bs->top; lc > level; lc--)
 	{
@@ -581,7 +592,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 									  ALLOCSET_DEFAULT_SIZES);
 	bs.src.arg = &bs;
 	bs.src.neighbours = mem_neighbours;
-	bs.src.distance = mem_distance;
+	bs.src.distances = mem_distances;
 	bs.src.m = bs.m;
 
 	/* embedding(d) columns fix the dimension before any row is read */

@@ -157,14 +157,26 @@ par_neighbours(void *arg, HnswId id, int level, HnswId *out)
 	return n;
 }
 
-static float
-par_distance(void *arg, HnswId id, const float *q, bool *live, ItemPointer htid)
+/* Score a batch (hnsw_distances_prefetched). */
+static void
+par_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswParState *ps = arg;
+	const float *vecs[HNSW_MAX_M * 2];
+	float		dist[HNSW_MAX_M * 2];
+	int			i;
 
-	*live = true;
-	*htid = ps->elems[id].heaptid;
-	return hnsw_distance(&ps->metric, q, par_vec(ps, (int64) id), ps->dims);
+	Assert(n <= HNSW_MAX_M * 2);
+	for (i = 0; i < n; i++)
+		vecs[i] = par_vec(ps, (int64) ids[i]);
+	hnsw_distances_prefetched(&ps->metric, q, vecs, n, ps->dims, dist);
+	for (i = 0; i < n; i++)
+	{
+		out[i].id = ids[i];
+		out[i].dist = dist[i];
+		out[i].live = true;
+		out[i].htid = ps->elems[ids[i]].heaptid;
+	}
 }
 
 /*
@@ -265,8 +277,7 @@ par_insert(HnswParState *ps, int64 n)
 	sel = palloc(sizeof(int) * (ps->efc + cap0 + 1));
 	chosen = palloc(sizeof(int64) * (cap0 + 1));
 
-	eps[0].id = entry;
-	eps[0].dist = par_distance(ps, entry, q, &eps[0].live, &eps[0].htid);
+	eps[0] = hnsw_source_score(&ps->src, (HnswId) entry, q);
 	neps = 1;
 	for (lc = top; lc > level; lc--)
 	{
@@ -407,7 +418,7 @@ par_scan(HnswShared *sh, char *graph, Relation heap, Relation index,
 	hnsw_init_metric(&ps.metric, sh->kind);
 	ps.src.arg = &ps;
 	ps.src.neighbours = par_neighbours;
-	ps.src.distance = par_distance;
+	ps.src.distances = par_distances;
 	ps.src.m = sh->m;
 	/* a different level sequence in every participant */
 	pg_prng_seed(&ps.rng, HNSW_BUILD_SEED + (uint64) (ParallelWorkerNumber + 1));

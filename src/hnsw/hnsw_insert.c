@@ -31,6 +31,55 @@
  */
 
 /*
+ * Buffers that recently held element pages, direct-mapped by (index, block),
+ * for the whole backend.  ReadRecentBuffer pins such a buffer after checking
+ * its tag, without the shared buffer-mapping lookup (a hash probe and a
+ * partition lock) that was the second-largest cost of a search; a stale or
+ * colliding slot only falls back to ReadBuffer, so the cache needs no
+ * invalidation.
+ */
+#define HNSW_RECENT_SLOTS		16384
+
+typedef struct HnswRecentBuffer
+{
+	Oid			relnode;
+	BlockNumber blkno;
+	Buffer		buffer;
+} HnswRecentBuffer;
+
+static HnswRecentBuffer hnsw_recent[HNSW_RECENT_SLOTS];
+
+static Buffer
+read_element_page(HnswDiskSource *ds, BlockNumber blkno)
+{
+	HnswRecentBuffer *slot;
+	Buffer		buf;
+
+	/* VACUUM reads through its ring; temporary indexes use local buffers */
+	if (ds->bas != NULL || RelationUsesLocalBuffers(ds->index))
+		return ReadBufferExtended(ds->index, MAIN_FORKNUM, blkno, RBM_NORMAL, ds->bas);
+	slot = &hnsw_recent[(blkno ^ (ds->index->rd_node.relNode * 0x9E3779B1u)) % HNSW_RECENT_SLOTS];
+	if (slot->blkno == blkno && slot->relnode == ds->index->rd_node.relNode &&
+		BufferIsValid(slot->buffer) &&
+		ReadRecentBuffer(ds->index->rd_node, MAIN_FORKNUM, blkno, slot->buffer))
+		return slot->buffer;
+	buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, blkno, RBM_NORMAL, NULL);
+	slot->relnode = ds->index->rd_node.relNode;
+	slot->blkno = blkno;
+	slot->buffer = buf;
+	return buf;
+}
+
+static void
+element_dims_error(HnswDiskSource *ds, int dims)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
+					RelationGetRelationName(ds->index), dims, ds->dims)));
+}
+
+/*
  * The element tuple of id, its buffer share-locked (the caller releases it
  * with UnlockReleaseBuffer).  check_dims: the element must have the index's
  * dimension count (the vector is about to be used).
@@ -42,16 +91,12 @@ disk_element(HnswDiskSource *ds, HnswId id, bool check_dims, Buffer *buf)
 	HnswElementTuple etup;
 
 	hnsw_id_to_tid(id, &tid);
-	*buf = ReadBufferExtended(ds->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
-							  RBM_NORMAL, ds->bas);
+	*buf = read_element_page(ds, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	etup = hnsw_page_element(ds->index, BufferGetPage(*buf), ItemPointerGetBlockNumber(&tid),
 							 ItemPointerGetOffsetNumber(&tid), ds->m);
 	if (check_dims && etup->dims != ds->dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
-						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
+		element_dims_error(ds, etup->dims);
 	return etup;
 }
 
@@ -75,19 +120,83 @@ disk_neighbours(void *arg, HnswId id, int level, HnswId *out)
 	return n;
 }
 
-static float
-disk_distance(void *arg, HnswId id, const float *q, bool *live, ItemPointer htid)
+/*
+ * Pages pinned at once by disk_distances: a backend tracks its first 8 pins
+ * in a small array and the rest in a hash table, and the executor may hold
+ * a heap page pin across the scan.
+ */
+#define HNSW_FETCH_BATCH		6
+
+/*
+ * Score a batch of elements.  Fetching an element costs a chain of cache
+ * misses (buffer mapping, buffer header, page header, line pointer, special
+ * space, tuple, vector) that dominates a search; each element's chain
+ * depends only on its TID, so the batch is pinned first and each page's
+ * lines prefetched, then each element's tuple is prefetched through its
+ * line pointer, and only then is each element read under its share lock.
+ * The misses of a batch overlap instead of following one another.  At most
+ * one content lock is held at a time, as everywhere in this index.
+ */
+static void
+disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswDiskSource *ds = arg;
-	Buffer		buf;
-	HnswElementTuple etup = disk_element(ds, id, true, &buf);
-	float		d;
+	Size		elem_bytes = HNSW_ELEMENT_HEADER_SIZE + sizeof(float) * (Size) ds->dims;
+	int			start;
 
-	d = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
-	*live = !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
-	*htid = etup->heaptid;
-	UnlockReleaseBuffer(buf);
-	return d;
+	for (start = 0; start < n; start += HNSW_FETCH_BATCH)
+	{
+		int			nb = Min(HNSW_FETCH_BATCH, n - start);
+		Buffer		bufs[HNSW_FETCH_BATCH];
+		ItemPointerData tids[HNSW_FETCH_BATCH];
+		int			i;
+
+		for (i = 0; i < nb; i++)
+		{
+			Page		page;
+
+			hnsw_id_to_tid(ids[start + i], &tids[i]);
+			bufs[i] = read_element_page(ds, ItemPointerGetBlockNumber(&tids[i]));
+			page = BufferGetPage(bufs[i]);
+			__builtin_prefetch(page);
+			__builtin_prefetch(PageGetItemId(page, ItemPointerGetOffsetNumber(&tids[i])));
+			__builtin_prefetch((char *) page + BLCKSZ - sizeof(HnswPageOpaqueData));
+		}
+		for (i = 0; i < nb; i++)
+		{
+			Page		page = BufferGetPage(bufs[i]);
+			OffsetNumber off = ItemPointerGetOffsetNumber(&tids[i]);
+
+			/*
+			 * A linked element's line pointer never changes, so it may be
+			 * read without the lock: it only aims the prefetch, and the
+			 * element is validated under the lock below.
+			 */
+			if (off >= FirstOffsetNumber && off <= MaxIndexTuplesPerPage)
+			{
+				ItemId		iid = PageGetItemId(page, off);
+
+				hnsw_prefetch((char *) page + ItemIdGetOffset(iid), elem_bytes);
+			}
+		}
+		for (i = 0; i < nb; i++)
+		{
+			HnswElementTuple etup;
+			HnswCandidate *c = &out[start + i];
+
+			LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
+			etup = hnsw_page_element(ds->index, BufferGetPage(bufs[i]),
+									 ItemPointerGetBlockNumber(&tids[i]),
+									 ItemPointerGetOffsetNumber(&tids[i]), ds->m);
+			if (etup->dims != ds->dims)
+				element_dims_error(ds, etup->dims);
+			c->id = ids[start + i];
+			c->dist = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
+			c->live = !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
+			c->htid = etup->heaptid;
+			UnlockReleaseBuffer(bufs[i]);
+		}
+	}
 }
 
 void
@@ -101,7 +210,7 @@ hnsw_disk_source_init(HnswDiskSource *ds, HnswSource *src, Relation index,
 	ds->bas = NULL;
 	src->arg = ds;
 	src->neighbours = disk_neighbours;
-	src->distance = disk_distance;
+	src->distances = disk_distances;
 	src->m = m;
 }
 
@@ -536,8 +645,7 @@ hnsw_insert_vector(Relation index, const float *vec, int dims,
 		ItemPointerData etid;
 
 		ItemPointerSet(&etid, meta.entry_blkno, meta.entry_offno);
-		ep.id = hnsw_tid_to_id(&etid);
-		ep.dist = src.distance(src.arg, ep.id, vec, &ep.live, &ep.htid);
+		ep = hnsw_source_score(&src, hnsw_tid_to_id(&etid), vec);
 		eps[0] = ep;
 		neps = 1;
 

@@ -63,7 +63,8 @@ typedef struct HnswScanOpaqueData
 	HnswHeap	cand;			/* discovered, not yet expanded (min) */
 	HnswHeap	disc;			/* discovered live, not yet returned (min) */
 	HnswVisited visited;
-	HnswId	   *nbuf;
+	HnswId	   *nbuf;			/* neighbours of the expanded element */
+	HnswCandidate *scored;		/* their scores */
 	int64		nvisited;
 	bool		bounded;		/* hit hnsw_max_scan_tuples */
 	float		last_dist;		/* distance of the last row returned (strict_order) */
@@ -187,17 +188,11 @@ next_batch(HnswScanOpaque so, bool first)
 		c = hnsw_heap_pop(&so->cand);
 		CHECK_FOR_INTERRUPTS();
 		nn = so->src.neighbours(so->src.arg, c.id, 0, so->nbuf);
+		nn = hnsw_unvisited(&so->visited, so->nbuf, nn);
+		so->src.distances(so->src.arg, so->nbuf, nn, so->q, so->scored);
+		so->nvisited += nn;
 		for (i = 0; i < nn; i++)
-		{
-			HnswCandidate e;
-
-			if (!hnsw_visited_add(&so->visited, so->nbuf[i]))
-				continue;
-			e.id = so->nbuf[i];
-			e.dist = so->src.distance(so->src.arg, e.id, so->q, &e.live, &e.htid);
-			so->nvisited++;
-			discover(so, &e, &w, ef);
-		}
+			discover(so, &so->scored[i], &w, ef);
 	}
 
 	/* bounded: nothing more will be expanded, hand out all pending elements */
@@ -335,10 +330,10 @@ start_scan(IndexScanDesc scan)
 	hnsw_disk_source_init(&so->ds, &so->src, index, so->meta.m, dims, &so->metric);
 	so->ef = hnsw_ef_search;
 	so->nbuf = palloc(sizeof(HnswId) * hnsw_level_capacity(so->meta.m, 0));
+	so->scored = palloc(sizeof(HnswCandidate) * hnsw_level_capacity(so->meta.m, 0));
 
 	ItemPointerSet(&etid, so->meta.entry_blkno, so->meta.entry_offno);
-	ep.id = hnsw_tid_to_id(&etid);
-	ep.dist = so->src.distance(so->src.arg, ep.id, so->q, &ep.live, &ep.htid);
+	ep = hnsw_source_score(&so->src, hnsw_tid_to_id(&etid), so->q);
 
 	/* greedy descent: one nearest element per upper layer */
 	for (lc = so->meta.entry_level; lc > 0; lc--)

@@ -160,6 +160,18 @@ hnsw_visited_add(HnswVisited *v, HnswId id)
 	return true;
 }
 
+int
+hnsw_unvisited(HnswVisited *v, HnswId *ids, int n)
+{
+	int			kept = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (hnsw_visited_add(v, ids[i]))
+			ids[kept++] = ids[i];
+	return kept;
+}
+
 bool
 hnsw_visited_contains(const HnswVisited *v, HnswId id)
 {
@@ -194,6 +206,7 @@ hnsw_search_layer(const HnswSource *src, const float *q,
 	HnswHeap	w;
 	HnswVisited visited;
 	HnswId	   *nbuf;
+	HnswCandidate *scored;
 	int			i;
 	int			n;
 
@@ -201,6 +214,7 @@ hnsw_search_layer(const HnswSource *src, const float *q,
 	hnsw_heap_init(&w, ef + 1, true);
 	hnsw_visited_init(&visited, (uint64) ef * src->m * 4);
 	nbuf = palloc(sizeof(HnswId) * hnsw_level_capacity(src->m, 0));
+	scored = palloc(sizeof(HnswCandidate) * hnsw_level_capacity(src->m, 0));
 
 	for (i = 0; i < nentries; i++)
 	{
@@ -225,14 +239,12 @@ hnsw_search_layer(const HnswSource *src, const float *q,
 
 		CHECK_FOR_INTERRUPTS();
 		nn = src->neighbours(src->arg, c.id, level, nbuf);
+		nn = hnsw_unvisited(&visited, nbuf, nn);
+		src->distances(src->arg, nbuf, nn, q, scored);
 		for (i = 0; i < nn; i++)
 		{
-			HnswCandidate e;
+			HnswCandidate e = scored[i];
 
-			if (!hnsw_visited_add(&visited, nbuf[i]))
-				continue;
-			e.id = nbuf[i];
-			e.dist = src->distance(src->arg, e.id, q, &e.live, &e.htid);
 			if (w.n < ef || e.dist < hnsw_heap_top(&w)->dist)
 			{
 				hnsw_heap_push(&cand, &e);
@@ -254,6 +266,7 @@ hnsw_search_layer(const HnswSource *src, const float *q,
 	pfree(w.items);
 	pfree(visited.keys);
 	pfree(nbuf);
+	pfree(scored);
 	return n;
 }
 
