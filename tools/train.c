@@ -7,7 +7,7 @@
  * temperature into the JSON.  See docs/training.md.
  *
  *   train --arch cnn|resnet|mlp|mlp2d|pixels --out models/fashion [--name N]
- *         [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface] [--margin M]
+ *         [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface|batch_all_cosface] [--margin M] [--aux-weight W]
  *         [--epochs E] [--seed S] [--lr 1e-3] [--wd 1e-4] [--P 10] [--K 16]
  *         [--aug flip,shift,cutout] [--no-bn] [--no-eval]
  *         [--imbalance-class C --imbalance-keep N] [--results FILE]
@@ -49,6 +49,7 @@ typedef struct opts
 	int			imb_class;
 	int			imb_keep;
 	double		softmax_scale;
+	double		aux_weight;
 } opts;
 
 static void
@@ -65,8 +66,8 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: train --arch cnn|resnet|mlp|mlp2d|pixels --out PATH_PREFIX [--name NAME]\n"
-			"             [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface]\n"
-			"             [--margin M] [--epochs E]\n"
+			"             [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface\n"
+			"                     |batch_all_cosface] [--margin M] [--aux-weight W] [--epochs E]\n"
 			"             [--seed S] [--lr LR] [--wd WD] [--P 10] [--K 16] [--aug flip,shift,cutout]\n"
 			"             [--no-bn] [--no-eval] [--imbalance-class C --imbalance-keep N] [--results FILE]\n");
 	exit(2);
@@ -211,6 +212,8 @@ main(int argc, char **argv)
 			o.imb_keep = atoi(v);
 		else if (strcmp(a, "--softmax-scale") == 0)
 			o.softmax_scale = atof(v);
+		else if (strcmp(a, "--aux-weight") == 0)
+			o.aux_weight = atof(v);
 		else
 			usage();
 		if (strlen(cmdline) + strlen(v) + 2 < sizeof(cmdline))
@@ -287,12 +290,12 @@ main(int argc, char **argv)
 		sp_fit_data data = {.c = 1, .h = 28, .w = 28, .pixels = tr_img.pixels, .n_classes = NCLASS,
 		.cls = cls, .ncls = ncls, .input = &in};
 		sp_fit_opts fo = {.epochs = o.epochs, .P = o.P, .K = o.K, .lr = o.lr, .wd = o.wd, .margin = o.margin,
-			.softmax_scale = o.softmax_scale, .seed = o.seed, .flip = aug_flip, .shift = aug_shift,
+			.softmax_scale = o.softmax_scale, .aux_weight = o.aux_weight, .seed = o.seed, .flip = aug_flip, .shift = aug_shift,
 		.cutout = aug_cutout};
 		double	   *ep_loss = calloc((size_t) o.epochs, sizeof(double));
 		double	   *ep_secs = calloc((size_t) o.epochs, sizeof(double));
 		sp_fit_result res = {.epoch_loss = ep_loss, .epoch_seconds = ep_secs, .head = head};
-		progress_state ps = {.is_softmax = is_softmax, .batch = o.P * o.K, .t = now()};
+		progress_state ps = {.is_softmax = is_softmax && loss_kind != SP_FIT_BATCH_ALL_COSFACE, .batch = o.P * o.K, .t = now()};
 
 		fo.loss = loss_kind;
 		if (sp_nn_fit(env, tr, &data, &fo, print_progress, &ps, &res, &err) != SP_OK)
@@ -460,8 +463,10 @@ main(int argc, char **argv)
 					 "{\"experiment\":\"imbalance\",\"method\":\"%s\",\"rare_class\":%d,\"rare_train_images\":%d,"
 					 "\"rare_class_accuracy\":%.4f,\"rare_class_precision\":%.4f,\"overall_accuracy\":%.4f,"
 					 "\"epochs\":%d,\"seed\":%llu,\"train_seconds\":%.1f%s}",
-					 is_softmax ? (loss_kind == SP_FIT_COSFACE ? "cosface classifier (cosine head)" :
-								   "softmax classifier (cosine head)") : "siamese 1-NN over the imbalanced train set",
+					 is_softmax ? (loss_kind == SP_FIT_SOFTMAX ? "softmax classifier (cosine head)" :
+								   loss_kind == SP_FIT_COSFACE ? "cosface classifier (cosine head)" :
+								   "batch_all_cosface classifier (cosine head)") :
+					 "siamese 1-NN over the imbalanced train set",
 					 o.imb_class, ncls[o.imb_class], (double) ok_rare / n_rare,
 					 pred_rare ? (double) ok_rare / pred_rare : 0.0, (double) ok / te_img.count,
 					 o.epochs, (unsigned long long) o.seed, train_seconds, proto_res);

@@ -5,8 +5,8 @@
 #    registered with its training record, held-out 1-NN accuracy and
 #    classes, embeds, and beats chance by far;
 #  * the same seed gives the same weights; fine-tuning a registered model
-#    (base_model) works; multi-similarity, normalised softmax and CosFace
-#    train too, the last two leaving a classifier that predict and
+#    (base_model) works; multi-similarity, normalised softmax, CosFace and
+#    batch-all + CosFace train too, the last three leaving a classifier that predict and
 #    classify_ensemble use; images beyond maintenance_work_mem go to a temporary file
 #    with the same result, within temp_file_limit;
 #  * a projection head on a frozen model (head => 'mlp'): registered as
@@ -156,9 +156,10 @@ is($node->safe_psql('postgres', q{
 like($err, qr/ERROR:  temporary file size exceeds temp_file_limit/, 'temp_file_limit stops it cleanly');
 is($node->safe_psql('postgres', "SELECT count(*) FROM siamese.models WHERE name = 'too-big'"), '0', 'and nothing is registered');
 
-# the other losses: multi-similarity, and the two with class proxies (normalised
-# softmax, CosFace) whose head is trained beside the network and dropped
-for my $loss ('multi_similarity', 'softmax', 'cosface')
+# the other losses: multi-similarity, and the three with class proxies
+# (normalised softmax, CosFace, batch-all + CosFace) whose head is trained
+# beside the network and kept as the model's classifier
+for my $loss ('multi_similarity', 'softmax', 'cosface', 'batch_all_cosface')
 {
 	($ret, $out, $err) = $node->psql('postgres', $train =~ s/'mine'/'by-$loss'/r =~ s/epochs => 3/epochs => 3, loss => '$loss'/r);
 	is($ret, 0, "loss $loss trains") or diag($err);
@@ -173,7 +174,8 @@ for my $loss ('multi_similarity', 'softmax', 'cosface')
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(name || ':' || coalesce(jsonb_array_length(config -> 'classifier' -> 'classes')::text, '-'), ',' ORDER BY name)
 	FROM siamese.models WHERE name LIKE 'by-%'}),
-	'by-cosface:10,by-multi_similarity:-,by-softmax:10', 'softmax and cosface models carry a classifier of the 10 classes');
+	'by-batch_all_cosface:10,by-cosface:10,by-multi_similarity:-,by-softmax:10',
+	'softmax, cosface and batch_all_cosface models carry a classifier of the 10 classes');
 my $pred = $node->safe_psql('postgres', q{
 	SELECT avg(((SELECT p.label FROM siamese.predict(png, 'by-cosface') p LIMIT 1) = class)::int)::numeric(4,3)
 	FROM items WHERE id % 5 = 0});

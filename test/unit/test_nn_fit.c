@@ -4,7 +4,8 @@
  * quadrant plus noise.  The loss falls, the embeddings separate the
  * classes, the same seed gives the same weights (also when the cache is
  * read through a fetch callback), a pending interrupt or a read error stops
- * it at a step, and bad settings are refused.
+ * it at a step, and bad settings are refused.  The hybrid loss (batch-all
+ * plus weighted CosFace) trains the network and its class proxies together.
  */
 #include "unit.h"
 #include "nn/nn_train.h"
@@ -205,7 +206,64 @@ SP_TEST(nn_fit_interrupt_and_refusals)
 	CHECK(sp_fit_loss_parse("batch_hard", &l) && l == SP_FIT_BATCH_HARD);
 	CHECK(!sp_fit_loss_parse("arcface", &l));
 	CHECK(strcmp(sp_fit_loss_name(SP_FIT_CONTRASTIVE), "contrastive") == 0);
+	CHECK(sp_fit_loss_parse("batch_all_cosface", &l) && l == SP_FIT_BATCH_ALL_COSFACE && sp_fit_loss_has_head(l));
+	o.loss = SP_FIT_BATCH_ALL_COSFACE;	/* so does the hybrid */
+	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_INVALID_ARG);
 	sp_nn_trainer_free(tr);
 	sp_nn_config_free(&env, cfg);
+	free(set);
+}
+
+/*
+ * batch_all_cosface: the triplet part separates the classes (1-NN), the
+ * CosFace part moves the proxies from their random start to the classes
+ * (every image's nearest proxy is its own class), and the loss falls.
+ */
+SP_TEST(nn_fit_hybrid_loss_trains_network_and_proxies)
+{
+	const sp_env *env = sp_env_default();
+	sp_nn_config *cfg;
+	sp_nn_trainer *tr;
+	sp_error	err;
+	fit_set    *set = malloc(sizeof(fit_set));
+	sp_fit_opts o = {.epochs = 6, .P = 4, .K = 6, .lr = 0.01, .wd = 1e-4, .margin = 0.2,
+	.softmax_scale = SP_FIT_HEAD_SCALE, .loss = SP_FIT_BATCH_ALL_COSFACE, .seed = 3};
+	float		head[NC * 8],
+				start[NC * 8];
+	double		loss[6];
+	sp_fit_result res = {.epoch_loss = loss, .head = head};
+	float		emb[NC * N_PER * 8];
+	int			own_proxy = 0;
+
+	REQUIRE(sp_nn_config_parse(env, fit_cfg, strlen(fit_cfg), &cfg, &err) == SP_OK);
+	make_set(set, cfg);
+	sp_fit_head_init(head, NC, 8, o.seed);
+	memcpy(start, head, sizeof head);
+	REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, &tr, &err) == SP_OK);
+	REQUIRE(sp_nn_fit(env, tr, &set->data, &o, NULL, NULL, &res, &err) == SP_OK);
+	CHECK_MSG(loss[5] < 0.5 * loss[0], "loss %g -> %g", loss[0], loss[5]);
+	CHECK(memcmp(head, start, sizeof head) != 0);
+	for (int i = 0; i < NC * N_PER; i++)
+	{
+		float		in[64];
+
+		for (int k = 0; k < 64; k++)
+			in[k] = ((float) set->pixels[i * 64 + k] / 255.0f - 0.5f) / 0.25f;
+		REQUIRE(sp_nn_trainer_forward(tr, in, 1, false, emb + i * 8, &err) == SP_OK);
+	}
+	for (int i = 0; i < NC * N_PER; i++)
+	{
+		int			best = 0;
+
+		for (int c = 1; c < NC; c++)
+			if (sp_dist(SP_DISTANCE_COSINE, emb + i * 8, head + c * 8, 8) <
+				sp_dist(SP_DISTANCE_COSINE, emb + i * 8, head + best * 8, 8))
+				best = c;
+		own_proxy += best == i / N_PER;
+	}
+	CHECK_MSG(own_proxy >= NC * N_PER * 9 / 10, "nearest proxy is the own class for %d of %d", own_proxy,
+			  NC * N_PER);
+	sp_nn_trainer_free(tr);
+	sp_nn_config_free(env, cfg);
 	free(set);
 }

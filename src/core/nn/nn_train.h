@@ -153,8 +153,14 @@ typedef enum sp_fit_loss
 	SP_FIT_CONTRASTIVE,
 	SP_FIT_SOFTMAX,				/* normalised (cosine) softmax on proxies kept by the loop */
 	SP_FIT_COSFACE,				/* the same with CosFace's margin (opts.margin) */
-	SP_FIT_MULTI_SIMILARITY		/* opts.margin is the pair-mining margin */
+	SP_FIT_MULTI_SIMILARITY,	/* opts.margin is the pair-mining margin */
+	SP_FIT_BATCH_ALL_COSFACE	/* batch-all (opts.margin) + opts.aux_weight x CosFace
+								 * (SP_FIT_AUX_COSFACE_MARGIN) on proxies */
 } sp_fit_loss;
+
+/* The hybrid loss's CosFace margin, and its weight when opts.aux_weight is 0. */
+#define SP_FIT_AUX_COSFACE_MARGIN 0.35
+#define SP_FIT_AUX_WEIGHT_DEFAULT 0.2
 
 /*
  * The project's own architectures ("cnn", "resnet", "mlp", "mlp2d", "pixels";
@@ -245,6 +251,7 @@ typedef struct sp_fit_opts
 	double		wd;				/* decoupled weight decay (AdamW) */
 	double		margin;
 	double		softmax_scale;
+	double		aux_weight;		/* batch_all_cosface: CosFace's weight (0: the default) */
 	sp_fit_loss loss;
 	uint64_t	seed;
 	bool		flip;			/* horizontal flips */

@@ -147,7 +147,7 @@ sp_nn_head_config(const char *head, int in_dim, int out_dim, const char *name, c
 }
 
 static const char *const loss_names[] = {"batch_all", "batch_hard", "contrastive", "softmax", "cosface",
-	"multi_similarity"};
+	"multi_similarity", "batch_all_cosface"};
 #define N_LOSSES ((int) (sizeof loss_names / sizeof loss_names[0]))
 
 bool
@@ -175,7 +175,7 @@ sp_fit_head_init(float *head, int classes, int D, uint64_t seed)
 bool
 sp_fit_loss_has_head(sp_fit_loss l)
 {
-	return l == SP_FIT_SOFTMAX || l == SP_FIT_COSFACE;
+	return l == SP_FIT_SOFTMAX || l == SP_FIT_COSFACE || l == SP_FIT_BATCH_ALL_COSFACE;
 }
 
 const char *
@@ -410,7 +410,9 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 			   *demb,
 			   *head_m = NULL,
 			   *head_v = NULL,
-			   *head_g = NULL;
+			   *head_g = NULL,
+			   *demb_aux = NULL;	/* the hybrid's CosFace gradient */
+	const double aux_weight = o->aux_weight > 0 ? o->aux_weight : SP_FIT_AUX_WEIGHT_DEFAULT;
 	int		   *blab,
 			   *cursor,
 			   *order;
@@ -456,7 +458,10 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 		head_v = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
 		head_g = sp_alloc_array(env, (size_t) NC * D, sizeof(float));
 	}
+	if (o->loss == SP_FIT_BATCH_ALL_COSFACE)
+		demb_aux = sp_alloc_array(env, (size_t) batch_max * D, sizeof(float));
 	if (!input || !emb || !demb || !blab || !cursor || !order || (softmax && (!head_m || !head_v || !head_g)) ||
+		(o->loss == SP_FIT_BATCH_ALL_COSFACE && !demb_aux) ||
 		(!d->pixels && !fetched))
 	{
 		st = sp_set_error(err, SP_ERR_NOMEM, "out of memory starting training");
@@ -550,6 +555,30 @@ sp_nn_fit(const sp_env *env, sp_nn_trainer *tr, const sp_fit_data *d, const sp_f
 				case SP_FIT_MULTI_SIMILARITY:
 					st = sp_nn_loss_multi_similarity(env, emb, blab, B, D, (float) o->margin, &loss, demb, &active, err);
 					break;
+				case SP_FIT_BATCH_ALL_COSFACE:
+					{
+						/*
+						 * Triplets shape the neighbourhoods, the proxies pull
+						 * each class together; the sum's gradient trains
+						 * the network, the CosFace part's the proxies.
+						 */
+						float		aux_loss;
+
+						st = sp_nn_loss_batch_all(env, emb, blab, B, D, (float) o->margin, &loss, demb, &active, err);
+						if (st == SP_OK)
+							st = sp_nn_loss_softmax_ce(env, emb, blab, B, D, res->head, NULL, NC,
+													   (float) o->softmax_scale, (float) SP_FIT_AUX_COSFACE_MARGIN,
+													   &aux_loss, demb_aux, head_g, NULL, NULL, err);
+						if (st != SP_OK)
+							break;
+						for (size_t i = 0; i < (size_t) B * D; i++)
+							demb[i] += (float) aux_weight * demb_aux[i];
+						for (size_t i = 0; i < (size_t) NC * D; i++)
+							head_g[i] *= (float) aux_weight;
+						loss += (float) aux_weight * aux_loss;
+						sp_nn_adam_update(res->head, head_g, head_m, head_v, (size_t) NC * D, &adam, step + 1, false);
+					}
+					break;
 			}
 			if (st != SP_OK)
 				goto done;
@@ -592,5 +621,6 @@ done:
 	sp_free(env, head_m);
 	sp_free(env, head_v);
 	sp_free(env, head_g);
+	sp_free(env, demb_aux);
 	return st;
 }

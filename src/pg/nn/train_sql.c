@@ -570,7 +570,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown loss \"%s\"", loss_name),
-				 errhint("Use batch_hard, batch_all, contrastive, multi_similarity, softmax or cosface.")));
+				 errhint("Use batch_hard, batch_all, contrastive, multi_similarity, softmax, cosface or batch_all_cosface.")));
 	if (epochs < 0 || epochs > 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
