@@ -235,22 +235,6 @@ hnsw_distance(const HnswMetric *metric, const float *a, const float *b, int dims
 	return d;
 }
 
-/*
- * Distances from q to n in-memory vectors: all are prefetched first so that
- * their cache misses overlap.  The build sources score their batches here.
- */
-static inline void
-hnsw_distances_prefetched(const HnswMetric *metric, const float *q,
-						  const float *const *vecs, int n, int dims, float *dist)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		hnsw_prefetch(vecs[i], sizeof(float) * (Size) dims);
-	for (i = 0; i < n; i++)
-		dist[i] = hnsw_distance(metric, q, vecs[i], dims);
-}
-
 /* A scored graph node. */
 typedef struct HnswCandidate
 {
@@ -259,6 +243,34 @@ typedef struct HnswCandidate
 	HnswId		id;
 	ItemPointerData htid;
 } HnswCandidate;
+
+/*
+ * Score n elements of an in-memory graph (the build's): vec returns an
+ * element's vector and sets its heap TID.  Every vector is prefetched first
+ * so that their cache misses overlap.
+ */
+typedef const float *(*HnswMemoryVector) (void *arg, HnswId id, ItemPointer htid);
+
+static inline void
+hnsw_score_in_memory(const HnswMetric *metric, int dims, HnswMemoryVector vec, void *arg,
+					 const HnswId *ids, int n, const float *q, HnswCandidate *out)
+{
+	const float *vecs[2 * HNSW_MAX_M];
+	int			i;
+
+	Assert(n <= 2 * HNSW_MAX_M);
+	for (i = 0; i < n; i++)
+	{
+		vecs[i] = vec(arg, ids[i], &out[i].htid);
+		hnsw_prefetch(vecs[i], sizeof(float) * (Size) dims);
+	}
+	for (i = 0; i < n; i++)
+	{
+		out[i].id = ids[i];
+		out[i].dist = hnsw_distance(metric, q, vecs[i], dims);
+		out[i].live = true;
+	}
+}
 
 /* Binary heap of candidates (min- or max-ordered by dist). */
 typedef struct HnswHeap

@@ -56,26 +56,21 @@ mem_neighbours(void *arg, HnswId id, int level, HnswId *out)
 	return e->count[level];
 }
 
-/* Score a batch (hnsw_distances_prefetched). */
+static const float *
+mem_vector(void *arg, HnswId id, ItemPointer htid)
+{
+	HnswBuildState *bs = arg;
+
+	*htid = bs->elems[id].heaptid;
+	return build_vec(bs, (int64) id);
+}
+
 static void
 mem_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswBuildState *bs = arg;
-	const float *vecs[HNSW_MAX_M * 2];
-	float		dist[HNSW_MAX_M * 2];
-	int			i;
 
-	Assert(n <= HNSW_MAX_M * 2);
-	for (i = 0; i < n; i++)
-		vecs[i] = build_vec(bs, (int64) ids[i]);
-	hnsw_distances_prefetched(&bs->metric, q, vecs, n, bs->dims, dist);
-	for (i = 0; i < n; i++)
-	{
-		out[i].id = ids[i];
-		out[i].dist = dist[i];
-		out[i].live = true;
-		out[i].htid = bs->elems[ids[i]].heaptid;
-	}
+	hnsw_score_in_memory(&bs->metric, bs->dims, mem_vector, arg, ids, n, q, out);
 }
 
 /* Add element n to the list of s on layer lc, pruning when full. */

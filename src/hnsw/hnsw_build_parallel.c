@@ -157,26 +157,21 @@ par_neighbours(void *arg, HnswId id, int level, HnswId *out)
 	return n;
 }
 
-/* Score a batch (hnsw_distances_prefetched). */
+static const float *
+par_vector(void *arg, HnswId id, ItemPointer htid)
+{
+	HnswParState *ps = arg;
+
+	*htid = ps->elems[id].heaptid;
+	return par_vec(ps, (int64) id);
+}
+
 static void
 par_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswParState *ps = arg;
-	const float *vecs[HNSW_MAX_M * 2];
-	float		dist[HNSW_MAX_M * 2];
-	int			i;
 
-	Assert(n <= HNSW_MAX_M * 2);
-	for (i = 0; i < n; i++)
-		vecs[i] = par_vec(ps, (int64) ids[i]);
-	hnsw_distances_prefetched(&ps->metric, q, vecs, n, ps->dims, dist);
-	for (i = 0; i < n; i++)
-	{
-		out[i].id = ids[i];
-		out[i].dist = dist[i];
-		out[i].live = true;
-		out[i].htid = ps->elems[ids[i]].heaptid;
-	}
+	hnsw_score_in_memory(&ps->metric, ps->dims, par_vector, arg, ids, n, q, out);
 }
 
 /*
