@@ -47,6 +47,7 @@ MARGINS = {
     "multi_similarity": 0.1,  # the paper's mining margin epsilon
     "softmax": 0.0,           # unused
     "cosface": 0.35,          # the paper's m
+    "batch_all_cosface": 0.2,  # batch_all's margin; its CosFace part has 0.35, weight 0.2
 }
 METRICS = [("knn1_accuracy", "1-NN"), ("map", "mAP"), ("verification_auc", "verif. AUC"),
            ("fewshot_10way_1shot", "10-way 1-shot")]
