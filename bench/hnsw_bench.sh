@@ -13,6 +13,8 @@
 #   DATA=synthetic ROWS=70000 DIMS=128 QUERIES=100 SECONDS_PER_POINT=10
 #   OPCLASS=embedding_l2_ops WORKERS=2 EF_SWEEP="10 20 40 80 100 160 320"
 #   MAINTENANCE_WORK_MEM=1GB (for both builds)
+#   BUILD_WORKERS="0 $WORKERS": the builds to time, by maintenance workers
+#   (BUILD_WORKERS=2 skips the serial build, e.g. at 1M rows)
 #   SWEEP_ONLY=1: skip data, builds and inserts; re-measure only the sweep on
 #   the tables and index a previous run with the same settings left behind
 #   (e.g. on a quieter machine).
@@ -187,7 +189,7 @@ default_ef=$(psql_q -c "LOAD 'siamese_pg'" -c "SHOW siamese.hnsw.ef_search")
 
 # build: serial, then parallel (the sweep below runs on the parallel build)
 if [ "$SWEEP_ONLY" != 1 ]; then
-for w in 0 "$WORKERS"; do
+for w in ${BUILD_WORKERS:-0 $WORKERS}; do
   psql_q -c "DROP INDEX IF EXISTS bench_idx"
   t0=$(now)
   msg=$(PGOPTIONS="-c jit=off -c client_min_messages=debug1" psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" \
