@@ -136,6 +136,16 @@ typedef HnswElementTupleData *HnswElementTuple;
 
 #define HNSW_ELEMENT_HEADER_SIZE offsetof(HnswElementTupleData, vec)
 
+/*
+ * A live element names a row a scan may return: not marked deleted by
+ * VACUUM and still carrying its heap TID.
+ */
+static inline bool
+hnsw_element_live(const HnswElementTupleData *etup)
+{
+	return !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
+}
+
 static inline int
 hnsw_level_capacity(int m, int level)
 {
@@ -335,7 +345,6 @@ hnsw_source_score(const HnswSource *src, HnswId id, const float *q)
 	src->distances(src->arg, &id, 1, q, &c);
 	return c;
 }
-
 
 /*
  * Search one layer from the entry candidates (ef nearest kept).  The result

@@ -182,7 +182,7 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 
 			elements++;
 			ce->level = etup->level;
-			ce->deleted = (etup->flags & HNSW_ELEM_DELETED) || !ItemPointerIsValid(&etup->heaptid);
+			ce->deleted = !hnsw_element_live(etup);
 			ce->reached = false;
 			ce->heaptid = etup->heaptid;
 			if (etup->dims != meta.dims)

@@ -70,34 +70,36 @@ read_element_page(HnswDiskSource *ds, BlockNumber blkno)
 	return buf;
 }
 
-static void
-element_dims_error(HnswDiskSource *ds, int dims)
+/*
+ * Share-lock pinned buffer buf and return element tid in it (the caller
+ * releases it with UnlockReleaseBuffer).  check_dims: the element must have
+ * the index's dimension count (its vector is about to be used).
+ */
+static HnswElementTuple
+lock_element(HnswDiskSource *ds, Buffer buf, ItemPointer tid, bool check_dims)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
-					RelationGetRelationName(ds->index), dims, ds->dims)));
+	HnswElementTuple etup;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = hnsw_page_element(ds->index, BufferGetPage(buf), ItemPointerGetBlockNumber(tid),
+							 ItemPointerGetOffsetNumber(tid), ds->m);
+	if (check_dims && etup->dims != ds->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("siamese_hnsw index \"%s\" has an element of %d dimensions, expected %d",
+						RelationGetRelationName(ds->index), etup->dims, ds->dims)));
+	return etup;
 }
 
-/*
- * The element tuple of id, its buffer share-locked (the caller releases it
- * with UnlockReleaseBuffer).  check_dims: the element must have the index's
- * dimension count (the vector is about to be used).
- */
+/* The element tuple of id, read and locked (lock_element). */
 static HnswElementTuple
 disk_element(HnswDiskSource *ds, HnswId id, bool check_dims, Buffer *buf)
 {
 	ItemPointerData tid;
-	HnswElementTuple etup;
 
 	hnsw_id_to_tid(id, &tid);
 	*buf = read_element_page(ds, ItemPointerGetBlockNumber(&tid));
-	LockBuffer(*buf, BUFFER_LOCK_SHARE);
-	etup = hnsw_page_element(ds->index, BufferGetPage(*buf), ItemPointerGetBlockNumber(&tid),
-							 ItemPointerGetOffsetNumber(&tid), ds->m);
-	if (check_dims && etup->dims != ds->dims)
-		element_dims_error(ds, etup->dims);
-	return etup;
+	return lock_element(ds, *buf, &tid, check_dims);
 }
 
 static int
@@ -184,15 +186,10 @@ disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidat
 			HnswElementTuple etup;
 			HnswCandidate *c = &out[start + i];
 
-			LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
-			etup = hnsw_page_element(ds->index, BufferGetPage(bufs[i]),
-									 ItemPointerGetBlockNumber(&tids[i]),
-									 ItemPointerGetOffsetNumber(&tids[i]), ds->m);
-			if (etup->dims != ds->dims)
-				element_dims_error(ds, etup->dims);
+			etup = lock_element(ds, bufs[i], &tids[i], true);
 			c->id = ids[start + i];
 			c->dist = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
-			c->live = !(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid);
+			c->live = hnsw_element_live(etup);
 			c->htid = etup->heaptid;
 			UnlockReleaseBuffer(bufs[i]);
 		}

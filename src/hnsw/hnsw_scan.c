@@ -273,7 +273,7 @@ next_all_page(HnswScanOpaque so, Relation index)
 			{
 				HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, so->meta.m);
 
-				if ((etup->flags & HNSW_ELEM_DELETED) || !ItemPointerIsValid(&etup->heaptid))
+				if (!hnsw_element_live(etup))
 					continue;
 				so->all_tids[so->all_n++] = etup->heaptid;
 			}

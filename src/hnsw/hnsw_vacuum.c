@@ -505,7 +505,7 @@ relink_unreachable(Relation index, BufferAccessStrategy bas)
 				HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, meta.m);
 
 				rs.state[blkno][off] = RL_EXISTS;
-				if (!(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid))
+				if (hnsw_element_live(etup))
 					rs.state[blkno][off] |= RL_LIVE;
 			}
 		}
@@ -634,7 +634,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 			ItemPointerSet(&tid, blkno, off);
 			id = hnsw_tid_to_id(&tid);
-			if ((etup->flags & HNSW_ELEM_DELETED) || !ItemPointerIsValid(&etup->heaptid))
+			if (!hnsw_element_live(etup))
 			{
 				(void) hnsw_visited_add(&vs.deleted, id);
 				continue;
@@ -725,7 +725,7 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		{
 			HnswElementTuple etup = hnsw_page_element(index, page, blkno, off, meta.m);
 
-			if (!(etup->flags & HNSW_ELEM_DELETED) && ItemPointerIsValid(&etup->heaptid))
+			if (hnsw_element_live(etup))
 				stats->num_index_tuples += 1;
 		}
 		UnlockReleaseBuffer(buf);
