@@ -363,7 +363,8 @@ main(int argc, char **argv)
 		{
 			/* imbalance experiment: accuracy on the rare class and overall */
 			int		   *idx = malloc((size_t) te_img.count * sizeof(int));
-			char		proto_res[256] = "";
+			char		proto_res[256] = "",
+						method[64];
 			long		ok = 0,
 						n_rare = 0,
 						ok_rare = 0,
@@ -459,14 +460,15 @@ main(int argc, char **argv)
 				}
 				pred_rare += idx[i] == o.imb_class;
 			}
+			if (is_softmax)
+				snprintf(method, sizeof(method), "%s classifier (cosine head)", sp_fit_loss_name(loss_kind));
+			else
+				snprintf(method, sizeof(method), "siamese 1-NN over the imbalanced train set");
 			snprintf(extra, sizeof(extra),
 					 "{\"experiment\":\"imbalance\",\"method\":\"%s\",\"rare_class\":%d,\"rare_train_images\":%d,"
 					 "\"rare_class_accuracy\":%.4f,\"rare_class_precision\":%.4f,\"overall_accuracy\":%.4f,"
 					 "\"epochs\":%d,\"seed\":%llu,\"train_seconds\":%.1f%s}",
-					 is_softmax ? (loss_kind == SP_FIT_SOFTMAX ? "softmax classifier (cosine head)" :
-								   loss_kind == SP_FIT_COSFACE ? "cosface classifier (cosine head)" :
-								   "batch_all_cosface classifier (cosine head)") :
-					 "siamese 1-NN over the imbalanced train set",
+					 method,
 					 o.imb_class, ncls[o.imb_class], (double) ok_rare / n_rare,
 					 pred_rare ? (double) ok_rare / pred_rare : 0.0, (double) ok / te_img.count,
 					 o.epochs, (unsigned long long) o.seed, train_seconds, proto_res);
