@@ -129,9 +129,12 @@ CREATE INDEX ON hwide USING siamese_hnsw (e);
 CREATE TABLE hwide2 (e embedding);
 CREATE INDEX ON hwide2 USING siamese_hnsw (e);
 INSERT INTO hwide2 SELECT array_to_embedding(array_fill(1::real, ARRAY[2000]), 2000, true);
--- beyond any m
+-- beyond any m with float32 vectors; sq8 codes (a quarter of the size) fit
 CREATE TABLE hwide3 (e embedding(4000));
 CREATE INDEX ON hwide3 USING siamese_hnsw (e);
+INSERT INTO hwide3 SELECT array_to_embedding(ARRAY(SELECT sin(i * j)::real FROM generate_series(1, 4000) j), 4000, true) FROM generate_series(1, 20) i;
+CREATE INDEX hwide3_sq8 ON hwide3 USING siamese_hnsw (e) WITH (storage = sq8);
+SELECT elements, ok FROM hnsw_check('hwide3_sq8');
 DROP TABLE hwide2, hwide3;
 CREATE INDEX hwide_idx ON hwide USING siamese_hnsw (e) WITH (m = 2, ef_construction = 4);
 SELECT elements, ok FROM hnsw_check('hwide_idx');
@@ -279,6 +282,71 @@ ROLLBACK;
 -- rolled back: the elements of rows no snapshot can see are not counted
 SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hdup_idx');
 DROP TABLE hdup;
+
+-- Storage codes: elements hold bf16 or sq8 codes instead of float32 vectors.
+-- The scan reports lower bounds and the executor re-ranks by the exact
+-- distance, so the rows and their order are exact on this small table, and
+-- the distance values are the operator's (no approximation leaks out).
+CREATE TABLE hq (id int PRIMARY KEY, e embedding(3));
+INSERT INTO hq SELECT id, e FROM hv;
+CREATE INDEX hq_sq8 ON hq USING siamese_hnsw (e) WITH (storage = sq8);
+SELECT relname, (regexp_match(reloptions::text, 'storage=(\w+)'))[1] AS storage FROM pg_class WHERE relname = 'hq_sq8';
+CREATE FUNCTION hq_same(q embedding, k int, op text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE a text; b text;
+BEGIN
+  SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+  EXECUTE format('SELECT string_agg(id || '':'' || (e %s $1), '','') FROM (SELECT id, e FROM hq ORDER BY e %s $1 LIMIT $2) s', op, op) INTO a USING q, k;
+  SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+  EXECUTE format('SELECT string_agg(id || '':'' || (e %s $1), '','') FROM (SELECT id, e FROM hq ORDER BY e %s $1 LIMIT $2) s', op, op) INTO b USING q, k;
+  RETURN a = b;
+END $$;
+SELECT q, hq_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[10,10,10]'), ('[0,0,0]')) v(q);
+-- the values the ORDER BY reports are exact too
+SET enable_seqscan = off;
+SELECT id, round((e <-> '[1,2,3]')::numeric, 6) AS dist FROM hq ORDER BY e <-> '[1,2,3]' LIMIT 5;
+RESET enable_seqscan;
+-- inserts after the build are coded too; the graph checks clean
+INSERT INTO hq SELECT i, array_to_embedding(ARRAY[sin(i) * 10, cos(i * 1.3) * 10, sin(i * 0.7) * 10 + i / 1000.0]::real[], 3, true)
+  FROM generate_series(10001, 10500) i;
+SELECT q, hq_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[3,-7,1]')) v(q);
+SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hq_sq8');
+-- VACUUM repairs neighbour lists from the decoded vectors
+DELETE FROM hq WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) hq;
+SELECT elements, live, problems, unreachable, ok FROM hnsw_check('hq_sq8');
+SELECT q, hq_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]')) v(q);
+DROP INDEX hq_sq8;
+-- bf16 under cosine and inner product
+CREATE INDEX hq_cos ON hq USING siamese_hnsw (e embedding_cosine_ops) WITH (storage = bf16);
+SELECT q, hq_same(q, 10, '<=>') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]'), ('[3,-7,1]')) v(q);
+SELECT elements, problems, unreachable, ok FROM hnsw_check('hq_cos');
+DROP INDEX hq_cos;
+CREATE INDEX hq_ip ON hq USING siamese_hnsw (e embedding_ip_ops) WITH (storage = sq8);
+SET enable_seqscan = off;
+-- inner product: approximate like the float32 index, but always in exact order
+SELECT bool_and(d1 <= d2) AS ascending FROM (
+  SELECT d AS d1, lead(d) OVER (ORDER BY rn) AS d2 FROM (
+    SELECT row_number() OVER () AS rn, e <#> '[1,2,3]' AS d FROM (SELECT e FROM hq ORDER BY e <#> '[1,2,3]' LIMIT 20) s) t) u
+  WHERE d2 IS NOT NULL;
+RESET enable_seqscan;
+DROP INDEX hq_ip;
+-- an index over an empty table takes its codes from the rows inserted later
+TRUNCATE hq;
+CREATE INDEX hq_bf16 ON hq USING siamese_hnsw (e) WITH (storage = bf16);
+INSERT INTO hq SELECT id, e FROM hv WHERE id <= 2000;
+SELECT q, hq_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding), ('[-5,0,9]')) v(q);
+SELECT elements, problems, unreachable, ok FROM hnsw_check('hq_bf16');
+-- an unknown code, and a storage option that ALTER INDEX can set (it takes
+-- effect at the next REINDEX, like m)
+CREATE INDEX ON hq USING siamese_hnsw (e) WITH (storage = int8);
+CREATE INDEX ON hq USING siamese_hnsw (e) WITH (storage = '');
+\echo :LAST_ERROR_SQLSTATE
+ALTER INDEX hq_bf16 SET (storage = sq8);
+REINDEX INDEX hq_bf16;
+SELECT elements, problems, unreachable, ok FROM hnsw_check('hq_bf16');
+SELECT q, hq_same(q, 10, '<->') FROM (VALUES ('[1,2,3]'::embedding)) v(q);
+DROP TABLE hq;
+DROP FUNCTION hq_same;
 
 -- A temporary table's index lives in the backend's local buffers.
 CREATE TEMP TABLE htemp AS SELECT id, e FROM hv WHERE id <= 3000;

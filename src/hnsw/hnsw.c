@@ -1,6 +1,6 @@
 /*
  * hnsw.c: the siamese_hnsw access method handler and its catalog-facing
- * parts: reloptions (m, ef_construction), search GUCs, the distance-kind
+ * parts: reloptions (m, ef_construction, storage), search GUCs, the distance-kind
  * support functions, amvalidate, amcostestimate and build phase names.
  */
 #include "postgres.h"
@@ -45,6 +45,19 @@ static const struct config_enum_entry hnsw_iterative_scan_options[] = {
 static relopt_kind hnsw_relopt_kind;
 static bool hnsw_initialized = false;
 
+/* The storage reloption: a code kind quantize.h knows and the index stores. */
+static void
+validate_storage(const char *value)
+{
+	int			code = value ? sp_code_kind_from_name(value) : SP_CODE_F32;
+
+	if (!hnsw_code_valid(code))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for siamese_hnsw option \"storage\": \"%s\"", value),
+				 errhint("Valid values are \"f32\" (float32 vectors), \"bf16\" and \"sq8\".")));
+}
+
 /*
  * Register the reloptions and GUCs.  Must run from _PG_init (reloption kinds
  * have to exist before any index options are parsed).
@@ -64,6 +77,10 @@ hnsw_init_gucs(void)
 					  "Size of the candidate list while building the graph (at least 2 * m).",
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_string_reloption(hnsw_relopt_kind, "storage",
+						 "How elements store their vector: f32 (float32), bf16 or sq8 (8-bit codes); "
+						 "with codes, scans re-rank their rows by the exact distance.",
+						 "f32", validate_storage, AccessExclusiveLock);
 
 	DefineCustomIntVariable("siamese.hnsw.ef_search",
 							"Size of the candidate list of a siamese_hnsw index scan.",
@@ -97,6 +114,7 @@ hnsw_options(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+		{"storage", RELOPT_TYPE_STRING, offsetof(HnswOptions, storage)},
 	};
 	HnswOptions *opts;
 
@@ -127,6 +145,16 @@ hnsw_get_ef_construction(Relation index)
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 
 	return opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
+}
+
+int
+hnsw_get_code(Relation index)
+{
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+
+	if (opts == NULL || opts->storage == 0)
+		return SP_CODE_F32;
+	return sp_code_kind_from_name((char *) opts + opts->storage);
 }
 
 /* Distance kind of the index's operator class (support function 1). */

@@ -8,7 +8,8 @@
  *   block 0        metapage: dimensions, m, ef_construction, entry point,
  *                  insertion hint (HnswMetaPageData in the page contents)
  *   blocks 1..     element pages: one item per indexed row (HnswElementTuple)
- *                  holding the heap TID, the vector and, for every layer the
+ *                  holding the heap TID, the vector (float32, or a bf16 or
+ *                  sq8 code: the storage reloption) and, for every layer the
  *                  element lives on, a fixed-capacity neighbour list of index
  *                  TIDs (2m slots on layer 0, m on the upper layers).
  * An element never moves and is never physically removed (VACUUM marks it
@@ -45,6 +46,7 @@
 #include "utils/relcache.h"
 
 #include "vector/distance.h"
+#include "vector/quantize.h"
 #include "pg/embedding/embedding.h"
 
 #define HNSW_MAGIC				0x534E5357	/* "SNSW" */
@@ -108,6 +110,8 @@ typedef struct HnswMetaPageData
 	BlockNumber entry_blkno;
 	OffsetNumber entry_offno;
 	BlockNumber insert_blkno;	/* last element page (hint) */
+	uint16		code;			/* sp_code_kind of new elements (0, float32, in
+								 * metapages older than the storage option) */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -118,9 +122,11 @@ typedef HnswMetaPageData *HnswMetaPage;
 #define HNSW_ELEM_DELETED		(1 << 0)
 
 /*
- * One element.  Neighbour slots follow the vector: layer 0 has 2m slots,
- * layer l >= 1 has m slots starting at 2m + (l - 1) m.  Unused slots hold an
- * invalid ItemPointer; used slots are packed at the front of each layer.
+ * One element.  The vector is stored as a code of kind code (sp_code_kind:
+ * float32 is the floats themselves; quantize.h's sp_vcode_* for the
+ * others).  Neighbour slots follow it: layer 0 has 2m slots, layer l >= 1
+ * has m slots starting at 2m + (l - 1) m.  Unused slots hold an invalid
+ * ItemPointer; used slots are packed at the front of each layer.
  */
 typedef struct HnswElementTupleData
 {
@@ -128,8 +134,9 @@ typedef struct HnswElementTupleData
 	uint8		flags;
 	uint16		dims;
 	ItemPointerData heaptid;	/* invalid once deleted */
-	uint16		unused;
-	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+	uint8		code;			/* sp_code_kind (0 in elements older than codes) */
+	uint8		unused;
+	float4		vec[FLEXIBLE_ARRAY_MEMBER];	/* or the code's bytes */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;
@@ -165,9 +172,9 @@ hnsw_total_slots(int m, int level)
 }
 
 static inline Size
-hnsw_element_size(int dims, int m, int level)
+hnsw_element_size(int code, int dims, int m, int level)
 {
-	return HNSW_ELEMENT_HEADER_SIZE + sizeof(float4) * (Size) dims
+	return HNSW_ELEMENT_HEADER_SIZE + sp_vcode_bytes((sp_code_kind) code, (size_t) dims)
 		+ sizeof(ItemPointerData) * (Size) hnsw_total_slots(m, level);
 }
 
@@ -175,7 +182,14 @@ static inline ItemPointer
 hnsw_element_neighbours(HnswElementTuple etup)
 {
 	return (ItemPointer) ((char *) etup + HNSW_ELEMENT_HEADER_SIZE
-						  + sizeof(float4) * (Size) etup->dims);
+						  + sp_vcode_bytes((sp_code_kind) etup->code, etup->dims));
+}
+
+/* Is code a kind this index stores? */
+static inline bool
+hnsw_code_valid(int code)
+{
+	return code == SP_CODE_F32 || code == SP_CODE_BF16 || code == SP_CODE_SQ8;
 }
 
 /*
@@ -213,11 +227,12 @@ hnsw_prefetch(const void *p, Size len)
 		__builtin_prefetch(c + off);
 }
 
-/* Distance metric of an index (kind + resolved kernels). */
+/* Distance metric of an index (kind + resolved kernels, float32 and codes). */
 typedef struct HnswMetric
 {
 	int			kind;
 	const sp_distance_kernels *k;
+	const sp_quant_kernels *qk;
 } HnswMetric;
 
 /* Internal distance used by the graph: smaller is closer. */
@@ -245,11 +260,40 @@ hnsw_distance(const HnswMetric *metric, const float *a, const float *b, int dims
 	return d;
 }
 
-/* A scored graph node. */
+/*
+ * The internal distance of q to an element's stored vector: exact for
+ * float32 elements, approximate for codes.  qsum and qnorm2 are q's sum and
+ * squared norm (the sq8 kernels need them).
+ */
+static inline float
+hnsw_element_distance(const HnswMetric *metric, const float *q, float qsum, float qnorm2,
+					  const HnswElementTupleData *etup, int dims)
+{
+	float		d;
+
+	if (etup->code == SP_CODE_F32)
+		return hnsw_distance(metric, q, etup->vec, dims);
+	if (metric->kind == SP_DISTANCE_L2)
+		d = sp_vcode_l2sq(metric->qk, (sp_code_kind) etup->code, q, qsum, qnorm2, etup->vec, (size_t) dims);
+	else
+	{
+		d = sp_vcode_dot(metric->qk, (sp_code_kind) etup->code, q, qsum, etup->vec, (size_t) dims);
+		d = metric->kind == SP_DISTANCE_COSINE ? 1.0f - d : -d;
+	}
+	return isnan(d) ? get_float4_infinity() : d;
+}
+
+/*
+ * A scored graph node.  err and mag are the stored code's (0 for float32,
+ * whose distance is exact): a scan turns dist into a lower bound with them.
+ */
 typedef struct HnswCandidate
 {
 	float		dist;
 	bool		live;			/* not deleted: may be returned by a scan */
+	bool		exact;			/* dist is exact (a float32 element) */
+	float		err;
+	float		mag;
 	HnswId		id;
 	ItemPointerData htid;
 } HnswCandidate;
@@ -279,6 +323,8 @@ hnsw_score_in_memory(const HnswMetric *metric, int dims, HnswMemoryVector vec, v
 		out[i].id = ids[i];
 		out[i].dist = hnsw_distance(metric, q, vecs[i], dims);
 		out[i].live = true;
+		out[i].exact = true;
+		out[i].err = out[i].mag = 0;
 	}
 }
 
@@ -382,13 +428,13 @@ extern int	hnsw_select_neighbours(const HnswMetric *metric, int dims,
 
 /* Random level for a new element (also capped by what fits in a page). */
 extern int	hnsw_random_level(pg_prng_state *rng, int m, int max_level);
-extern int	hnsw_max_level_for(int dims, int m);
+extern int	hnsw_max_level_for(int code, int dims, int m);
 /*
  * hnsw_max_level_for, or ERROR when not even a level-0 element fits a page:
  * the message gives the most dimensions that fit with this m and the largest
  * m that fits these dimensions.
  */
-extern int	hnsw_max_level_checked(int dims, int m);
+extern int	hnsw_max_level_checked(int code, int dims, int m);
 
 /* Reloptions */
 typedef struct HnswOptions
@@ -396,10 +442,13 @@ typedef struct HnswOptions
 	int32		vl_len_;
 	int			m;
 	int			ef_construction;
+	int			storage;		/* offset of the storage option's string */
 } HnswOptions;
 
 extern int	hnsw_get_m(Relation index);
 extern int	hnsw_get_ef_construction(Relation index);
+/* The storage reloption as an sp_code_kind. */
+extern int	hnsw_get_code(Relation index);
 extern int	hnsw_get_kind(Relation index);
 extern void hnsw_init_metric(HnswMetric *metric, int kind);
 
@@ -414,7 +463,7 @@ extern bool hnsw_prepare_vector(const HnswMetric *metric, const float *x, int di
 
 /* Page helpers */
 extern void hnsw_init_page(Page page, uint16 flags);
-extern void hnsw_init_metapage(Page page, int dims, int m, int efc, int kind);
+extern void hnsw_init_metapage(Page page, int dims, int m, int efc, int kind, int code);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern HnswElementTuple hnsw_page_element(Relation index, Page page, BlockNumber blkno,
 										  OffsetNumber off, int m);
@@ -426,13 +475,14 @@ typedef struct HnswDiskSource
 	Relation	index;
 	int			m;
 	int			dims;
+	Size		elem_bytes;		/* header and vector code: what a fetch prefetches */
 	HnswMetric	metric;
 	BufferAccessStrategy bas;
 } HnswDiskSource;
 
 extern void hnsw_disk_source_init(HnswDiskSource *ds, HnswSource *src, Relation index,
-								  int m, int dims, const HnswMetric *metric);
-/* Copy an element's vector into out (dims floats); returns its level. */
+								  int m, int dims, int code, const HnswMetric *metric);
+/* Copy an element's vector (decoded) into out (dims floats); returns its level. */
 extern int	hnsw_disk_load_vector(HnswDiskSource *ds, HnswId id, float *out);
 
 /*

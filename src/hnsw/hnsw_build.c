@@ -194,7 +194,7 @@ write_metapage(HnswBuildState *bs, Buffer buf)
 	Page		page = BufferGetPage(buf);
 	HnswMetaPage meta;
 
-	hnsw_init_metapage(page, bs->dims, bs->m, bs->efc, bs->kind);
+	hnsw_init_metapage(page, bs->dims, bs->m, bs->efc, bs->kind, bs->code);
 	meta = HnswPageGetMeta(page);
 	if (bs->entry >= 0)
 	{
@@ -351,7 +351,7 @@ hnsw_build_flush_graph(HnswBuildState *bs)
 	/* pass 1: positions (same arithmetic as PageAddItem) */
 	for (i = 0; i < bs->nelems; i++)
 	{
-		int			asz = MAXALIGN(hnsw_element_size(bs->dims, bs->m, bs->elems[i].level));
+		int			asz = MAXALIGN(hnsw_element_size(bs->code, bs->dims, bs->m, bs->elems[i].level));
 
 		if (lower + (int) sizeof(ItemIdData) > upper - asz)
 		{
@@ -371,7 +371,7 @@ hnsw_build_flush_graph(HnswBuildState *bs)
 	for (i = 0; i < bs->nelems; i++)
 	{
 		BuildElement *e = &bs->elems[i];
-		Size		size = hnsw_element_size(bs->dims, bs->m, e->level);
+		Size		size = hnsw_element_size(bs->code, bs->dims, bs->m, e->level);
 		HnswElementTuple etup = (HnswElementTuple) tupbuf;
 		ItemPointer nbs;
 		int			lc;
@@ -398,7 +398,8 @@ hnsw_build_flush_graph(HnswBuildState *bs)
 		etup->level = e->level;
 		etup->dims = bs->dims;
 		etup->heaptid = e->heaptid;
-		memcpy(etup->vec, build_vec(bs, i), sizeof(float) * bs->dims);
+		etup->code = bs->code;
+		sp_vcode_encode((sp_code_kind) bs->code, build_vec(bs, i), (size_t) bs->dims, etup->vec);
 		nbs = hnsw_element_neighbours(etup);
 		for (lc = 0; lc < hnsw_total_slots(bs->m, e->level); lc++)
 			ItemPointerSetInvalid(&nbs[lc]);
@@ -514,7 +515,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (bs->dims == 0)
 	{
 		bs->dims = emb->dim;
-		bs->maxlevel = hnsw_max_level_checked(bs->dims, bs->m);
+		bs->maxlevel = hnsw_max_level_checked(bs->code, bs->dims, bs->m);
 		bs->vecbuf = MemoryContextAlloc(bs->buildctx, sizeof(float) * bs->dims);
 	}
 	else if (emb->dim != bs->dims)
@@ -574,6 +575,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.m = hnsw_get_m(index);
 	bs.efc = hnsw_get_ef_construction(index);
 	bs.kind = hnsw_get_kind(index);
+	bs.code = hnsw_get_code(index);
 	hnsw_init_metric(&bs.metric, bs.kind);
 	/* a fixed seed: the same rows give the same graph */
 	pg_prng_seed(&bs.rng, HNSW_BUILD_SEED);
@@ -595,7 +597,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (typmod > 0)
 	{
 		bs.dims = typmod;
-		bs.maxlevel = hnsw_max_level_checked(bs.dims, bs.m);
+		bs.maxlevel = hnsw_max_level_checked(bs.code, bs.dims, bs.m);
 		bs.vecbuf = MemoryContextAlloc(bs.buildctx, sizeof(float) * bs.dims);
 	}
 
@@ -638,7 +640,7 @@ hnsw_buildempty(Relation index)
 	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 
 	hnsw_init_metapage(page, typmod > 0 ? typmod : 0, hnsw_get_m(index),
-					   hnsw_get_ef_construction(index), hnsw_get_kind(index));
+					   hnsw_get_ef_construction(index), hnsw_get_kind(index), hnsw_get_code(index));
 	PageSetChecksumInplace(page, HNSW_METAPAGE_BLKNO);
 	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, HNSW_METAPAGE_BLKNO, (char *) page, true);
 	log_newpage(&(RelationGetSmgr(index))->smgr_rnode.node, INIT_FORKNUM,

@@ -32,6 +32,7 @@ typedef struct HnswBuildState
 	int			m;
 	int			efc;
 	int			kind;
+	int			code;			/* sp_code_kind the elements are written with */
 	int			maxlevel;
 	HnswMetric	metric;
 	pg_prng_state rng;

@@ -2,7 +2,8 @@
  * hnsw_check.c: siamese.hnsw_check(index regclass), an amcheck-style
  * consistency checker that walks a siamese_hnsw graph.
  *
- * It verifies the metapage, that every element is well formed, that every
+ * It verifies the metapage, that every element is well formed (and stored
+ * with the index's code, whose error bounds are finite), that every
  * neighbour list is packed and names existing elements on the right layer
  * (never itself, never twice), that the entry point exists on the top
  * layer, and it counts the live elements a layer-0 walk from the entry point
@@ -187,6 +188,18 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 			ce->heaptid = etup->heaptid;
 			if (etup->dims != meta.dims)
 				report(&cs, "element has wrong dimension count", blkno, off, etup->dims);
+			if (etup->code != meta.code)
+				report(&cs, "element is stored with another code than the index's", blkno, off, etup->code);
+			else if (etup->code != SP_CODE_F32 && etup->dims == meta.dims)
+			{
+				float		err,
+							mag;
+
+				/* a scan's lower bounds rest on these */
+				sp_vcode_bounds((sp_code_kind) etup->code, etup->vec, etup->dims, &err, &mag);
+				if (!(err >= 0 && mag >= 0 && isfinite(err) && isfinite(mag)))
+					report(&cs, "element code has an invalid error bound", blkno, off, etup->code);
+			}
 			if (ce->deleted)
 				deleted++;
 			else
@@ -289,7 +302,7 @@ siamese_hnsw_check(PG_FUNCTION_ARGS)
 				int			cap0 = hnsw_level_capacity(meta.m, 0);
 
 				hnsw_init_metric(&metric, meta.kind);
-				hnsw_disk_source_init(&ds, &src, index, meta.m, meta.dims, &metric);
+				hnsw_disk_source_init(&ds, &src, index, meta.m, meta.dims, meta.code, &metric);
 				stack = palloc(sizeof(HnswId) * capstack);
 				entry->reached = true;
 				stack[nstack++] = hnsw_tid_to_id(&etid);

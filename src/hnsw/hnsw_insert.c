@@ -143,7 +143,9 @@ static void
 disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidate *out)
 {
 	HnswDiskSource *ds = arg;
-	Size		elem_bytes = HNSW_ELEMENT_HEADER_SIZE + sizeof(float) * (Size) ds->dims;
+	float		qsum = 0,
+				qnorm2 = 0;
+	bool		qstats = false;
 	int			start;
 
 	for (start = 0; start < n; start += HNSW_FETCH_BATCH)
@@ -178,7 +180,7 @@ disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidat
 			{
 				ItemId		iid = PageGetItemId(page, off);
 
-				hnsw_prefetch((char *) page + ItemIdGetOffset(iid), elem_bytes);
+				hnsw_prefetch((char *) page + ItemIdGetOffset(iid), ds->elem_bytes);
 			}
 		}
 		for (i = 0; i < nb; i++)
@@ -187,9 +189,19 @@ disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidat
 			HnswCandidate *c = &out[start + i];
 
 			etup = lock_element(ds, bufs[i], &tids[i], true);
+			if (etup->code == SP_CODE_SQ8 && !qstats)
+			{
+				/* the query's sum and squared norm, for sq8 codes: once per batch */
+				sp_vcode_query_stats(q, (size_t) ds->dims, &qsum, &qnorm2);
+				qstats = true;
+			}
 			c->id = ids[start + i];
-			c->dist = hnsw_distance(&ds->metric, q, etup->vec, ds->dims);
+			c->dist = hnsw_element_distance(&ds->metric, q, qsum, qnorm2, etup, ds->dims);
 			c->live = hnsw_element_live(etup);
+			c->exact = etup->code == SP_CODE_F32;
+			c->err = c->mag = 0;
+			if (!c->exact)
+				sp_vcode_bounds((sp_code_kind) etup->code, etup->vec, (size_t) ds->dims, &c->err, &c->mag);
 			c->htid = etup->heaptid;
 			UnlockReleaseBuffer(bufs[i]);
 		}
@@ -198,11 +210,12 @@ disk_distances(void *arg, const HnswId *ids, int n, const float *q, HnswCandidat
 
 void
 hnsw_disk_source_init(HnswDiskSource *ds, HnswSource *src, Relation index,
-					  int m, int dims, const HnswMetric *metric)
+					  int m, int dims, int code, const HnswMetric *metric)
 {
 	ds->index = index;
 	ds->m = m;
 	ds->dims = dims;
+	ds->elem_bytes = HNSW_ELEMENT_HEADER_SIZE + sp_vcode_bytes((sp_code_kind) code, (size_t) dims);
 	ds->metric = *metric;
 	ds->bas = NULL;
 	src->arg = ds;
@@ -218,7 +231,7 @@ hnsw_disk_load_vector(HnswDiskSource *ds, HnswId id, float *out)
 	HnswElementTuple etup = disk_element(ds, id, true, &buf);
 	int			level;
 
-	memcpy(out, etup->vec, sizeof(float) * ds->dims);
+	sp_vcode_decode((sp_code_kind) etup->code, etup->vec, (size_t) ds->dims, out);
 	level = etup->level;
 	UnlockReleaseBuffer(buf);
 	return level;
@@ -394,7 +407,7 @@ hnsw_read_neighbour_list(HnswDiskSource *ds, ItemPointer tid, int level,
 
 		memcpy(list, nb, sizeof(ItemPointerData) * cap);
 		if (vec)
-			memcpy(vec, etup->vec, sizeof(float) * ds->dims);
+			sp_vcode_decode((sp_code_kind) etup->code, etup->vec, (size_t) ds->dims, vec);
 		for (count = 0; count < cap && ItemPointerIsValid(&list[count]); count++)
 			;
 	}
@@ -601,7 +614,7 @@ hnsw_insert_vector(Relation index, const float *vec, int dims,
 	hnsw_check_dims(index, meta.dims, dims);
 	m = meta.m;
 	efc = meta.ef_construction;
-	maxlevel = hnsw_max_level_checked(dims, m);
+	maxlevel = hnsw_max_level_checked(meta.code, dims, m);
 	level = hnsw_random_level(rng, m, maxlevel);
 
 	/* Entry point may change: serialise against every other insert. */
@@ -615,14 +628,15 @@ hnsw_insert_vector(Relation index, const float *vec, int dims,
 	}
 
 	hnsw_init_metric(&metric, meta.kind);
-	hnsw_disk_source_init(&ds, &src, index, m, dims, &metric);
+	hnsw_disk_source_init(&ds, &src, index, m, dims, meta.code, &metric);
 
-	size = hnsw_element_size(dims, m, level);
+	size = hnsw_element_size(meta.code, dims, m, level);
 	etup = palloc0(size);
 	etup->level = level;
 	etup->dims = dims;
 	etup->heaptid = *heaptid;
-	memcpy(etup->vec, vec, sizeof(float) * dims);
+	etup->code = meta.code;
+	sp_vcode_encode((sp_code_kind) meta.code, vec, (size_t) dims, etup->vec);
 	nbs = hnsw_element_neighbours(etup);
 	for (lc = 0; lc < hnsw_total_slots(m, level); lc++)
 		ItemPointerSetInvalid(&nbs[lc]);

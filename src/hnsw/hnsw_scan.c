@@ -14,8 +14,15 @@
  * order across batches, under strict_order a row nearer than one already
  * returned is dropped instead (pgvector's two modes).
  *
- * Distances are computed exactly from the stored vectors, so the scan sets
- * no recheck flags; xs_orderbyvals carry the operator's value.
+ * Distances to float32 elements are exact: the scan sets no recheck flag
+ * and xs_orderbyvals carry the operator's value.  Elements stored as codes
+ * (storage = bf16 or sq8) give approximate distances; for them the scan
+ * reports a lower bound of the exact distance (sp_vcode_lower_bound) and
+ * sets xs_recheckorderby, so the executor computes the exact distance from
+ * the heap row and re-ranks: it holds each row back until no row the index
+ * may still return can be nearer (its reorder queue).  Each batch is handed
+ * out in ascending order of those bounds, so that the executor's order is
+ * exact among the rows the search found.
  *
  * A query with no distance to order by (a NULL query vector, or the zero
  * vector under cosine distance, where every distance is NaN) returns every
@@ -55,6 +62,7 @@ typedef struct HnswScanOpaqueData
 	int			all_i;
 
 	float	   *q;				/* prepared query vector */
+	double		qnorm;			/* its norm (lower bounds of coded distances) */
 	HnswMetaPageData meta;
 	HnswMetric	metric;
 	HnswDiskSource ds;
@@ -70,6 +78,7 @@ typedef struct HnswScanOpaqueData
 	float		last_dist;		/* distance of the last row returned (strict_order) */
 
 	HnswCandidate *batch;		/* current batch, ascending */
+	double	   *batch_ob;		/* its order-by values (exact or lower bounds) */
 	int			nbatch;
 	int			ibatch;
 	int			ef;
@@ -111,6 +120,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	so->all_n = so->all_i = 0;
 	so->q = NULL;
 	so->batch = NULL;
+	so->batch_ob = NULL;
 	so->nbatch = so->ibatch = 0;
 	so->nvisited = 0;
 	so->bounded = false;
@@ -128,6 +138,43 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 		so->has_query = true;
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * The order-by value of a scored element: the operator's value for an exact
+ * (float32) distance, a lower bound of it for a code's approximate one.
+ */
+static double
+orderby_value(HnswScanOpaque so, const HnswCandidate *c)
+{
+	if (!c->exact)
+		return sp_vcode_lower_bound(so->metric.kind, c->dist, c->err, c->mag, so->qnorm,
+									(size_t) so->meta.dims);
+	switch (so->metric.kind)
+	{
+		case SP_DISTANCE_L2:
+			return sqrt(Max((double) c->dist, 0.0));
+		case SP_DISTANCE_COSINE:
+			return Min(Max((double) c->dist, 0.0), 2.0);
+		default:
+			return (double) c->dist;
+	}
+}
+
+/* A batch entry and its order-by value, for sorting by the latter. */
+typedef struct HnswScanItem
+{
+	double		ob;
+	HnswCandidate c;
+} HnswScanItem;
+
+static int
+cmp_scan_item(const void *a, const void *b)
+{
+	double		x = ((const HnswScanItem *) a)->ob,
+				y = ((const HnswScanItem *) b)->ob;
+
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /* Record a discovered element: candidate for expansion; result if live. */
@@ -162,6 +209,7 @@ next_batch(HnswScanOpaque so, bool first)
 	int			ef = so->ef;
 	int			i;
 	int			keep;
+	bool		inexact = false;
 
 	hnsw_heap_init(&w, ef + 1, true);
 
@@ -226,11 +274,40 @@ next_batch(HnswScanOpaque so, bool first)
 	so->nbatch = w.n;
 	so->ibatch = 0;
 	if (so->batch)
+	{
 		pfree(so->batch);
+		pfree(so->batch_ob);
+	}
 	so->batch = palloc(sizeof(HnswCandidate) * Max(w.n, 1));
+	so->batch_ob = palloc(sizeof(double) * Max(w.n, 1));
 	for (i = w.n - 1; i >= 0; i--)
 		so->batch[i] = hnsw_heap_pop(&w);
 	pfree(w.items);
+
+	/* order-by values; lower bounds of codes need not follow the distances' order */
+	for (i = 0; i < so->nbatch; i++)
+	{
+		so->batch_ob[i] = orderby_value(so, &so->batch[i]);
+		if (!so->batch[i].exact)
+			inexact = true;
+	}
+	if (inexact)
+	{
+		HnswScanItem *items = palloc(sizeof(HnswScanItem) * so->nbatch);
+
+		for (i = 0; i < so->nbatch; i++)
+		{
+			items[i].ob = so->batch_ob[i];
+			items[i].c = so->batch[i];
+		}
+		qsort(items, so->nbatch, sizeof(HnswScanItem), cmp_scan_item);
+		for (i = 0; i < so->nbatch; i++)
+		{
+			so->batch_ob[i] = items[i].ob;
+			so->batch[i] = items[i].c;
+		}
+		pfree(items);
+	}
 }
 
 /*
@@ -327,7 +404,8 @@ start_scan(IndexScanDesc scan)
 		start_all(so, index, false);
 		return;
 	}
-	hnsw_disk_source_init(&so->ds, &so->src, index, so->meta.m, dims, &so->metric);
+	so->qnorm = sqrt(sp_dist_normsq(so->q, (size_t) dims));
+	hnsw_disk_source_init(&so->ds, &so->src, index, so->meta.m, dims, so->meta.code, &so->metric);
 	so->ef = hnsw_ef_search;
 	so->nbuf = palloc(sizeof(HnswId) * hnsw_level_capacity(so->meta.m, 0));
 	so->scored = palloc(sizeof(HnswCandidate) * hnsw_level_capacity(so->meta.m, 0));
@@ -352,19 +430,6 @@ start_scan(IndexScanDesc scan)
 	next_batch(so, true);
 }
 
-static double
-orderby_value(HnswScanOpaque so, float dist)
-{
-	switch (so->metric.kind)
-	{
-		case SP_DISTANCE_L2:
-			return sqrt(Max((double) dist, 0.0));
-		case SP_DISTANCE_COSINE:
-			return Min(Max((double) dist, 0.0), 2.0);
-		default:
-			return (double) dist;
-	}
-}
 
 bool
 hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
@@ -402,6 +467,7 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	{
 		if (so->ibatch < so->nbatch)
 		{
+			double		ob = so->batch_ob[so->ibatch];
 			HnswCandidate *c = &so->batch[so->ibatch++];
 
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_STRICT)
@@ -413,10 +479,10 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			MemoryContextSwitchTo(old);
 			scan->xs_heaptid = c->htid;
 			scan->xs_recheck = false;
-			scan->xs_recheckorderby = false;
+			scan->xs_recheckorderby = !c->exact;
 			if (scan->numberOfOrderBys > 0)
 			{
-				scan->xs_orderbyvals[0] = Float8GetDatum(orderby_value(so, c->dist));
+				scan->xs_orderbyvals[0] = Float8GetDatum(ob);
 				scan->xs_orderbynulls[0] = false;
 			}
 			return true;

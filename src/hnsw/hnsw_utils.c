@@ -383,7 +383,7 @@ hnsw_select_neighbours(const HnswMetric *metric, int dims,
  */
 
 int
-hnsw_max_level_for(int dims, int m)
+hnsw_max_level_for(int code, int dims, int m)
 {
 	Size		avail = BLCKSZ - MAXALIGN(SizeOfPageHeaderData)
 		- MAXALIGN(sizeof(HnswPageOpaqueData)) - sizeof(ItemIdData);
@@ -391,15 +391,15 @@ hnsw_max_level_for(int dims, int m)
 
 	for (level = HNSW_MAX_LEVEL; level >= 0; level--)
 	{
-		if (MAXALIGN(hnsw_element_size(dims, m, level)) <= avail)
+		if (MAXALIGN(hnsw_element_size(code, dims, m, level)) <= avail)
 			return level;
 	}
 	return -1;
 }
 
-/* The most dimensions an element of level 0 holds in a page with this m (0 if none). */
+/* The most dimensions an element of level 0 holds in a page with this code and m (0 if none). */
 static int
-hnsw_max_dims_for(int m)
+hnsw_max_dims_for(int code, int m)
 {
 	int			lo = 0,
 				hi = EMBEDDING_MAX_DIM;
@@ -408,7 +408,7 @@ hnsw_max_dims_for(int m)
 	{
 		int			mid = lo + (hi - lo + 1) / 2;
 
-		if (hnsw_max_level_for(mid, m) >= 0)
+		if (hnsw_max_level_for(code, mid, m) >= 0)
 			lo = mid;
 		else
 			hi = mid - 1;
@@ -417,27 +417,36 @@ hnsw_max_dims_for(int m)
 }
 
 int
-hnsw_max_level_checked(int dims, int m)
+hnsw_max_level_checked(int code, int dims, int m)
 {
-	int			level = hnsw_max_level_for(dims, m);
+	int			level = hnsw_max_level_for(code, dims, m);
 	int			fit_m = 0;
+	bool		sq8_fits;
 
 	if (level >= 0)
 		return level;
 	/* the largest m whose elements of dims dimensions still fit */
 	for (int mm = m - 1; mm >= HNSW_MIN_M && fit_m == 0; mm--)
-		if (hnsw_max_level_for(dims, mm) >= 0)
+		if (hnsw_max_level_for(code, dims, mm) >= 0)
 			fit_m = mm;
+	/* the smallest code, a quarter of float32, may fit with this m */
+	sq8_fits = code != SP_CODE_SQ8 && hnsw_max_level_for(SP_CODE_SQ8, dims, m) >= 0;
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("embedding of %d dimensions is too large for a siamese_hnsw index with m = %d",
 					dims, m),
 			 errdetail("An element (vector and neighbour list) must fit in one %d-byte page: "
-					   "with m = %d at most %d dimensions fit.", BLCKSZ, m, hnsw_max_dims_for(m)),
+					   "with m = %d at most %d dimensions fit.", BLCKSZ, m, hnsw_max_dims_for(code, m)),
+			 sq8_fits && fit_m > 0 ?
+			 errhint("Build the index WITH (m = %d) or a smaller m, or WITH (storage = sq8), which fits up to %d dimensions with m = %d.",
+					 fit_m, hnsw_max_dims_for(SP_CODE_SQ8, m), m) :
+			 sq8_fits ?
+			 errhint("Build the index WITH (storage = sq8), which fits up to %d dimensions with m = %d.",
+					 hnsw_max_dims_for(SP_CODE_SQ8, m), m) :
 			 fit_m > 0 ?
 			 errhint("Build the index WITH (m = %d) or a smaller m.", fit_m) :
 			 errhint("No m fits: at most %d dimensions fit with the smallest m (%d); reduce the dimensions.",
-					 hnsw_max_dims_for(HNSW_MIN_M), HNSW_MIN_M)));
+					 hnsw_max_dims_for(code, HNSW_MIN_M), HNSW_MIN_M)));
 	pg_unreachable();
 }
 
@@ -487,6 +496,7 @@ hnsw_init_metric(HnswMetric *metric, int kind)
 {
 	metric->kind = kind;
 	metric->k = sp_distance_active();
+	metric->qk = sp_quant_active();
 }
 
 /* ---------------------------------------------------------------------
@@ -505,7 +515,7 @@ hnsw_init_page(Page page, uint16 flags)
 }
 
 void
-hnsw_init_metapage(Page page, int dims, int m, int efc, int kind)
+hnsw_init_metapage(Page page, int dims, int m, int efc, int kind, int code)
 {
 	HnswMetaPage meta;
 
@@ -522,6 +532,7 @@ hnsw_init_metapage(Page page, int dims, int m, int efc, int kind)
 	meta->entry_blkno = InvalidBlockNumber;
 	meta->entry_offno = InvalidOffsetNumber;
 	meta->insert_blkno = InvalidBlockNumber;
+	meta->code = code;
 	/* pd_lower past the metadata so full-page images keep it */
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
@@ -547,7 +558,7 @@ check_meta(Relation index, Page page)
 		meta->ef_construction < HNSW_MIN_EF_CONSTRUCTION ||
 		meta->ef_construction > HNSW_MAX_EF_CONSTRUCTION ||
 		meta->kind < SP_DISTANCE_L2 || meta->kind > SP_DISTANCE_IP ||
-		meta->dims > EMBEDDING_MAX_DIM ||
+		meta->dims > EMBEDDING_MAX_DIM || !hnsw_code_valid(meta->code) ||
 		meta->entry_level < -1 || meta->entry_level > HNSW_MAX_LEVEL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -592,8 +603,8 @@ hnsw_page_element(Relation index, Page page, BlockNumber blkno, OffsetNumber off
 	len = ItemIdGetLength(iid);
 	etup = (HnswElementTuple) PageGetItem(page, iid);
 	if (!ItemIdIsNormal(iid) || len < HNSW_ELEMENT_HEADER_SIZE ||
-		etup->level > HNSW_MAX_LEVEL ||
-		len < hnsw_element_size(etup->dims, m, etup->level))
+		etup->level > HNSW_MAX_LEVEL || !hnsw_code_valid(etup->code) ||
+		len < hnsw_element_size(etup->code, etup->dims, m, etup->level))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("siamese_hnsw index \"%s\" has a malformed element at (%u,%u)",

@@ -195,7 +195,7 @@ repair_pass(VacState *vs, BufferAccessStrategy bas)
 			{
 				ItemPointer nb = hnsw_element_neighbours(etup);
 
-				memcpy(vec, etup->vec, sizeof(float) * dims);
+				sp_vcode_decode((sp_code_kind) etup->code, etup->vec, (size_t) dims, vec);
 				memcpy(slots, nb, sizeof(ItemPointerData) * hnsw_total_slots(m, level));
 				for (i = 0; i < hnsw_total_slots(m, level); i++)
 				{
@@ -474,7 +474,7 @@ relink_unreachable(Relation index, BufferAccessStrategy bas)
 	if (meta.entry_level < 0 || meta.dims == 0)
 		return 0;
 	hnsw_init_metric(&metric, meta.kind);
-	hnsw_disk_source_init(&rs.ds, &src, index, meta.m, meta.dims, &metric);
+	hnsw_disk_source_init(&rs.ds, &src, index, meta.m, meta.dims, meta.code, &metric);
 	rs.ds.bas = bas;
 	rs.nblocks = RelationGetNumberOfBlocks(index);
 	rs.state = palloc0(sizeof(uint8 *) * rs.nblocks);
@@ -663,7 +663,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (vs.ntodelete > 0 && vs.meta.dims > 0)
 	{
 		hnsw_init_metric(&vs.metric, vs.meta.kind);
-		hnsw_disk_source_init(&vs.ds, &vs.src, index, vs.meta.m, vs.meta.dims, &vs.metric);
+		hnsw_disk_source_init(&vs.ds, &vs.src, index, vs.meta.m, vs.meta.dims, vs.meta.code, &vs.metric);
 		vs.ds.bas = info->strategy;
 		repair_pass(&vs, info->strategy);
 		replace_entry_point(&vs);

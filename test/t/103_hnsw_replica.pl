@@ -1,6 +1,7 @@
 # 103_hnsw_replica.pl: a streaming standby replays siamese_hnsw WAL (the
 # build's full-page images and the generic WAL of inserts and VACUUM) and
-# returns the same results as the primary.
+# returns the same results as the primary, for a float32 index and a bf16-coded
+# one.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,7 +24,7 @@ $primary->safe_psql('postgres', qq{
 	INSERT INTO items SELECT g, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
 	  FROM generate_series(1, 4000) g;
 	CREATE INDEX items_l2 ON items USING siamese_hnsw (e);
-	CREATE INDEX items_cos ON items USING siamese_hnsw (e embedding_cosine_ops) WITH (m = 8, ef_construction = 32);
+	CREATE INDEX items_cos ON items USING siamese_hnsw (e embedding_cosine_ops) WITH (m = 8, ef_construction = 32, storage = bf16);
 	-- changes after the build: generic WAL
 	INSERT INTO items SELECT g, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
 	  FROM generate_series(4001, 5000) g;

@@ -8,6 +8,7 @@
  */
 #include "unit.h"
 #include "test_nn_util.h"
+#include "vector/distance.h"
 #include "vector/quantize.h"
 
 #include <math.h>
@@ -184,4 +185,201 @@ SP_TEST(quant_kernels_vs_reference)
 		free(cb);
 		free(c8);
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * Stored codes (sp_vcode_*)
+ * ------------------------------------------------------------------------ */
+
+static const sp_code_kind vcode_kinds[] = {SP_CODE_F32, SP_CODE_BF16, SP_CODE_SQ8};
+
+/*
+ * Every code decodes within its own stated error, states an error of the
+ * expected size (bf16 about 2^-9 relative, sq8 half a grid step per value),
+ * and a magnitude bound no smaller than the decoded norm.
+ */
+SP_TEST(vcode_roundtrip_error)
+{
+	static const size_t dims[] = {1, 3, 16, 17, 31, 128, 769};
+	static const float scales[] = {1e-3f, 1.0f, 1e3f, 1e30f};
+	uint64_t	s = 11;
+
+	for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+		for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+			for (size_t ki = 0; ki < 3; ki++)
+			{
+				size_t		n = dims[di];
+				sp_code_kind k = vcode_kinds[ki];
+				float	   *x = malloc(n * sizeof(float)),
+						   *y = malloc(n * sizeof(float));
+				size_t		bytes = sp_vcode_bytes(k, n);
+				void	   *code = malloc(bytes + 8);
+				double		e2 = 0,
+							y2 = 0,
+							x2 = 0,
+							range;
+				float		err,
+							mag,
+							mn = INFINITY,
+							mx = -INFINITY;
+
+				CHECK(bytes % 4 == 0);
+				tu_fill(&s, x, n, -scales[si], scales[si]);
+				memset(code, 0xAB, bytes + 8);
+				sp_vcode_encode(k, x, n, code);
+				CHECK(((unsigned char *) code)[bytes] == 0xAB);	/* writes only its bytes */
+				sp_vcode_decode(k, code, n, y);
+				sp_vcode_bounds(k, code, n, &err, &mag);
+				for (size_t i = 0; i < n; i++)
+				{
+					e2 += ((double) x[i] - y[i]) * ((double) x[i] - y[i]);
+					y2 += (double) y[i] * y[i];
+					x2 += (double) x[i] * x[i];
+					mn = fminf(mn, x[i]);
+					mx = fmaxf(mx, x[i]);
+				}
+				range = (double) mx - mn;
+				/* the float decode may round once more than the exact x' the error is of */
+				CHECK_MSG(sqrt(e2) <= err * (1 + 1e-6) + 1e-6 * sqrt(y2), "%s dim %zu: error %g above stated %g",
+						  sp_code_kind_name(k), n, sqrt(e2), (double) err);
+				CHECK_MSG(sqrt(y2) <= mag * (1 + 1e-6), "%s: mag %g below |x'| %g", sp_code_kind_name(k),
+						  (double) mag, sqrt(y2));
+				if (k == SP_CODE_F32)
+					CHECK(err == 0 && memcmp(x, y, n * sizeof(float)) == 0);
+				else if (k == SP_CODE_BF16)
+					CHECK_MSG(err <= sqrt(x2) / 256 + 1e-30, "bf16 error %g for |x| %g", (double) err, sqrt(x2));
+				else
+					CHECK_MSG(err <= range / 255 / 2 * sqrt((double) n) * 1.001 + 1e-30,
+							  "sq8 error %g for range %g", (double) err, range);
+				free(x);
+				free(y);
+				free(code);
+			}
+}
+
+/* Euclidean-normalised copy, as the index stores cosine vectors. */
+static void
+normalise(const float *x, size_t n, float *out)
+{
+	double		s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += (double) x[i] * x[i];
+	s = sqrt(s);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (float) (x[i] / s);
+}
+
+/*
+ * The lower bound an index reports for a re-rank is never above the
+ * distance SQL computes (sp_dist) for the original vector, with every
+ * kernel set, every code, every distance kind, at scales from tiny to
+ * huge and for near-duplicates (where float cancellation is worst); and it
+ * is tight: within a few code errors of the distance, so that a re-rank
+ * reads only a few extra rows.
+ */
+SP_TEST(vcode_lower_bound_below_sql_distance)
+{
+	static const size_t dims[] = {3, 17, 128, 1000};
+	static const float scales[] = {1e-6f, 1.0f, 1e4f, 1e15f};
+	uint64_t	s = 23;
+	long		checked = 0;
+	double		worst_gap = 0;
+
+	for (int isa = SP_ISA_SCALAR; isa < SP_ISA_COUNT; isa++)
+	{
+		const sp_quant_kernels *qk = sp_quant_kernels_for((sp_isa) isa);
+		sp_error	err_;
+
+		if (!qk || sp_distance_set_isa((sp_isa) isa, &err_) != SP_OK)
+			continue;
+		for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+			for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+				for (int trial = 0; trial < 12; trial++)
+				{
+					size_t		n = dims[di];
+					float	   *q = malloc(n * sizeof(float)),
+							   *x = malloc(n * sizeof(float)),
+							   *qn = malloc(n * sizeof(float)),
+							   *xn = malloc(n * sizeof(float));
+					void	   *code = malloc(sp_vcode_bytes(SP_CODE_F32, n));
+
+					tu_fill(&s, q, n, -scales[si], scales[si]);
+					if (trial % 3 == 0)
+						tu_fill(&s, x, n, -scales[si], scales[si]);
+					else
+						for (size_t i = 0; i < n; i++)	/* a near-duplicate of q */
+							x[i] = q[i] * (1 + tu_uniform(&s, -1, 1) * (trial % 3 == 1 ? 1e-2f : 1e-5f));
+					normalise(q, n, qn);
+					normalise(x, n, xn);
+					for (int kind = SP_DISTANCE_L2; kind <= SP_DISTANCE_IP; kind++)
+						for (size_t ki = 0; ki < 3; ki++)
+						{
+							sp_code_kind k = vcode_kinds[ki];
+							const float *qq = kind == SP_DISTANCE_COSINE ? qn : q,
+									   *xx = kind == SP_DISTANCE_COSINE ? xn : x;
+							double		qsum = 0,
+										qn2 = 0,
+										approx,
+										lb,
+										truth;
+							float		err,
+										mag;
+
+							for (size_t i = 0; i < n; i++)
+							{
+								qsum += qq[i];
+								qn2 += (double) qq[i] * qq[i];
+							}
+							sp_vcode_encode(k, xx, n, code);
+							sp_vcode_bounds(k, code, n, &err, &mag);
+							if (kind == SP_DISTANCE_L2)
+								approx = sp_vcode_l2sq(qk, k, qq, (float) qsum, sp_dist_normsq(qq, n), code, n);
+							else if (kind == SP_DISTANCE_COSINE)
+								approx = 1.0 - sp_vcode_dot(qk, k, qq, (float) qsum, code, n);
+							else
+								approx = -sp_vcode_dot(qk, k, qq, (float) qsum, code, n);
+							lb = sp_vcode_lower_bound(kind, approx, err, mag, sqrt(qn2), n);
+							truth = sp_dist((sp_distance_kind) kind, q, x, n);
+							checked++;
+							CHECK_MSG(lb <= truth, "%s %s %s dim %zu scale %g trial %d: bound %.17g above %.17g",
+									  sp_isa_name((sp_isa) isa), sp_code_kind_name(k),
+									  sp_distance_kind_name((sp_distance_kind) kind), n, (double) scales[si], trial,
+									  lb, truth);
+							/* tight: a few code errors plus rounding (relative to the scale) */
+							{
+								double		scale = kind == SP_DISTANCE_COSINE ? 1.0 : kind == SP_DISTANCE_L2 ?
+									sqrt(qn2) + mag : sqrt(qn2) * mag;
+								double		slack = kind == SP_DISTANCE_L2 ? 2.0 * err + 1e-2 * scale :
+									2.0 * sqrt(qn2) * err + 1e-3 * scale;
+								double		gap = (truth - lb) / (scale > 0 ? scale : 1);
+
+								if (isfinite(gap) && gap > worst_gap && k != SP_CODE_F32)
+									worst_gap = gap;
+								CHECK_MSG(truth - lb <= slack + 1e-30, "%s %s %s dim %zu scale %g: bound %.9g far below %.9g",
+										  sp_isa_name((sp_isa) isa), sp_code_kind_name(k),
+										  sp_distance_kind_name((sp_distance_kind) kind), n, (double) scales[si], lb, truth);
+							}
+						}
+					free(q);
+					free(x);
+					free(qn);
+					free(xn);
+					free(code);
+				}
+	}
+	sp_distance_set_isa(SP_ISA_AUTO, NULL);
+	CHECK(checked >= 3 * 4 * 4 * 12 * 3);
+}
+
+/* Non-finite approximations give the loosest bound, never a wrong one. */
+SP_TEST(vcode_lower_bound_non_finite)
+{
+	CHECK(sp_vcode_lower_bound(SP_DISTANCE_L2, INFINITY, 0.1, 1, 1, 8) == 0.0);
+	CHECK(sp_vcode_lower_bound(SP_DISTANCE_COSINE, NAN, 0.1, 1, 1, 8) == 0.0);
+	CHECK(isinf(sp_vcode_lower_bound(SP_DISTANCE_IP, NAN, 0.1, 1, 1, 8)) &&
+		  sp_vcode_lower_bound(SP_DISTANCE_IP, NAN, 0.1, 1, 1, 8) < 0);
+	/* an exact code (err 0) still allows for rounding: just below */
+	CHECK(sp_vcode_lower_bound(SP_DISTANCE_L2, 4.0, 0, 1, 1, 8) < 2.0);
+	CHECK(sp_vcode_lower_bound(SP_DISTANCE_L2, 4.0, 0, 1, 1, 8) > 1.999);
 }

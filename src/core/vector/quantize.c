@@ -12,8 +12,12 @@
  */
 #include "vector/quantize.h"
 
+#include <float.h>
+
 #include <math.h>
 #include <string.h>
+
+#include "vector/distance.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SP_HAVE_X86_KERNELS 1
@@ -341,4 +345,250 @@ sp_quant_active(void)
 		__atomic_store_n(&active, k, __ATOMIC_RELEASE);
 	}
 	return k;
+}
+
+/* ------------------------------------------------------------------------
+ * Stored codes (quantize.h's sp_vcode_*)
+ * ------------------------------------------------------------------------ */
+
+/* Header of a bf16 or sq8 stored code; bf16 uses err and mag only. */
+typedef struct vcode_head
+{
+	float		err;
+	float		mag;
+	float		lo;
+	float		step;
+	float		norm2;
+} vcode_head;
+
+#define BF16_HEAD	(2 * sizeof(float))
+#define SQ8_HEAD	sizeof(vcode_head)
+
+static inline size_t
+round4(size_t n)
+{
+	return (n + 3) & ~(size_t) 3;
+}
+
+size_t
+sp_vcode_bytes(sp_code_kind k, size_t dim)
+{
+	switch (k)
+	{
+		case SP_CODE_BF16:
+			return round4(BF16_HEAD + 2 * dim);
+		case SP_CODE_SQ8:
+			return round4(SQ8_HEAD + dim);
+		default:
+			return 4 * dim;
+	}
+}
+
+/* A non-negative double as a float never below it. */
+static float
+float_up(double v)
+{
+	float		f = (float) v;
+
+	return (double) f < v ? nextafterf(f, INFINITY) : f;
+}
+
+/* The largest finite bf16 value, 0x7f7f as a float. */
+#define BF16_MAX	3.38953139e38f
+
+void
+sp_vcode_encode(sp_code_kind k, const float *x, size_t dim, void *code)
+{
+	vcode_head	h = {0};
+	double		err2 = 0,
+				mag2 = 0;
+
+	if (k == SP_CODE_BF16)
+	{
+		uint16_t   *c = (uint16_t *) ((char *) code + BF16_HEAD);
+
+		for (size_t i = 0; i < dim; i++)
+		{
+			float		v = x[i] > BF16_MAX ? BF16_MAX : x[i] < -BF16_MAX ? -BF16_MAX : x[i];
+			double		d;
+
+			/* clamped first: FLT_MAX would round to inf */
+			c[i] = sp_bf16_round(v);
+			d = (double) x[i] - bf16_to_float(c[i]);
+			err2 += d * d;
+			mag2 += (double) bf16_to_float(c[i]) * bf16_to_float(c[i]);
+		}
+		if (dim % 2)
+			c[dim] = 0;
+		h.err = float_up(sqrt(err2) * (1 + 1e-12));
+		h.mag = float_up(sqrt(mag2) * (1 + 1e-12));
+		memcpy(code, &h, BF16_HEAD);
+	}
+	else if (k == SP_CODE_SQ8)
+	{
+		uint8_t    *c = (uint8_t *) code + SQ8_HEAD;
+		float		mn = dim ? x[0] : 0,
+					mx = mn;
+		double		csq = 0,
+					n2 = 0;
+
+		for (size_t i = 1; i < dim; i++)
+		{
+			mn = x[i] < mn ? x[i] : mn;
+			mx = x[i] > mx ? x[i] : mx;
+		}
+		h.lo = mn;
+		h.step = (float) (((double) mx - mn) / 255.0);
+		for (size_t i = 0; i < dim; i++)
+		{
+			double		v = h.step > 0 ? ((double) x[i] - h.lo) / h.step : 0.0;
+			double		dec,
+						d;
+
+			c[i] = (uint8_t) (v >= 255.0 ? 255 : v > 0 ? (int) lrint(v) : 0);
+			dec = (double) h.lo + (double) h.step * c[i];
+			d = (double) x[i] - dec;
+			err2 += d * d;
+			csq += (double) c[i] * c[i];
+			n2 += dec * dec;
+		}
+		for (size_t i = dim; i < round4(dim); i++)
+			c[i] = 0;
+		h.err = float_up(sqrt(err2) * (1 + 1e-12));
+		h.mag = float_up((sqrt((double) dim) * fabs((double) h.lo) + (double) h.step * sqrt(csq)) * (1 + 1e-12));
+		h.norm2 = (float) n2;
+		memcpy(code, &h, SQ8_HEAD);
+	}
+	else
+		memcpy(code, x, 4 * dim);
+}
+
+void
+sp_vcode_decode(sp_code_kind k, const void *code, size_t dim, float *out)
+{
+	vcode_head	h;
+
+	if (k == SP_CODE_BF16)
+		sp_bf16_decode((const uint16_t *) ((const char *) code + BF16_HEAD), dim, out);
+	else if (k == SP_CODE_SQ8)
+	{
+		const uint8_t *c = (const uint8_t *) code + SQ8_HEAD;
+
+		memcpy(&h, code, SQ8_HEAD);
+		for (size_t i = 0; i < dim; i++)
+			out[i] = (float) ((double) h.lo + (double) h.step * c[i]);
+	}
+	else
+		memcpy(out, code, 4 * dim);
+}
+
+void
+sp_vcode_bounds(sp_code_kind k, const void *code, size_t dim, float *err, float *mag)
+{
+	if (k == SP_CODE_BF16 || k == SP_CODE_SQ8)
+	{
+		memcpy(err, code, sizeof(float));
+		memcpy(mag, (const char *) code + sizeof(float), sizeof(float));
+	}
+	else
+	{
+		*err = 0;
+		*mag = float_up(sqrt(sp_dist_normsq((const float *) code, dim)) * (1 + 1e-6));
+	}
+}
+
+void
+sp_vcode_query_stats(const float *q, size_t dim, float *qsum, float *qnorm2)
+{
+	float		s[LANES] = {0},
+				n2[LANES] = {0};
+	size_t		i = 0;
+
+	for (; i + LANES <= dim; i += LANES)
+		for (size_t k = 0; k < LANES; k++)
+		{
+			s[k] += q[i + k];
+			n2[k] += q[i + k] * q[i + k];
+		}
+	for (size_t k = 0; i < dim; i++, k++)
+	{
+		s[k] += q[i];
+		n2[k] += q[i] * q[i];
+	}
+	*qsum = sum_lanes(s);
+	*qnorm2 = sum_lanes(n2);
+}
+
+float
+sp_vcode_dot(const sp_quant_kernels *qk, sp_code_kind k, const float *q, float qsum, const void *code, size_t dim)
+{
+	if (k == SP_CODE_BF16)
+		return qk->bf16_dot(q, (const uint16_t *) ((const char *) code + BF16_HEAD), dim);
+	if (k == SP_CODE_SQ8)
+	{
+		vcode_head	h;
+
+		memcpy(&h, code, SQ8_HEAD);
+		return h.lo * qsum + h.step * qk->sq8_dot(q, (const uint8_t *) code + SQ8_HEAD, dim);
+	}
+	return sp_distance_active()->dot(q, (const float *) code, dim);
+}
+
+float
+sp_vcode_l2sq(const sp_quant_kernels *qk, sp_code_kind k, const float *q, float qsum, float qnorm2,
+			  const void *code, size_t dim)
+{
+	if (k == SP_CODE_BF16)
+		return qk->bf16_l2sq(q, (const uint16_t *) ((const char *) code + BF16_HEAD), dim);
+	if (k == SP_CODE_SQ8)
+	{
+		vcode_head	h;
+		float		d;
+
+		/* |q|^2 - 2 q.x' + |x'|^2: x' is an affine image of the codes */
+		memcpy(&h, code, SQ8_HEAD);
+		d = qnorm2 - 2.0f * sp_vcode_dot(qk, k, q, qsum, code, dim) + h.norm2;
+		return d > 0 ? d : 0.0f;
+	}
+	return sp_distance_active()->l2sq(q, (const float *) code, dim);
+}
+
+/*
+ * The rounding allowance: a float sum of n products computed in blocks
+ * errs by at most about (n / lanes + log2 lanes) units of 2^-24 of the sum
+ * of the terms' magnitudes; (dim + 64) 2^-23 covers every kernel set here
+ * and in distance.h with room to spare.
+ */
+double
+sp_vcode_lower_bound(int kind, double approx, double err, double mag, double qnorm, size_t dim)
+{
+	double		gamma = ((double) dim + 64.0) * 0x1p-23;
+	double		lb;
+
+	if (!isfinite(approx) || !isfinite(err) || !isfinite(mag) || !isfinite(qnorm))
+		return kind == SP_DISTANCE_IP ? -INFINITY : 0.0;
+	switch (kind)
+	{
+		case SP_DISTANCE_L2:
+			{
+				/* |q - x'|^2 >= approx - gamma (|q| + mag + err)^2; |q - x| >= |q - x'| - err */
+				double		e = qnorm + mag + err;
+				double		d2 = approx - gamma * e * e - 1e-30;
+
+				lb = (d2 > 0 ? sqrt(d2) : 0.0) - err;
+				/* SQL's own float kernel may come out lower by gamma, relatively */
+				lb = lb > 0 ? lb * (1.0 - gamma) : 0.0;
+				break;
+			}
+		case SP_DISTANCE_COSINE:
+			/* q.x <= q.x' + |q| err; both dots round by gamma |q| mag; normalising, 1e-6 */
+			lb = approx - qnorm * err - 2.0 * gamma * qnorm * (mag + err) - 4.0 * gamma - 1e-6;
+			lb = lb < 0 ? 0.0 : lb > 2.0 ? 2.0 : lb;
+			break;
+		default:
+			lb = approx - qnorm * err - 2.0 * gamma * qnorm * (mag + err) - 1e-30;
+			break;
+	}
+	/* the double arithmetic above */
+	return lb - 1e-12 * fabs(lb);
 }

@@ -1,6 +1,7 @@
 /*
- * quantize.h: compact codes for stored vectors, the candidates for the
- * index's quantized storage (issue 17), and their distance kernels.
+ * quantize.h: compact codes for stored vectors and their distance kernels;
+ * the self-contained per-vector form (sp_vcode_*) is what siamese_hnsw's
+ * storage option writes into its elements.
  *
  *   bf16  the upper half of each float32, rounded to nearest even: 2 bytes
  *         per value, about 3 significant digits;
@@ -74,5 +75,61 @@ typedef struct sp_quant_kernels
 extern const sp_quant_kernels *sp_quant_kernels_for(sp_isa isa);
 /* The best set this CPU supports (resolved once). */
 extern const sp_quant_kernels *sp_quant_active(void);
+
+
+/* ------------------------------------------------------------------------
+ * Self-contained codes of single vectors, as the index stores them.
+ *
+ * A stored code carries everything its decoding needs, so no codebook is
+ * trained or kept and a row inserted long after the build is coded as well
+ * as the first one:
+ *   f32   the dim floats themselves (4 dim bytes; exact);
+ *   bf16  err, mag, then dim bf16 values (8 + 2 dim bytes, rounded up to 4);
+ *   sq8   err, mag, lo, step, norm2, then dim bytes: the vector's own grid,
+ *         x'[i] = lo + step * code[i] with lo = min x and step =
+ *         (max x - min x) / 255 (20 + dim bytes, rounded up to 4).
+ * err is |x - x'| and mag a bound on the sizes the kernels' rounding scales
+ * with (|x'| for bf16; sqrt(dim) |lo| + step |code| for sq8), both computed
+ * in double and rounded up; norm2 is |x'|^2.  Codes are 4-byte aligned
+ * (floats first), like the tuples they sit in.
+ *
+ * The approximate distances (sp_vcode_dot, sp_vcode_l2sq) order a graph
+ * search.  sp_vcode_lower_bound turns one into a value that is never above
+ * the distance SQL computes for the original vector: what an index reports
+ * when it asks the executor to re-rank (recheck) its rows.
+ * ------------------------------------------------------------------------ */
+
+/* Bytes of a stored code (a multiple of 4). */
+extern size_t sp_vcode_bytes(sp_code_kind k, size_t dim);
+/* Code x (finite values; bf16 clamps beyond its largest finite value). */
+extern void sp_vcode_encode(sp_code_kind k, const float *x, size_t dim, void *code);
+/* x' as floats. */
+extern void sp_vcode_decode(sp_code_kind k, const void *code, size_t dim, float *out);
+/* err = |x - x'| and mag (f32, whose code is exact: 0 and |x|). */
+extern void sp_vcode_bounds(sp_code_kind k, const void *code, size_t dim, float *err, float *mag);
+
+/*
+ * Approximate q . x' and |q - x'|^2 through the kernels qk (f32 codes
+ * through distance.h's active kernels).  qsum is sum q[i] and qnorm2 |q|^2
+ * (sq8 uses them; sp_vcode_query_stats computes both).
+ */
+extern void sp_vcode_query_stats(const float *q, size_t dim, float *qsum, float *qnorm2);
+extern float sp_vcode_dot(const sp_quant_kernels *qk, sp_code_kind k, const float *q, float qsum,
+						  const void *code, size_t dim);
+extern float sp_vcode_l2sq(const sp_quant_kernels *qk, sp_code_kind k, const float *q, float qsum,
+						   float qnorm2, const void *code, size_t dim);
+
+/*
+ * A value never above the distance that distance.h's sp_dist(kind, q, x)
+ * gives for the original vector x, from approx (the code's sp_vcode_l2sq
+ * for L2, 1 - sp_vcode_dot for cosine, -sp_vcode_dot for inner product),
+ * the code's err and mag, and qnorm = |q| (for cosine, q and x are
+ * normalised).  It allows for the code's error (Cauchy-Schwarz, the
+ * triangle inequality) and for float rounding in the kernels on both
+ * sides; non-finite input gives the loosest bound (0, or -inf for the
+ * inner product).  In the units of sp_dist: Euclidean, not squared.
+ */
+extern double sp_vcode_lower_bound(int kind, double approx, double err, double mag, double qnorm,
+								   size_t dim);
 
 #endif							/* SP_QUANTIZE_H */
