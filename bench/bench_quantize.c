@@ -13,6 +13,10 @@
  *     float32 distance (R = 10, 20, 40, 80), as an index that keeps codes and
  *     re-ranks from full precision would.
  *
+ * sq8 comes in two forms: the per-dimension grid trained on the stored
+ * vectors (sp_sq8_*), and the per-vector grid the index stores
+ * (sp_vcode_*, "sq8/vec": no training, 20 bytes more per vector).
+ *
  * Usage: bench_quantize [seconds-per-cell] [models/fashion]
  * (the quality part is skipped, saying so, without the data set or model).
  */
@@ -36,6 +40,8 @@ typedef struct codes
 	uint8_t    *sq8;
 	float	   *lo,
 			   *step;
+	uint8_t    *vsq8;			/* stored per-vector sq8 codes (sp_vcode) */
+	size_t		vbytes;
 } codes;
 
 static void
@@ -49,6 +55,10 @@ make_codes(codes *c)
 	sp_sq8_train(c->f32, c->n, c->dim, c->lo, c->step);
 	for (size_t i = 0; i < c->n; i++)
 		sp_sq8_encode(c->lo, c->step, c->f32 + i * c->dim, c->dim, c->sq8 + i * c->dim);
+	c->vbytes = sp_vcode_bytes(SP_CODE_SQ8, c->dim);
+	c->vsq8 = malloc(c->n * c->vbytes);
+	for (size_t i = 0; i < c->n; i++)
+		sp_vcode_encode(SP_CODE_SQ8, c->f32 + i * c->dim, c->dim, c->vsq8 + i * c->vbytes);
 }
 
 static void
@@ -59,6 +69,7 @@ free_codes(codes *c)
 	free(c->sq8);
 	free(c->lo);
 	free(c->step);
+	free(c->vsq8);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -131,6 +142,22 @@ speed(double secs)
 				for (size_t i = 0; i < c.n; i++) sink += qk->sq8_l2sq(dd, c.step, c.sq8 + i * c.dim, c.dim);
 			});
 			printf("%-6zu %-8s %-22s %10.1f %10zu\n", c.dim, qk->name, "sq8 l2sq", c.n / t / 1e6, c.dim);
+			{
+				float		qsum,
+							qn2;
+
+				sp_vcode_query_stats(q, c.dim, &qsum, &qn2);
+				t = BENCH_LOOP(secs, {
+					for (size_t i = 0; i < c.n; i++)
+						sink += sp_vcode_dot(qk, SP_CODE_SQ8, q, qsum, c.vsq8 + i * c.vbytes, c.dim);
+				});
+				printf("%-6zu %-8s %-22s %10.1f %10zu\n", c.dim, qk->name, "sq8/vec dot", c.n / t / 1e6, c.vbytes);
+				t = BENCH_LOOP(secs, {
+					for (size_t i = 0; i < c.n; i++)
+						sink += sp_vcode_l2sq(qk, SP_CODE_SQ8, q, qsum, qn2, c.vsq8 + i * c.vbytes, c.dim);
+				});
+				printf("%-6zu %-8s %-22s %10.1f %10zu\n", c.dim, qk->name, "sq8/vec l2sq", c.n / t / 1e6, c.vbytes);
+			}
 		}
 		(void) sink;
 		free(q);
@@ -204,6 +231,7 @@ quality(const char *model)
 	scored	   *sc;
 	const sp_quant_kernels *qk = sp_quant_active();
 	double		hits[3][5] = {{0}};
+	static const char *const kind_names[] = {"bf16", "sq8", "sq8/vec"};
 	double		t0;
 
 	printf("\n## quality: recall@10 on the %s embeddings (60,000 training images stored, 500 test queries)\n", model);
@@ -245,13 +273,18 @@ quality(const char *model)
 		qsort(sc, c.n, sizeof(scored), cmp_scored);
 		for (int k = 0; k < K; k++)
 			truth[k] = sc[k].i;
+		float		qsum,
+					qn2;
+
 		sp_sq8_prepare(c.lo, c.step, q, c.dim, qs, dd, &bias);
-		for (int kind = 0; kind < 2; kind++)
+		sp_vcode_query_stats(q, c.dim, &qsum, &qn2);
+		for (int kind = 0; kind < 3; kind++)
 		{
 			for (size_t i = 0; i < c.n; i++)
 			{
 				sc[i].d = kind == 0 ? qk->bf16_l2sq(q, c.bf16 + i * c.dim, c.dim)
-					: qk->sq8_l2sq(dd, c.step, c.sq8 + i * c.dim, c.dim);
+					: kind == 1 ? qk->sq8_l2sq(dd, c.step, c.sq8 + i * c.dim, c.dim)
+					: sp_vcode_l2sq(qk, SP_CODE_SQ8, q, qsum, qn2, c.vsq8 + i * c.vbytes, c.dim);
 				sc[i].i = (int) i;
 			}
 			qsort(sc, c.n, sizeof(scored), cmp_scored);
@@ -278,9 +311,10 @@ quality(const char *model)
 	printf("%-6s %10s %12s %12s %12s %12s %12s\n", "code", "bytes/vec", "codes only", "rerank 10", "rerank 20",
 		   "rerank 40", "rerank 80");
 	printf("%-6s %10zu %12.4f %12.4f %12.4f %12.4f %12.4f\n", "f32", c.dim * 4, 1.0, 1.0, 1.0, 1.0, 1.0);
-	for (int kind = 0; kind < 2; kind++)
+	for (int kind = 0; kind < 3; kind++)
 	{
-		printf("%-6s %10zu", kind == 0 ? "bf16" : "sq8", sp_code_bytes(kind == 0 ? SP_CODE_BF16 : SP_CODE_SQ8, c.dim));
+		printf("%-7s %9zu", kind_names[kind], kind == 2 ? c.vbytes :
+			   sp_code_bytes(kind == 0 ? SP_CODE_BF16 : SP_CODE_SQ8, c.dim));
 		for (int r = 0; r < 5; r++)
 			printf(" %12.4f", hits[kind][r] / (NQ * K));
 		printf("\n");

@@ -15,6 +15,9 @@
 #   MAINTENANCE_WORK_MEM=1GB (for both builds)
 #   BUILD_WORKERS="0 $WORKERS": the builds to time, by maintenance workers
 #   (BUILD_WORKERS=2 skips the serial build, e.g. at 1M rows)
+#   STORAGES="f32": the index's storage option, one after another on the
+#   same data (e.g. STORAGES="f32 sq8 bf16": float32 against the codes, each
+#   with its builds, size, inserts and sweep, in the same run)
 #   SWEEP_ONLY=1: skip data, builds and inserts; re-measure only the sweep on
 #   the tables and index a previous run with the same settings left behind
 #   (e.g. on a quieter machine).
@@ -53,6 +56,7 @@ EFS=${EF_SWEEP:-"10 20 40 80 100 160 320"}
 WORKERS=${WORKERS:-2}
 MWM=${MAINTENANCE_WORK_MEM:-1GB}
 SWEEP_ONLY=${SWEEP_ONLY:-0}
+STORAGES=${STORAGES:-f32}
 case "$OPCLASS" in
   embedding_l2_ops) OP='<->' ;;
   embedding_cosine_ops) OP='<=>' ;;
@@ -187,6 +191,22 @@ SQL
 }
 default_ef=$(psql_q -c "LOAD 'siamese_pg'" -c "SHOW siamese.hnsw.ef_search")
 
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+cat > "$script" <<SQL
+\set q random(1, $QUERIES)
+SELECT i FROM bench_items ORDER BY e OPERATOR(siamese.$OP) (SELECT e FROM bench_queries WHERE q = :q) LIMIT 10;
+SQL
+
+qps() {
+  PGOPTIONS="$1" pgbench -n -M prepared -c 1 -T "$SECS" -f "$script" "$DB" 2>/dev/null |
+    awk '/^tps/ {printf "%.1f", $3}'
+}
+exact_qps=$(qps "-c jit=off -c enable_indexscan=off")
+
+[ "$SWEEP_ONLY" = 1 ] && STORAGES="(existing)"
+for storage in $STORAGES; do
+echo "-- storage $storage"
 # build: serial, then parallel (the sweep below runs on the parallel build)
 if [ "$SWEEP_ONLY" != 1 ]; then
 for w in ${BUILD_WORKERS:-0 $WORKERS}; do
@@ -194,7 +214,7 @@ for w in ${BUILD_WORKERS:-0 $WORKERS}; do
   t0=$(now)
   msg=$(PGOPTIONS="-c jit=off -c client_min_messages=debug1" psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" \
     -c "SET maintenance_work_mem = '$MWM'" -c "SET max_parallel_maintenance_workers = $w" \
-    -c "CREATE INDEX bench_idx ON bench_items USING siamese_hnsw (e siamese.$OPCLASS)" 2>&1 |
+    -c "CREATE INDEX bench_idx ON bench_items USING siamese_hnsw (e siamese.$OPCLASS) WITH (storage = $storage)" 2>&1 |
     sed -n 's/.*parallel build of .* with \([0-9]*\) of \([0-9]*\) requested workers launched.*/\1 workers launched/p')
   echo "build (max_parallel_maintenance_workers $w, maintenance_work_mem $MWM): $(elapsed "$t0" "$(now)") s ${msg:-serial}"
   psql_q -c "SELECT 'graph: ' || elements || ' elements, max level ' || max_level || ', ' || links || ' links, unreachable ' || unreachable || ', ok ' || ok FROM siamese.hnsw_check('bench_idx')"
@@ -209,21 +229,8 @@ echo "insert into indexed table: 2000 rows in $(elapsed "$t0" "$t1") s = $(echo 
 psql_q -c "DELETE FROM bench_items WHERE i > $ROWS" -c "VACUUM bench_items"
 fi
 
-script=$(mktemp)
-trap 'rm -f "$script"' EXIT
-cat > "$script" <<SQL
-\set q random(1, $QUERIES)
-SELECT i FROM bench_items ORDER BY e OPERATOR(siamese.$OP) (SELECT e FROM bench_queries WHERE q = :q) LIMIT 10;
-SQL
-
-qps() {
-  PGOPTIONS="$1" pgbench -n -M prepared -c 1 -T "$SECS" -f "$script" "$DB" 2>/dev/null |
-    awk '/^tps/ {printf "%.1f", $3}'
-}
-
 loadavg
 printf "%-12s %10s %10s %9s\n" "mode" "recall@10" "QPS" "speedup"
-exact_qps=$(qps "-c jit=off -c enable_indexscan=off")
 printf "%-12s %10s %10s %9s\n" "exact scan" "1.000" "$exact_qps" "1.0x"
 for ef in $EFS; do
   recall=$(recall_at "$ef")
@@ -231,3 +238,4 @@ for ef in $EFS; do
   printf "%-12s %10s %10s %8sx\n" "ef=$ef" "$recall" "$q" "$(echo "$q $exact_qps" | awk '{printf "%.1f", $1 / $2}')"
 done
 loadavg
+done
