@@ -14,7 +14,7 @@ use Time::HiRes ();
 use Test::More;
 
 our @EXPORT_OK = qw(new_node tiny_png_hex fashion_exporter_or_skip load_fashion wait_for_appname knn1_accuracy
-  items_recall10 items_reachable);
+  items_recall10 items_reachable random_items_sql);
 
 # A 4x3 8-bit grayscale PNG (made with zlib; pixel (x,y) = (60x + 20y) mod 256).
 sub tiny_png_hex
@@ -38,6 +38,22 @@ sub wait_for_appname
 		Time::HiRes::usleep(100_000);
 	}
 	return $pid;
+}
+
+# SQL that creates table items (i bigserial, writer int, e embedding($dims))
+# with $rows rows of uniform random vectors in [0, 1)^$dims (writer 0),
+# seeded by $seed: the index tests' shared fixture.
+sub random_items_sql
+{
+	my ($dims, $rows, $seed) = @_;
+	return qq{
+		SET search_path = public, siamese;
+		SELECT setseed($seed);
+		CREATE TABLE items (i bigserial PRIMARY KEY, writer int, e embedding($dims));
+		INSERT INTO items (writer, e)
+		  SELECT 0, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
+		  FROM generate_series(1, $rows) g;
+	};
 }
 
 # Recall@10 of the siamese_hnsw index on table items (columns i, e) against

@@ -10,7 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use lib 'test/perl';
-use SiameseTest qw(new_node items_recall10 items_reachable);
+use SiameseTest qw(new_node items_recall10 items_reachable random_items_sql);
 
 my $dims = 32;
 
@@ -18,13 +18,7 @@ for my $storage ('f32', 'sq8')
 {
 	my $node = new_node("hnsw_crash_$storage");
 
-	$node->safe_psql('postgres', qq{
-		SET search_path = public, siamese;
-		SELECT setseed(0.5);
-		CREATE TABLE items (i bigserial PRIMARY KEY, writer int, e embedding($dims));
-		INSERT INTO items (writer, e)
-		  SELECT 0, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
-		  FROM generate_series(1, 3000) g;
+	$node->safe_psql('postgres', random_items_sql($dims, 3000, 0.5) . qq{
 		CREATE INDEX items_idx ON items USING siamese_hnsw (e) WITH (storage = $storage);
 		-- each call commits one row per iteration, forever
 		CREATE PROCEDURE writer(w int) LANGUAGE plpgsql AS \$\$

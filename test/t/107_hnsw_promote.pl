@@ -10,17 +10,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use lib 'test/perl';
-use SiameseTest qw(new_node items_recall10 items_reachable);
+use SiameseTest qw(new_node items_recall10 items_reachable random_items_sql);
 
 my $dims = 32;
 my $primary = new_node('promote_primary', init => { allows_streaming => 1 });
-$primary->safe_psql('postgres', qq{
-	SET search_path = public, siamese;
-	SELECT setseed(0.125);
-	CREATE TABLE items (i bigserial PRIMARY KEY, writer int, e embedding($dims));
-	INSERT INTO items (writer, e)
-	  SELECT 0, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
-	  FROM generate_series(1, 5000) g;
+$primary->safe_psql('postgres', random_items_sql($dims, 5000, 0.125) . qq{
 	CREATE INDEX items_idx ON items USING siamese_hnsw (e);
 	CREATE INDEX items_cos ON items USING siamese_hnsw (e embedding_cosine_ops) WITH (m = 8);
 	-- a writer commits one row per iteration and deletes an older one every
