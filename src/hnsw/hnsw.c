@@ -49,7 +49,7 @@ static bool hnsw_initialized = false;
 static void
 validate_storage(const char *value)
 {
-	int			code = value ? sp_code_kind_from_name(value) : SP_CODE_F32;
+	int			code = value ? sp_code_kind_from_name(value) : HNSW_DEFAULT_CODE;
 
 	if (!hnsw_code_valid(code))
 		ereport(ERROR,
@@ -80,7 +80,7 @@ hnsw_init_gucs(void)
 	add_string_reloption(hnsw_relopt_kind, "storage",
 						 "How elements store their vector: f32 (float32), bf16 or sq8 (8-bit codes); "
 						 "with codes, scans re-rank their rows by the exact distance.",
-						 "f32", validate_storage, AccessExclusiveLock);
+						 sp_code_kind_name(HNSW_DEFAULT_CODE), validate_storage, AccessExclusiveLock);
 
 	DefineCustomIntVariable("siamese.hnsw.ef_search",
 							"Size of the candidate list of a siamese_hnsw index scan.",
@@ -153,7 +153,7 @@ hnsw_get_code(Relation index)
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 
 	if (opts == NULL || opts->storage == 0)
-		return SP_CODE_F32;
+		return HNSW_DEFAULT_CODE;
 	return sp_code_kind_from_name((char *) opts + opts->storage);
 }
 

@@ -523,7 +523,7 @@ hnsw_init_metapage(Page page, int dims, int m, int efc, int kind, int code)
 	meta = HnswPageGetMeta(page);
 	memset(meta, 0, sizeof(HnswMetaPageData));
 	meta->magic = HNSW_MAGIC;
-	meta->version = HNSW_VERSION;
+	meta->version = code == SP_CODE_F32 ? HNSW_VERSION : HNSW_VERSION_CODES;
 	meta->dims = dims;
 	meta->m = m;
 	meta->ef_construction = efc;
@@ -548,17 +548,18 @@ check_meta(Relation index, Page page)
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" is not a siamese_hnsw index",
 						RelationGetRelationName(index))));
-	if (meta->version != HNSW_VERSION)
+	if (meta->version != HNSW_VERSION && meta->version != HNSW_VERSION_CODES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("siamese_hnsw index \"%s\" has version %u, expected %u",
-						RelationGetRelationName(index), meta->version, HNSW_VERSION),
+				 errmsg("siamese_hnsw index \"%s\" has version %u, expected %u or %u",
+						RelationGetRelationName(index), meta->version, HNSW_VERSION, HNSW_VERSION_CODES),
 				 errhint("REINDEX the index.")));
 	if (meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
 		meta->ef_construction < HNSW_MIN_EF_CONSTRUCTION ||
 		meta->ef_construction > HNSW_MAX_EF_CONSTRUCTION ||
 		meta->kind < SP_DISTANCE_L2 || meta->kind > SP_DISTANCE_IP ||
 		meta->dims > EMBEDDING_MAX_DIM || !hnsw_code_valid(meta->code) ||
+		(meta->version == HNSW_VERSION && meta->code != SP_CODE_F32) ||
 		meta->entry_level < -1 || meta->entry_level > HNSW_MAX_LEVEL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),

@@ -64,7 +64,7 @@ for my $case (['embedding_l2_ops', '<->'], ['embedding_cosine_ops', '<=>'], ['em
 	my $t0 = time;
 	# serial builds: the same graph every run (105_hnsw_parallel.pl covers parallel ones)
 	$node->safe_psql('postgres', "SET max_parallel_maintenance_workers = 0;
-		CREATE INDEX items_idx ON items USING siamese_hnsw (e siamese.$opclass)");
+		CREATE INDEX items_idx ON items USING siamese_hnsw (e siamese.$opclass) WITH (storage = f32)");
 	my $secs = time - $t0;
 	my $plan = $node->safe_psql('postgres', qq{
 		SET search_path = public, siamese;
@@ -102,7 +102,7 @@ for my $case (['embedding_l2_ops', '<->'], ['embedding_cosine_ops', '<=>'], ['em
 	$node->safe_psql('postgres', 'DROP INDEX items_idx');
 }
 
-# Storage codes (storage = sq8 / bf16): elements hold codes, the scan
+# Storage codes (storage = sq8, the default, and bf16): elements hold codes, the scan
 # reports lower bounds and the executor re-ranks by the exact distance.
 # Recall at the default ef_search holds the float32 floor, and at ef_search
 # 10 stays near it: the codes rank the graph's candidates almost as the

@@ -23,7 +23,7 @@ $primary->safe_psql('postgres', qq{
 	CREATE TABLE items (i int PRIMARY KEY, e embedding($dims));
 	INSERT INTO items SELECT g, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)
 	  FROM generate_series(1, 4000) g;
-	CREATE INDEX items_l2 ON items USING siamese_hnsw (e);
+	CREATE INDEX items_l2 ON items USING siamese_hnsw (e) WITH (storage = f32);
 	CREATE INDEX items_cos ON items USING siamese_hnsw (e embedding_cosine_ops) WITH (m = 8, ef_construction = 32, storage = bf16);
 	-- changes after the build: generic WAL
 	INSERT INTO items SELECT g, array_to_embedding(ARRAY(SELECT random()::real FROM generate_series(1, $dims) d WHERE g > 0), $dims, true)

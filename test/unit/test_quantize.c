@@ -383,3 +383,40 @@ SP_TEST(vcode_lower_bound_non_finite)
 	CHECK(sp_vcode_lower_bound(SP_DISTANCE_L2, 4.0, 0, 1, 1, 8) < 2.0);
 	CHECK(sp_vcode_lower_bound(SP_DISTANCE_L2, 4.0, 0, 1, 1, 8) > 1.999);
 }
+
+/*
+ * Every kernel set decodes sq8 codes as the scalar one does, to within the
+ * rounding of lo + step * c (AVX-512 fuses the multiply-add), and writes
+ * nothing past the end.
+ */
+SP_TEST(sq8_decode_kernels_agree)
+{
+	const sp_quant_kernels *ref = sp_quant_kernels_for(SP_ISA_SCALAR);
+	uint64_t	s = 41;
+
+	for (int isa = SP_ISA_SCALAR; isa < SP_ISA_COUNT; isa++)
+	{
+		const sp_quant_kernels *qk = sp_quant_kernels_for((sp_isa) isa);
+
+		if (!qk)
+			continue;
+		for (size_t n = 0; n <= 70; n += (n < 40 ? 1 : 29))
+		{
+			uint8_t		c[128];
+			float		a[128],
+						b[128];
+			float		lo = tu_uniform(&s, -3, 3),
+						step = tu_uniform(&s, 0, 0.05f);
+
+			for (size_t i = 0; i < n; i++)
+				c[i] = (uint8_t) (tu_next(&s) & 0xff);
+			memset(b, 0x7f, sizeof b);
+			ref->sq8_decode(lo, step, c, n, a);
+			qk->sq8_decode(lo, step, c, n, b);
+			for (size_t i = 0; i < n; i++)
+				CHECK_MSG(fabs((double) a[i] - b[i]) <= 0x1p-23 * (fabs(lo) + step * c[i]),
+						  "%s sq8_decode differs at n %zu: %.9g against %.9g", qk->name, n, (double) b[i], (double) a[i]);
+			CHECK(n == 128 || ((unsigned char *) b)[n * sizeof(float)] == 0x7f);	/* nothing past the end */
+		}
+	}
+}

@@ -194,8 +194,15 @@ SCALAR_KERNEL(scalar_sq8_dot, (const float *qs, const uint8_t *c, size_t n), qs[
 SCALAR_KERNEL(scalar_sq8_l2sq, (const float *d, const float *step, const uint8_t *c, size_t n),
 			  sq(d[j] - step[j] * (float) c[j]))
 
+static void
+scalar_sq8_decode(float lo, float step, const uint8_t *c, size_t n, float *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = lo + step * (float) c[i];
+}
+
 static const sp_quant_kernels scalar_kernels = {
-	"scalar", scalar_bf16_dot, scalar_bf16_l2sq, scalar_sq8_dot, scalar_sq8_l2sq
+	"scalar", scalar_bf16_dot, scalar_bf16_l2sq, scalar_sq8_dot, scalar_sq8_l2sq, scalar_sq8_decode
 };
 
 /* ------------------------------------------------------------------------
@@ -308,8 +315,23 @@ avx512_sq8_l2sq(const float *d, const float *step, const uint8_t *c, size_t n)
 	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
+/* lo + step * c in one fused rounding (the scalar decode rounds twice: within an ulp of it) */
+AVX512_TARGET static void
+avx512_sq8_decode(float lo, float step, const uint8_t *c, size_t n, float *out)
+{
+	__m512		vlo = _mm512_set1_ps(lo),
+				vstep = _mm512_set1_ps(step);
+
+	for (size_t i = 0; i < n; i += 16)
+	{
+		__mmask16	m = mask16(n - i);
+
+		_mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(vstep, load_sq8(c + i, m), vlo));
+	}
+}
+
 static const sp_quant_kernels avx512_kernels = {
-	"avx512", avx512_bf16_dot, avx512_bf16_l2sq, avx512_sq8_dot, avx512_sq8_l2sq
+	"avx512", avx512_bf16_dot, avx512_bf16_l2sq, avx512_sq8_dot, avx512_sq8_l2sq, avx512_sq8_decode
 };
 #endif
 
@@ -474,9 +496,9 @@ sp_vcode_decode(sp_code_kind k, const void *code, size_t dim, float *out)
 	{
 		const uint8_t *c = (const uint8_t *) code + SQ8_HEAD;
 
+		/* through the kernels: inserts and VACUUM decode every candidate */
 		memcpy(&h, code, SQ8_HEAD);
-		for (size_t i = 0; i < dim; i++)
-			out[i] = (float) ((double) h.lo + (double) h.step * c[i]);
+		sp_quant_active()->sq8_decode(h.lo, h.step, c, dim, out);
 	}
 	else
 		memcpy(out, code, 4 * dim);

@@ -69,6 +69,8 @@ typedef struct sp_quant_kernels
 	/* sum qs[i] * c[i]; sum (d[i] - step[i] * c[i])^2 (see sp_sq8_prepare) */
 	float		(*sq8_dot) (const float *qs, const uint8_t *c, size_t n);
 	float		(*sq8_l2sq) (const float *d, const float *step, const uint8_t *c, size_t n);
+	/* out[i] = lo + step * c[i]: a stored sq8 code decoded (inserts and VACUUM decode many) */
+	void		(*sq8_decode) (float lo, float step, const uint8_t *c, size_t n, float *out);
 } sp_quant_kernels;
 
 /* The set for isa (NULL if this CPU lacks it or none exists: AVX2 has none). */
