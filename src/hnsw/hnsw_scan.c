@@ -44,6 +44,13 @@
 
 #include "hnsw/hnsw.h"
 
+/* A row of a batch: the scored element and its order-by value. */
+typedef struct HnswScanItem
+{
+	double		ob;				/* exact distance, or a lower bound for a code */
+	HnswCandidate c;
+} HnswScanItem;
+
 typedef struct HnswScanOpaqueData
 {
 	MemoryContext ctx;			/* reset by rescan */
@@ -77,8 +84,7 @@ typedef struct HnswScanOpaqueData
 	bool		bounded;		/* hit hnsw_max_scan_tuples */
 	float		last_dist;		/* distance of the last row returned (strict_order) */
 
-	HnswCandidate *batch;		/* current batch, ascending */
-	double	   *batch_ob;		/* its order-by values (exact or lower bounds) */
+	HnswScanItem *batch;		/* current batch, ascending by order-by value */
 	int			nbatch;
 	int			ibatch;
 	int			ef;
@@ -120,7 +126,6 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	so->all_n = so->all_i = 0;
 	so->q = NULL;
 	so->batch = NULL;
-	so->batch_ob = NULL;
 	so->nbatch = so->ibatch = 0;
 	so->nvisited = 0;
 	so->bounded = false;
@@ -160,13 +165,6 @@ orderby_value(HnswScanOpaque so, const HnswCandidate *c)
 			return (double) c->dist;
 	}
 }
-
-/* A batch entry and its order-by value, for sorting by the latter. */
-typedef struct HnswScanItem
-{
-	double		ob;
-	HnswCandidate c;
-} HnswScanItem;
 
 static int
 cmp_scan_item(const void *a, const void *b)
@@ -274,40 +272,18 @@ next_batch(HnswScanOpaque so, bool first)
 	so->nbatch = w.n;
 	so->ibatch = 0;
 	if (so->batch)
-	{
 		pfree(so->batch);
-		pfree(so->batch_ob);
-	}
-	so->batch = palloc(sizeof(HnswCandidate) * Max(w.n, 1));
-	so->batch_ob = palloc(sizeof(double) * Max(w.n, 1));
+	so->batch = palloc(sizeof(HnswScanItem) * Max(w.n, 1));
 	for (i = w.n - 1; i >= 0; i--)
-		so->batch[i] = hnsw_heap_pop(&w);
+	{
+		so->batch[i].c = hnsw_heap_pop(&w);
+		so->batch[i].ob = orderby_value(so, &so->batch[i].c);
+		inexact |= !so->batch[i].c.exact;
+	}
 	pfree(w.items);
-
-	/* order-by values; lower bounds of codes need not follow the distances' order */
-	for (i = 0; i < so->nbatch; i++)
-	{
-		so->batch_ob[i] = orderby_value(so, &so->batch[i]);
-		if (!so->batch[i].exact)
-			inexact = true;
-	}
+	/* lower bounds of codes need not follow the approximate distances' order */
 	if (inexact)
-	{
-		HnswScanItem *items = palloc(sizeof(HnswScanItem) * so->nbatch);
-
-		for (i = 0; i < so->nbatch; i++)
-		{
-			items[i].ob = so->batch_ob[i];
-			items[i].c = so->batch[i];
-		}
-		qsort(items, so->nbatch, sizeof(HnswScanItem), cmp_scan_item);
-		for (i = 0; i < so->nbatch; i++)
-		{
-			so->batch_ob[i] = items[i].ob;
-			so->batch[i] = items[i].c;
-		}
-		pfree(items);
-	}
+		qsort(so->batch, so->nbatch, sizeof(HnswScanItem), cmp_scan_item);
 }
 
 /*
@@ -467,8 +443,8 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	{
 		if (so->ibatch < so->nbatch)
 		{
-			double		ob = so->batch_ob[so->ibatch];
-			HnswCandidate *c = &so->batch[so->ibatch++];
+			double		ob = so->batch[so->ibatch].ob;
+			HnswCandidate *c = &so->batch[so->ibatch++].c;
 
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_STRICT)
 			{

@@ -302,7 +302,13 @@ SP_TEST(vcode_lower_bound_below_sql_distance)
 							   *x = malloc(n * sizeof(float)),
 							   *qn = malloc(n * sizeof(float)),
 							   *xn = malloc(n * sizeof(float));
-					void	   *code = malloc(sp_vcode_bytes(SP_CODE_F32, n));
+					size_t		cap = 0;
+					void	   *code;
+
+					for (size_t ki = 0; ki < 3; ki++)	/* room for the largest code */
+						if (sp_vcode_bytes(vcode_kinds[ki], n) > cap)
+							cap = sp_vcode_bytes(vcode_kinds[ki], n);
+					code = malloc(cap);
 
 					tu_fill(&s, q, n, -scales[si], scales[si]);
 					if (trial % 3 == 0)
