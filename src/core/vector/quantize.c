@@ -12,8 +12,6 @@
  */
 #include "vector/quantize.h"
 
-#include <float.h>
-
 #include <math.h>
 #include <string.h>
 
@@ -117,16 +115,23 @@ sp_sq8_train(const float *x, size_t n, size_t dim, float *lo, float *step)
 	}
 }
 
+/*
+ * The grid level of x on lo + step * k, k = 0 .. 255: NaN and values below
+ * the range go to 0, above it to 255; a zero step (a constant) to 0.
+ */
+static inline uint8_t
+sq8_level(float x, float lo, float step)
+{
+	double		v = step > 0 ? ((double) x - lo) / step : 0.0;
+
+	return (uint8_t) (v >= 255.0 ? 255 : v > 0 ? (int) lrint(v) : 0);
+}
+
 void
 sp_sq8_encode(const float *lo, const float *step, const float *x, size_t dim, uint8_t *code)
 {
 	for (size_t d = 0; d < dim; d++)
-	{
-		double		v = step[d] > 0 ? ((double) x[d] - lo[d]) / step[d] : 0.0;
-
-		/* NaN and values below the range go to 0, above it to 255 */
-		code[d] = (uint8_t) (v >= 255.0 ? 255 : v > 0 ? (int) lrint(v) : 0);
-	}
+		code[d] = sq8_level(x[d], lo[d], step[d]);
 }
 
 void
@@ -463,11 +468,10 @@ sp_vcode_encode(sp_code_kind k, const float *x, size_t dim, void *code)
 		h.step = (float) (((double) mx - mn) / 255.0);
 		for (size_t i = 0; i < dim; i++)
 		{
-			double		v = h.step > 0 ? ((double) x[i] - h.lo) / h.step : 0.0;
 			double		dec,
 						d;
 
-			c[i] = (uint8_t) (v >= 255.0 ? 255 : v > 0 ? (int) lrint(v) : 0);
+			c[i] = sq8_level(x[i], h.lo, h.step);
 			dec = (double) h.lo + (double) h.step * c[i];
 			d = (double) x[i] - dec;
 			err2 += d * d;
