@@ -6,6 +6,7 @@
 #   make unit             build and run the core unit tests
 #   make unit-valgrind    the same under valgrind (leaks and bad reads fail)
 #   make unit-asan        the same built by clang with ASan + UBSan and -Werror
+#   make unit-tsan        the threaded tests built with ThreadSanitizer
 #   make fuzz             libFuzzer harnesses; FUZZ_SECONDS=N runs each for N s
 #   make installcheck     pg_regress tests against a running server (PGHOST/PGPORT)
 #   make tap              TAP tests (PostgreSQL::Test::Cluster); run as a non-root user
@@ -59,7 +60,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc -MMD -MP
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = $(CORE_LIB) $(CORE_LIBS)
 
-EXTRA_CLEAN = build test/unit/run_unit_asan $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
+EXTRA_CLEAN = build test/unit/run_unit_asan test/unit/run_unit_tsan $(CORE_OBJS) $(CORE_OBJS:.o=.d) $(OBJS:.o=.d) $(CORE_LIB) test/unit/run_unit bench/bin test/fuzz/bin tools/bin \
               $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check log
 
 # make WERROR=1 (what CI runs): any compiler warning fails the build, in the
@@ -188,6 +189,22 @@ test/unit/run_unit_asan: $(UNIT_SRCS) $(wildcard test/unit/*.h) $(ASAN_OBJS)
 unit-asan: test/unit/run_unit_asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./test/unit/run_unit_asan
 .PHONY: unit-asan
+
+# The same tests built with ThreadSanitizer, run on the tests whose names
+# contain "team": the compute threads (util/team.h) and the ops they split.
+TSAN_CFLAGS = -std=gnu11 -g -O1 -fsanitize=thread -Isrc/core -Ibuild/onnx
+TSAN_OBJS   = $(patsubst %.c,build/tsan/%.o,$(CORE_SRCS)) build/tsan/onnx.pb-c.o
+build/tsan/%.o: %.c $(ONNX_GEN) $(wildcard src/core/*/*.h src/core/*/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(TSAN_CFLAGS) $(ASAN_WARN) -c -o $@ $<
+build/tsan/onnx.pb-c.o: $(ONNX_GEN)
+	@mkdir -p $(dir $@)
+	clang $(TSAN_CFLAGS) -c -o $@ $<
+test/unit/run_unit_tsan: $(UNIT_SRCS) $(wildcard test/unit/*.h) $(TSAN_OBJS)
+	clang $(TSAN_CFLAGS) $(ASAN_WARN) -Itest/unit -o $@ $(UNIT_SRCS) $(TSAN_OBJS) $(CORE_LIBS)
+unit-tsan: test/unit/run_unit_tsan
+	TSAN_OPTIONS=halt_on_error=1 ./test/unit/run_unit_tsan team
+.PHONY: unit-tsan
 
 # TAP tests (test/t/*.pl) use PostgreSQL::Test::Cluster against the installed
 # server binaries.  initdb refuses root, so run this as an unprivileged user

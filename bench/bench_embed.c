@@ -109,7 +109,7 @@ random_model(char **cj, size_t *cl, uint8_t **w, size_t *wl)
 
 	if (sp_nn_config_parse(env, bench_fashion_cnn_config, strlen(bench_fashion_cnn_config), &cfg, &err) != SP_OK)
 		die_err("config", &err);
-	if (sp_nn_trainer_create(env, cfg, 1, 7, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+	if (sp_nn_trainer_create(env, cfg, 1, 7, SP_NN_INIT_HE, 1, &tr, &err) != SP_OK)
 		die_err("trainer", &err);
 	if (sp_nn_trainer_export(tr, NULL, NULL, 0, cj, cl, w, wl, &err) != SP_OK)
 		die_err("export", &err);

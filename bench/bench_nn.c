@@ -57,7 +57,7 @@ main(int argc, char **argv)
 		die("config", &err);
 	flops = sp_nn_config_flops(cfg);
 	/* random (He-initialised) weights through the trainer, exported like a real model */
-	if (sp_nn_trainer_create(env, cfg, 160, 1, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+	if (sp_nn_trainer_create(env, cfg, 160, 1, SP_NN_INIT_HE, 1, &tr, &err) != SP_OK)
 		die("trainer", &err);
 	if (sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w, &wl, &err) != SP_OK)
 		die("export", &err);

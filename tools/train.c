@@ -10,9 +10,11 @@
  *         [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface|batch_all_cosface] [--margin M] [--aux-weight W]
  *         [--epochs E] [--seed S] [--lr 1e-3] [--wd 1e-4] [--P 10] [--K 16]
  *         [--aug flip,shift,cutout] [--no-bn] [--no-eval]
- *         [--imbalance-class C --imbalance-keep N] [--results FILE]
+ *         [--imbalance-class C --imbalance-keep N] [--results FILE] [--threads T]
  *
- * Deterministic: one BLAS thread, all randomness from --seed.
+ * Deterministic: one BLAS thread, all randomness from --seed; --threads
+ * (default 1) splits each step's ops over T threads, reproducibly for a
+ * given T (nn_train.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "nn/classifier.h"
 #include "nn/nn_model.h"
 #include "nn/nn_train.h"
+#include "util/team.h"
 #include "util/rng.h"
 
 #define NCLASS 10
@@ -50,6 +53,7 @@ typedef struct opts
 	int			imb_keep;
 	double		softmax_scale;
 	double		aux_weight;
+	int			threads;
 } opts;
 
 static void
@@ -69,7 +73,8 @@ usage(void)
 			"             [--loss batch_all|batch_hard|contrastive|multi_similarity|softmax|cosface\n"
 			"                     |batch_all_cosface] [--margin M] [--aux-weight W] [--epochs E]\n"
 			"             [--seed S] [--lr LR] [--wd WD] [--P 10] [--K 16] [--aug flip,shift,cutout]\n"
-			"             [--no-bn] [--no-eval] [--imbalance-class C --imbalance-keep N] [--results FILE]\n");
+			"             [--no-bn] [--no-eval] [--imbalance-class C --imbalance-keep N] [--results FILE]\n"
+			"             [--threads T]\n");
 	exit(2);
 }
 
@@ -126,7 +131,8 @@ main(int argc, char **argv)
 	const sp_env *env = sp_env_default();
 	opts		o = {.arch = "cnn", .out = NULL, .name = NULL, .loss = "batch_all", .aug = "",
 		.margin = 0.2, .epochs = 5, .seed = 1, .lr = 1e-3, .wd = 1e-4, .P = 10, .K = 16,
-	.bn = 1, .eval = 1, .imb_class = -1, .imb_keep = 0, .softmax_scale = SP_FIT_HEAD_SCALE};
+	.bn = 1, .eval = 1, .imb_class = -1, .imb_keep = 0, .softmax_scale = SP_FIT_HEAD_SCALE,
+	.threads = 1};
 	char		cmdline[2048] = "tools/bin/train";
 	idx_images	tr_img,
 				te_img;
@@ -214,6 +220,8 @@ main(int argc, char **argv)
 			o.softmax_scale = atof(v);
 		else if (strcmp(a, "--aux-weight") == 0)
 			o.aux_weight = atof(v);
+		else if (strcmp(a, "--threads") == 0)
+			o.threads = atoi(v);
 		else
 			usage();
 		if (strlen(cmdline) + strlen(v) + 2 < sizeof(cmdline))
@@ -223,7 +231,7 @@ main(int argc, char **argv)
 		}
 		i++;
 	}
-	if (!o.out || o.epochs < 0 || o.epochs > 1000 || o.P < 2 || o.P > NCLASS || o.K < 2 || o.K > 64 ||
+	if (!o.out || o.epochs < 0 || o.epochs > 1000 || o.threads < 1 || o.threads > SP_TEAM_MAX || o.P < 2 || o.P > NCLASS || o.K < 2 || o.K > 64 ||
 		(o.imb_class >= NCLASS) || (o.imb_class >= 0 && o.imb_keep < 1))
 		usage();
 	if (!sp_fit_loss_parse(o.loss, &loss_kind))
@@ -272,7 +280,7 @@ main(int argc, char **argv)
 	}
 	D = cfg->embedding_dim;
 	batch_max = o.P * o.K;
-	if (sp_nn_trainer_create(env, cfg, batch_max, o.seed, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+	if (sp_nn_trainer_create(env, cfg, batch_max, o.seed, SP_NN_INIT_HE, o.threads, &tr, &err) != SP_OK)
 		die("creating the trainer", &err);
 	fprintf(stderr, "train: %s arch=%s loss=%s epochs=%d seed=%llu params=%zu train_images=%d blas=%s\n",
 			o.name, o.arch, o.loss, o.epochs, (unsigned long long) o.seed, sp_nn_config_param_count(cfg),
@@ -491,14 +499,14 @@ write:
 				 "\"optimizer\":\"AdamW (decoupled weight decay %g), lr peak %g, linear warm-up 5%% of steps, cosine decay to 1%%\","
 				 "\"init\":\"he\",\"batchnorm\":%s,\"augmentation\":[%s%s%s%s%s],"
 				 "\"train_images\":%d,\"loss_curve\":[%s],\"epoch_seconds\":[%s],\"train_seconds\":%.1f,"
-				 "\"blas\":\"OpenBLAS core %s, 1 thread\",\"command\":\"%s\"}",
+				 "\"blas\":\"OpenBLAS core %s, 1 thread\",\"threads\":%d,\"command\":\"%s\"}",
 				 o.arch, o.loss, o.margin, o.epochs, (unsigned long long) o.seed, o.P, o.K, steps_per_epoch,
 				 o.wd, o.lr, o.bn && strcmp(o.arch, "cnn") == 0 ? "true" : "false",
 				 aug_flip ? "\"hflip p=0.5\"" : "",
 				 aug_flip && aug_shift ? "," : "", aug_shift ? "\"shift +-2 px\"" : "",
 				 (aug_flip || aug_shift) && aug_cutout ? "," : "",
 				 aug_cutout ? "\"cutout 10x10 p=0.5\"" : "",
-				 ntrain, loss_curve, epoch_secs, train_seconds, sp_blas_corename(), cmdline);
+				 ntrain, loss_curve, epoch_secs, train_seconds, sp_blas_corename(), o.threads, cmdline);
 		if (strcmp(o.arch, "pixels") == 0)
 			snprintf(training, sizeof(training),
 					 "{\"arch\":\"pixels\",\"note\":\"no weights: the embedding is the normalised pixels (x/255-0.2860)/0.3530, "

@@ -120,7 +120,7 @@ SP_TEST(nn_fit_learns_and_is_reproducible)
 			set->data.fetch_arg = set;
 			fetch_calls = 0;
 		}
-		REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, &tr, &err) == SP_OK);
+		REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, 1, &tr, &err) == SP_OK);
 		REQUIRE(sp_nn_fit(env, tr, &set->data, &o, NULL, NULL, &res, &err) == SP_OK);
 		if (run == 1)
 			CHECK_EQ_INT(fetch_calls, 6 * 4 * 4 * 6);	/* epochs x steps x P x K */
@@ -184,7 +184,7 @@ SP_TEST(nn_fit_interrupt_and_refusals)
 	env.interrupted = interrupt_poll;
 	REQUIRE(sp_nn_config_parse(&env, fit_cfg, strlen(fit_cfg), &cfg, &err) == SP_OK);
 	make_set(set, cfg);
-	REQUIRE(sp_nn_trainer_create(&env, cfg, 16, 1, SP_NN_INIT_HE, &tr, &err) == SP_OK);
+	REQUIRE(sp_nn_trainer_create(&env, cfg, 16, 1, SP_NN_INIT_HE, 1, &tr, &err) == SP_OK);
 	interrupt_now = 1;
 	CHECK(sp_nn_fit(&env, tr, &set->data, &o, NULL, NULL, NULL, &err) == SP_ERR_INTERRUPTED);
 	interrupt_now = 0;
@@ -239,7 +239,7 @@ SP_TEST(nn_fit_hybrid_loss_trains_network_and_proxies)
 	make_set(set, cfg);
 	sp_fit_head_init(head, NC, 8, o.seed);
 	memcpy(start, head, sizeof head);
-	REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, &tr, &err) == SP_OK);
+	REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, 1, &tr, &err) == SP_OK);
 	REQUIRE(sp_nn_fit(env, tr, &set->data, &o, NULL, NULL, &res, &err) == SP_OK);
 	CHECK_MSG(loss[5] < 0.5 * loss[0], "loss %g -> %g", loss[0], loss[5]);
 	CHECK(memcmp(head, start, sizeof head) != 0);

@@ -67,7 +67,7 @@ make_trainer(const char *txt, int max_batch, uint64_t seed)
 		fprintf(stderr, "%s\n", err.message);
 		return NULL;
 	}
-	if (sp_nn_trainer_create(sp_env_default(), cfg, max_batch, seed, SP_NN_INIT_TORCH, &tr, &err) != SP_OK)
+	if (sp_nn_trainer_create(sp_env_default(), cfg, max_batch, seed, SP_NN_INIT_TORCH, 1, &tr, &err) != SP_OK)
 		fprintf(stderr, "%s\n", err.message);
 	sp_nn_config_free(sp_env_default(), cfg);
 	return tr;
@@ -582,4 +582,112 @@ SP_TEST(adam_update_by_hand)
 	CHECK_NEAR(m, 0.06, 1e-7);
 	CHECK_NEAR(v, 0.00036, 1e-8);
 	CHECK_NEAR(p, 0.9, 1e-6);
+}
+
+/* An interrupt hook that fires from its nth poll on. */
+static int	polls_left;
+
+static int
+interrupt_after(void *user)
+{
+	(void) user;
+	return --polls_left < 0;
+}
+
+/*
+ * Ops split over threads (util/team.h) compute what one thread computes:
+ * a network at a batch that splits unevenly, one thread against 2.
+ * The forward splits by image, channel, plane or element, each written by
+ * one part, so outputs and running statistics are bitwise equal; the
+ * convolutions' weight gradients are summed per part and then across
+ * parts, so they differ in rounding only.  Two threaded runs are bitwise
+ * equal, and an interrupt stops a threaded pass.
+ */
+static void
+team_training_check(const char *arch, int *sp_failed__)
+{
+	char		txt[8192];
+	sp_nn_config *cfg;
+	sp_nn_trainer *tr[3];
+	const int	B = 3,
+				threads[3] = {1, 2, 2};
+	float	   *in,
+			   *out[3],
+			   *d;
+	uint64_t	s = 5;
+	sp_error	err;
+	sp_nn_param *p[3];
+	int			np = 0;
+	double		worst = 0,
+				largest = 0;
+	sp_env		env = *sp_env_default();
+
+	REQUIRE(sp_nn_arch_config(arch, "t", true, txt, sizeof txt));
+	REQUIRE(sp_nn_config_parse(sp_env_default(), txt, strlen(txt), &cfg, &err) == SP_OK);
+	for (int k = 0; k < 3; k++)
+	{
+		REQUIRE(sp_nn_trainer_create(sp_env_default(), cfg, B, 11, SP_NN_INIT_HE, threads[k], &tr[k], &err) == SP_OK);
+		np = sp_nn_trainer_params(tr[k], &p[k]);
+		out[k] = malloc(sizeof(float) * B * 128);
+	}
+	in = malloc(sizeof(float) * B * 28 * 28);
+	d = malloc(sizeof(float) * B * 128);
+	tu_fill(&s, in, (size_t) B * 28 * 28, -1, 2);
+	tu_fill(&s, d, (size_t) B * 128, -1, 1);
+	for (int k = 0; k < 3; k++)
+	{
+		REQUIRE(sp_nn_trainer_forward(tr[k], in, B, true, out[k], &err) == SP_OK);
+		sp_nn_trainer_zero_grad(tr[k]);
+		REQUIRE(sp_nn_trainer_backward(tr[k], d, &err) == SP_OK);
+	}
+	CHECK(memcmp(out[0], out[1], sizeof(float) * B * 128) == 0);
+	for (int i = 0; i < np; i++)
+		for (size_t k = 0; p[0][i].grad && k < p[0][i].numel; k++)
+			largest = fmax(largest, fabs(p[0][i].grad[k]));
+	for (int i = 0; i < np; i++)
+	{
+		/* a conv bias before a batch norm has a gradient of rounding noise only: measure it against the net's */
+		double		scale = 1e-3 * largest;
+
+		CHECK(strcmp(p[0][i].name, p[1][i].name) == 0);
+		if (!p[0][i].grad)
+		{
+			/* the batch norms' running statistics */
+			CHECK_MSG(memcmp(p[0][i].data, p[1][i].data, p[0][i].numel * 4) == 0, "%s", p[0][i].name);
+			continue;
+		}
+		CHECK_MSG(memcmp(p[1][i].grad, p[2][i].grad, p[1][i].numel * 4) == 0, "%s not reproducible", p[1][i].name);
+		for (size_t k = 0; k < p[0][i].numel; k++)
+			scale = fmax(scale, fabs(p[0][i].grad[k]));
+		for (size_t k = 0; k < p[0][i].numel; k++)
+			worst = fmax(worst, fabs(p[0][i].grad[k] - p[1][i].grad[k]) / scale);
+	}
+	CHECK_MSG(worst < 1e-4, "%s: gradients of 1 and 2 threads differ by %g of their largest", arch, worst);
+	/* an interrupt during a threaded pass: part 0 sees it, every part stops, the status says so */
+	env.interrupted = interrupt_after;
+	sp_nn_trainer_free(tr[2]);
+	REQUIRE(sp_nn_trainer_create(&env, cfg, B, 11, SP_NN_INIT_HE, 2, &tr[2], &err) == SP_OK);
+	polls_left = 4;
+	CHECK(sp_nn_trainer_forward(tr[2], in, B, true, out[2], &err) == SP_ERR_INTERRUPTED);
+	polls_left = 1 << 30;
+	CHECK(sp_nn_trainer_forward(tr[2], in, B, true, out[2], &err) == SP_OK);
+	for (int k = 0; k < 3; k++)
+	{
+		sp_nn_trainer_free(tr[k]);
+		free(out[k]);
+	}
+	free(in);
+	free(d);
+	sp_nn_config_free(sp_env_default(), cfg);
+}
+
+/*
+ * The CNN: at a batch of 3 every convolution, batch norm, ReLU and pool of
+ * it is large enough to split (SP_OP_SPLIT_MIN), and its convolutions have
+ * biases, so their gradients are split too.  (The residual network's are
+ * the same ops; it costs twice as much under valgrind.)
+ */
+SP_TEST(team_training_matches_one_thread)
+{
+	team_training_check("cnn", sp_failed__);
 }

@@ -225,7 +225,7 @@ SP_TEST(nn_head_trains_on_float_features)
 			cls[c] = lists[c];
 			ncls[c] = HF_N;
 		}
-		REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, &tr, &err) == SP_OK);
+		REQUIRE(sp_nn_trainer_create(env, cfg, o.P * o.K, o.seed, SP_NN_INIT_HE, 1, &tr, &err) == SP_OK);
 		REQUIRE(sp_nn_fit(env, tr, &d, &o, NULL, NULL, &res, &err) == SP_OK);
 		CHECK_MSG(loss[7] < 0.5 * loss[0], "loss %g -> %g", loss[0], loss[7]);
 		REQUIRE(sp_nn_trainer_export(tr, NULL, NULL, 0, &cj, &cl, &w[run], &wl[run], &err) == SP_OK);

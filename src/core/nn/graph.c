@@ -1140,6 +1140,12 @@ sp_graph_bind_param(sp_graph *g, int id, float *data, float *grad, sp_error *err
 	return SP_OK;
 }
 
+void
+sp_graph_set_team(sp_graph *g, struct sp_team *team)
+{
+	g->team = team;
+}
+
 sp_status
 sp_graph_set_batch(sp_graph *g, int64_t batch, sp_error *err)
 {

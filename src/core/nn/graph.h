@@ -152,6 +152,12 @@ typedef struct sp_graph
 	size_t		scratch_bytes;	/* largest scratch of one node, after the arena */
 	bool		training;		/* prepared with SP_GRAPH_PREPARE_TRAIN */
 	size_t		act_bytes;		/* training: activations; their gradients follow */
+	/*
+	 * Training: the threads the ops split their work over (util/team.h),
+	 * set before prepare, which sizes each node's scratch for one part per
+	 * thread; NULL: one.  The caller owns the team.
+	 */
+	struct sp_team *team;
 	/* name -> value id: open addressing, -1 empty; cap_hash a power of 2 */
 	int		   *hash;
 	int			cap_hash;
@@ -223,6 +229,8 @@ extern sp_status sp_graph_prepare(sp_graph *g, const sp_shape *input_shapes, sp_
  * what a model file stores (graph_json.h), and can still be run.
  */
 #define SP_GRAPH_PREPARE_PORTABLE 0x1
+/* Split training ops over team's threads (before prepare; NULL: none). */
+extern void sp_graph_set_team(sp_graph *g, struct sp_team *team);
 /* SP_GRAPH_PREPARE_TRAIN: prepare for training (see the header comment). */
 #define SP_GRAPH_PREPARE_TRAIN 0x2
 extern sp_status sp_graph_prepare_ex(sp_graph *g, const sp_shape *input_shapes, int flags,

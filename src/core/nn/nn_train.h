@@ -8,8 +8,8 @@
  * (safetensors with PyTorch names + config JSON) so that evaluation goes
  * through the very same inference code as SQL (sp_nn_forward).
  *
- * Everything is deterministic given the seed (util/rng.h's splitmix64) and a
- * single BLAS thread.
+ * Everything is deterministic given the seed (util/rng.h's splitmix64), a
+ * single BLAS thread and the trainer's thread count.
  */
 #ifndef SP_NN_TRAIN_H
 #define SP_NN_TRAIN_H
@@ -41,10 +41,15 @@ typedef enum sp_nn_init
 /*
  * Create a trainer for cfg (validated) and batches of up to max_batch.
  * Weights: conv/linear per init, biases U(+-1/sqrt(fan_in)) like PyTorch;
- * batch norm weight 1, bias 0, running mean 0, running var 1.
+ * batch norm weight 1, bias 0, running mean 0, running var 1.  threads
+ * (1..SP_TEAM_MAX): the ops split each step's convolutions, batch norms,
+ * ReLUs and pools over that many threads (util/team.h), the caller's
+ * included; a run is reproducible for a given number of threads, and the
+ * parameter gradients of 1 and of more threads differ in the order of
+ * their sums only.
  */
 extern sp_status sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg, int max_batch,
-									  uint64_t seed, sp_nn_init init,
+									  uint64_t seed, sp_nn_init init, int threads,
 									  sp_nn_trainer **out, sp_error *err);
 extern void sp_nn_trainer_free(sp_nn_trainer *tr);
 /* Replace parameters from a safetensors file (PyTorch names, shapes checked). */

@@ -156,6 +156,22 @@ sp_op_interrupted(const sp_op_run *r)
 }
 
 bool
+sp_op_part_stopped(sp_op_split_ctl *c, int part)
+{
+	if (part == 0)
+	{
+		sp_status	st;
+
+		if ((st = sp_op_interrupted(c->r)) == SP_OK)
+			return false;
+		c->st = st;
+		__atomic_store_n(&c->stop, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	return __atomic_load_n(&c->stop, __ATOMIC_RELAXED) != 0;
+}
+
+bool
 sp_broadcast_shape(const sp_shape *a, const sp_shape *b, sp_shape *out)
 {
 	int			r = a->rank > b->rank ? a->rank : b->rank;

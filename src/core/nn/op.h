@@ -40,6 +40,7 @@
 #define SP_NN_OP_H
 
 #include "nn/graph.h"
+#include "util/team.h"
 
 typedef struct sp_op_run
 {
@@ -146,6 +147,50 @@ sp_axis(int64_t axis, int rank)
 		axis += rank;
 	return (axis >= 0 && axis < rank) ? (int) axis : -1;
 }
+
+/*
+ * Parts a training op splits its work into: the graph's team's threads
+ * (util/team.h), 1 without a team.  A part's scratch is n->scratch / parts
+ * bytes: prepare multiplies what one part needs by this.
+ */
+static inline int
+sp_graph_parts(const sp_graph *g)
+{
+	return sp_team_size(g->team);
+}
+
+/*
+ * Run fn over the graph's team when the op touches at least SP_OP_SPLIT_MIN
+ * values (work), else fn(ctx, 0, 1) on the caller's thread: below that a
+ * run's wake-up costs more than it saves.
+ */
+#define SP_OP_SPLIT_MIN 32768
+
+static inline void
+sp_op_split(const sp_op_run *r, int64_t work, sp_team_fn fn, void *ctx)
+{
+	if (work >= SP_OP_SPLIT_MIN)
+		sp_team_run(r->g->team, fn, ctx);
+	else
+		fn(ctx, 0, 1);
+}
+
+/*
+ * What the parts of a split op share about stopping: part 0 polls the
+ * interrupt hook (the env is the caller thread's) and tells the others;
+ * st is part 0's status; parts is for the op to record the run's split
+ * (1 for a run too small to split) where it needs it afterwards.
+ */
+typedef struct sp_op_split_ctl
+{
+	const sp_op_run *r;
+	int			parts;
+	int			stop;			/* __atomic */
+	sp_status	st;
+} sp_op_split_ctl;
+
+/* Whether this part should stop now (part 0 polls; SP_OK st until then). */
+extern bool sp_op_part_stopped(sp_op_split_ctl *c, int part);
 
 /* Poll the interrupt hook from a long op (returns SP_ERR_INTERRUPTED with err set, or SP_OK). */
 extern sp_status sp_op_interrupted(const sp_op_run *r);

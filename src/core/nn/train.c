@@ -12,7 +12,9 @@
 #include "nn/nn_train.h"
 #include "nn/graph.h"
 #include "nn/nn_layers.h"
+#include "nn/sgemm.h"
 #include "util/rng.h"
+#include "util/team.h"
 #include "util/safetensors.h"
 
 #include <math.h>
@@ -33,6 +35,7 @@ struct sp_nn_trainer
 	sp_nn_param *params;
 	sp_graph   *g;
 	void	   *arena;			/* sp_graph_run_bytes, 64-byte aligned */
+	sp_team    *team;			/* the ops' threads; NULL: one */
 	long		step;
 	void	   *allocs[MAX_ALLOCS];
 	int			n_allocs;
@@ -96,6 +99,7 @@ sp_nn_trainer_free(sp_nn_trainer *tr)
 		return;
 	env = tr->env;
 	sp_graph_free(tr->g);
+	sp_team_free(tr->team);
 	for (int i = 0; i < tr->n_allocs; i++)
 		sp_free(env, tr->allocs[i]);
 	sp_nn_config_free(env, tr->cfg);
@@ -201,6 +205,7 @@ build_graph(sp_nn_trainer *tr, sp_error *err)
 		if ((st = sp_graph_bind_param(tr->g, id, tr->params[i].data, tr->params[i].grad, err)) != SP_OK)
 			return st;
 	}
+	sp_graph_set_team(tr->g, tr->team);
 	if ((st = sp_graph_prepare_ex(tr->g, &shape, SP_GRAPH_PREPARE_TRAIN, err)) != SP_OK)
 		return st;
 	tr->graph_batch = tr->max_batch;
@@ -218,7 +223,7 @@ build_graph(sp_nn_trainer *tr, sp_error *err)
 
 sp_status
 sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg_in, int max_batch, uint64_t seed,
-					 sp_nn_init init, sp_nn_trainer **out, sp_error *err)
+					 sp_nn_init init, int threads, sp_nn_trainer **out, sp_error *err)
 {
 	sp_nn_trainer *tr;
 	sp_status	st;
@@ -242,6 +247,16 @@ sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg_in, int max_batc
 	{
 		sp_nn_trainer_free(tr);
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory creating the trainer");
+	}
+	if (threads > 1)
+	{
+		/* the GEMM backend resolves once, here, not first from two threads at once */
+		(void) sp_gemm_backend_in_use();
+		if ((st = sp_team_create(threads, &tr->team, err)) != SP_OK)
+		{
+			sp_nn_trainer_free(tr);
+			return st;
+		}
 	}
 	if ((st = build_graph(tr, err)) != SP_OK)
 	{

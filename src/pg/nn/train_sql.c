@@ -730,7 +730,7 @@ siamese_train_model(PG_FUNCTION_ARGS)
 	}
 
 	/* train */
-	if (sp_nn_trainer_create(env, cfg, Min(P, n_classes) * K, (uint64_t) seed, SP_NN_INIT_HE, &tr, &err) != SP_OK)
+	if (sp_nn_trainer_create(env, cfg, Min(P, n_classes) * K, (uint64_t) seed, SP_NN_INIT_HE, 1, &tr, &err) != SP_OK)
 		sp_pg_raise(&err);
 	if (base_weights && !head &&
 		sp_nn_trainer_load_weights(tr, (const uint8_t *) VARDATA_ANY(base_weights),

@@ -338,6 +338,46 @@ im2col(const float *x, const sp_window *w, int64_t c0, int64_t cg, float *col)
 	}
 }
 
+/*
+ * The work of one Conv run, split over the graph's team by images: each
+ * part takes a contiguous range of the batch and its own slice of the
+ * scratch (conv_train_part_bytes).  Part 0 polls for interrupts and tells
+ * the others (ctl).  In backward, parts other than 0 add their weight
+ * and bias gradients into their own slice, which the caller then adds in
+ * part order (so a run is reproducible for a given team size).
+ */
+typedef struct conv_work
+{
+	const sp_op_run *r;
+	sp_window	w;
+	int64_t		O,
+				group;
+	conv_kernel kern;
+	sp_fused_act act;
+	size_t		part_bytes;
+	const float *X,
+			   *Wt,
+			   *B,
+			   *dY;
+	float	   *Y,
+			   *dX,
+			   *dW,
+			   *dB;
+	sp_op_split_ctl ctl;
+} conv_work;
+
+/* Bytes of a part's scratch in a training graph: col and dcol, then (parts > 1) its dW and dB. */
+static size_t
+conv_train_part_bytes(const sp_window *w, int64_t O, int parts)
+{
+	size_t		k = (size_t) (w->C * w->kh * w->kw);
+	size_t		bytes = ((2 * k * (size_t) (w->OH * w->OW) * sizeof(float)) + 63) & ~(size_t) 63;
+
+	if (parts > 1)
+		bytes += (((size_t) O * (k + 1) * sizeof(float)) + 63) & ~(size_t) 63;
+	return bytes;
+}
+
 /* Choose the direct kernels when the node suits them. */
 static sp_status
 conv_prepare(sp_graph *g, sp_node *n, sp_error *err)
@@ -360,8 +400,11 @@ conv_prepare(sp_graph *g, sp_node *n, sp_error *err)
 			kernel[1] = wv->shape.rank == 4 ? wv->shape.dim[3] : 0;
 			if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, err)) != SP_OK)
 				return st;
-			if (2 * (size_t) (w.C * w.kh * w.kw) * (size_t) (w.OH * w.OW) * sizeof(float) > n->scratch)
-				n->scratch = 2 * (size_t) (w.C * w.kh * w.kw) * (size_t) (w.OH * w.OW) * sizeof(float);
+			size_t		bytes = (size_t) sp_graph_parts(g) *
+				conv_train_part_bytes(&w, wv->shape.dim[0], sp_graph_parts(g));
+
+			if (bytes > n->scratch)
+				n->scratch = bytes;
 		}
 		return SP_OK;
 	}
@@ -394,6 +437,92 @@ conv_free_state(const sp_env *env, sp_node *n)
 	n->state = NULL;
 }
 
+static void
+conv_work_init(conv_work *cw, const sp_op_run *r, const sp_window *w, int64_t O, int64_t group,
+			   const sp_fused_act *act)
+{
+	int			parts = sp_graph_parts(r->g);
+
+	memset(cw, 0, sizeof(*cw));
+	cw->r = r;
+	cw->w = *w;
+	cw->O = O;
+	cw->group = group;
+	cw->kern = choose_kernel(w, group, O);
+	if (act)
+		cw->act = *act;
+	cw->part_bytes = parts > 1 ? (r->n->scratch / (size_t) parts) & ~(size_t) 63 : 0;
+	cw->ctl.r = r;
+	cw->ctl.st = SP_OK;
+}
+
+static float *
+conv_part_scratch(const conv_work *cw, int part)
+{
+	return (float *) ((char *) cw->r->scratch + (size_t) part * cw->part_bytes);
+}
+
+static void
+conv_forward_part(void *arg, int part, int parts)
+{
+	conv_work  *cw = arg;
+	const sp_op_run *r = cw->r;
+	const sp_window *w = &cw->w;
+	const int64_t O = cw->O,
+				OHW = w->OH * w->OW,
+				HW = w->H * w->W;
+	const int64_t cg = w->C / cw->group,
+				og = O / cw->group;
+	const int64_t K = cg * w->kh * w->kw;
+	float	   *scratch = conv_part_scratch(cw, part);
+	int64_t		lo,
+				hi;
+
+	sp_team_range(w->N, part, parts, &lo, &hi);
+	for (int64_t b = lo; b < hi; b++)
+	{
+		const float *xb = cw->X + b * w->C * HW;
+		float	   *yb = cw->Y + b * O * OHW;
+
+		if (sp_op_part_stopped(&cw->ctl, part))
+			return;
+		if (r->n->state)
+		{
+			/* inference only (a training graph prepares no direct kernel), so part 0 */
+			if (!sp_dconv_run(r->n->state, r->env, xb, yb, scratch))
+			{
+				cw->ctl.st = sp_op_interrupted(r) != SP_OK ? SP_ERR_INTERRUPTED :
+					sp_set_error(r->err, SP_ERR_INTERRUPTED, "canceled");
+				return;
+			}
+			sp_fused_act_apply(&cw->act, yb, (size_t) (O * OHW));
+			continue;
+		}
+		if (cw->kern == CONV_POINTWISE)
+			sp_sgemm(false, false, (int) O, (int) OHW, (int) w->C, 1.0f, cw->Wt, (int) w->C, xb, (int) OHW,
+					 0.0f, yb, (int) OHW);
+		else if (cw->kern == CONV_DEPTHWISE)
+		{
+			int64_t		mult = O / w->C;
+
+			/* bias and activation are applied inside the kernel */
+			for (int64_t o = 0; o < O; o++)
+				sp_depthwise_plane(xb + (o / mult) * HW, w, cw->Wt + o * w->kh * w->kw, cw->B ? cw->B[o] : 0.0f,
+								   &cw->act, yb + o * OHW, scratch);
+			continue;
+		}
+		else
+			for (int64_t gi = 0; gi < cw->group; gi++)
+			{
+				im2col(xb, w, gi * cg, cg, scratch);
+				sp_sgemm(false, false, (int) og, (int) OHW, (int) K, 1.0f, cw->Wt + gi * og * K, (int) K, scratch,
+						 (int) OHW, 0.0f, yb + gi * og * OHW, (int) OHW);
+			}
+		for (int64_t o = 0; o < O; o++)
+			sp_bias_act(yb + o * OHW, (size_t) OHW, cw->B ? cw->B[o] : 0.0f, &cw->act);
+	}
+}
+
 static sp_status
 conv_forward(const sp_op_run *r)
 {
@@ -418,65 +547,17 @@ conv_forward(const sp_op_run *r)
 	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, r->err)) != SP_OK)
 		return st;
 	sp_fused_act_get(n, &act);
-	if (n->state)
 	{
-		const int64_t OHW = w.OH * w.OW;
+		conv_work	cw;
 
-		for (int64_t b = 0; b < w.N; b++)
-		{
-			float	   *yb = Y + b * O * OHW;
-
-			if ((st = sp_op_interrupted(r)) != SP_OK)
-				return st;
-			if (!sp_dconv_run(n->state, r->env, X + b * w.C * w.H * w.W, yb, r->scratch))
-				return sp_op_interrupted(r) != SP_OK ? SP_ERR_INTERRUPTED :
-					sp_set_error(r->err, SP_ERR_INTERRUPTED, "canceled");
-			sp_fused_act_apply(&act, yb, (size_t) (O * OHW));
-		}
-		return SP_OK;
+		conv_work_init(&cw, r, &w, O, group, &act);
+		cw.X = X;
+		cw.Wt = Wt;
+		cw.B = B;
+		cw.Y = Y;
+		sp_op_split(r, w.N * O * w.OH * w.OW, conv_forward_part, &cw);
+		return cw.ctl.st;
 	}
-	{
-		const int64_t OHW = w.OH * w.OW,
-					HW = w.H * w.W;
-		const int64_t cg = w.C / group,
-					og = O / group;
-		const int64_t K = cg * w.kh * w.kw;
-		conv_kernel kern = choose_kernel(&w, group, O);
-
-		for (int64_t b = 0; b < w.N; b++)
-		{
-			const float *xb = X + b * w.C * HW;
-			float	   *yb = Y + b * O * OHW;
-
-			if ((st = sp_op_interrupted(r)) != SP_OK)
-				return st;
-			if (kern == CONV_POINTWISE)
-				sp_sgemm(false, false, (int) O, (int) OHW, (int) w.C, 1.0f, Wt, (int) w.C, xb, (int) OHW,
-						 0.0f, yb, (int) OHW);
-			else if (kern == CONV_DEPTHWISE)
-			{
-				int64_t		mult = O / w.C;
-
-				/* bias and activation are applied inside the kernel */
-				for (int64_t o = 0; o < O; o++)
-					sp_depthwise_plane(xb + (o / mult) * HW, &w, Wt + o * w.kh * w.kw, B ? B[o] : 0.0f,
-									   &act, yb + o * OHW, r->scratch);
-				continue;
-			}
-			else
-				for (int64_t gi = 0; gi < group; gi++)
-				{
-					float	   *col = r->scratch;
-
-					im2col(xb, &w, gi * cg, cg, col);
-					sp_sgemm(false, false, (int) og, (int) OHW, (int) K, 1.0f, Wt + gi * og * K, (int) K, col,
-							 (int) OHW, 0.0f, yb + gi * og * OHW, (int) OHW);
-				}
-			for (int64_t o = 0; o < O; o++)
-				sp_bias_act(yb + o * OHW, (size_t) OHW, B ? B[o] : 0.0f, &act);
-		}
-	}
-	return SP_OK;
 }
 
 /* Add the columns of one group of one image back into the image (the adjoint of im2col). */
@@ -518,6 +599,65 @@ col2im_add(const float *col, const sp_window *w, int64_t c0, int64_t cg, float *
 	}
 }
 
+static void
+conv_backward_part(void *arg, int part, int parts)
+{
+	conv_work  *cw = arg;
+	const sp_window *w = &cw->w;
+	const int64_t O = cw->O,
+				OHW = w->OH * w->OW,
+				HW = w->H * w->W,
+				K = w->C * w->kh * w->kw;
+	float	   *col = conv_part_scratch(cw, part),
+			   *dcol = col + K * OHW,
+			   *dW = cw->dW,
+			   *dB = cw->dB;
+	int64_t		lo,
+				hi;
+
+	if (part == 0)
+		cw->ctl.parts = parts;
+	else
+	{
+		/* this part's own gradients (conv_train_part_bytes), added by the caller */
+		dW = cw->dW ? col + 2 * K * OHW : NULL;
+		dB = cw->dB ? col + 2 * K * OHW + O * K : NULL;
+		if (dW)
+			memset(dW, 0, sizeof(float) * (size_t) (O * K));
+		if (dB)
+			memset(dB, 0, sizeof(float) * (size_t) O);
+	}
+	sp_team_range(w->N, part, parts, &lo, &hi);
+	for (int64_t b = lo; b < hi; b++)
+	{
+		const float *dyb = cw->dY + b * O * OHW;
+
+		if (sp_op_part_stopped(&cw->ctl, part))
+			return;
+		if (dW)
+		{
+			im2col(cw->X + b * w->C * HW, w, 0, w->C, col);
+			sp_sgemm(false, true, (int) O, (int) K, (int) OHW, 1.0f, dyb, (int) OHW, col, (int) OHW,
+					 1.0f, dW, (int) K);
+		}
+		if (cw->dX)
+		{
+			sp_sgemm(true, false, (int) K, (int) OHW, (int) O, 1.0f, cw->Wt, (int) K, dyb, (int) OHW,
+					 0.0f, dcol, (int) OHW);
+			col2im_add(dcol, w, 0, w->C, cw->dX + b * w->C * HW);
+		}
+		if (dB)
+			for (int64_t o = 0; o < O; o++)
+			{
+				double		sum = 0;
+
+				for (int64_t j = 0; j < OHW; j++)
+					sum += dyb[o * OHW + j];
+				dB[o] += (float) sum;
+			}
+	}
+}
+
 static sp_status
 conv_backward(const sp_op_run *r)
 {
@@ -547,39 +687,30 @@ conv_backward(const sp_op_run *r)
 	if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, r->err)) != SP_OK)
 		return st;
 	{
-		const int64_t OHW = w.OH * w.OW,
-					HW = w.H * w.W,
-					K = w.C * w.kh * w.kw;
-		float	   *col = r->scratch,
-				   *dcol = col + K * OHW;
+		conv_work	cw;
+		const size_t K = (size_t) (w.C * w.kh * w.kw);
 
-		for (int64_t b = 0; b < w.N; b++)
+		conv_work_init(&cw, r, &w, O, 1, NULL);
+		cw.X = X;
+		cw.Wt = Wt;
+		cw.dY = dY;
+		cw.dX = dX;
+		cw.dW = dW;
+		cw.dB = dB;
+		sp_op_split(r, w.N * O * w.OH * w.OW, conv_backward_part, &cw);
+		if (cw.ctl.st != SP_OK)
+			return cw.ctl.st;
+		for (int p = 1; p < cw.ctl.parts; p++)
 		{
-			const float *dyb = dY + b * O * OHW;
+			const float *pw = conv_part_scratch(&cw, p) + 2 * K * (size_t) (w.OH * w.OW);
+			const float *pb = pw + (size_t) O * K;
 
-			if ((st = sp_op_interrupted(r)) != SP_OK)
-				return st;
 			if (dW)
-			{
-				im2col(X + b * w.C * HW, &w, 0, w.C, col);
-				sp_sgemm(false, true, (int) O, (int) K, (int) OHW, 1.0f, dyb, (int) OHW, col, (int) OHW,
-						 1.0f, dW, (int) K);
-			}
-			if (dX)
-			{
-				sp_sgemm(true, false, (int) K, (int) OHW, (int) O, 1.0f, Wt, (int) K, dyb, (int) OHW,
-						 0.0f, dcol, (int) OHW);
-				col2im_add(dcol, &w, 0, w.C, dX + b * w.C * HW);
-			}
+				for (size_t i = 0; i < (size_t) O * K; i++)
+					dW[i] += pw[i];
 			if (dB)
 				for (int64_t o = 0; o < O; o++)
-				{
-					double		s = 0;
-
-					for (int64_t j = 0; j < OHW; j++)
-						s += dyb[o * OHW + j];
-					dB[o] += (float) s;
-				}
+					dB[o] += pb[o];
 		}
 	}
 	return SP_OK;

@@ -238,6 +238,46 @@ sigmoid_avx2(const float *x, float *y, int64_t n)
 }
 #endif
 
+/* Relu and its backward split over the graph's team by ranges of elements. */
+typedef struct relu_work
+{
+	const float *x;				/* forward: the input; backward: the output */
+	const float *dy;
+	float	   *y;				/* forward: the output; backward: dx */
+	int64_t		n;
+} relu_work;
+
+static void
+relu_forward_part(void *ctx, int part, int parts)
+{
+	const relu_work *rw = ctx;
+	int64_t		lo,
+				hi;
+
+	const float *restrict x = rw->x;
+	float	   *restrict y = rw->y;
+
+	sp_team_range(rw->n, part, parts, &lo, &hi);
+	for (int64_t i = lo; i < hi; i++)
+		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void
+relu_backward_part(void *ctx, int part, int parts)
+{
+	const relu_work *rw = ctx;
+	int64_t		lo,
+				hi;
+
+	const float *restrict y = rw->x,
+			   *restrict dy = rw->dy;
+	float	   *restrict dx = rw->y;
+
+	sp_team_range(rw->n, part, parts, &lo, &hi);
+	for (int64_t i = lo; i < hi; i++)
+		dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 static sp_status
 unary_forward(const sp_op_run *r)
 {
@@ -280,8 +320,9 @@ unary_forward(const sp_op_run *r)
 		fn = f_gelu_tanh;
 	if (fn == f_relu)
 	{
-		for (int64_t i = 0; i < numel; i++)
-			y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+		relu_work	rw = {x, NULL, y, numel};
+
+		sp_op_split(r, numel, relu_forward_part, &rw);
 		return SP_OK;
 	}
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -308,8 +349,11 @@ relu_backward(const sp_op_run *r)
 	float	   *dx = r->d_in[0];
 
 	if (dy && dx)
-		for (int64_t i = 0; i < numel; i++)
-			dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+	{
+		relu_work	rw = {y, dy, dx, numel};
+
+		sp_op_split(r, numel, relu_backward_part, &rw);
+	}
 	return SP_OK;
 }
 

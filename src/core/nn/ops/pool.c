@@ -77,19 +77,32 @@ avg_count(const sp_window *w, bool include_pad, int64_t y0, int64_t x0, int64_t 
 	return count;
 }
 
-static sp_status
-pool_forward(const sp_op_run *r)
+/*
+ * A pool run split over the graph's team by planes (a plane of the output
+ * reads and, in backward, writes only its own input plane).
+ */
+typedef struct pool_work
 {
+	sp_op_split_ctl ctl;
 	sp_window	w;
-	bool		max = is_max(r->n);
-	bool		include_pad = sp_attr_int(r->n, "count_include_pad", 0) != 0;
-	const float *X = r->in[0];
-	float	   *Y = r->out[0];
-	sp_status	st;
+	bool		max,
+				include_pad;
+} pool_work;
 
-	if ((st = pool_window(r->g, r->n, &w, r->err)) != SP_OK)
-		return st;
-	for (int64_t p = 0; p < w.N * w.C; p++)
+static void
+pool_forward_part(void *ctx, int part, int parts)
+{
+	pool_work  *pw = ctx;
+	const sp_window w = pw->w;
+	const bool	max = pw->max,
+				include_pad = pw->include_pad;
+	const float *X = pw->ctl.r->in[0];
+	float	   *Y = pw->ctl.r->out[0];
+	int64_t		lo,
+				hi;
+
+	sp_team_range(w.N * w.C, part, parts, &lo, &hi);
+	for (int64_t p = lo; p < hi; p++)
 	{
 		const float *xp = X + p * w.H * w.W;
 		float	   *yp = Y + p * w.OH * w.OW;
@@ -130,28 +143,26 @@ pool_forward(const sp_op_run *r)
 				}
 				yp[oy * w.OW + ox] = acc;
 			}
-		if ((p & 63) == 63 && (st = sp_op_interrupted(r)) != SP_OK)
-			return st;
+		if (((p - lo) & 63) == 63 && sp_op_part_stopped(&pw->ctl, part))
+			return;
 	}
-	return SP_OK;
 }
 
-static sp_status
-pool_backward(const sp_op_run *r)
+static void
+pool_backward_part(void *ctx, int part, int parts)
 {
-	sp_window	w;
-	bool		max = is_max(r->n);
-	bool		include_pad = sp_attr_int(r->n, "count_include_pad", 0) != 0;
-	const float *X = r->in[0],
-			   *dY = r->d_out[0];
-	float	   *dX = r->d_in[0];
-	sp_status	st;
+	pool_work  *pw = ctx;
+	const sp_window w = pw->w;
+	const bool	max = pw->max,
+				include_pad = pw->include_pad;
+	const float *X = pw->ctl.r->in[0],
+			   *dY = pw->ctl.r->d_out[0];
+	float	   *dX = pw->ctl.r->d_in[0];
+	int64_t		lo,
+				hi;
 
-	if (!dY || !dX)
-		return SP_OK;
-	if ((st = pool_window(r->g, r->n, &w, r->err)) != SP_OK)
-		return st;
-	for (int64_t p = 0; p < w.N * w.C; p++)
+	sp_team_range(w.N * w.C, part, parts, &lo, &hi);
+	for (int64_t p = lo; p < hi; p++)
 	{
 		const float *xp = X + p * w.H * w.W;
 		const float *dyp = dY + p * w.OH * w.OW;
@@ -214,10 +225,40 @@ pool_backward(const sp_op_run *r)
 					}
 				}
 			}
-		if ((p & 63) == 63 && (st = sp_op_interrupted(r)) != SP_OK)
-			return st;
+		if (((p - lo) & 63) == 63 && sp_op_part_stopped(&pw->ctl, part))
+			return;
 	}
-	return SP_OK;
+}
+
+static sp_status
+pool_run(const sp_op_run *r, sp_team_fn fn)
+{
+	pool_work	pw;
+	sp_status	st;
+
+	memset(&pw, 0, sizeof(pw));
+	pw.ctl.r = r;
+	pw.ctl.st = SP_OK;
+	pw.max = is_max(r->n);
+	pw.include_pad = sp_attr_int(r->n, "count_include_pad", 0) != 0;
+	if ((st = pool_window(r->g, r->n, &pw.w, r->err)) != SP_OK)
+		return st;
+	sp_op_split(r, pw.w.N * pw.w.C * pw.w.H * pw.w.W, fn, &pw);
+	return pw.ctl.st;
+}
+
+static sp_status
+pool_forward(const sp_op_run *r)
+{
+	return pool_run(r, pool_forward_part);
+}
+
+static sp_status
+pool_backward(const sp_op_run *r)
+{
+	if (!r->d_out[0] || !r->d_in[0])
+		return SP_OK;
+	return pool_run(r, pool_backward_part);
 }
 
 const sp_op_def sp_op_MaxPool = {"MaxPool", 1, 1, 1, 2, 0, pool_infer, NULL, pool_forward, NULL, NULL, pool_backward};
