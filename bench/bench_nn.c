@@ -5,7 +5,9 @@
  * random weights), one BLAS thread:
  * images/s at batch 1 and 256 (and per conv block size), achieved GFLOP/s
  * next to a raw 512x512x512 sgemm measured in the same run, a training step
- * (forward + backward) for reference, and the BLAS core name.
+ * (forward + backward) for reference, and the BLAS core name; then a
+ * training step of the cnn and resnet architectures at 1 thread and at
+ * every thread count up to the cores (train --threads).
  *
  * On CPUs that OpenBLAS misdetects (e.g. as Prescott) the kernels differ a
  * lot, so after the run with the current environment the program runs itself
@@ -145,6 +147,55 @@ main(int argc, char **argv)
 		printf("%-34s %12.0f %10.1f %7.0f%%\n", "train fwd+bwd batch 160", ips, ips * 3 * flops / 1e9,
 			   100.0 * ips * 3 * flops / 1e9 / peak);
 		printf("(training GFLOP/s counts 3x the forward FLOPs; one epoch of 60k images ~ %.0f s)\n", 60000 / ips);
+		free(d);
+	}
+	/*
+	 * Training steps of the project's architectures split over threads
+	 * (util/team.h): the same step at 1 thread and at every count up to the
+	 * cores, the speed-up measured in the same run.
+	 */
+	if (!child)
+	{
+		const char *archs[2] = {"cnn", "resnet"};
+		long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		float	   *d = malloc(sizeof(float) * 128 * 160);
+
+		for (int i = 0; i < 128 * 160; i++)
+			d[i] = (float) ((i * 7919) % 13) / 13.0f - 0.5f;
+		printf("\n%-34s %12s %10s\n", "training step, batch 160", "images/s", "speed-up");
+		for (int a = 0; a < 2; a++)
+		{
+			char		txt[8192];
+			sp_nn_config *acfg;
+			double		one = 0;
+
+			if (!sp_nn_arch_config(archs[a], "bench", true, txt, sizeof txt) ||
+				sp_nn_config_parse(env, txt, strlen(txt), &acfg, &err) != SP_OK)
+				die("arch config", &err);
+			for (int threads = 1; threads <= (cores > 1 ? cores : 1) && threads <= 8; threads++)
+			{
+				sp_nn_trainer *atr;
+				char		label[64];
+				double		ips;
+
+				if (sp_nn_trainer_create(env, acfg, 160, 1, SP_NN_INIT_HE, threads, &atr, &err) != SP_OK)
+					die("trainer", &err);
+				t = BENCH_LOOP(3.0, {
+					if (sp_nn_trainer_forward(atr, in, 160, true, out, &err) != SP_OK ||
+						sp_nn_trainer_backward(atr, d, &err) != SP_OK)
+						die("train", &err);
+					bench_consume(out);
+				});
+				ips = 160 / t;
+				if (threads == 1)
+					one = ips;
+				snprintf(label, sizeof label, "%s, %d thread%s", archs[a], threads, threads > 1 ? "s" : "");
+				printf("%-34s %12.0f %9.2fx\n", label, ips, ips / one);
+				sp_nn_trainer_free(atr);
+			}
+			sp_nn_config_free(env, acfg);
+		}
+		printf("(tools/bin/train --threads T; an epoch is 60,000 images)\n");
 		free(d);
 	}
 	free(in);

@@ -214,6 +214,21 @@ choose_kernel(const sp_window *w, int64_t group, int64_t O)
 	return CONV_IM2COL;
 }
 
+/* Scratch of one image's forward: the depthwise kernel's bordered rows, or im2col's columns of one group. */
+static size_t
+conv_image_scratch(const sp_window *w, int64_t group, int64_t O)
+{
+	switch (choose_kernel(w, group, O))
+	{
+		case CONV_DEPTHWISE:
+			return sp_depthwise_scratch_bytes(w);
+		case CONV_IM2COL:
+			return (size_t) ((w->C / group) * w->kh * w->kw * w->OH * w->OW) * sizeof(float);
+		default:
+			return 0;
+	}
+}
+
 static sp_status
 conv_infer(sp_graph *g, sp_node *n, sp_error *err)
 {
@@ -262,16 +277,10 @@ conv_infer(sp_graph *g, sp_node *n, sp_error *err)
 		return sp_op_error(err, SP_ERR_CORRUPT, n, "output would be empty");
 	sp_window_out_shape(&w, x->shape.rank, wv->shape.dim[0], &out);
 	sp_out_set(g, n, 0, SP_DT_FLOAT, &out);
-	if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_DEPTHWISE)
-		n->scratch = sp_depthwise_scratch_bytes(&w);
-	else if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_IM2COL)
-	{
-		int64_t		rows = (w.C / group) * w.kh * w.kw;
-
-		if (rows > SP_GRAPH_MAX_ELEMENTS / (w.OH * w.OW))
-			return sp_op_error(err, SP_ERR_LIMIT, n, "im2col matrix would be too large");
-		n->scratch = (size_t) (rows * w.OH * w.OW) * sizeof(float);
-	}
+	if (choose_kernel(&w, group, wv->shape.dim[0]) == CONV_IM2COL &&
+		(w.C / group) * w.kh * w.kw > SP_GRAPH_MAX_ELEMENTS / (w.OH * w.OW))
+		return sp_op_error(err, SP_ERR_LIMIT, n, "im2col matrix would be too large");
+	n->scratch = conv_image_scratch(&w, group, wv->shape.dim[0]);
 	return SP_OK;
 }
 
@@ -366,14 +375,21 @@ typedef struct conv_work
 	sp_op_split_ctl ctl;
 } conv_work;
 
-/* Bytes of a part's scratch in a training graph: col and dcol, then (parts > 1) its dW and dB. */
+/*
+ * Bytes of a part's scratch in a training graph: the forward's (any group),
+ * and with groups of 1 (backward) col and dcol, then (parts > 1) its dW and
+ * dB.
+ */
 static size_t
-conv_train_part_bytes(const sp_window *w, int64_t O, int parts)
+conv_train_part_bytes(const sp_window *w, int64_t group, int64_t O, int parts)
 {
 	size_t		k = (size_t) (w->C * w->kh * w->kw);
-	size_t		bytes = ((2 * k * (size_t) (w->OH * w->OW) * sizeof(float)) + 63) & ~(size_t) 63;
+	size_t		bytes = conv_image_scratch(w, group, O);
 
-	if (parts > 1)
+	if (group == 1 && 2 * k * (size_t) (w->OH * w->OW) * sizeof(float) > bytes)
+		bytes = 2 * k * (size_t) (w->OH * w->OW) * sizeof(float);
+	bytes = (bytes + 63) & ~(size_t) 63;
+	if (group == 1 && parts > 1)
 		bytes += (((size_t) O * (k + 1) * sizeof(float)) + 63) & ~(size_t) 63;
 	return bytes;
 }
@@ -393,18 +409,17 @@ conv_prepare(sp_graph *g, sp_node *n, sp_error *err)
 
 	if (g->training)
 	{
-		/* backward (groups of 1): the columns of one image and their gradient */
-		if (sp_attr_int(n, "group", 1) == 1 && wv->shape.rank >= 3)
+		/* one part per thread of the team: the forward's scratch, and backward's (groups of 1) */
+		if (wv->shape.rank >= 3)
 		{
+			int64_t		group = sp_attr_int(n, "group", 1);
+
 			kernel[0] = wv->shape.dim[2];
 			kernel[1] = wv->shape.rank == 4 ? wv->shape.dim[3] : 0;
 			if ((st = sp_window_geometry(g, n, &x->shape, kernel, false, &w, err)) != SP_OK)
 				return st;
-			size_t		bytes = (size_t) sp_graph_parts(g) *
-				conv_train_part_bytes(&w, wv->shape.dim[0], sp_graph_parts(g));
-
-			if (bytes > n->scratch)
-				n->scratch = bytes;
+			n->scratch = (size_t) sp_graph_parts(g) *
+				conv_train_part_bytes(&w, group, wv->shape.dim[0], sp_graph_parts(g));
 		}
 		return SP_OK;
 	}
