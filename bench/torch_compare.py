@@ -7,8 +7,8 @@ Run through bench/torch_compare.sh, which prepares the directories with
 1. loads DIR/model.safetensors by parsing the format by hand (8-byte
    little-endian header length, JSON header, raw tensor bytes) into torch
    tensors, and builds the network described by DIR/model.json (conv2d,
-   batchnorm, relu, maxpool, avgpool, flatten, linear, l2norm) as torch
-   modules in eval mode;
+   batchnorm, relu, maxpool, avgpool, flatten, linear, l2norm, and the
+   residual connections skip / add) as torch modules in eval mode;
 2. checks the Python preprocessing of the raw pixels (DIR/pixels.u8) against
    our preprocessed tensor (DIR/input.f32), then runs PyTorch on input.f32 and
    prints the max abs difference to our embeddings (DIR/ours.f32), for NCHW and
@@ -64,6 +64,29 @@ class L2Norm(torch.nn.Module):
         return F.normalize(x, dim=1)
 
 
+class Skip(torch.nn.Module):
+    """The config's "skip": remembers the current tensor (Chain keeps it)."""
+
+
+class Add(torch.nn.Module):
+    """The config's "add": adds the tensor of the matching "skip"."""
+
+
+class Chain(torch.nn.Sequential):
+    """A layer list with residual connections: skip pushes, add pops and adds."""
+
+    def forward(self, x):
+        saved = []
+        for m in self:
+            if isinstance(m, Skip):
+                saved.append(x)
+            elif isinstance(m, Add):
+                x = x + saved.pop()
+            else:
+                x = m(x)
+        return x
+
+
 def build(config, weights):
     """torch.nn.Sequential for a siamese_pg config, weights from safetensors."""
     mods = []
@@ -91,6 +114,10 @@ def build(config, weights):
             dense = flattened = True
         elif t == "l2norm":
             m = L2Norm()
+        elif t == "skip":
+            m = Skip()
+        elif t == "add":
+            m = Add()
         else:
             raise ValueError("layer type %s not supported here" % t)
         if t in ("conv2d", "linear", "batchnorm"):
@@ -103,7 +130,7 @@ def build(config, weights):
         mods.append(m)
     if not flattened:
         mods.append(torch.nn.Flatten())
-    return torch.nn.Sequential(*mods).eval()
+    return Chain(*mods).eval()
 
 
 def fold_bn(seq):
@@ -115,7 +142,7 @@ def fold_bn(seq):
             out[-1] = fuse_conv_bn_eval(out[-1], m)
         else:
             out.append(m)
-    return torch.nn.Sequential(*out).eval()
+    return Chain(*out).eval()
 
 
 def ips(fn, inputs, batch, seconds):

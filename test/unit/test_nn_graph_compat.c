@@ -1,14 +1,16 @@
 /*
- * test_nn_graph_compat.c: the shipped layer-list models (the models/ folder)
- * give, on the operator-graph engine that runs every model, the embeddings
- * the layer-list engine gave before it was retired (shipped_model_refs.h).
+ * test_nn_graph_compat.c: the shipped models (the models/ folder) give, on
+ * the operator-graph engine that runs every model, the embeddings PyTorch
+ * computes from the same files (shipped_model_refs.h, written by
+ * gen_shipped_refs.py; until 0.2.0 they were the retired layer-list
+ * engine's, which agree with PyTorch's to 3e-7).
  *
  * Each model's config compiles into a graph (sp_nn_compile_layers), which is
  * prepared as any imported model (batch norm folded, activations fused, the
  * direct/Winograd kernels chosen) and run on 4 inputs; every embedding must
  * equal the recorded one to 2e-5 relative (they sum in different orders:
- * float rounding, and batch norm folded in double here).  The model hashes
- * are those of the files, whichever engine runs them.
+ * float rounding, and batch norm folded here).  The model hashes are those
+ * of the files, whichever engine runs them.
  */
 #include "unit.h"
 #include "test_nn_util.h"
