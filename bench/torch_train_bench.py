@@ -63,8 +63,8 @@ def main():
     torch.manual_seed(1)
     x = torch.rand(a.batch, 1, 28, 28) * 2 - 1
     d = torch.rand(a.batch, 128) - 0.5
-    print("torch %s, %s" % (torch.__version__, torch.backends.cpu.get_cpu_capability()
-                              if hasattr(torch.backends, "cpu") else "cpu"))
+    cap = [ln.strip() for ln in torch.__config__.show().splitlines() if "CPU capability" in ln]
+    print("PyTorch %s, %s" % (torch.__version__, cap[0] if cap else "CPU capability not reported"))
     print("%-34s %12s" % ("training step, batch %d" % a.batch, "images/s"))
     for arch in a.arch.split(","):
         model = make(arch).train()
