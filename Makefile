@@ -192,6 +192,8 @@ unit-asan: test/unit/run_unit_asan
 
 # The same tests built with ThreadSanitizer, run on the tests whose names
 # contain "team": the compute threads (util/team.h) and the ops they split.
+# Without address-space randomisation (setarch -R): clang 14's TSan cannot
+# map its shadow memory on kernels with many random mmap bits.
 TSAN_CFLAGS = -std=gnu11 -g -O1 -fsanitize=thread -Isrc/core -Ibuild/onnx
 TSAN_OBJS   = $(patsubst %.c,build/tsan/%.o,$(CORE_SRCS)) build/tsan/onnx.pb-c.o
 build/tsan/%.o: %.c $(ONNX_GEN) $(wildcard src/core/*/*.h src/core/*/*/*.h)
@@ -203,7 +205,7 @@ build/tsan/onnx.pb-c.o: $(ONNX_GEN)
 test/unit/run_unit_tsan: $(UNIT_SRCS) $(wildcard test/unit/*.h) $(TSAN_OBJS)
 	clang $(TSAN_CFLAGS) $(ASAN_WARN) -Itest/unit -o $@ $(UNIT_SRCS) $(TSAN_OBJS) $(CORE_LIBS)
 unit-tsan: test/unit/run_unit_tsan
-	TSAN_OPTIONS=halt_on_error=1 ./test/unit/run_unit_tsan team
+	TSAN_OPTIONS=halt_on_error=1 setarch $$(uname -m) -R ./test/unit/run_unit_tsan team
 .PHONY: unit-tsan
 
 # TAP tests (test/t/*.pl) use PostgreSQL::Test::Cluster against the installed
