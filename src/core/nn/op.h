@@ -178,13 +178,11 @@ sp_op_split(const sp_op_run *r, int64_t work, sp_team_fn fn, void *ctx)
 /*
  * What the parts of a split op share about stopping: part 0 polls the
  * interrupt hook (the env is the caller thread's) and tells the others;
- * st is part 0's status; parts is for the op to record the run's split
- * (1 for a run too small to split) where it needs it afterwards.
+ * st is part 0's status.
  */
 typedef struct sp_op_split_ctl
 {
 	const sp_op_run *r;
-	int			parts;
 	int			stop;			/* __atomic */
 	sp_status	st;
 } sp_op_split_ctl;

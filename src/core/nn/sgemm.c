@@ -9,12 +9,13 @@
 #include "nn/sgemm.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 static sp_gemm_backend chosen = SP_GEMM_AUTO;
-static sp_gemm_backend auto_resolved = SP_GEMM_AUTO;	/* AUTO: not resolved yet */
+static sp_gemm_backend auto_resolved = SP_GEMM_AUTO;	/* set once by resolve_auto */
 
 static bool
 core_in(const char *core, const char *const *list)
@@ -58,18 +59,24 @@ sp_gemm_set_backend(sp_gemm_backend b)
 	chosen = b;
 }
 
+static void
+resolve_auto(void)
+{
+	auto_resolved = sp_blas_suggested_core(NULL) ? SP_GEMM_BLIS : SP_GEMM_OPENBLAS;
+	/* single-threaded, whatever the environment says */
+	openblas_set_num_threads(1);
+	sp_blis_single_thread();
+}
+
 sp_gemm_backend
 sp_gemm_backend_in_use(void)
 {
+	/* once per process, even when training threads reach their first product together */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 	if (chosen != SP_GEMM_AUTO)
 		return chosen;
-	if (auto_resolved == SP_GEMM_AUTO)
-	{
-		auto_resolved = sp_blas_suggested_core(NULL) ? SP_GEMM_BLIS : SP_GEMM_OPENBLAS;
-		/* single-threaded, whatever the environment says */
-		openblas_set_num_threads(1);
-		sp_blis_single_thread();
-	}
+	pthread_once(&once, resolve_auto);
 	return auto_resolved;
 }
 

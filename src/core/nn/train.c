@@ -12,7 +12,6 @@
 #include "nn/nn_train.h"
 #include "nn/graph.h"
 #include "nn/nn_layers.h"
-#include "nn/sgemm.h"
 #include "util/rng.h"
 #include "util/team.h"
 #include "util/safetensors.h"
@@ -248,15 +247,10 @@ sp_nn_trainer_create(const sp_env *env, const sp_nn_config *cfg_in, int max_batc
 		sp_nn_trainer_free(tr);
 		return sp_set_error(err, SP_ERR_NOMEM, "out of memory creating the trainer");
 	}
-	if (threads > 1)
+	if (threads > 1 && (st = sp_team_create(threads, &tr->team, err)) != SP_OK)
 	{
-		/* the GEMM backend resolves once, here, not first from two threads at once */
-		(void) sp_gemm_backend_in_use();
-		if ((st = sp_team_create(threads, &tr->team, err)) != SP_OK)
-		{
-			sp_nn_trainer_free(tr);
-			return st;
-		}
+		sp_nn_trainer_free(tr);
+		return st;
 	}
 	if ((st = build_graph(tr, err)) != SP_OK)
 	{

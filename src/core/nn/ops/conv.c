@@ -372,6 +372,7 @@ typedef struct conv_work
 			   *dX,
 			   *dW,
 			   *dB;
+	int			parts;			/* of the backward run, recorded by part 0 (a small run is not split) */
 	sp_op_split_ctl ctl;
 } conv_work;
 
@@ -631,7 +632,7 @@ conv_backward_part(void *arg, int part, int parts)
 				hi;
 
 	if (part == 0)
-		cw->ctl.parts = parts;
+		cw->parts = parts;
 	else
 	{
 		/* this part's own gradients (conv_train_part_bytes), added by the caller */
@@ -715,7 +716,7 @@ conv_backward(const sp_op_run *r)
 		sp_op_split(r, w.N * O * w.OH * w.OW, conv_backward_part, &cw);
 		if (cw.ctl.st != SP_OK)
 			return cw.ctl.st;
-		for (int p = 1; p < cw.ctl.parts; p++)
+		for (int p = 1; p < cw.parts; p++)
 		{
 			const float *pw = conv_part_scratch(&cw, p) + 2 * K * (size_t) (w.OH * w.OW);
 			const float *pb = pw + (size_t) O * K;

@@ -238,12 +238,16 @@ sigmoid_avx2(const float *x, float *y, int64_t n)
 }
 #endif
 
-/* Relu and its backward split over the graph's team by ranges of elements. */
+/*
+ * Relu and its backward split over the graph's team by ranges of elements:
+ * forward y = max(x, 0); backward dx += dy where the forward's y > 0.
+ */
 typedef struct relu_work
 {
-	const float *x;				/* forward: the input; backward: the output */
-	const float *dy;
-	float	   *y;				/* forward: the output; backward: dx */
+	const float *x;				/* forward: the input */
+	const float *y;				/* backward: the forward's output */
+	const float *dy;			/* backward */
+	float	   *out;			/* forward: y; backward: dx */
 	int64_t		n;
 } relu_work;
 
@@ -251,11 +255,10 @@ static void
 relu_forward_part(void *ctx, int part, int parts)
 {
 	const relu_work *rw = ctx;
+	const float *restrict x = rw->x;
+	float	   *restrict y = rw->out;
 	int64_t		lo,
 				hi;
-
-	const float *restrict x = rw->x;
-	float	   *restrict y = rw->y;
 
 	sp_team_range(rw->n, part, parts, &lo, &hi);
 	for (int64_t i = lo; i < hi; i++)
@@ -266,12 +269,11 @@ static void
 relu_backward_part(void *ctx, int part, int parts)
 {
 	const relu_work *rw = ctx;
+	const float *restrict y = rw->y,
+			   *restrict dy = rw->dy;
+	float	   *restrict dx = rw->out;
 	int64_t		lo,
 				hi;
-
-	const float *restrict y = rw->x,
-			   *restrict dy = rw->dy;
-	float	   *restrict dx = rw->y;
 
 	sp_team_range(rw->n, part, parts, &lo, &hi);
 	for (int64_t i = lo; i < hi; i++)
@@ -320,7 +322,7 @@ unary_forward(const sp_op_run *r)
 		fn = f_gelu_tanh;
 	if (fn == f_relu)
 	{
-		relu_work	rw = {x, NULL, y, numel};
+		relu_work	rw = {.x = x, .out = y, .n = numel};
 
 		sp_op_split(r, numel, relu_forward_part, &rw);
 		return SP_OK;
@@ -350,7 +352,7 @@ relu_backward(const sp_op_run *r)
 
 	if (dy && dx)
 	{
-		relu_work	rw = {y, dy, dx, numel};
+		relu_work	rw = {.y = y, .dy = dy, .out = dx, .n = numel};
 
 		sp_op_split(r, numel, relu_backward_part, &rw);
 	}
